@@ -1,0 +1,2 @@
+export { parseDuration } from './duration.js';
+export { TtlManager } from './ttl-manager.js';

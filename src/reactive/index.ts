@@ -1,0 +1,3 @@
+export { createDeclarativeQuery } from './declarative.js';
+export { type ReadableBucket, TrackingContext } from './query-context.js';
+export { QueryManager } from './query-manager.js';

@@ -1,0 +1,280 @@
+// BucketHandle: the async face of one bucket. Each write builds a WriteSet,
+// commits it through the StoreCore and resolves with the result (in strict
+// durability mode, only once the change is on disk). Reads are synchronous
+// underneath and resolve immediately.
+import { avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
+import type { BucketState } from './bucket-state.js';
+import type { StoreCore } from './core.js';
+import { InvalidArgumentError } from './errors.js';
+import type {
+  AggregateFunction,
+  GroupByResult,
+  PaginatedResult,
+  PaginateOptions,
+  StoreRecord,
+  WhereFilter,
+  WhereOptions,
+  WriteOptions,
+} from './types.js';
+import { isPlainObject } from './values.js';
+
+type Rec = Record<string, unknown>;
+
+/**
+ * A handle on a bucket. `R` is the record type (inferred from the definition
+ * when the handle comes from `defineBucket`), `I` what `insert` accepts.
+ */
+export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
+  readonly #core: StoreCore;
+  readonly #name: string;
+
+  /** @internal Obtain handles from `store.bucket()` or `store.defineBucket()`. */
+  constructor(core: StoreCore, name: string) {
+    this.#core = core;
+    this.#name = name;
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The bucket's state, once loaded from storage. */
+  async #state(): Promise<BucketState> {
+    const b = this.#core.require(this.#name);
+    if (b.loading !== undefined) await b.loading;
+    return this.#core.require(this.#name);
+  }
+
+  async #commit<T>(
+    ws: ReturnType<StoreCore['writeSet']>,
+    options: WriteOptions | undefined,
+    result: T,
+  ): Promise<T> {
+    const wait = this.#core.commit(ws, actorOf(options));
+    if (wait !== undefined) await wait;
+    return result;
+  }
+
+  // ── Writes ────────────────────────────────────────────────────────
+
+  async insert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
+    const b = await this.#state();
+    checkRecord('insert', data);
+    const ws = this.#core.writeSet();
+    const record = ws.insert(b, data);
+    return this.#commit(ws, options, record as StoreRecord<R>);
+  }
+
+  async get(key: unknown): Promise<StoreRecord<R> | undefined> {
+    const b = await this.#state();
+    return b.records.get(b.toKeyId(key, 'get')) as StoreRecord<R> | undefined;
+  }
+
+  async update(key: unknown, changes: Partial<R>, options?: WriteOptions): Promise<StoreRecord<R>> {
+    const b = await this.#state();
+    const keyId = b.toKeyId(key, 'update');
+    checkRecord('update', changes, 'changes');
+    const ws = this.#core.writeSet();
+    const record = ws.update(b, keyId, changes as Rec, key);
+    return this.#commit(ws, options, record as StoreRecord<R>);
+  }
+
+  /** Deletes the record (a no-op if absent), applying referential actions. */
+  async delete(key: unknown, options?: WriteOptions): Promise<void> {
+    const b = await this.#state();
+    const keyId = b.toKeyId(key, 'delete');
+    if (!b.records.has(keyId)) return;
+    const ws = this.#core.writeSet();
+    ws.delete(b, keyId);
+    await this.#commit(ws, options, undefined);
+  }
+
+  /** Inserts all records or none. */
+  async insertMany(data: readonly I[], options?: WriteOptions): Promise<StoreRecord<R>[]> {
+    const b = await this.#state();
+    if (!Array.isArray(data))
+      throw new InvalidArgumentError('insertMany', 'records', `expected an array, got ${typeof data}`);
+    for (let i = 0; i < data.length; i++) checkRecord('insertMany', data[i], `records[${i}]`);
+    if (data.length === 0) return [];
+    const ws = this.#core.writeSet();
+    const records = data.map((d) => ws.insert(b, d));
+    return this.#commit(ws, options, records as StoreRecord<R>[]);
+  }
+
+  /** Applies `changes` to every matching record, all or none; returns the count. */
+  async updateMany(filter: WhereFilter, changes: Partial<R>, options?: WriteOptions): Promise<number> {
+    const b = await this.#state();
+    checkFilter('updateMany', filter);
+    checkRecord('updateMany', changes, 'changes');
+    const matching = b.select(filter);
+    if (matching.length === 0) return 0;
+    const ws = this.#core.writeSet();
+    for (const r of matching) ws.update(b, b.keyIdOf(r), changes as Rec, b.publicKeyOf(r));
+    return this.#commit(ws, options, matching.length);
+  }
+
+  /** Deletes every matching record (with referential actions), all or none; returns the count. */
+  async deleteMany(filter: WhereFilter, options?: WriteOptions): Promise<number> {
+    const b = await this.#state();
+    checkFilter('deleteMany', filter);
+    const matching = b.select(filter);
+    if (matching.length === 0) return 0;
+    const ws = this.#core.writeSet();
+    const visited = new Set<string>();
+    for (const r of matching) ws.delete(b, b.keyIdOf(r), visited);
+    return this.#commit(ws, options, matching.length);
+  }
+
+  /** Updates the record with this key if it exists, inserts it otherwise. */
+  async upsert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
+    const b = await this.#state();
+    checkRecord('upsert', data);
+    const ws = this.#core.writeSet();
+    const d = data as Rec;
+    const hasKey = b.def.keyFields.every((f) => d[f] !== undefined && d[f] !== null);
+    let record: StoreRecord;
+    if (hasKey) {
+      const keyId = b.keyIdOf(d);
+      record = b.records.has(keyId) ? ws.update(b, keyId, d, b.publicKeyOf(d)) : ws.insert(b, d);
+    } else record = ws.insert(b, d);
+    return this.#commit(ws, options, record as StoreRecord<R>);
+  }
+
+  /** Deletes every record (durably, with events and referential actions). */
+  async clear(options?: WriteOptions): Promise<void> {
+    const b = await this.#state();
+    if (b.records.size === 0) return;
+    const ws = this.#core.writeSet();
+    const visited = new Set<string>();
+    for (const k of [...b.records.keys()]) ws.delete(b, k, visited);
+    await this.#commit(ws, options, undefined);
+  }
+
+  // ── Reads ─────────────────────────────────────────────────────────
+
+  async all(): Promise<StoreRecord<R>[]> {
+    return (await this.#state()).all() as StoreRecord<R>[];
+  }
+
+  /** Matching records; `options` sorts (null last), offsets and limits, using sorted indexes when it can. */
+  async where(filter: WhereFilter, options?: WhereOptions): Promise<StoreRecord<R>[]> {
+    const b = await this.#state();
+    checkFilter('where', filter);
+    return b.select(filter, options) as StoreRecord<R>[];
+  }
+
+  async findOne(filter: WhereFilter): Promise<StoreRecord<R> | undefined> {
+    const b = await this.#state();
+    checkFilter('findOne', filter);
+    return b.findOne(filter) as StoreRecord<R> | undefined;
+  }
+
+  async count(filter?: WhereFilter): Promise<number> {
+    const b = await this.#state();
+    if (filter !== undefined) checkFilter('count', filter);
+    return b.count(filter);
+  }
+
+  async first(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
+    return (await this.#state()).first(n, filter) as StoreRecord<R>[];
+  }
+
+  async last(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
+    return (await this.#state()).last(n, filter) as StoreRecord<R>[];
+  }
+
+  async paginate(options: PaginateOptions, filter?: WhereFilter): Promise<PaginatedResult<StoreRecord<R>>> {
+    return (await this.#state()).paginate(options, filter) as PaginatedResult<StoreRecord<R>>;
+  }
+
+  async sum(field: string, filter?: WhereFilter): Promise<number> {
+    return sumOf(await this.#matching('sum', field, filter), field);
+  }
+
+  async avg(field: string, filter?: WhereFilter): Promise<number> {
+    return avgOf(await this.#matching('avg', field, filter), field);
+  }
+
+  async min(field: string, filter?: WhereFilter): Promise<number | undefined> {
+    return minOf(await this.#matching('min', field, filter), field);
+  }
+
+  async max(field: string, filter?: WhereFilter): Promise<number | undefined> {
+    return maxOf(await this.#matching('max', field, filter), field);
+  }
+
+  async groupBy(
+    field: string | string[],
+    aggregate: { function: AggregateFunction; field?: string },
+    filter?: WhereFilter,
+  ): Promise<GroupByResult[]> {
+    const fields = typeof field === 'string' ? [field] : field;
+    if (!Array.isArray(fields) || fields.length === 0 || fields.some((f) => typeof f !== 'string')) {
+      throw new InvalidArgumentError(
+        'groupBy',
+        'field',
+        'expected a field name or a non-empty list of field names',
+      );
+    }
+    if (
+      !isPlainObject(aggregate) ||
+      !['count', 'sum', 'avg', 'min', 'max'].includes(aggregate.function as string)
+    ) {
+      throw new InvalidArgumentError(
+        'groupBy',
+        'aggregate',
+        'expected {function: count|sum|avg|min|max, field?}',
+      );
+    }
+    if (aggregate.function !== 'count' && typeof aggregate.field !== 'string') {
+      throw new InvalidArgumentError('groupBy', 'aggregate.field', `"${aggregate.function}" needs a field`);
+    }
+    const b = await this.#state();
+    const records = filter === undefined ? b.all() : b.select(filter);
+    return groupRecords(records, fields, aggregate);
+  }
+
+  async #matching(op: string, field: string, filter: WhereFilter | undefined): Promise<StoreRecord[]> {
+    if (typeof field !== 'string' || field === '')
+      throw new InvalidArgumentError(op, 'field', 'expected a field name');
+    const b = await this.#state();
+    if (filter === undefined) return [...b.records.values()];
+    checkFilter(op, filter);
+    return b.select(filter);
+  }
+
+  /** @internal Key identity used by reactive dependency tracking. */
+  keyIdOf(key: unknown): unknown {
+    return this.#core.require(this.#name).toKeyId(key, 'get');
+  }
+}
+
+function actorOf(options: WriteOptions | undefined): string | undefined {
+  if (options === undefined) return undefined;
+  if (!isPlainObject(options)) throw new InvalidArgumentError('write', 'options', 'expected {actor?}');
+  const actor = options.actor;
+  if (actor !== undefined && typeof actor !== 'string') {
+    throw new InvalidArgumentError('write', 'options.actor', 'expected a string');
+  }
+  return actor;
+}
+
+function checkRecord(op: string, data: unknown, what = 'record'): void {
+  if (!isPlainObject(data)) {
+    throw new InvalidArgumentError(
+      op,
+      what,
+      `expected a plain object, got ${data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data}`,
+    );
+  }
+}
+
+function checkFilter(op: string, filter: unknown): void {
+  if (!isPlainObject(filter)) {
+    throw new InvalidArgumentError(
+      op,
+      'filter',
+      `expected a filter object, got ${filter === null ? 'null' : typeof filter}`,
+    );
+  }
+}

@@ -1,0 +1,521 @@
+// One bucket's in-memory state: records by key plus every index, and the
+// read side (query planning and execution). Mutation happens only through
+// `put`/`remove`, called by the engine after all checks passed, so indexes
+// always move together with the records.
+import type { CompiledBucket } from './definition.js';
+import {
+  DuplicateKeyError,
+  InvalidArgumentError,
+  InvalidFilterError,
+  UniqueConstraintError,
+} from './errors.js';
+import { compileFilter, isFilterOperators } from './filter.js';
+import { createIndex, HashIndex, type Index, type KeyId, type RangeBound, SortedIndex } from './indexes.js';
+import type { SortSpec, StoreRecord, WhereFilter, WhereOptions } from './types.js';
+import { compareValues, encodeTuple, isObjectArg, isPlainObject } from './values.js';
+
+type Rec = Record<string, unknown>;
+
+export class BucketState {
+  readonly def: CompiledBucket;
+  readonly records = new Map<KeyId, StoreRecord>();
+  readonly indexes: Array<HashIndex | SortedIndex>;
+  readonly uniqueIndexes: Index[];
+  /** Sorted on `_expiresAt` for TTL buckets, so purging does not scan. */
+  readonly expiry: SortedIndex | undefined;
+  autoincrement = 0;
+  /** Set while stored records are still loading; operations wait for it. */
+  loading: Promise<void> | undefined;
+  #keyOrder: KeyId[] | undefined;
+  readonly #singleKey: string | undefined;
+
+  constructor(def: CompiledBucket) {
+    this.def = def;
+    this.indexes = def.indexes.map(createIndex);
+    this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
+    this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
+    this.expiry =
+      def.ttlMs !== undefined
+        ? new SortedIndex({ name: '_expiresAt', fields: ['_expiresAt'], unique: false, sorted: true })
+        : undefined;
+  }
+
+  get name(): string {
+    return this.def.name;
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  // ── Keys ──────────────────────────────────────────────────────────
+
+  /** The internal map key of a record. */
+  keyIdOf(record: Rec): KeyId {
+    if (this.#singleKey !== undefined) return record[this.#singleKey] as KeyId;
+    return encodeTuple(this.def.keyFields.map((f) => record[f]));
+  }
+
+  /** The key as users see it: the value, or an array of values for composite keys. */
+  publicKeyOf(record: Rec): unknown {
+    if (this.#singleKey !== undefined) return record[this.#singleKey];
+    return this.def.keyFields.map((f) => record[f]);
+  }
+
+  /**
+   * The internal key for a user-supplied key: a value, or for composite
+   * keys an array of values or an object holding the key fields.
+   */
+  toKeyId(key: unknown, operation: string): KeyId {
+    if (this.#singleKey !== undefined) {
+      if (typeof key === 'string' || (typeof key === 'number' && !Number.isNaN(key))) return key;
+      throw new InvalidArgumentError(
+        operation,
+        'key',
+        `bucket "${this.name}" expects a string or number key (field "${this.#singleKey}"), got ${describeKey(key)}`,
+      );
+    }
+    const fields = this.def.keyFields;
+    let values: unknown[] | undefined;
+    if (Array.isArray(key) && key.length === fields.length) values = key;
+    else if (isPlainObject(key)) values = fields.map((f) => key[f]);
+    if (values === undefined || values.some((v) => typeof v !== 'string' && typeof v !== 'number')) {
+      throw new InvalidArgumentError(
+        operation,
+        'key',
+        `bucket "${this.name}" has the composite key [${fields.join(', ')}]; pass an array of ${fields.length} values or an object with those fields, got ${describeKey(key)}`,
+      );
+    }
+    return encodeTuple(values);
+  }
+
+  // ── Mutation (infallible; callers have checked every constraint) ──
+
+  put(keyId: KeyId, previous: StoreRecord | undefined, next: StoreRecord): void {
+    if (previous !== undefined) {
+      for (const ix of this.indexes) {
+        ix.remove(keyId, previous);
+      }
+      this.expiry?.remove(keyId, previous);
+    } else {
+      this.#keyOrder = undefined;
+    }
+    this.records.set(keyId, next);
+    for (const ix of this.indexes) ix.add(keyId, next);
+    this.expiry?.add(keyId, next);
+  }
+
+  remove(keyId: KeyId, previous: StoreRecord): void {
+    for (const ix of this.indexes) ix.remove(keyId, previous);
+    this.expiry?.remove(keyId, previous);
+    this.records.delete(keyId);
+    this.#keyOrder = undefined;
+  }
+
+  /**
+   * Fill an empty bucket from stored or rebuilt records (no events, no
+   * version bumps). Throws UniqueConstraintError/DuplicateKeyError before
+   * changing anything if the records break a key or unique index.
+   */
+  load(records: Iterable<StoreRecord>, bucketLabel = this.name): void {
+    const list = Array.isArray(records) ? (records as StoreRecord[]) : [...records];
+    const keys = new Set<KeyId>();
+    const claimed = this.uniqueIndexes.map(() => new Set<unknown>());
+    for (const r of list) {
+      const k = this.keyIdOf(r);
+      if (keys.has(k) || this.records.has(k)) throw new DuplicateKeyError(bucketLabel, this.publicKeyOf(r));
+      keys.add(k);
+      for (let i = 0; i < this.uniqueIndexes.length; i++) {
+        const ix = this.uniqueIndexes[i]!;
+        const v = ix.valueOf(r);
+        if (v === undefined) continue;
+        if (claimed[i]!.has(v) || ix.owner(v) !== undefined) {
+          const f = ix.def.fields;
+          throw new UniqueConstraintError(bucketLabel, f.join(', '), f.length === 1 ? r[f[0]!] : v);
+        }
+        claimed[i]!.add(v);
+      }
+    }
+    for (const r of list) this.put(this.keyIdOf(r), undefined, r);
+  }
+
+  clear(): void {
+    this.records.clear();
+    for (const ix of this.indexes) ix.clear();
+    this.expiry?.clear();
+    this.#keyOrder = undefined;
+  }
+
+  // ── Ordered access ────────────────────────────────────────────────
+
+  /** Keys in bucket order: insertion order, or key order for ordered_set. */
+  orderedKeys(): KeyId[] {
+    if (!this.def.orderedByKey) return [...this.records.keys()];
+    if (this.#keyOrder === undefined) {
+      const keys = [...this.records.keys()];
+      if (this.def.compositeKey) {
+        const recs = this.records;
+        const fields = this.def.keyFields;
+        keys.sort((a, b) => {
+          const ra = recs.get(a)!;
+          const rb = recs.get(b)!;
+          for (const f of fields) {
+            const c = compareKeyValues(ra[f], rb[f]);
+            if (c !== 0) return c;
+          }
+          return 0;
+        });
+      } else keys.sort(compareKeyValues);
+      this.#keyOrder = keys;
+    }
+    return this.#keyOrder;
+  }
+
+  all(): StoreRecord[] {
+    if (!this.def.orderedByKey) return [...this.records.values()];
+    return this.orderedKeys().map((k) => this.records.get(k)!);
+  }
+
+  /** Records in bucket order, optionally only those matching `filter` (no index: order matters). */
+  ordered(filter?: WhereFilter): StoreRecord[] {
+    const all = this.all();
+    if (filter === undefined) return all;
+    const pred = compileFilter(filter);
+    return all.filter((r) => pred(r));
+  }
+
+  first(n: number, filter?: WhereFilter): StoreRecord[] {
+    checkCount('first', n);
+    if (filter === undefined && !this.def.orderedByKey) {
+      const out: StoreRecord[] = [];
+      for (const r of this.records.values()) {
+        if (out.length >= n) break;
+        out.push(r);
+      }
+      return out;
+    }
+    return this.ordered(filter).slice(0, n);
+  }
+
+  last(n: number, filter?: WhereFilter): StoreRecord[] {
+    checkCount('last', n);
+    if (n === 0) return [];
+    return this.ordered(filter).slice(-n);
+  }
+
+  paginate(options: { after?: unknown; limit: number }, filter?: WhereFilter) {
+    if (!isPlainObject(options))
+      throw new InvalidArgumentError('paginate', 'options', 'expected {after?, limit}');
+    checkCount('paginate', options.limit);
+    const records = this.ordered(filter);
+    let start = 0;
+    if (options.after !== undefined) {
+      const after = this.toKeyId(options.after, 'paginate');
+      const i = records.findIndex((r) => this.keyIdOf(r) === after);
+      start = i === -1 ? records.length : i + 1;
+    }
+    const page = records.slice(start, start + options.limit);
+    const last = page[page.length - 1];
+    return {
+      records: page,
+      hasMore: start + options.limit < records.length,
+      nextCursor: last !== undefined ? this.publicKeyOf(last) : undefined,
+    };
+  }
+
+  // ── Queries ───────────────────────────────────────────────────────
+
+  /** Records matching `filter`, using the best index; sorted, offset and limited per options. */
+  select(filter: WhereFilter | undefined, options?: WhereOptions): StoreRecord[] {
+    const opts = checkOptions(options);
+    const pred = filter === undefined ? undefined : compileFilter(filter);
+    const sortEntries = opts.sort !== undefined ? Object.entries(opts.sort) : undefined;
+    const offset = opts.offset ?? 0;
+    const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+
+    const candidates = filter !== undefined ? this.#plan(filter) : undefined;
+
+    // A sort on one field with a sorted index and no narrower plan: walk the index, stop early.
+    if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {
+      const [field, dir] = sortEntries[0]!;
+      const ix = this.#sortedIndexFor(field);
+      if (ix !== undefined) {
+        const out: StoreRecord[] = [];
+        let skipped = 0;
+        for (const k of ix.scan(dir === 'desc')) {
+          const r = this.records.get(k)!;
+          if (pred !== undefined && !pred(r)) continue;
+          if (skipped < offset) {
+            skipped++;
+            continue;
+          }
+          if (out.length >= limit) break;
+          out.push(r);
+        }
+        return out;
+      }
+    }
+
+    let result: StoreRecord[];
+    if (candidates !== undefined) {
+      result = [];
+      for (const k of candidates) {
+        const r = this.records.get(k);
+        if (r !== undefined && (pred === undefined || pred(r))) result.push(r);
+      }
+    } else if (pred === undefined) {
+      result = this.all();
+    } else {
+      result = [];
+      if (this.def.orderedByKey) {
+        for (const k of this.orderedKeys()) {
+          const r = this.records.get(k)!;
+          if (pred(r)) result.push(r);
+        }
+      } else {
+        for (const r of this.records.values()) if (pred(r)) result.push(r);
+      }
+    }
+    if (sortEntries !== undefined && sortEntries.length > 0) result = sortRecords(result, sortEntries);
+    if (offset > 0 || limit < result.length) result = result.slice(offset, offset + limit);
+    return result;
+  }
+
+  findOne(filter: WhereFilter): StoreRecord | undefined {
+    const pred = compileFilter(filter);
+    const candidates = this.#plan(filter);
+    if (candidates !== undefined) {
+      for (const k of candidates) {
+        const r = this.records.get(k);
+        if (r !== undefined && pred(r)) return r;
+      }
+      return undefined;
+    }
+    if (this.def.orderedByKey) {
+      for (const k of this.orderedKeys()) {
+        const r = this.records.get(k)!;
+        if (pred(r)) return r;
+      }
+      return undefined;
+    }
+    for (const r of this.records.values()) if (pred(r)) return r;
+    return undefined;
+  }
+
+  count(filter: WhereFilter | undefined): number {
+    if (filter === undefined) return this.records.size;
+    const pred = compileFilter(filter);
+    const candidates = this.#plan(filter);
+    let n = 0;
+    if (candidates !== undefined) {
+      for (const k of candidates) {
+        const r = this.records.get(k);
+        if (r !== undefined && pred(r)) n++;
+      }
+      return n;
+    }
+    for (const r of this.records.values()) if (pred(r)) n++;
+    return n;
+  }
+
+  #sortedIndexFor(field: string): SortedIndex | undefined {
+    const type = this.def.definition.schema[field]?.type;
+    if (type !== 'number' && type !== 'string') return undefined;
+    for (const ix of this.indexes) {
+      if (ix instanceof SortedIndex && ix.def.fields[0] === field) return ix;
+    }
+    return undefined;
+  }
+
+  /**
+   * Candidate keys for a filter from the most selective usable index, or
+   * undefined for a full scan. Candidates are always re-checked against
+   * the whole filter, so a plan only has to be a superset.
+   */
+  #plan(filter: WhereFilter): Iterable<KeyId> | undefined {
+    const eq = new Map<string, unknown>();
+    const ranges = new Map<string, { lower?: RangeBound; upper?: RangeBound }>();
+    const ins = new Map<string, readonly unknown[]>();
+    for (const field of Object.keys(filter)) {
+      if (field.startsWith('$')) continue;
+      const cond = filter[field];
+      if (!isFilterOperators(cond)) {
+        if (cond === null || typeof cond !== 'object') eq.set(field, cond);
+        continue;
+      }
+      const c = cond as Record<string, unknown>;
+      if (c.$eq !== undefined && (c.$eq === null || typeof c.$eq !== 'object')) eq.set(field, c.$eq);
+      if (Array.isArray(c.$in) && c.$in.every((x) => x === null || typeof x !== 'object'))
+        ins.set(field, c.$in);
+      const r: { lower?: RangeBound; upper?: RangeBound } = {};
+      if (c.$gt !== undefined) r.lower = { value: c.$gt, inclusive: false };
+      if (c.$gte !== undefined) r.lower = { value: c.$gte, inclusive: true };
+      if (c.$lt !== undefined) r.upper = { value: c.$lt, inclusive: false };
+      if (c.$lte !== undefined) r.upper = { value: c.$lte, inclusive: true };
+      if (Array.isArray(c.$between) && c.$between.length === 2) {
+        r.lower = { value: c.$between[0], inclusive: true };
+        r.upper = { value: c.$between[1], inclusive: true };
+      }
+      if (
+        typeof c.$startsWith === 'string' &&
+        c.$startsWith !== '' &&
+        r.lower === undefined &&
+        r.upper === undefined
+      ) {
+        const p = c.$startsWith;
+        r.lower = { value: p, inclusive: true };
+        const last = p.charCodeAt(p.length - 1);
+        if (last < 0xffff)
+          r.upper = { value: p.slice(0, -1) + String.fromCharCode(last + 1), inclusive: false };
+      }
+      if (r.lower !== undefined || r.upper !== undefined) ranges.set(field, r);
+    }
+    if (eq.size === 0 && ranges.size === 0 && ins.size === 0) return undefined;
+
+    // Primary key equality: at most one record.
+    const keyFields = this.def.keyFields;
+    if (keyFields.every((f) => eq.has(f))) {
+      const values = keyFields.map((f) => eq.get(f));
+      if (values.every((v) => typeof v === 'string' || typeof v === 'number')) {
+        return [this.#singleKey !== undefined ? (values[0] as KeyId) : encodeTuple(values)];
+      }
+      return [];
+    }
+
+    let best: Iterable<KeyId> | undefined;
+    let bestCost = Number.POSITIVE_INFINITY;
+    for (const ix of this.indexes) {
+      const fields = ix.def.fields;
+      if (ix instanceof HashIndex) {
+        if (fields.every((f) => eq.has(f))) {
+          const v = ix.valueFor(fields.map((f) => eq.get(f)));
+          const cost = ix.estimate(v);
+          if (cost < bestCost) {
+            best = ix.lookup(v);
+            bestCost = cost;
+          }
+        } else if (fields.length === 1 && ins.has(fields[0]!)) {
+          const values = ins.get(fields[0]!)!;
+          let cost = 0;
+          for (const v of values) cost += ix.estimate(v);
+          if (cost < bestCost) {
+            best = unionLookup(ix, values);
+            bestCost = cost;
+          }
+        }
+        continue;
+      }
+      // Sorted index: equality on a prefix, then optionally a range on the next field.
+      const prefix: unknown[] = [];
+      while (prefix.length < fields.length && eq.has(fields[prefix.length]!))
+        prefix.push(eq.get(fields[prefix.length]!));
+      const next = fields[prefix.length];
+      const range = next !== undefined ? ranges.get(next) : undefined;
+      const usableRange = range !== undefined && this.#rangeUsable(next!, range);
+      if (prefix.length === 0 && !usableRange) continue;
+      if (prefix.some((v) => v === null || v === undefined)) return [];
+      // Cost: an equality prefix or range is assumed to narrow well; prefer hash equality on ties.
+      const cost = ix.size / (prefix.length > 0 ? 10 ** prefix.length : 4) + (usableRange ? 0 : 1);
+      if (cost < bestCost) {
+        best = ix.range(prefix, usableRange ? range.lower : undefined, usableRange ? range.upper : undefined);
+        bestCost = cost;
+      }
+    }
+    return best;
+  }
+
+  /** A range is served by a sorted index only when bound types match the field's schema type. */
+  #rangeUsable(field: string, range: { lower?: RangeBound; upper?: RangeBound }): boolean {
+    const type = this.def.definition.schema[field]?.type;
+    if (type !== 'number' && type !== 'string') return false;
+    const ok = (b: RangeBound | undefined) => b === undefined || typeof b.value === type;
+    return ok(range.lower) && ok(range.upper);
+  }
+}
+
+function* unionLookup(ix: HashIndex, values: readonly unknown[]): Iterable<KeyId> {
+  const seen = new Set<unknown>();
+  for (const v of values) {
+    if (seen.has(v)) continue;
+    seen.add(v);
+    yield* ix.lookup(ix.valueFor([v]));
+  }
+}
+
+function compareKeyValues(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a).localeCompare(String(b));
+}
+
+function describeKey(key: unknown): string {
+  if (key === null) return 'null';
+  if (Array.isArray(key)) return `an array of ${key.length}`;
+  if (typeof key === 'number') return String(key);
+  return typeof key;
+}
+
+function checkOptions(options: WhereOptions | undefined): WhereOptions {
+  if (options === undefined) return {};
+  if (!isObjectArg(options))
+    throw new InvalidArgumentError('where', 'options', 'expected {sort?, limit?, offset?}');
+  const { sort, limit, offset } = options;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+    throw new InvalidArgumentError(
+      'where',
+      'options.limit',
+      `expected a non-negative integer, got ${String(limit)}`,
+    );
+  }
+  if (offset !== undefined && !(Number.isInteger(offset) && offset >= 0)) {
+    throw new InvalidArgumentError(
+      'where',
+      'options.offset',
+      `expected a non-negative integer, got ${String(offset)}`,
+    );
+  }
+  if (sort !== undefined) {
+    if (!isPlainObject(sort)) throw new InvalidFilterError('sort', 'expected {field: "asc" | "desc"}');
+    for (const [f, d] of Object.entries(sort)) {
+      if (d !== 'asc' && d !== 'desc')
+        throw new InvalidFilterError(`sort.${f}`, `expected "asc" or "desc", got ${String(d)}`);
+    }
+  }
+  return options;
+}
+
+/** Stable multi-field sort; null/undefined last in either direction (noex-store rule). */
+export function sortRecords<R extends Rec>(records: R[], entries: ReadonlyArray<[string, string]>): R[] {
+  return [...records].sort((a, b) => {
+    for (const [field, direction] of entries) {
+      const av = a[field];
+      const bv = b[field];
+      if (av === bv) continue;
+      if (av == null) return bv == null ? 0 : 1;
+      if (bv == null) return -1;
+      const c =
+        typeof av === typeof bv && (typeof av === 'number' || typeof av === 'string')
+          ? av < (bv as typeof av)
+            ? -1
+            : av > (bv as typeof av)
+              ? 1
+              : 0
+          : compareValues(av, bv);
+      if (c !== 0) return direction === 'desc' ? -c : c;
+    }
+    return 0;
+  });
+}
+
+export function asSortEntries(sort: SortSpec | undefined): Array<[string, string]> | undefined {
+  return sort === undefined ? undefined : Object.entries(sort);
+}
+
+function checkCount(operation: string, n: unknown): void {
+  if (!(typeof n === 'number' && Number.isInteger(n) && n >= 0)) {
+    throw new InvalidArgumentError(
+      operation,
+      operation === 'paginate' ? 'limit' : 'n',
+      `expected a non-negative integer, got ${String(n)}`,
+    );
+  }
+}

@@ -1,0 +1,105 @@
+// StoreCore: the buckets, the reference index and the commit pipeline that
+// every write goes through. After a WriteSet is applied, its ChangeBatch is
+// handed, in commit order, to each commit listener (durable storage,
+// history, reactive queries) and then published as bucket events.
+import type { EventBus } from '../events/index.js';
+import type { BucketState } from './bucket-state.js';
+import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './engine.js';
+import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
+
+/**
+ * Receives every committed batch synchronously, in order. May return a
+ * promise that settles when the batch is durable (strict mode); it must
+ * never throw: failures are the listener's to report.
+ */
+export type CommitListener = (batch: ChangeBatch) => Promise<void> | undefined | void;
+
+export class StoreCore implements EngineHost {
+  readonly name: string;
+  readonly buckets = new Map<string, BucketState>();
+  readonly refs = new RefIndex();
+  readonly events: EventBus;
+  readonly #listeners: CommitListener[] = [];
+  stopped = false;
+
+  constructor(name: string, events: EventBus) {
+    this.name = name;
+    this.events = events;
+  }
+
+  bucketState(name: string): BucketState | undefined {
+    return this.buckets.get(name);
+  }
+
+  /** The bucket, or BucketNotDefinedError; StoreStoppedError after stop(). */
+  require(name: string): BucketState {
+    const b = this.buckets.get(name);
+    if (b === undefined) {
+      if (this.stopped) throw new StoreStoppedError(this.name);
+      throw new BucketNotDefinedError(name);
+    }
+    return b;
+  }
+
+  addCommitListener(listener: CommitListener): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
+  writeSet(transactional = false): WriteSet {
+    return new WriteSet(this, { transactional });
+  }
+
+  /**
+   * Check and apply a write set, then notify. Throws (changing nothing) if
+   * a check fails. Returns a promise when a listener asks to be waited for.
+   */
+  commit(ws: WriteSet, actor?: string): Promise<void> | undefined {
+    if (this.stopped) throw new StoreStoppedError(this.name);
+    ws.validate();
+    const batch = ws.apply(actor);
+    if (batch.changes.length === 0 && batch.counters.size === 0) return undefined;
+    return this.dispatch(batch);
+  }
+
+  /** Hand an applied batch to listeners and event subscribers. */
+  dispatch(batch: ChangeBatch): Promise<void> | undefined {
+    let wait: Promise<void> | undefined;
+    for (const l of this.#listeners) {
+      const p = l(batch);
+      if (p !== undefined) wait = wait === undefined ? p : Promise.all([wait, p]).then(() => undefined);
+    }
+    const bus = this.events;
+    if (bus.hasSubscribers()) {
+      for (const c of batch.changes) {
+        if (c.op === 'insert') {
+          bus.publish(`bucket.${c.bucket}.inserted`, {
+            type: 'inserted',
+            bucket: c.bucket,
+            key: c.key,
+            record: c.newRecord,
+          });
+        } else if (c.op === 'update') {
+          bus.publish(`bucket.${c.bucket}.updated`, {
+            type: 'updated',
+            bucket: c.bucket,
+            key: c.key,
+            oldRecord: c.oldRecord,
+            newRecord: c.newRecord,
+          });
+        } else {
+          bus.publish(`bucket.${c.bucket}.deleted`, {
+            type: 'deleted',
+            bucket: c.bucket,
+            key: c.key,
+            record: c.oldRecord,
+          });
+        }
+      }
+    }
+    return wait;
+  }
+}

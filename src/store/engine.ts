@@ -1,0 +1,420 @@
+// The synchronous core. Every write, from a single insert to a cascade or a
+// multi-bucket transaction, is staged in a WriteSet (nothing changes yet),
+// checked as a whole against the final state (versions, primary keys,
+// unique indexes, references), and only then applied in one step that
+// cannot fail. Applying yields one ChangeBatch: the single path through
+// which events, reactive queries, persistence and history learn of changes.
+import type { BucketState } from './bucket-state.js';
+import {
+  DuplicateKeyError,
+  RecordNotFoundError,
+  ReferentialIntegrityError,
+  TransactionConflictError,
+  UniqueConstraintError,
+} from './errors.js';
+import type { KeyId } from './indexes.js';
+import type { StoreRecord } from './types.js';
+import { encodeTuple } from './values.js';
+
+type Rec = Record<string, unknown>;
+
+export type ChangeOp = 'insert' | 'update' | 'delete';
+
+/** One applied change of one record. */
+export interface Change {
+  readonly bucket: string;
+  readonly op: ChangeOp;
+  /** The key as users see it (value, or array for composite keys). */
+  readonly key: unknown;
+  readonly keyId: KeyId;
+  /** The record before the change (update, delete). */
+  readonly oldRecord: StoreRecord | undefined;
+  /** The record after the change (insert, update). */
+  readonly newRecord: StoreRecord | undefined;
+  /** `_version` after the change (the deleted version for deletes). */
+  readonly version: number;
+}
+
+/** Everything one commit changed, in order; what durable storage writes as one transaction. */
+export interface ChangeBatch {
+  readonly changes: readonly Change[];
+  /** Autoincrement counters that moved, by bucket. */
+  readonly counters: ReadonlyMap<string, number>;
+  readonly actor: string | undefined;
+  /** Commit time (ms). */
+  readonly at: number;
+}
+
+interface Staged {
+  readonly bucket: BucketState;
+  readonly keyId: KeyId;
+  /** The committed record this change was based on (undefined: did not exist). */
+  readonly base: StoreRecord | undefined;
+  next: StoreRecord | undefined;
+}
+
+/** Reverse reference index: which records point at a target record. */
+export class RefIndex {
+  // target bucket → target key → "sourceBucket\0field" → source keys
+  readonly #byTarget = new Map<string, Map<KeyId, Map<string, Set<KeyId>>>>();
+
+  holders(target: string, keyId: KeyId): Map<string, Set<KeyId>> | undefined {
+    return this.#byTarget.get(target)?.get(keyId);
+  }
+
+  track(source: BucketState, keyId: KeyId, previous: Rec | undefined, next: Rec | undefined): void {
+    for (const ref of source.def.refs) {
+      const before = previous !== undefined ? refKeyId(previous[ref.field]) : undefined;
+      const after = next !== undefined ? refKeyId(next[ref.field]) : undefined;
+      if (before === after) continue;
+      const slot = `${source.name}\0${ref.field}`;
+      if (before !== undefined) {
+        const byKey = this.#byTarget.get(ref.target);
+        const holders = byKey?.get(before);
+        const set = holders?.get(slot);
+        if (set?.delete(keyId) && set.size === 0) {
+          holders!.delete(slot);
+          if (holders!.size === 0) byKey!.delete(before);
+        }
+      }
+      if (after !== undefined) {
+        let byKey = this.#byTarget.get(ref.target);
+        if (byKey === undefined) this.#byTarget.set(ref.target, (byKey = new Map()));
+        let holders = byKey.get(after);
+        if (holders === undefined) byKey.set(after, (holders = new Map()));
+        let set = holders.get(slot);
+        if (set === undefined) holders.set(slot, (set = new Set()));
+        set.add(keyId);
+      }
+    }
+  }
+
+  /** Forget every reference held by records of `source` (bucket dropped or rebuilt). */
+  dropSource(source: string): void {
+    const prefix = `${source}\0`;
+    for (const byKey of this.#byTarget.values()) {
+      for (const [k, holders] of byKey) {
+        for (const slot of holders.keys()) if (slot.startsWith(prefix)) holders.delete(slot);
+        if (holders.size === 0) byKey.delete(k);
+      }
+    }
+  }
+}
+
+/** The internal key of a reference value (the target's key), or undefined for null. */
+export function refKeyId(value: unknown): KeyId | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string' || typeof value === 'number') return value;
+  if (Array.isArray(value)) return encodeTuple(value);
+  return undefined;
+}
+
+export interface EngineHost {
+  /** A bucket by name, or undefined. */
+  bucketState(name: string): BucketState | undefined;
+  readonly refs: RefIndex;
+}
+
+export class WriteSet {
+  readonly #host: EngineHost;
+  readonly #staged = new Map<BucketState, Map<KeyId, Staged>>();
+  readonly #order: Staged[] = [];
+  readonly #counters = new Map<BucketState, number>();
+  /** Transactions take autoincrement values from the bucket at once (no collisions between them). */
+  readonly #reserveCounters: boolean;
+  /** Transactions report stale reads as TransactionConflictError. */
+  readonly #transactional: boolean;
+  readonly now: number;
+
+  constructor(host: EngineHost, options: { transactional?: boolean; now?: number } = {}) {
+    this.#host = host;
+    this.#transactional = options.transactional ?? false;
+    this.#reserveCounters = this.#transactional;
+    this.now = options.now ?? Date.now();
+  }
+
+  get isEmpty(): boolean {
+    return this.#order.length === 0;
+  }
+
+  /** The record as this write set sees it: staged if touched, else committed. */
+  read(b: BucketState, keyId: KeyId): StoreRecord | undefined {
+    const s = this.#staged.get(b)?.get(keyId);
+    return s !== undefined ? s.next : b.records.get(keyId);
+  }
+
+  /** Staged records of a bucket (for overlay reads). */
+  stagedOf(b: BucketState): Iterable<Staged> {
+    return this.#staged.get(b)?.values() ?? [];
+  }
+
+  isStaged(b: BucketState, keyId: KeyId): boolean {
+    return this.#staged.get(b)?.has(keyId) ?? false;
+  }
+
+  #stage(b: BucketState, keyId: KeyId, next: StoreRecord | undefined): void {
+    let byKey = this.#staged.get(b);
+    if (byKey === undefined) this.#staged.set(b, (byKey = new Map()));
+    const s = byKey.get(keyId);
+    if (s !== undefined) {
+      s.next = next;
+      return;
+    }
+    const staged: Staged = { bucket: b, keyId, base: b.records.get(keyId), next };
+    byKey.set(keyId, staged);
+    this.#order.push(staged);
+  }
+
+  #nextCounter(b: BucketState): number {
+    if (this.#reserveCounters) {
+      const v = ++b.autoincrement;
+      this.#counters.set(b, v);
+      return v;
+    }
+    const v = (this.#counters.get(b) ?? b.autoincrement) + 1;
+    this.#counters.set(b, v);
+    return v;
+  }
+
+  insert(b: BucketState, data: Rec): StoreRecord {
+    const record = b.def.validator.prepareInsert(data, () => this.#nextCounter(b), this.now);
+    if (b.def.ttlMs !== undefined && record._expiresAt === undefined) {
+      record._expiresAt = (record._createdAt as number) + b.def.ttlMs;
+    }
+    const keyId = b.keyIdOf(record);
+    if (this.read(b, keyId) !== undefined) throw new DuplicateKeyError(b.name, b.publicKeyOf(record));
+    this.#stage(b, keyId, record as StoreRecord);
+    return record as StoreRecord;
+  }
+
+  update(b: BucketState, keyId: KeyId, changes: Rec, publicKey: unknown): StoreRecord {
+    const existing = this.read(b, keyId);
+    if (existing === undefined) throw new RecordNotFoundError(b.name, publicKey);
+    const next = b.def.validator.prepareUpdate(existing, changes, this.now) as StoreRecord;
+    this.#stage(b, keyId, next);
+    return next;
+  }
+
+  /** Stage a delete with its referential actions (restrict, cascade, set null). */
+  delete(b: BucketState, keyId: KeyId, visited = new Set<string>()): StoreRecord | undefined {
+    const existing = this.read(b, keyId);
+    if (existing === undefined) return undefined;
+    const id = `${b.name}\0${typeof keyId}\0${keyId}`;
+    if (visited.has(id)) return existing;
+    visited.add(id);
+    for (const h of this.#referrers(b, keyId)) {
+      switch (h.onDelete) {
+        case 'restrict':
+          throw restrictError(b, existing, h.source, h.field, h.sourceKeyId);
+        case 'cascade':
+          this.delete(h.source, h.sourceKeyId, visited);
+          break;
+        case 'set_null':
+          this.update(
+            h.source,
+            h.sourceKeyId,
+            { [h.field]: null },
+            h.source.publicKeyOf(this.read(h.source, h.sourceKeyId)!),
+          );
+          break;
+      }
+    }
+    // A cycle may have removed it already through a cascade.
+    if (this.read(b, keyId) !== undefined) this.#stage(b, keyId, undefined);
+    return existing;
+  }
+
+  /** Records that, in this write set's view, reference (b, keyId). */
+  #referrers(b: BucketState, keyId: KeyId): Referrer[] {
+    const out: Referrer[] = [];
+    const seen = new Set<string>();
+    const consider = (
+      source: BucketState,
+      sourceKeyId: KeyId,
+      field: string,
+      onDelete: Referrer['onDelete'],
+    ) => {
+      const id = `${source.name}\0${field}\0${typeof sourceKeyId}\0${sourceKeyId}`;
+      if (seen.has(id)) return;
+      const rec = this.read(source, sourceKeyId);
+      if (rec === undefined || refKeyId(rec[field]) !== keyId) return;
+      seen.add(id);
+      out.push({ source, sourceKeyId, field, onDelete });
+    };
+    const holders = this.#host.refs.holders(b.name, keyId);
+    if (holders !== undefined) {
+      for (const [slot, keys] of holders) {
+        const sep = slot.indexOf('\0');
+        const source = this.#host.bucketState(slot.slice(0, sep));
+        if (source === undefined) continue;
+        const field = slot.slice(sep + 1);
+        const ref = source.def.refs.find((r) => r.field === field);
+        if (ref === undefined) continue;
+        for (const k of [...keys]) consider(source, k, field, ref.onDelete);
+      }
+    }
+    // Staged records (inserted or re-pointed in this write set).
+    for (const [source, byKey] of this.#staged) {
+      for (const ref of source.def.refs) {
+        if (ref.target !== b.name) continue;
+        for (const s of byKey.values()) {
+          if (s.next !== undefined) consider(source, s.keyId, ref.field, ref.onDelete);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Evict the oldest records of buckets over their maxSize (noex-store: oldest by `_createdAt`). */
+  #evict(): void {
+    for (const [b, byKey] of [...this.#staged]) {
+      const max = b.def.maxSize;
+      if (max === undefined) continue;
+      let size = b.records.size;
+      for (const s of byKey.values()) size += (s.next !== undefined ? 1 : 0) - (s.base !== undefined ? 1 : 0);
+      if (size <= max) continue;
+      const victims: KeyId[] = [];
+      for (const k of b.records.keys()) {
+        if (victims.length >= size - max) break;
+        if (!byKey.has(k)) victims.push(k);
+      }
+      if (victims.length < size - max) {
+        for (const s of byKey.values()) {
+          if (victims.length >= size - max) break;
+          if (s.base === undefined && s.next !== undefined) victims.push(s.keyId);
+        }
+      }
+      for (const k of victims) this.delete(b, k);
+    }
+  }
+
+  /**
+   * Check the final state: every touched record is as it was read, keys are
+   * free, unique indexes hold, references resolve. Throws; changes nothing.
+   */
+  validate(): void {
+    this.#evict();
+    for (const s of this.#order) {
+      const current = s.bucket.records.get(s.keyId);
+      if (s.base === undefined ? current !== undefined : current !== s.base) {
+        const key = s.bucket.publicKeyOf((s.next ?? s.base ?? current)!);
+        if (!this.#transactional) throw new DuplicateKeyError(s.bucket.name, key);
+        throw new TransactionConflictError(
+          s.bucket.name,
+          key,
+          s.base === undefined
+            ? `Record with key "${String(key)}" already exists`
+            : current === undefined
+              ? `Record with key "${String(key)}" was deleted`
+              : `Version mismatch: expected ${s.base._version}, got ${current._version}`,
+        );
+      }
+    }
+    for (const [b, byKey] of this.#staged) {
+      this.#checkUnique(b, byKey);
+      this.#checkRefs(b, byKey);
+    }
+  }
+
+  #checkUnique(b: BucketState, byKey: Map<KeyId, Staged>): void {
+    for (const ix of b.uniqueIndexes) {
+      const claimed = new Map<unknown, KeyId>();
+      for (const s of byKey.values()) {
+        if (s.next === undefined) continue;
+        const v = ix.valueOf(s.next);
+        if (v === undefined) continue;
+        const other = claimed.get(v);
+        if (other !== undefined && other !== s.keyId) throw uniqueError(b, ix.def.fields, s.next);
+        claimed.set(v, s.keyId);
+        const owner = ix.owner(v);
+        if (owner !== undefined && owner !== s.keyId && !byKey.has(owner))
+          throw uniqueError(b, ix.def.fields, s.next);
+      }
+    }
+  }
+
+  #checkRefs(b: BucketState, byKey: Map<KeyId, Staged>): void {
+    // Outgoing: a changed reference must point at a record that exists in the final state.
+    for (const ref of b.def.refs) {
+      for (const s of byKey.values()) {
+        if (s.next === undefined) continue;
+        const v = s.next[ref.field];
+        const target = refKeyId(v);
+        if (target === undefined) continue;
+        if (s.base !== undefined && refKeyId(s.base[ref.field]) === target) continue;
+        const tb = this.#host.bucketState(ref.target);
+        if (tb === undefined || this.read(tb, target) === undefined) {
+          throw new ReferentialIntegrityError(
+            `Foreign key violation in bucket "${b.name}": field "${ref.field}" references bucket "${ref.target}" with key "${String(v)}", but no such record exists`,
+            b.name,
+            ref.field,
+            ref.target,
+            v,
+          );
+        }
+      }
+    }
+    // Incoming: nothing may still point at a deleted record.
+    for (const s of byKey.values()) {
+      if (s.next !== undefined || s.base === undefined) continue;
+      const rs = this.#referrers(b, s.keyId);
+      if (rs.length > 0) throw restrictError(b, s.base, rs[0]!.source, rs[0]!.field, rs[0]!.sourceKeyId);
+    }
+  }
+
+  /** Apply the checked changes. Must follow a successful `validate()` in the same tick. */
+  apply(actor: string | undefined): ChangeBatch {
+    const changes: Change[] = [];
+    const refs = this.#host.refs;
+    for (const s of this.#order) {
+      const { bucket: b, keyId, base, next } = s;
+      if (base === undefined && next === undefined) continue;
+      if (next !== undefined) b.put(keyId, base, next);
+      else b.remove(keyId, base!);
+      if (b.def.refs.length > 0) refs.track(b, keyId, base, next);
+      const rec = (next ?? base)!;
+      changes.push({
+        bucket: b.name,
+        op: base === undefined ? 'insert' : next === undefined ? 'delete' : 'update',
+        key: b.publicKeyOf(rec),
+        keyId,
+        oldRecord: base,
+        newRecord: next,
+        version: rec._version,
+      });
+    }
+    const counters = new Map<string, number>();
+    for (const [b, v] of this.#counters) {
+      if (v > b.autoincrement) b.autoincrement = v;
+      counters.set(b.name, b.autoincrement);
+    }
+    return { changes, counters, actor, at: this.now };
+  }
+}
+
+interface Referrer {
+  readonly source: BucketState;
+  readonly sourceKeyId: KeyId;
+  readonly field: string;
+  readonly onDelete: 'restrict' | 'cascade' | 'set_null';
+}
+
+function restrictError(b: BucketState, target: Rec, source: BucketState, field: string, sourceKeyId: KeyId) {
+  const key = b.publicKeyOf(target);
+  return new ReferentialIntegrityError(
+    `Cannot delete from bucket "${b.name}" (key "${String(key)}"): referenced by bucket "${source.name}" (key "${String(sourceKeyId)}") via field "${field}"`,
+    source.name,
+    field,
+    b.name,
+    key,
+  );
+}
+
+function uniqueError(b: BucketState, fields: readonly string[], record: Rec) {
+  const value = fields.length === 1 ? record[fields[0]!] : fields.map((f) => record[f]);
+  return new UniqueConstraintError(
+    b.name,
+    fields.join(', '),
+    fields.length === 1 ? value : JSON.stringify(value),
+  );
+}

@@ -1,0 +1,260 @@
+// Secondary indexes. A HashIndex maps values to keys (equality, $in); a
+// SortedIndex keeps (values…, key) entries ordered (ranges, prefixes, sort).
+// Unique indexes of either kind also keep value → owner for constraint checks.
+// Records whose indexed field is null/undefined are not constrained.
+import type { IndexDef } from './definition.js';
+import { type Cursor, SortedList } from './sorted-list.js';
+import { compareValues, encodeTuple } from './values.js';
+
+export type KeyId = string | number;
+type Rec = Record<string, unknown>;
+
+export interface Index {
+  readonly def: IndexDef;
+  /** The value this record has under the index (a Map key), or undefined if it is not indexed. */
+  valueOf(record: Rec): unknown;
+  add(keyId: KeyId, record: Rec): void;
+  remove(keyId: KeyId, record: Rec): void;
+  /** Unique indexes: the key currently holding `value` (from `valueOf`). */
+  owner(value: unknown): KeyId | undefined;
+  clear(): void;
+}
+
+export class HashIndex implements Index {
+  readonly def: IndexDef;
+  readonly #field: string | undefined;
+  readonly #fields: readonly string[];
+  readonly #owners: Map<unknown, KeyId> | undefined;
+  readonly #members: Map<unknown, Set<KeyId>> | undefined;
+
+  constructor(def: IndexDef) {
+    this.def = def;
+    this.#fields = def.fields;
+    this.#field = def.fields.length === 1 ? def.fields[0] : undefined;
+    if (def.unique) this.#owners = new Map();
+    else this.#members = new Map();
+  }
+
+  valueOf(record: Rec): unknown {
+    if (this.#field !== undefined) {
+      const v = record[this.#field];
+      return v === null ? undefined : v;
+    }
+    return compoundValue(record, this.#fields);
+  }
+
+  /** Value for a lookup from filter operands (one per field). */
+  valueFor(values: readonly unknown[]): unknown {
+    return this.#field !== undefined ? values[0] : encodeTuple(values);
+  }
+
+  add(keyId: KeyId, record: Rec): void {
+    const v = this.valueOf(record);
+    if (v === undefined) return;
+    if (this.#owners !== undefined) {
+      this.#owners.set(v, keyId);
+      return;
+    }
+    const members = this.#members!;
+    let set = members.get(v);
+    if (set === undefined) members.set(v, (set = new Set()));
+    set.add(keyId);
+  }
+
+  remove(keyId: KeyId, record: Rec): void {
+    const v = this.valueOf(record);
+    if (v === undefined) return;
+    if (this.#owners !== undefined) {
+      if (this.#owners.get(v) === keyId) this.#owners.delete(v);
+      return;
+    }
+    const set = this.#members!.get(v);
+    if (set?.delete(keyId) && set.size === 0) this.#members!.delete(v);
+  }
+
+  owner(value: unknown): KeyId | undefined {
+    return this.#owners?.get(value);
+  }
+
+  /** Keys holding exactly `value` (as produced by `valueFor`). */
+  lookup(value: unknown): Iterable<KeyId> {
+    if (value === undefined || value === null) return EMPTY;
+    if (this.#owners !== undefined) {
+      const k = this.#owners.get(value);
+      return k === undefined ? EMPTY : [k];
+    }
+    return this.#members!.get(value) ?? EMPTY;
+  }
+
+  /** Number of keys holding `value`, for choosing between indexes. */
+  estimate(value: unknown): number {
+    if (this.#owners !== undefined) return this.#owners.has(value) ? 1 : 0;
+    return this.#members!.get(value)?.size ?? 0;
+  }
+
+  clear(): void {
+    this.#owners?.clear();
+    this.#members?.clear();
+  }
+}
+
+const EMPTY: readonly KeyId[] = [];
+
+function compoundValue(record: Rec, fields: readonly string[]): string | undefined {
+  const values: unknown[] = [];
+  for (const f of fields) {
+    const v = record[f];
+    if (v === undefined || v === null) return undefined;
+    values.push(v);
+  }
+  return encodeTuple(values);
+}
+
+/** null/undefined sort after every value. */
+function compareNullable(a: unknown, b: unknown): number {
+  const an = a === undefined || a === null;
+  const bn = b === undefined || b === null;
+  if (an || bn) return an === bn ? 0 : an ? 1 : -1;
+  return compareValues(a, b);
+}
+
+/** An entry is [v0, …, vn-1, keyId]. */
+type Entry = unknown[];
+
+export interface RangeBound {
+  readonly value: unknown;
+  readonly inclusive: boolean;
+}
+
+export class SortedIndex implements Index {
+  readonly def: IndexDef;
+  readonly #fields: readonly string[];
+  readonly #n: number;
+  readonly #list: SortedList<Entry>;
+  /** Keys whose first indexed field is null/undefined: always last, in either direction. */
+  readonly #nulls = new Set<KeyId>();
+  readonly #owners: Map<unknown, KeyId> | undefined;
+
+  constructor(def: IndexDef) {
+    this.def = def;
+    this.#fields = def.fields;
+    this.#n = def.fields.length;
+    const n = this.#n;
+    this.#list = new SortedList<Entry>((a, b) => {
+      for (let i = 0; i < n; i++) {
+        const c = compareNullable(a[i], b[i]);
+        if (c !== 0) return c;
+      }
+      return compareValues(a[n], b[n]);
+    });
+    if (def.unique) this.#owners = new Map();
+  }
+
+  get size(): number {
+    return this.#list.size + this.#nulls.size;
+  }
+
+  valueOf(record: Rec): unknown {
+    if (this.#n === 1) {
+      const v = record[this.#fields[0]!];
+      return v === null ? undefined : v;
+    }
+    return compoundValue(record, this.#fields);
+  }
+
+  #entry(keyId: KeyId, record: Rec): Entry {
+    const e: Entry = new Array(this.#n + 1);
+    for (let i = 0; i < this.#n; i++) e[i] = record[this.#fields[i]!];
+    e[this.#n] = keyId;
+    return e;
+  }
+
+  add(keyId: KeyId, record: Rec): void {
+    const first = record[this.#fields[0]!];
+    if (first === undefined || first === null) this.#nulls.add(keyId);
+    else this.#list.add(this.#entry(keyId, record));
+    if (this.#owners !== undefined) {
+      const v = this.valueOf(record);
+      if (v !== undefined) this.#owners.set(v, keyId);
+    }
+  }
+
+  remove(keyId: KeyId, record: Rec): void {
+    const first = record[this.#fields[0]!];
+    if (first === undefined || first === null) this.#nulls.delete(keyId);
+    else this.#list.delete(this.#entry(keyId, record));
+    if (this.#owners !== undefined) {
+      const v = this.valueOf(record);
+      if (v !== undefined && this.#owners.get(v) === keyId) this.#owners.delete(v);
+    }
+  }
+
+  owner(value: unknown): KeyId | undefined {
+    return this.#owners?.get(value);
+  }
+
+  clear(): void {
+    this.#list.clear();
+    this.#nulls.clear();
+    this.#owners?.clear();
+  }
+
+  /**
+   * Keys whose first `prefix.length` fields equal `prefix` and whose next
+   * field lies within the bounds, in index order (or reversed).
+   */
+  *range(
+    prefix: readonly unknown[],
+    lower: RangeBound | undefined,
+    upper: RangeBound | undefined,
+    descending = false,
+  ): IterableIterator<KeyId> {
+    const m = prefix.length;
+    const n = this.#n;
+    // Compares an entry with a partial tuple over the probe's length only.
+    const cmp = (e: Entry, probe: unknown[]): number => {
+      for (let i = 0; i < probe.length; i++) {
+        const c = compareNullable(e[i], probe[i]);
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
+    const lo = lower !== undefined ? [...prefix, lower.value] : m > 0 ? [...prefix] : undefined;
+    const hi = upper !== undefined ? [...prefix, upper.value] : m > 0 ? [...prefix] : undefined;
+    const loIncl = lower === undefined || lower.inclusive;
+    const hiIncl = upper === undefined || upper.inclusive;
+    // Entries with a null at the range position sort last but are not in any range.
+    const inRangeTail = (e: Entry) => m >= n || (e[m] !== undefined && e[m] !== null);
+    if (!descending) {
+      const start: Cursor | undefined = lo !== undefined ? this.#list.seek(lo, cmp, !loIncl) : undefined;
+      for (const e of this.#list.ascending(start)) {
+        if (hi !== undefined) {
+          const c = cmp(e, hi);
+          if (c > 0 || (c === 0 && !hiIncl)) return;
+        }
+        if (inRangeTail(e)) yield e[n] as KeyId;
+      }
+    } else {
+      const end: Cursor | undefined = hi !== undefined ? this.#list.seek(hi, cmp, hiIncl) : undefined;
+      for (const e of this.#list.descending(end)) {
+        if (lo !== undefined) {
+          const c = cmp(e, lo);
+          if (c < 0 || (c === 0 && !loIncl)) return;
+        }
+        if (inRangeTail(e)) yield e[n] as KeyId;
+      }
+    }
+  }
+
+  /** Every key in order of the first field; null-valued records last in both directions. */
+  *scan(descending: boolean): IterableIterator<KeyId> {
+    const n = this.#n;
+    const it = descending ? this.#list.descending() : this.#list.ascending();
+    for (const e of it) yield e[n] as KeyId;
+    yield* this.#nulls;
+  }
+}
+
+export function createIndex(def: IndexDef): HashIndex | SortedIndex {
+  return def.sorted ? new SortedIndex(def) : new HashIndex(def);
+}

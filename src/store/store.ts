@@ -1,0 +1,551 @@
+// Store: the public entry point. It owns the StoreCore (buckets and the
+// commit pipeline), the event bus, reactive queries and the TTL timer, and
+// (when configured) durable storage. Its API follows @hamicek/noex-store 0.2.
+import { EventBus, type EventHandler } from '../events/index.js';
+import { TtlManager } from '../lifecycle/index.js';
+import { createDeclarativeQuery, QueryManager, type ReadableBucket } from '../reactive/index.js';
+import { TransactionContext } from '../transaction/index.js';
+import { BucketHandle } from './bucket-handle.js';
+import { BucketState } from './bucket-state.js';
+import { StoreCore } from './core.js';
+import { compileDefinition } from './definition.js';
+import {
+  BackupNotFoundError,
+  BucketAlreadyExistsError,
+  BucketNotDefinedError,
+  DefinitionError,
+  InvalidArgumentError,
+  PersistenceRequiredError,
+} from './errors.js';
+import type { InferInsert, InferRecord } from './infer.js';
+import type {
+  BackupInfo,
+  BucketDefinition,
+  BucketEvent,
+  BucketSchemaUpdate,
+  DeclarativeQueryConfig,
+  IndexSpec,
+  QueryFn,
+  QueryInfo,
+  ReadFilter,
+  StoreStats,
+  WriteOptions,
+} from './types.js';
+import { isObjectArg, isPlainObject } from './values.js';
+
+export interface StorePersistenceConfig {
+  /** Storage adapter (SQLiteAdapter, FileAdapter, MemoryAdapter or a noex-style snapshot adapter). */
+  readonly adapter: unknown;
+  /** Debounce interval for batched writes in ms. Default: 100. */
+  readonly debounceMs?: number;
+  /** Called with every storage failure (writes are retried; nothing is thrown into writes). */
+  readonly onError?: (error: Error) => void;
+  /** `debounced` (default): loss window = debounceMs. `strict`: writes resolve once on disk. */
+  readonly durability?: 'debounced' | 'strict';
+}
+
+export interface StoreOptions {
+  readonly name?: string;
+  readonly persistence?: StorePersistenceConfig;
+  /** TTL check interval in ms; 0 disables the timer. Default: 1000. */
+  readonly ttlCheckIntervalMs?: number;
+}
+
+/**
+ * What the Store needs from durable storage. Implemented in `persistence/`;
+ * kept as an interface here so the store does not depend on any adapter.
+ */
+export interface StoreStorage {
+  /** Records and counter of a bucket, or undefined if none are stored. */
+  loadBucket(
+    name: string,
+    definition: BucketDefinition,
+  ):
+    | { records: Iterable<any>; autoincrement: number }
+    | undefined
+    | Promise<{ records: Iterable<any>; autoincrement: number } | undefined>;
+  dropBucket(name: string): Promise<void> | void;
+  /** Called once per bucket change set the store wants durable. */
+  listener(
+    persistentBuckets: (name: string) => boolean,
+  ): (batch: import('./engine.js').ChangeBatch) => Promise<void> | undefined;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  createBackup?(name: string, buckets: Map<string, BucketState>): Promise<BackupInfo>;
+  listBackups?(): Promise<BackupInfo[]>;
+  loadBackup?(name: string): Promise<Record<string, { records: any[]; autoincrement: number }> | undefined>;
+  deleteBackup?(name: string): Promise<boolean>;
+}
+
+/** Builds the storage for a store; registered by the persistence module. */
+export type StorageFactory = (
+  storeName: string,
+  config: StorePersistenceConfig,
+) => StoreStorage | Promise<StoreStorage>;
+
+let storageFactory: StorageFactory | undefined;
+
+/** @internal Called by `persistence/` when it is loaded. */
+export function registerStorageFactory(factory: StorageFactory): void {
+  storageFactory = factory;
+}
+
+let storeCounter = 0;
+
+export class Store {
+  readonly #core: StoreCore;
+  readonly #events: EventBus;
+  readonly #queries: QueryManager;
+  readonly #ttl: TtlManager;
+  readonly #storage: StoreStorage | undefined;
+  readonly #readables = new Map<string, ReadableBucket>();
+  #stopping: Promise<void> | undefined;
+
+  private constructor(name: string, storage: StoreStorage | undefined, ttlCheckIntervalMs: number) {
+    this.#events = new EventBus();
+    this.#core = new StoreCore(name, this.#events);
+    this.#storage = storage;
+    this.#queries = new QueryManager((bucket) => this.#readable(bucket));
+    this.#core.addCommitListener((batch) => {
+      this.#queries.onChanges(batch.changes);
+    });
+    if (storage !== undefined) {
+      this.#core.addCommitListener(
+        storage.listener((b) => this.#core.bucketState(b)?.def.persistent ?? false),
+      );
+    }
+    this.#ttl = new TtlManager(ttlCheckIntervalMs, () => this.#purgeExpired());
+  }
+
+  static async start(options: StoreOptions = {}): Promise<Store> {
+    if (!isObjectArg(options)) throw new InvalidArgumentError('Store.start', 'options', 'expected an object');
+    const name = options.name ?? `store-${++storeCounter}`;
+    if (typeof name !== 'string' || name === '')
+      throw new InvalidArgumentError('Store.start', 'name', 'expected a non-empty string');
+    const interval = options.ttlCheckIntervalMs ?? 1_000;
+    if (typeof interval !== 'number' || !(interval >= 0) || !Number.isFinite(interval)) {
+      throw new InvalidArgumentError(
+        'Store.start',
+        'ttlCheckIntervalMs',
+        `expected a number >= 0, got ${String(interval)}`,
+      );
+    }
+    let storage: StoreStorage | undefined;
+    const persistence = options.persistence;
+    if (persistence !== undefined) {
+      if (!isObjectArg(persistence) || persistence.adapter == null) {
+        throw new InvalidArgumentError(
+          'Store.start',
+          'persistence',
+          'expected {adapter, debounceMs?, onError?, durability?}',
+        );
+      }
+      if (storageFactory === undefined) {
+        throw new InvalidArgumentError(
+          'Store.start',
+          'persistence',
+          'no storage module loaded (import from "quire")',
+        );
+      }
+      storage = await storageFactory(name, persistence);
+    }
+    const store = new Store(name, storage, interval);
+    store.#ttl.start();
+    return store;
+  }
+
+  get name(): string {
+    return this.#core.name;
+  }
+
+  // ── Buckets ───────────────────────────────────────────────────────
+
+  /**
+   * Define a bucket; with persistence, its stored records are restored
+   * before the promise resolves (no events). Returns a typed handle.
+   */
+  defineBucket<const D extends BucketDefinition>(
+    name: string,
+    definition: D,
+  ): Promise<BucketHandle<InferRecord<D>, InferInsert<D>>> {
+    if (this.#core.stopped)
+      return Promise.reject(new InvalidArgumentError('defineBucket', 'store', 'the store is stopped'));
+    if (this.#core.buckets.has(name)) return Promise.reject(new BucketAlreadyExistsError(name));
+    let state: BucketState;
+    try {
+      state = new BucketState(compileDefinition(name, definition));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#core.buckets.set(name, state);
+    const handle = new BucketHandle<InferRecord<D>, InferInsert<D>>(this.#core, name);
+    if (this.#storage === undefined || !state.def.persistent) return Promise.resolve(handle);
+    const loaded = (state.loading = this.#restore(state).finally(() => {
+      state.loading = undefined;
+    }));
+    return loaded.then(
+      () => handle,
+      (e) => {
+        if (this.#core.buckets.get(name) === state) this.#core.buckets.delete(name);
+        throw e;
+      },
+    );
+  }
+
+  async #restore(state: BucketState): Promise<void> {
+    const stored = await this.#storage!.loadBucket(state.name, state.def.definition);
+    if (stored === undefined) return;
+    state.load(stored.records);
+    state.autoincrement = Math.max(state.autoincrement, stored.autoincrement);
+    if (state.def.refs.length > 0)
+      for (const [k, r] of state.records) this.#core.refs.track(state, k, undefined, r);
+  }
+
+  /** A handle on a defined bucket; throws BucketNotDefinedError synchronously. */
+  bucket<R extends Record<string, unknown> = Record<string, unknown>>(name: string): BucketHandle<R, R> {
+    if (!this.#core.buckets.has(name)) throw new BucketNotDefinedError(name);
+    return new BucketHandle<R, R>(this.#core, name);
+  }
+
+  hasBucket(name: string): boolean {
+    return this.#core.buckets.has(name);
+  }
+
+  getBucketSchema(name: string): BucketDefinition | undefined {
+    return this.#core.buckets.get(name)?.def.definition;
+  }
+
+  /** Removes the bucket and its data (also from storage); false if it did not exist. */
+  async dropBucket(name: string): Promise<boolean> {
+    const state = this.#core.buckets.get(name);
+    if (state === undefined) return false;
+    if (state.loading !== undefined) await state.loading.catch(() => {});
+    this.#queries.dropBucket(name);
+    this.#core.refs.dropSource(name);
+    this.#core.buckets.delete(name);
+    this.#readables.delete(name);
+    if (this.#storage !== undefined && state.def.persistent) await this.#storage.dropBucket(name);
+    return true;
+  }
+
+  /** Add fields, indexes or change the TTL; records are kept and re-indexed. */
+  async updateBucket(name: string, updates: BucketSchemaUpdate): Promise<void> {
+    const state = this.#core.require(name);
+    if (state.loading !== undefined) await state.loading;
+    if (!isObjectArg(updates))
+      throw new InvalidArgumentError('updateBucket', 'updates', 'expected {addFields?, addIndexes?, ttl?}');
+    const def = state.def.definition;
+    const schema = { ...def.schema };
+    for (const [field, fd] of Object.entries(updates.addFields ?? {})) {
+      if (Object.hasOwn(schema, field))
+        throw new DefinitionError(name, `Field "${field}" already exists in bucket "${name}"`);
+      schema[field] = fd;
+    }
+    const indexes: IndexSpec[] = [...(def.indexes ?? [])];
+    for (const ix of updates.addIndexes ?? []) {
+      if (!indexes.some((i) => JSON.stringify(i) === JSON.stringify(ix))) indexes.push(ix);
+    }
+    const next: Record<string, unknown> = { ...def, schema };
+    if (indexes.length > 0) next.indexes = indexes;
+    if (updates.ttl === null) delete next.ttl;
+    else if (updates.ttl !== undefined) next.ttl = updates.ttl;
+    this.replaceDefinition(name, next as unknown as BucketDefinition);
+  }
+
+  /**
+   * @internal Swap a bucket's definition, keeping (or transforming) its
+   * records. Builds the new state completely before swapping, so a failure
+   * (invalid definition, a record that no longer validates, a unique
+   * conflict) leaves the bucket as it was.
+   */
+  replaceDefinition(
+    name: string,
+    definition: BucketDefinition,
+    transform?: (records: any[]) => any[],
+  ): BucketState {
+    const old = this.#core.require(name);
+    const compiled = compileDefinition(name, definition);
+    const fresh = new BucketState(compiled);
+    let records = [...old.all()];
+    if (transform !== undefined) {
+      records = transform(records);
+      for (const r of records) compiled.validator.validate(r);
+    }
+    fresh.load(records);
+    fresh.autoincrement = old.autoincrement;
+    this.#core.refs.dropSource(name);
+    this.#core.buckets.set(name, fresh);
+    this.#readables.delete(name);
+    if (compiled.refs.length > 0)
+      for (const [k, r] of fresh.records) this.#core.refs.track(fresh, k, undefined, r);
+    return fresh;
+  }
+
+  // ── Transactions ──────────────────────────────────────────────────
+
+  /**
+   * Run `fn` with transactional bucket handles. Its writes are invisible to
+   * others until it returns; then all of them apply at once or none do.
+   */
+  async transaction<T>(fn: (tx: TransactionContext) => Promise<T>, options?: WriteOptions): Promise<T> {
+    if (typeof fn !== 'function')
+      throw new InvalidArgumentError('transaction', 'fn', 'expected an async function (tx)');
+    const tx = new TransactionContext(this.#core);
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (e) {
+      tx.abandon();
+      throw e;
+    }
+    const wait = tx.commit(options);
+    if (wait !== undefined) await wait;
+    return result;
+  }
+
+  // ── TTL ───────────────────────────────────────────────────────────
+
+  /** Purge expired records now; returns how many were removed. */
+  async purgeTtl(): Promise<number> {
+    return this.#purgeExpired();
+  }
+
+  #purgeExpired(): number {
+    const now = Date.now();
+    let total = 0;
+    for (const b of this.#core.buckets.values()) {
+      if (b.expiry === undefined || b.loading !== undefined) continue;
+      const expired: unknown[] = [];
+      for (const k of b.expiry.range([], undefined, { value: now, inclusive: true })) expired.push(k);
+      if (expired.length === 0) continue;
+      const ws = this.#core.writeSet();
+      try {
+        for (const k of expired) ws.delete(b, k as string);
+        this.#core.commit(ws);
+        total += expired.length;
+      } catch {
+        // A reference restricts some deletion: purge record by record, skipping those.
+        for (const k of expired) {
+          try {
+            const one = this.#core.writeSet();
+            one.delete(b, k as string);
+            this.#core.commit(one);
+            total++;
+          } catch {
+            /* stays until its referrers are gone */
+          }
+        }
+      }
+    }
+    return total;
+  }
+
+  // ── Stats, events ─────────────────────────────────────────────────
+
+  async getStats(): Promise<StoreStats> {
+    const names = [...this.#core.buckets.keys()];
+    const perBucketRecords: Record<string, number> = {};
+    const perBucketIndexes: Record<string, number> = {};
+    let records = 0;
+    let indexes = 0;
+    for (const [n, b] of this.#core.buckets) {
+      perBucketRecords[n] = b.size;
+      perBucketIndexes[n] = b.indexes.length;
+      records += b.size;
+      indexes += b.indexes.length;
+    }
+    return {
+      name: this.name,
+      buckets: { count: names.length, names },
+      records: { total: records, perBucket: perBucketRecords },
+      indexes: { total: indexes, perBucket: perBucketIndexes },
+      queries: { defined: this.#queries.queryCount, activeSubscriptions: this.#queries.subscriptionCount },
+      persistence: { enabled: this.#storage !== undefined },
+      ttl: { enabled: this.#ttl.enabled, checkIntervalMs: this.#ttl.checkIntervalMs },
+    };
+  }
+
+  /** Subscribe to `bucket.<name>.<inserted|updated|deleted>` (`*` matches one segment). */
+  async on<E = BucketEvent>(pattern: string, handler: EventHandler<E>): Promise<() => Promise<void>> {
+    const off = this.#events.subscribe(pattern, handler);
+    return async () => off();
+  }
+
+  // ── Reactive queries ──────────────────────────────────────────────
+
+  defineQuery<P = any, R = unknown>(name: string, fn: QueryFn<P, R>): void {
+    this.#queries.define(name, fn as QueryFn);
+  }
+
+  defineDeclarativeQuery(name: string, config: DeclarativeQueryConfig): void {
+    if (!isPlainObject(config) || typeof config.bucket !== 'string') {
+      throw new InvalidArgumentError(
+        'defineDeclarativeQuery',
+        'config',
+        'expected {bucket, filter?, sort?, limit?, offset?, fields?, aggregate?}',
+      );
+    }
+    if (!this.#core.buckets.has(config.bucket)) throw new BucketNotDefinedError(config.bucket);
+    this.#queries.define(name, createDeclarativeQuery(config), config);
+  }
+
+  undefineQuery(name: string): boolean {
+    return this.#queries.undefine(name);
+  }
+
+  getQueries(): QueryInfo[] {
+    return this.#queries.list();
+  }
+
+  getQueryInfo(name: string): QueryInfo | undefined {
+    return this.#queries.info(name);
+  }
+
+  subscribe<R = any>(name: string, callback: (result: R) => void): Promise<() => void>;
+  subscribe<R = any>(
+    name: string,
+    params: unknown,
+    callback: (result: R) => void,
+    readFilter?: ReadFilter,
+  ): Promise<() => void>;
+  subscribe(
+    name: string,
+    paramsOrCallback: unknown,
+    maybeCallback?: (result: any) => void,
+    readFilter?: ReadFilter,
+  ) {
+    return this.#queries.subscribe(name, paramsOrCallback, maybeCallback, readFilter);
+  }
+
+  runQuery<R = unknown>(name: string, params?: unknown, readFilter?: ReadFilter): Promise<R> {
+    return this.#queries.run(name, params, readFilter) as Promise<R>;
+  }
+
+  #readable(name: string): ReadableBucket {
+    let r = this.#readables.get(name);
+    if (r === undefined) {
+      r = new BucketHandle(this.#core, name) as unknown as ReadableBucket;
+      this.#core.require(name);
+      this.#readables.set(name, r);
+    }
+    return r;
+  }
+
+  /** Resolves once queued events are delivered and reactive queries have re-run. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 10; i++) {
+      await this.#events.drained();
+      await this.#queries.settle();
+      await new Promise<void>((r) => setImmediate(r));
+      if (!this.#events.hasSubscribers()) break;
+    }
+  }
+
+  // ── Persistence ───────────────────────────────────────────────────
+
+  /** Commit everything pending to storage now. */
+  async flush(): Promise<void> {
+    await this.#storage?.flush();
+  }
+
+  async createBackup(name?: string): Promise<BackupInfo> {
+    const s = this.#requireStorage('create backup');
+    await s.flush();
+    if (s.createBackup === undefined) throw new PersistenceRequiredError('create backup');
+    return s.createBackup(name ?? `backup-${Date.now()}`, this.#core.buckets);
+  }
+
+  async listBackups(): Promise<BackupInfo[]> {
+    const s = this.#requireStorage('list backups');
+    return s.listBackups?.() ?? [];
+  }
+
+  async restoreBackup(name: string): Promise<void> {
+    const s = this.#requireStorage('restore backup');
+    const data = await s.loadBackup?.(name);
+    if (data === undefined) throw new BackupNotFoundError(name);
+    const current = this.#core.buckets;
+    // Build every restored bucket first, then swap them all in one step.
+    const swaps: Array<[string, BucketState]> = [];
+    for (const [bucket, content] of Object.entries(data)) {
+      const old = current.get(bucket);
+      if (old === undefined) continue;
+      const fresh = new BucketState(old.def);
+      fresh.load(content.records);
+      fresh.autoincrement = content.autoincrement;
+      swaps.push([bucket, fresh]);
+    }
+    for (const [bucket, fresh] of swaps) {
+      const old = current.get(bucket)!;
+      this.#core.refs.dropSource(bucket);
+      current.set(bucket, fresh);
+      this.#readables.delete(bucket);
+      if (fresh.def.refs.length > 0)
+        for (const [k, r] of fresh.records) this.#core.refs.track(fresh, k, undefined, r);
+      // Storage learns the new content as ordinary changes.
+      const changes = [];
+      for (const [k, r] of old.records)
+        if (!fresh.records.has(k))
+          changes.push({
+            bucket,
+            op: 'delete' as const,
+            key: old.publicKeyOf(r),
+            keyId: k,
+            oldRecord: r,
+            newRecord: undefined,
+            version: r._version,
+          });
+      for (const [k, r] of fresh.records) {
+        const before = old.records.get(k);
+        changes.push({
+          bucket,
+          op: before === undefined ? ('insert' as const) : ('update' as const),
+          key: fresh.publicKeyOf(r),
+          keyId: k,
+          oldRecord: before,
+          newRecord: r,
+          version: r._version,
+        });
+      }
+      const wait = this.#core.dispatch({
+        changes,
+        counters: new Map([[bucket, fresh.autoincrement]]),
+        actor: undefined,
+        at: Date.now(),
+      });
+      if (wait !== undefined) await wait;
+    }
+  }
+
+  async deleteBackup(name: string): Promise<boolean> {
+    const s = this.#requireStorage('delete backup');
+    return (await s.deleteBackup?.(name)) ?? false;
+  }
+
+  #requireStorage(operation: string): StoreStorage {
+    if (this.#storage === undefined) throw new PersistenceRequiredError(operation);
+    return this.#storage;
+  }
+
+  /** Flush storage, stop timers and subscriptions. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#ttl.stop();
+    await this.settle().catch(() => {});
+    this.#queries.destroy();
+    try {
+      if (this.#storage !== undefined) {
+        await this.#storage.flush();
+        await this.#storage.close();
+      }
+    } finally {
+      this.#core.stopped = true;
+      this.#core.buckets.clear();
+      this.#events.clear();
+    }
+  }
+}

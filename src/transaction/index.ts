@@ -1,0 +1,1 @@
+export { TransactionBucketHandle, TransactionContext } from './transaction.js';
