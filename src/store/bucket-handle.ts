@@ -45,6 +45,12 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     return this.#core.require(this.#name);
   }
 
+  /** The state if it is ready now (the hot path: no extra await), else undefined. */
+  #ready(): BucketState | undefined {
+    const b = this.#core.require(this.#name);
+    return b.loading === undefined ? b : undefined;
+  }
+
   async #commit<T>(
     ws: ReturnType<StoreCore['writeSet']>,
     options: WriteOptions | undefined,
@@ -58,25 +64,35 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   // ── Writes ────────────────────────────────────────────────────────
 
   async insert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
-    const b = await this.#state();
+    const b = this.#ready() ?? (await this.#state());
     checkRecord('insert', data);
     const ws = this.#core.writeSet();
     const record = ws.insert(b, data);
-    return this.#commit(ws, options, record as StoreRecord<R>);
+    const wait = this.#core.commit(ws, actorOf(options));
+    if (wait !== undefined) await wait;
+    return record as StoreRecord<R>;
   }
 
-  async get(key: unknown): Promise<StoreRecord<R> | undefined> {
-    const b = await this.#state();
-    return b.records.get(b.toKeyId(key, 'get')) as StoreRecord<R> | undefined;
+  get(key: unknown): Promise<StoreRecord<R> | undefined> {
+    try {
+      const b = this.#ready();
+      if (b !== undefined)
+        return Promise.resolve(b.records.get(b.toKeyId(key, 'get')) as StoreRecord<R> | undefined);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#state().then((b) => b.records.get(b.toKeyId(key, 'get')) as StoreRecord<R> | undefined);
   }
 
   async update(key: unknown, changes: Partial<R>, options?: WriteOptions): Promise<StoreRecord<R>> {
-    const b = await this.#state();
+    const b = this.#ready() ?? (await this.#state());
     const keyId = b.toKeyId(key, 'update');
     checkRecord('update', changes, 'changes');
     const ws = this.#core.writeSet();
     const record = ws.update(b, keyId, changes as Rec, key);
-    return this.#commit(ws, options, record as StoreRecord<R>);
+    const wait = this.#core.commit(ws, actorOf(options));
+    if (wait !== undefined) await wait;
+    return record as StoreRecord<R>;
   }
 
   /** Deletes the record (a no-op if absent), applying referential actions. */

@@ -92,17 +92,22 @@ export class BucketState {
   // ── Mutation (infallible; callers have checked every constraint) ──
 
   put(keyId: KeyId, previous: StoreRecord | undefined, next: StoreRecord): void {
-    if (previous !== undefined) {
-      for (const ix of this.indexes) {
-        ix.remove(keyId, previous);
-      }
-      this.expiry?.remove(keyId, previous);
-    } else {
-      this.#keyOrder = undefined;
-    }
     this.records.set(keyId, next);
-    for (const ix of this.indexes) ix.add(keyId, next);
-    this.expiry?.add(keyId, next);
+    if (previous === undefined) {
+      this.#keyOrder = undefined;
+      for (const ix of this.indexes) ix.add(keyId, next);
+      this.expiry?.add(keyId, next);
+      return;
+    }
+    for (const ix of this.indexes) {
+      if (ix.unchanged(previous, next)) continue;
+      ix.remove(keyId, previous);
+      ix.add(keyId, next);
+    }
+    if (this.expiry !== undefined && previous._expiresAt !== next._expiresAt) {
+      this.expiry.remove(keyId, previous);
+      this.expiry.add(keyId, next);
+    }
   }
 
   remove(keyId: KeyId, previous: StoreRecord): void {

@@ -267,9 +267,12 @@ export class WriteSet {
 
   /** Evict the oldest records of buckets over their maxSize (noex-store: oldest by `_createdAt`). */
   #evict(): void {
-    for (const [b, byKey] of [...this.#staged]) {
-      const max = b.def.maxSize;
-      if (max === undefined) continue;
+    let over: BucketState[] | undefined;
+    for (const b of this.#staged.keys()) if (b.def.maxSize !== undefined) (over ??= []).push(b);
+    if (over === undefined) return;
+    for (const b of over) {
+      const byKey = this.#staged.get(b)!;
+      const max = b.def.maxSize!;
       let size = b.records.size;
       for (const s of byKey.values()) size += (s.next !== undefined ? 1 : 0) - (s.base !== undefined ? 1 : 0);
       if (size <= max) continue;
@@ -383,14 +386,19 @@ export class WriteSet {
         version: rec._version,
       });
     }
-    const counters = new Map<string, number>();
-    for (const [b, v] of this.#counters) {
-      if (v > b.autoincrement) b.autoincrement = v;
-      counters.set(b.name, b.autoincrement);
+    let counters: Map<string, number> = NO_COUNTERS;
+    if (this.#counters.size > 0) {
+      counters = new Map();
+      for (const [b, v] of this.#counters) {
+        if (v > b.autoincrement) b.autoincrement = v;
+        counters.set(b.name, b.autoincrement);
+      }
     }
     return { changes, counters, actor, at: this.now };
   }
 }
+
+const NO_COUNTERS: Map<string, number> = new Map();
 
 interface Referrer {
   readonly source: BucketState;

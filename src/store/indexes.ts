@@ -17,7 +17,14 @@ export interface Index {
   remove(keyId: KeyId, record: Rec): void;
   /** Unique indexes: the key currently holding `value` (from `valueOf`). */
   owner(value: unknown): KeyId | undefined;
+  /** Whether the indexed fields are identical (===) in both records, so nothing moves. */
+  unchanged(a: Rec, b: Rec): boolean;
   clear(): void;
+}
+
+function sameFields(fields: readonly string[], a: Rec, b: Rec): boolean {
+  for (let i = 0; i < fields.length; i++) if (a[fields[i]!] !== b[fields[i]!]) return false;
+  return true;
 }
 
 export class HashIndex implements Index {
@@ -74,6 +81,10 @@ export class HashIndex implements Index {
 
   owner(value: unknown): KeyId | undefined {
     return this.#owners?.get(value);
+  }
+
+  unchanged(a: Rec, b: Rec): boolean {
+    return sameFields(this.#fields, a, b);
   }
 
   /** Keys holding exactly `value` (as produced by `valueFor`). */
@@ -191,6 +202,10 @@ export class SortedIndex implements Index {
 
   owner(value: unknown): KeyId | undefined {
     return this.#owners?.get(value);
+  }
+
+  unchanged(a: Rec, b: Rec): boolean {
+    return sameFields(this.#fields, a, b);
   }
 
   clear(): void {
