@@ -203,6 +203,9 @@ export class WriteSet {
     if (visited.has(id)) return existing;
     visited.add(id);
     for (const h of this.#referrers(b, keyId)) {
+      // An earlier action of this loop (a cascade) may have removed or re-pointed the referrer.
+      const current = this.read(h.source, h.sourceKeyId);
+      if (current === undefined || refKeyId(current[h.field]) !== keyId) continue;
       switch (h.onDelete) {
         case 'restrict':
           throw restrictError(b, existing, h.source, h.field, h.sourceKeyId);
@@ -210,12 +213,7 @@ export class WriteSet {
           this.delete(h.source, h.sourceKeyId, visited);
           break;
         case 'set_null':
-          this.update(
-            h.source,
-            h.sourceKeyId,
-            { [h.field]: null },
-            h.source.publicKeyOf(this.read(h.source, h.sourceKeyId)!),
-          );
+          this.update(h.source, h.sourceKeyId, { [h.field]: null }, h.source.publicKeyOf(current));
           break;
       }
     }
