@@ -123,7 +123,7 @@ export class BucketState {
    * changing anything if the records break a key or unique index.
    */
   load(records: Iterable<StoreRecord>, bucketLabel = this.name): void {
-    const list = Array.isArray(records) ? (records as StoreRecord[]) : [...records];
+    const list = byCreation(Array.isArray(records) ? (records as StoreRecord[]) : [...records]);
     const keys = new Set<KeyId>();
     const claimed = this.uniqueIndexes.map(() => new Set<unknown>());
     for (const r of list) {
@@ -523,4 +523,19 @@ function checkCount(operation: string, n: unknown): void {
       `expected a non-negative integer, got ${String(n)}`,
     );
   }
+}
+
+/**
+ * Records in `_createdAt` order (stable). The records map keeps insertion
+ * order, which maxSize eviction relies on as "oldest first"; stored or
+ * rebuilt records (key-ordered buckets, storage order) may arrive otherwise.
+ */
+function byCreation(list: StoreRecord[]): StoreRecord[] {
+  for (let i = 1; i < list.length; i++) {
+    const a = list[i - 1]!._createdAt;
+    const b = list[i]!._createdAt;
+    if (typeof a !== 'number' || typeof b !== 'number') return list;
+    if (a > b) return [...list].sort((x, y) => (x._createdAt ?? 0) - (y._createdAt ?? 0));
+  }
+  return list;
 }
