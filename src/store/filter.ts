@@ -182,6 +182,6 @@ function describe(v: unknown): string {
  * Whether a record satisfies a filter (noex-store export). Throws
  * InvalidFilterError for a malformed filter.
  */
-export function matchesFilter(record: Record<string, unknown>, filter: WhereFilter): boolean {
-  return compileFilter(filter)(record);
+export function matchesFilter(record: object, filter: WhereFilter): boolean {
+  return compileFilter(filter)(record as Record<string, unknown>);
 }

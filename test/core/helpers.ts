@@ -5,12 +5,12 @@ import type { BucketHandle } from '../../src/index.js';
 
 type Rec = Record<string, unknown>;
 
-export function keysOf(records: readonly Rec[], key = 'id'): unknown[] {
-  return records.map((r) => r[key]);
+export function keysOf(records: readonly object[], key = 'id'): unknown[] {
+  return records.map((r) => (r as Rec)[key]);
 }
 
 /** Records as comparable plain values, ordered by JSON (for set comparisons). */
-export function asSet(records: readonly Rec[]): string[] {
+export function asSet(records: readonly object[]): string[] {
   return records.map((r) => JSON.stringify(r)).sort();
 }
 

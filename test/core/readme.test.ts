@@ -11,7 +11,7 @@ const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
 
 /** The first ```ts block after a "Quick start" heading. */
-export function quickStart(markdown: string): string {
+function quickStart(markdown: string): string {
   const heading = /^#{1,6}\s+Quick start\s*$/im.exec(markdown);
   if (heading === null) throw new Error('README.md has no "Quick start" heading');
   const rest = markdown.slice(heading.index + heading[0].length);
@@ -21,7 +21,7 @@ export function quickStart(markdown: string): string {
 }
 
 /** Output the README promises: trailing `// …` comments on code lines, in order. */
-export function expectedOutput(code: string): string[] {
+function expectedOutput(code: string): string[] {
   const out: string[] = [];
   for (const line of code.split('\n')) {
     const m = /^(\s*\S.*?);\s*\/\/\s*(.+)$/.exec(line);
