@@ -28,12 +28,20 @@ export class BucketState {
   loading: Promise<void> | undefined;
   #keyOrder: KeyId[] | undefined;
   readonly #singleKey: string | undefined;
+  /**
+   * Insertion sequence per key ('set' buckets with indexes): index-served
+   * results are put back into bucket order, so an index never changes what
+   * a query returns, only how fast.
+   */
+  readonly #seq: Map<KeyId, number> | undefined;
+  #nextSeq = 0;
 
   constructor(def: CompiledBucket) {
     this.def = def;
     this.indexes = def.indexes.map(createIndex);
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
+    this.#seq = def.indexes.length > 0 && !def.orderedByKey ? new Map() : undefined;
     this.expiry =
       def.ttlMs !== undefined
         ? new SortedIndex({ name: '_expiresAt', fields: ['_expiresAt'], unique: false, sorted: true })
@@ -95,6 +103,7 @@ export class BucketState {
     this.records.set(keyId, next);
     if (previous === undefined) {
       this.#keyOrder = undefined;
+      this.#seq?.set(keyId, ++this.#nextSeq);
       for (const ix of this.indexes) ix.add(keyId, next);
       this.expiry?.add(keyId, next);
       return;
@@ -114,6 +123,7 @@ export class BucketState {
     for (const ix of this.indexes) ix.remove(keyId, previous);
     this.expiry?.remove(keyId, previous);
     this.records.delete(keyId);
+    this.#seq?.delete(keyId);
     this.#keyOrder = undefined;
   }
 
@@ -148,7 +158,26 @@ export class BucketState {
     this.records.clear();
     for (const ix of this.indexes) ix.clear();
     this.expiry?.clear();
+    this.#seq?.clear();
     this.#keyOrder = undefined;
+  }
+
+  /** Compares two present keys by bucket order (insertion order, or key order for ordered_set). */
+  #bucketOrder(): (a: KeyId, b: KeyId) => number {
+    const seq = this.#seq;
+    if (seq !== undefined) return (a, b) => seq.get(a)! - seq.get(b)!;
+    if (!this.def.compositeKey) return compareKeyValues;
+    const recs = this.records;
+    const fields = this.def.keyFields;
+    return (a, b) => {
+      const ra = recs.get(a)!;
+      const rb = recs.get(b)!;
+      for (const f of fields) {
+        const c = compareKeyValues(ra[f], rb[f]);
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
   }
 
   // ── Ordered access ────────────────────────────────────────────────
@@ -245,29 +274,50 @@ export class BucketState {
       const [field, dir] = sortEntries[0]!;
       const ix = this.#sortedIndexFor(field);
       if (ix !== undefined) {
+        // Records with equal sort values (a tie group) are emitted in bucket
+        // order, as the stable sort of a full scan would.
         const out: StoreRecord[] = [];
+        if (limit === 0) return out;
+        const order = this.#bucketOrder();
         let skipped = 0;
+        let group: KeyId[] = [];
+        let groupValue: unknown;
+        const flush = (): boolean => {
+          if (group.length > 1) group.sort(order);
+          for (const k of group) {
+            if (skipped < offset) {
+              skipped++;
+              continue;
+            }
+            out.push(this.records.get(k)!);
+            if (out.length >= limit) return true;
+          }
+          group = [];
+          return false;
+        };
         for (const k of ix.scan(dir === 'desc')) {
           const r = this.records.get(k)!;
           if (pred !== undefined && !pred(r)) continue;
-          if (skipped < offset) {
-            skipped++;
-            continue;
-          }
-          if (out.length >= limit) break;
-          out.push(r);
+          const v = r[field] ?? null;
+          if (group.length > 0 && v !== groupValue && flush()) return out;
+          groupValue = v;
+          group.push(k);
         }
+        flush();
         return out;
       }
     }
 
     let result: StoreRecord[];
     if (candidates !== undefined) {
-      result = [];
+      const keys: KeyId[] = [];
       for (const k of candidates) {
         const r = this.records.get(k);
-        if (r !== undefined && (pred === undefined || pred(r))) result.push(r);
+        if (r !== undefined && (pred === undefined || pred(r))) keys.push(k);
       }
+      // Index order is not bucket order: restore it, so indexes never change results.
+      if (keys.length > 1) keys.sort(this.#bucketOrder());
+      result = keys.map((k) => this.records.get(k)!);
     } else if (pred === undefined) {
       result = this.all();
     } else {
@@ -290,11 +340,14 @@ export class BucketState {
     const pred = compileFilter(filter);
     const candidates = this.#plan(filter);
     if (candidates !== undefined) {
+      // The first match in bucket order, as a full scan would find it.
+      const order = this.#bucketOrder();
+      let best: KeyId | undefined;
       for (const k of candidates) {
         const r = this.records.get(k);
-        if (r !== undefined && pred(r)) return r;
+        if (r !== undefined && pred(r) && (best === undefined || order(k, best) < 0)) best = k;
       }
-      return undefined;
+      return best === undefined ? undefined : this.records.get(best);
     }
     if (this.def.orderedByKey) {
       for (const k of this.orderedKeys()) {
@@ -345,12 +398,13 @@ export class BucketState {
       if (field.startsWith('$')) continue;
       const cond = filter[field];
       if (!isFilterOperators(cond)) {
-        if (cond === null || typeof cond !== 'object') eq.set(field, cond);
+        // null/undefined are not in any index (equality with them means "is null" / "is missing").
+        if (cond != null && typeof cond !== 'object') eq.set(field, cond);
         continue;
       }
       const c = cond as Record<string, unknown>;
-      if (c.$eq !== undefined && (c.$eq === null || typeof c.$eq !== 'object')) eq.set(field, c.$eq);
-      if (Array.isArray(c.$in) && c.$in.every((x) => x === null || typeof x !== 'object'))
+      if (c.$eq != null && typeof c.$eq !== 'object') eq.set(field, c.$eq);
+      if (Array.isArray(c.$in) && c.$in.every((x) => x != null && typeof x !== 'object'))
         ins.set(field, c.$in);
       const r: { lower?: RangeBound; upper?: RangeBound } = {};
       if (c.$gt !== undefined) r.lower = { value: c.$gt, inclusive: false };

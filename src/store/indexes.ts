@@ -239,7 +239,9 @@ export class SortedIndex implements Index {
     const loIncl = lower === undefined || lower.inclusive;
     const hiIncl = upper === undefined || upper.inclusive;
     // Entries with a null at the range position sort last but are not in any range.
-    const inRangeTail = (e: Entry) => m >= n || (e[m] !== undefined && e[m] !== null);
+    // Without bounds (a pure prefix lookup) they do belong to the result.
+    const bounded = lower !== undefined || upper !== undefined;
+    const inRangeTail = (e: Entry) => !bounded || m >= n || (e[m] !== undefined && e[m] !== null);
     if (!descending) {
       const start: Cursor | undefined = lo !== undefined ? this.#list.seek(lo, cmp, !loIncl) : undefined;
       for (const e of this.#list.ascending(start)) {

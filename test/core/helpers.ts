@@ -29,7 +29,7 @@ export async function expectIndexesMatchData(bucket: BucketHandle<any, any>, fie
     const values: unknown[] = [
       ...new Set(all.map((r) => r[field]).filter((v) => v !== undefined && v !== null)),
     ];
-    const probes = [...values, '__absent__', -123456];
+    const probes = [...values, '__absent__', -123456, null];
     for (const v of probes) {
       const expected = all.filter((r) => r[field] === v);
       const got = (await bucket.where({ [field]: v })) as Rec[];
