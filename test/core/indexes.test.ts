@@ -275,21 +275,27 @@ type Row = { id: number; g: string; n: number | null; s: string; u?: string };
 function bruteWhere(
   all: Row[],
   pred: (r: Row) => boolean,
-  sort?: [keyof Row, 'asc' | 'desc'],
+  sort?: [keyof Row, 'asc' | 'desc'] | Array<[keyof Row, 'asc' | 'desc']>,
   offset = 0,
   limit = Number.POSITIVE_INFINITY,
 ): Row[] {
   let out = all.filter(pred);
   if (sort !== undefined) {
-    const [f, d] = sort;
+    const entries = (typeof sort[0] === 'string' ? [sort] : sort) as Array<[keyof Row, 'asc' | 'desc']>;
     out = [...out].sort((a, b) => {
-      const av = a[f];
-      const bv = b[f];
-      if (av === bv) return 0;
-      if (av == null) return bv == null ? 0 : 1;
-      if (bv == null) return -1;
-      const c = av < bv ? -1 : 1;
-      return d === 'desc' ? -c : c;
+      for (const [f, d] of entries) {
+        const av = a[f];
+        const bv = b[f];
+        if (av === bv) continue;
+        if (av == null) {
+          if (bv == null) continue;
+          return 1;
+        }
+        if (bv == null) return -1;
+        const c = av < bv ? -1 : 1;
+        return d === 'desc' ? -c : c;
+      }
+      return 0;
     });
   }
   return out.slice(offset, offset + limit);
@@ -561,6 +567,12 @@ describe('P-7 property: indexes never drift from the data', () => {
             for (const [filter, pred] of queries) {
               expect(keysOf(await b.where(filter)), JSON.stringify(filter)).toEqual(keysOf(all.filter(pred)));
               expect((await b.findOne(filter))?.id).toBe(all.find(pred)?.id);
+              const multi = await b.where(filter, { sort: { g: 'desc', s: 'asc' }, limit: 6 });
+              const sortSpec: Array<[keyof Row, 'asc' | 'desc']> = [
+                ['g', 'desc'],
+                ['s', 'asc'],
+              ];
+              expect(keysOf(multi)).toEqual(keysOf(bruteWhere(all, pred, sortSpec, 0, 6)));
               for (const dir of ['asc', 'desc'] as const) {
                 for (const [offset, limit] of [
                   [0, undefined],
