@@ -562,6 +562,8 @@ describe('P-7 property: indexes never drift from the data', () => {
               [{ s: { $startsWith: 'x' } }, (r) => r.s.startsWith('x')],
               [{ n: null }, (r) => r.n === null],
               [{ n: { $in: [null, 3] } }, (r) => r.n === null || r.n === 3],
+              [{ s: { $contains: 'A' } }, (r) => r.s.toLowerCase().includes('a')],
+              [{ $or: [{ g: 'c' }, { n: { $lt: 0 } }] }, (r) => r.g === 'c' || (r.n != null && r.n < 0)],
               [{}, () => true],
             ];
             for (const [filter, pred] of queries) {
