@@ -37,6 +37,8 @@ export class QueryManager {
   readonly #byBucket = new Map<string, Set<Subscription>>();
   readonly #byRecord = new Map<string, Map<unknown, Set<Subscription>>>();
   readonly #pending = new Set<Promise<void>>();
+  /** Runs in progress: a commit touching what a run already read makes its result stale. */
+  readonly #inFlight = new Set<{ readonly deps: Dependencies; stale: boolean }>();
   readonly #access: (name: string) => ReadableBucket;
   readonly #onCallbackError: (error: unknown) => void;
   #nextId = 0;
@@ -106,7 +108,7 @@ export class QueryManager {
       throw new InvalidArgumentError('subscribe', 'callback', 'expected a function');
     const def = this.#get(name);
     const ctx = new TrackingContext(this.#access, readFilter);
-    const initial = await run(def.fn, ctx, params);
+    const { result: initial, stale } = await this.#run(def.fn, ctx, params);
     const sub: Subscription = {
       id: ++this.#nextId,
       query: name,
@@ -120,6 +122,8 @@ export class QueryManager {
     };
     this.#subs.set(sub.id, sub);
     this.#index(sub);
+    // A commit landed while the initial run was reading: re-run (the callback fires if the result moved).
+    if (stale) this.#schedule(sub);
     let done = false;
     return () => {
       if (done) return;
@@ -135,6 +139,15 @@ export class QueryManager {
 
   /** Called once per commit with all of its changes. */
   onChanges(changes: readonly Change[]): void {
+    for (const f of this.#inFlight) {
+      if (f.stale) continue;
+      for (const c of changes) {
+        if (f.deps.buckets.has(c.bucket) || f.deps.records.get(c.bucket)?.has(c.keyId)) {
+          f.stale = true;
+          break;
+        }
+      }
+    }
     if (this.#subs.size === 0) return;
     const affected = new Set<Subscription>();
     for (const c of changes) {
@@ -170,6 +183,21 @@ export class QueryManager {
     return def;
   }
 
+  async #run(
+    fn: QueryFn,
+    ctx: TrackingContext,
+    params: unknown,
+  ): Promise<{ result: unknown; stale: boolean }> {
+    const flight = { deps: ctx.deps, stale: false };
+    this.#inFlight.add(flight);
+    try {
+      const result = await run(fn, ctx, params);
+      return { result, stale: flight.stale };
+    } finally {
+      this.#inFlight.delete(flight);
+    }
+  }
+
   #schedule(sub: Subscription): void {
     if (sub.queued) return;
     sub.queued = true;
@@ -190,10 +218,11 @@ export class QueryManager {
     const def = this.#queries.get(sub.query);
     if (def === undefined) return;
     let result: unknown;
+    let stale: boolean;
     let ctx: TrackingContext;
     try {
       ctx = new TrackingContext(this.#access, sub.readFilter);
-      result = await run(def.fn, ctx, sub.params);
+      ({ result, stale } = await this.#run(def.fn, ctx, sub.params));
     } catch {
       return; // the subscription stays; a failing re-run skips the callback (noex-store behaviour)
     }
@@ -201,6 +230,7 @@ export class QueryManager {
     this.#unindex(sub);
     sub.deps = ctx.deps;
     this.#index(sub);
+    if (stale) this.#schedule(sub);
     if (!deepEqual(sub.lastResult, result)) {
       sub.lastResult = result;
       try {

@@ -6,6 +6,7 @@
 // which events, reactive queries, persistence and history learn of changes.
 import type { BucketState } from './bucket-state.js';
 import {
+  BucketNotDefinedError,
   DuplicateKeyError,
   RecordNotFoundError,
   ReferentialIntegrityError,
@@ -294,6 +295,21 @@ export class WriteSet {
    * free, unique indexes hold, references resolve. Throws; changes nothing.
    */
   validate(): void {
+    // A transaction may have staged writes on a bucket that was dropped or
+    // redefined (updateBucket, migration) before it committed: applying them
+    // to the replaced state would lose them silently.
+    for (const [b, byKey] of this.#staged) {
+      const current = this.#host.bucketState(b.name);
+      if (current === b) continue;
+      if (current === undefined) throw new BucketNotDefinedError(b.name);
+      let rec: StoreRecord | undefined;
+      for (const s of byKey.values()) if ((rec = s.next ?? s.base) !== undefined) break;
+      throw new TransactionConflictError(
+        b.name,
+        rec === undefined ? undefined : b.publicKeyOf(rec),
+        `Bucket "${b.name}" was redefined while the transaction was open`,
+      );
+    }
     this.#evict();
     for (const s of this.#order) {
       const current = s.bucket.records.get(s.keyId);

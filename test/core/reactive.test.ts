@@ -274,6 +274,47 @@ describe('programmatic queries (C-10)', () => {
     expect(results).toEqual([1, -1]);
   });
 
+  it('a change committed while the initial run is reading is not missed', async () => {
+    let slow = true;
+    store.defineQuery('count', async (ctx) => {
+      const n = await ctx.bucket('users').count();
+      if (slow) {
+        slow = false;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return n;
+    });
+    const results: unknown[] = [];
+    const subscribed = store.subscribe('count', (r) => results.push(r));
+    await new Promise((r) => setTimeout(r, 5));
+    await store.bucket('users').insert({ id: 'a', name: 'A' });
+    await subscribed;
+    await store.settle();
+    expect(results).toEqual([1]);
+  });
+
+  it('a change to a newly read bucket during a re-run is not missed', async () => {
+    let phase = 0;
+    store.defineQuery('q', async (ctx) => {
+      const users = await ctx.bucket('users').count();
+      if (users === 0) return 'none';
+      const orders = await ctx.bucket('orders').count();
+      if (phase === 1) {
+        phase = 2;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return `${users}/${orders}`;
+    });
+    const results: unknown[] = [];
+    await store.subscribe('q', (r) => results.push(r));
+    phase = 1;
+    await store.bucket('users').insert({ id: 'a', name: 'A' }); // re-run starts reading orders
+    await new Promise((r) => setTimeout(r, 5));
+    await store.bucket('orders').insert({ amount: 1 }); // lands while the re-run sleeps
+    await store.settle();
+    expect(results.at(-1)).toBe('1/1');
+  });
+
   it('unsubscribe stops callbacks', async () => {
     store.defineQuery('count', async (ctx) => ctx.bucket('users').count());
     const results: unknown[] = [];

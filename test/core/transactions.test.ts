@@ -445,6 +445,43 @@ describe('transactions (C-11)', () => {
     expect(await store.bucket('orders').count()).toBe(2);
   });
 
+  it('a transaction whose bucket was redefined or dropped before commit fails instead of losing writes', async () => {
+    const open = async (bucket: string, record: Record<string, unknown>, after: () => Promise<unknown>) => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      let staged!: () => void;
+      const stagedP = new Promise<void>((r) => {
+        staged = r;
+      });
+      const p = store.transaction(async (tx) => {
+        try {
+          await (await tx.bucket(bucket)).insert(record);
+          await (await tx.bucket('customers')).update('1', { name: 'tx' });
+        } finally {
+          staged();
+        }
+        await gate;
+      });
+      await stagedP;
+      await after();
+      release();
+      return p.catch((e) => e);
+    };
+    const e1 = await open('customers', { id: 'tx', name: 'T' }, () =>
+      store.updateBucket('customers', { addIndexes: ['name'] }),
+    );
+    expect(e1).toBeInstanceOf(TransactionConflictError);
+    expect(e1.bucket).toBe('customers');
+    expect(await store.bucket('customers').get('tx')).toBeUndefined();
+    expect((await store.bucket('customers').get('1'))!.name).toBe('Ann');
+
+    const e2 = await open('orders', { customerId: '1', amount: 1 }, () => store.dropBucket('orders'));
+    expect(e2).toBeInstanceOf(BucketNotDefinedError);
+    expect((await store.bucket('customers').get('1'))!.name).toBe('Ann');
+  });
+
   it('rejects a non-function', async () => {
     await expect(store.transaction(42 as never)).rejects.toThrow();
   });
