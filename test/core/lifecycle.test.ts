@@ -8,6 +8,7 @@ import {
   QuireError,
   Store,
   StoreStoppedError,
+  UniqueConstraintError,
 } from '../../src/index.js';
 import { rejects } from './helpers.js';
 
@@ -213,6 +214,37 @@ describe('C-2 buckets', () => {
     expect(store.getBucketSchema('users')).toEqual(userDef);
     await rejects(() => store.updateBucket('users', 'x' as any), InvalidArgumentError);
     expect(await users.count()).toBe(1);
+    await store.stop();
+  });
+
+  it('updateBucket adding a unique or sorted index over existing data', async () => {
+    const store = await Store.start();
+    const b = await store.defineBucket('t', {
+      key: 'id',
+      schema: { id: { type: 'number' }, code: { type: 'string' }, n: { type: 'number' } },
+    });
+    await b.insertMany([
+      { id: 1, code: 'a', n: 3 },
+      { id: 2, code: 'a', n: 1 },
+      { id: 3, code: 'b', n: 2 },
+    ]);
+    const before = await b.all();
+    // existing duplicates: the unique index cannot be built; nothing changes
+    await rejects(
+      () => store.updateBucket('t', { addIndexes: [{ fields: 'code', unique: true }] }),
+      UniqueConstraintError,
+    );
+    expect(store.getBucketSchema('t')!.indexes).toBeUndefined();
+    expect(await b.all()).toEqual(before);
+    await b.insert({ id: 4, code: 'a' });
+    await b.delete(4);
+    // a sorted index serves sorting right away
+    await store.updateBucket('t', { addIndexes: [{ fields: 'n', sorted: true }] });
+    expect((await b.where({}, { sort: { n: 'asc' } })).map((r) => r.id)).toEqual([2, 3, 1]);
+    expect((await b.where({ n: { $gte: 2 } })).map((r) => r.id)).toEqual([1, 3]);
+    // adding the same index twice keeps one
+    await store.updateBucket('t', { addIndexes: [{ fields: 'n', sorted: true }] });
+    expect((await store.getStats()).indexes.perBucket.t).toBe(1);
     await store.stop();
   });
 });
