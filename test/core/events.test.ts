@@ -96,6 +96,24 @@ describe('events (C-9)', () => {
     expect(events.map((e) => e.event.key)).toEqual([1, 2]);
   });
 
+  it('composite keys appear as arrays in event keys', async () => {
+    await store.defineBucket('cells', {
+      key: ['row', 'col'],
+      schema: { row: { type: 'number' }, col: { type: 'number' }, v: { type: 'string' } },
+    });
+    const { events, handler } = collect();
+    await store.on('bucket.cells.*', handler);
+    await store.bucket('cells').insert({ row: 1, col: 2, v: 'x' });
+    await store.bucket('cells').update([1, 2], { v: 'y' });
+    await store.bucket('cells').delete([1, 2]);
+    await store.settle();
+    expect(events.map((e) => [e.event.type, e.event.key])).toEqual([
+      ['inserted', [1, 2]],
+      ['updated', [1, 2]],
+      ['deleted', [1, 2]],
+    ]);
+  });
+
   it('`*` matches exactly one segment', async () => {
     const byType = collect();
     const byBucket = collect();
@@ -236,6 +254,28 @@ describe('events (C-9)', () => {
     await store.settle();
     expect(order[0]).toBe('called');
     expect(order).toContain('event');
+  });
+
+  it('settle() also waits for events caused by writes made in handlers', async () => {
+    const seen: string[] = [];
+    await store.on('bucket.users.inserted', async (e: BucketEvent) => {
+      await store.bucket('logs').insert({ msg: `user ${String(e.key)}` });
+    });
+    await store.on('bucket.logs.inserted', (e: BucketEvent) => {
+      if (e.type === 'inserted') seen.push(e.record.msg as string);
+    });
+    await store.bucket('users').insert({ id: 'a', name: 'A' });
+    await store.settle();
+    expect(seen).toEqual(['user a']);
+  });
+
+  it('store.stop() ends event delivery', async () => {
+    const { events, handler } = collect();
+    await store.on('bucket.*.*', handler);
+    const users = store.bucket('users');
+    await store.stop();
+    await expect(users.insert({ id: 'z', name: 'Z' })).rejects.toThrow();
+    expect(events).toEqual([]);
   });
 
   it('rejects a bad pattern or handler', async () => {

@@ -207,6 +207,32 @@ describe('programmatic queries (C-10)', () => {
     expect(results[0]).toMatchObject({ id: 'x', name: 'X' });
   });
 
+  it('record-level dependencies work with composite keys', async () => {
+    await store.defineBucket('cells', {
+      key: ['row', 'col'],
+      schema: { row: { type: 'number' }, col: { type: 'number' }, v: { type: 'string' } },
+    });
+    const cells = store.bucket('cells');
+    await cells.insertMany([
+      { row: 1, col: 1, v: 'a' },
+      { row: 1, col: 2, v: 'b' },
+    ]);
+    let runs = 0;
+    store.defineQuery('cell', async (ctx, p: { r: number; c: number }) => {
+      runs++;
+      return (await ctx.bucket('cells').get([p.r, p.c]))?.v ?? null;
+    });
+    const results: unknown[] = [];
+    await store.subscribe('cell', { r: 1, c: 1 }, (r) => results.push(r));
+    await cells.update([1, 2], { v: 'B' });
+    await store.settle();
+    expect(runs).toBe(1);
+    await cells.update([1, 1], { v: 'A' });
+    await store.settle();
+    expect(runs).toBe(2);
+    expect(results).toEqual(['A']);
+  });
+
   it('every read other than get() is bucket-level', async () => {
     await seedUsers();
     const reads: Array<[string, (ctx: QueryContext) => Promise<unknown>]> = [

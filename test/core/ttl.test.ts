@@ -128,6 +128,41 @@ describe('TTL (C-12)', () => {
     expect((await sessions.all()).map((r) => r.id)).toEqual(['held']);
   });
 
+  it('purging applies referential actions (cascade) with events', async () => {
+    const store = await start();
+    const sessions = await store.defineBucket('sessions', { key: 'id', schema, ttl: '1h' });
+    const logs = await store.defineBucket('logs', {
+      key: 'id',
+      schema: { id: { type: 'string' }, sessionId: { type: 'string', ref: 'sessions', onDelete: 'cascade' } },
+    });
+    await sessions.insert({ id: 's', _expiresAt: Date.now() - 1 } as never);
+    await logs.insertMany([
+      { id: 'l1', sessionId: 's' },
+      { id: 'l2', sessionId: 's' },
+    ]);
+    const deleted: string[] = [];
+    await store.on('bucket.*.deleted', (e: BucketEvent) => {
+      deleted.push(`${e.bucket}:${String(e.key)}`);
+    });
+    expect(await store.purgeTtl()).toBe(1);
+    await store.settle();
+    expect(await logs.count()).toBe(0);
+    expect(deleted.sort()).toEqual(['logs:l1', 'logs:l2', 'sessions:s']);
+  });
+
+  it('a purge re-runs reactive queries', async () => {
+    const store = await start();
+    const b = await store.defineBucket('s', { key: 'id', schema, ttl: '1h' });
+    await b.insert({ id: 'x', _expiresAt: Date.now() - 1 } as never);
+    await b.insert({ id: 'y' });
+    store.defineQuery('n', async (ctx) => ctx.bucket('s').count());
+    const results: unknown[] = [];
+    await store.subscribe('n', (r) => results.push(r));
+    await store.purgeTtl();
+    await store.settle();
+    expect(results).toEqual([1]);
+  });
+
   it('the periodic timer purges expired records', async () => {
     const store = await start(10);
     const b = await store.defineBucket('s', { key: 'id', schema, ttl: 1 });
@@ -238,6 +273,19 @@ describe('maxSize (C-12)', () => {
     expect((await b.all()).map((r) => r.id)).toEqual(['a', 'b', 'd']);
     await b.insert({ id: 'e' });
     expect((await b.all()).map((r) => r.id)).toEqual(['b', 'd', 'e']);
+  });
+
+  it('an eviction blocked by a restricting reference fails the insert and changes nothing', async () => {
+    const store = await start();
+    const b = await store.defineBucket('s', { key: 'id', schema, maxSize: 2 });
+    const holders = await store.defineBucket('h', {
+      key: 'id',
+      schema: { id: { type: 'string' }, sId: { type: 'string', ref: 's' } },
+    });
+    await b.insertMany([{ id: 'a' }, { id: 'b' }]);
+    await holders.insert({ id: 'h', sId: 'a' });
+    await expect(b.insert({ id: 'c' })).rejects.toThrow(/referenced by bucket "h"/);
+    expect((await b.all()).map((r) => r.id)).toEqual(['a', 'b']);
   });
 
   it('a failed insert evicts nothing', async () => {
