@@ -177,7 +177,20 @@ export class WriteSet {
     return v;
   }
 
+  /** An explicit value for an autoincrement field moves the counter up, so later generated ids do not collide. */
+  #seeCounter(b: BucketState, value: unknown): void {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) return;
+    if (this.#reserveCounters) {
+      if (value > b.autoincrement) b.autoincrement = value;
+      this.#counters.set(b, b.autoincrement);
+      return;
+    }
+    if (value > (this.#counters.get(b) ?? b.autoincrement)) this.#counters.set(b, value);
+  }
+
   insert(b: BucketState, data: Rec): StoreRecord {
+    if (b.def.hasAutoincrement)
+      for (const f of b.def.validator.autoincrementFields) if (data[f] != null) this.#seeCounter(b, data[f]);
     const record = b.def.validator.prepareInsert(data, () => this.#nextCounter(b), this.now);
     if (b.def.ttlMs !== undefined && record._expiresAt === undefined) {
       record._expiresAt = (record._createdAt as number) + b.def.ttlMs;

@@ -35,6 +35,8 @@ export class SchemaValidator {
   readonly #keyFields: readonly string[];
   readonly #protectedOnUpdate: readonly string[];
   readonly #recordValidate: ((record: Rec) => string[] | undefined) | undefined;
+  /** Fields with `generated: 'autoincrement'`. */
+  readonly autoincrementFields: readonly string[];
 
   constructor(
     bucket: string,
@@ -49,6 +51,9 @@ export class SchemaValidator {
     this.#keyFields = keyFields;
     this.#protectedOnUpdate = [...META_FIELDS, ...keyFields, ...this.#generated.map((f) => f.name)];
     this.#recordValidate = recordValidate;
+    this.autoincrementFields = this.#generated
+      .filter((f) => f.def.generated === 'autoincrement')
+      .map((f) => f.name);
   }
 
   /** Generated values, defaults and metadata; then validation. Does not touch the input. */

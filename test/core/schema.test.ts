@@ -1,6 +1,6 @@
 // C-3 schema validation and C-4 record metadata.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store, ValidationError } from '../../src/index.js';
+import { DuplicateKeyError, Store, ValidationError } from '../../src/index.js';
 import { rejects } from './helpers.js';
 
 let store: Store;
@@ -147,6 +147,25 @@ describe('C-3 generated', () => {
     // provided values are kept
     const r3 = await b.insert({ id: 100, uuid: 'mine', cuid: 'c1', ts: 5 });
     expect([r3.id, r3.uuid, r3.cuid, r3.ts]).toEqual([100, 'mine', 'c1', 5]);
+  });
+
+  it('explicit autoincrement values advance the counter (no collision with later generated ids)', async () => {
+    const b = await store.defineBucket('t', {
+      key: 'id',
+      schema: { id: { type: 'number', generated: 'autoincrement' }, v: { type: 'string' } },
+    });
+    await b.insertMany([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect((await b.insert({})).id).toBe(4);
+    await b.insert({ id: 10 });
+    expect((await b.insert({})).id).toBe(11);
+    // a lower explicit value does not move the counter back
+    await b.insert({ id: 7 });
+    expect((await b.insert({})).id).toBe(12);
+    await b.upsert({ id: 20, v: 'x' });
+    expect((await b.insertMany([{}, {}])).map((r) => r.id)).toEqual([21, 22]);
+    // a failed insert with an explicit value does not move it either
+    await rejects(() => b.insertMany([{ id: 100 }, { id: 4 }]), DuplicateKeyError);
+    expect((await b.insert({})).id).toBe(23);
   });
 
   it('a failed insert does not consume an autoincrement value', async () => {
