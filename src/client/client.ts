@@ -1,0 +1,575 @@
+// The transport-independent part of the client: typed calls, batches, the
+// remote bucket handle, and (for connections that receive notifications)
+// subscriptions delivered to callbacks.
+import type { MethodName, ParamsOf, QuireMethods, ResultOf, TransactionOperation } from '../server/api.js';
+import type {
+  EventNotification,
+  QueryNotification,
+  RpcErrorData,
+  RpcErrorObject,
+  RpcResponse,
+} from '../server/protocol.js';
+import type {
+  BucketDefinition,
+  BucketEvent,
+  DeclarativeQueryConfig,
+  PaginatedResult,
+  StoreRecord,
+  WhereFilter,
+  WhereOptions,
+} from '../store/types.js';
+
+/** A JSON-RPC error answered by the server. `data.code` is the stable Quire code. */
+export class RpcError extends Error {
+  readonly code: number;
+  readonly data: RpcErrorData | undefined;
+  constructor(error: RpcErrorObject) {
+    super(error.message);
+    this.name = 'RpcError';
+    this.code = error.code;
+    this.data = error.data;
+  }
+  /** The Quire error code (`VALIDATION`, `TRANSACTION_CONFLICT`, `UNAUTHORIZED` …). */
+  get quireCode(): string | undefined {
+    return this.data?.code;
+  }
+}
+
+/**
+ * The connection failed or closed before the answer came. For a write, the
+ * outcome is unknown: it may or may not have been applied.
+ */
+export class ConnectionError extends Error {
+  readonly code = 'CONNECTION_CLOSED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConnectionError';
+  }
+}
+
+/** A call got no answer within the client's call timeout (its outcome is unknown). */
+export class CallTimeoutError extends Error {
+  readonly code = 'CALL_TIMEOUT';
+  constructor(method: string, ms: number) {
+    super(`"${method}" got no answer within ${ms} ms`);
+    this.name = 'CallTimeoutError';
+  }
+}
+
+type Rec = Record<string, unknown>;
+type Args<M extends MethodName> =
+  undefined extends ParamsOf<M> ? [params?: ParamsOf<M>] : [params: ParamsOf<M>];
+
+/** One call of a batch. */
+export interface BatchCall {
+  readonly method: string;
+  readonly params?: unknown;
+  /** Send as a notification: no response, no entry in the results. */
+  readonly notify?: boolean;
+}
+
+/** Outcome of one batch call: its result or its error. */
+export type BatchResult =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly error: RpcError };
+
+/** A live reactive-query subscription. */
+export interface QuerySubscription<R = unknown> {
+  /** The query's result when the subscription was made (later results go to the callback). */
+  readonly result: R;
+  unsubscribe(): Promise<void>;
+}
+
+export interface EventSubscription {
+  unsubscribe(): Promise<void>;
+}
+
+export interface WriteOpts {
+  readonly actor?: string;
+}
+
+export abstract class QuireClient {
+  protected nextId = 0;
+
+  /** Send a request and wait for its result; rejects with RpcError, ConnectionError or CallTimeoutError. */
+  abstract request(method: string, params: unknown): Promise<unknown>;
+  /** Send a notification (no response). */
+  abstract notify(method: string, params?: unknown): Promise<void>;
+  /** Send several calls in one JSON-RPC batch. */
+  abstract batch(calls: readonly BatchCall[]): Promise<BatchResult[]>;
+  abstract close(): Promise<void>;
+
+  /** Typed call of a built-in method; any other (application) method name returns `unknown`. */
+  call<M extends MethodName>(method: M, ...params: Args<M>): Promise<ResultOf<M>>;
+  call<R = unknown>(method: string, params?: unknown): Promise<R>;
+  call(method: string, params?: unknown): Promise<unknown> {
+    return this.request(method, params);
+  }
+
+  bucket<R extends Rec = Rec>(name: string): RemoteBucket<R> {
+    return new RemoteBucket<R>(this, name);
+  }
+
+  transaction(operations: readonly TransactionOperation[], options?: WriteOpts): Promise<unknown[]> {
+    return this.call('transaction', { operations, ...options });
+  }
+
+  async defineBucket(name: string, definition: BucketDefinition): Promise<void> {
+    await this.call('defineBucket', { name, definition });
+  }
+
+  dropBucket(name: string): Promise<boolean> {
+    return this.call('dropBucket', { name });
+  }
+
+  defineQuery(name: string, config: DeclarativeQueryConfig): Promise<true> {
+    return this.call('defineQuery', { name, config });
+  }
+
+  getStats(): Promise<ResultOf<'getStats'>> {
+    return this.call('getStats');
+  }
+
+  /** Subscribe to a reactive query: the current result now, `callback` with every changed result. */
+  subscribe<R = unknown>(
+    _query: string,
+    _params: unknown,
+    _callback: (result: R) => void,
+  ): Promise<QuerySubscription<R>> {
+    return Promise.reject(
+      new RpcError({
+        code: -32601,
+        message: 'Not supported: subscriptions need a WebSocket or stdio connection',
+        data: { code: 'NOT_SUPPORTED' },
+      }),
+    );
+  }
+
+  /** Subscribe to bucket events (`bucket.<name>.<inserted|updated|deleted>`, `*` = one segment). */
+  on<E = BucketEvent>(
+    _pattern: string,
+    _callback: (event: E, topic: string) => void,
+  ): Promise<EventSubscription> {
+    return Promise.reject(
+      new RpcError({
+        code: -32601,
+        message: 'Not supported: event subscriptions need a WebSocket or stdio connection',
+        data: { code: 'NOT_SUPPORTED' },
+      }),
+    );
+  }
+}
+
+/** The records of one bucket, remotely. Method names and arguments follow BucketHandle. */
+export class RemoteBucket<R extends Rec = Rec> {
+  readonly #c: QuireClient;
+  readonly name: string;
+
+  constructor(client: QuireClient, name: string) {
+    this.#c = client;
+    this.name = name;
+  }
+
+  #call<T>(method: MethodName, params: Rec): Promise<T> {
+    return this.#c.request(method, { bucket: this.name, ...params }) as Promise<T>;
+  }
+
+  insert(record: Partial<R>, options?: WriteOpts): Promise<StoreRecord<R>> {
+    return this.#call('insert', { record, ...options });
+  }
+  async get(key: unknown): Promise<StoreRecord<R> | undefined> {
+    return (await this.#call<StoreRecord<R> | null>('get', { key })) ?? undefined;
+  }
+  /** With `expectedVersion`, fails with TRANSACTION_CONFLICT unless the record is still at that version. */
+  update(
+    key: unknown,
+    changes: Partial<R>,
+    options?: WriteOpts & { readonly expectedVersion?: number },
+  ): Promise<StoreRecord<R>> {
+    return this.#call('update', { key, changes, ...options });
+  }
+  async delete(key: unknown, options?: WriteOpts & { readonly expectedVersion?: number }): Promise<void> {
+    await this.#call('delete', { key, ...options });
+  }
+  upsert(record: Partial<R>, options?: WriteOpts): Promise<StoreRecord<R>> {
+    return this.#call('upsert', { record, ...options });
+  }
+  async clear(options?: WriteOpts): Promise<void> {
+    await this.#call('clear', { ...options });
+  }
+  insertMany(records: readonly Partial<R>[], options?: WriteOpts): Promise<StoreRecord<R>[]> {
+    return this.#call('insertMany', { records, ...options });
+  }
+  updateMany(filter: WhereFilter, changes: Partial<R>, options?: WriteOpts): Promise<number> {
+    return this.#call('updateMany', { filter, changes, ...options });
+  }
+  deleteMany(filter: WhereFilter, options?: WriteOpts): Promise<number> {
+    return this.#call('deleteMany', { filter, ...options });
+  }
+  all(): Promise<StoreRecord<R>[]> {
+    return this.#call('all', {});
+  }
+  where(filter: WhereFilter, options?: WhereOptions): Promise<StoreRecord<R>[]> {
+    return this.#call('where', { filter, ...options });
+  }
+  async findOne(filter: WhereFilter): Promise<StoreRecord<R> | undefined> {
+    return (await this.#call<StoreRecord<R> | null>('findOne', { filter })) ?? undefined;
+  }
+  count(filter?: WhereFilter): Promise<number> {
+    return this.#call('count', filter === undefined ? {} : { filter });
+  }
+  first(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
+    return this.#call('first', { n, filter });
+  }
+  last(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
+    return this.#call('last', { n, filter });
+  }
+  paginate(
+    options: { after?: unknown; limit: number },
+    filter?: WhereFilter,
+  ): Promise<PaginatedResult<StoreRecord<R>>> {
+    return this.#call('paginate', { ...options, filter });
+  }
+  sum(field: string, filter?: WhereFilter): Promise<number> {
+    return this.#call('sum', { field, filter });
+  }
+  avg(field: string, filter?: WhereFilter): Promise<number> {
+    return this.#call('avg', { field, filter });
+  }
+  async min(field: string, filter?: WhereFilter): Promise<number | undefined> {
+    return (await this.#call<number | null>('min', { field, filter })) ?? undefined;
+  }
+  async max(field: string, filter?: WhereFilter): Promise<number | undefined> {
+    return (await this.#call<number | null>('max', { field, filter })) ?? undefined;
+  }
+  groupBy(
+    fields: string | string[],
+    aggregate: QuireMethods['groupBy']['params']['aggregate'],
+    filter?: WhereFilter,
+  ): Promise<ResultOf<'groupBy'>> {
+    return this.#call('groupBy', { fields, aggregate, filter });
+  }
+  history(
+    key: unknown,
+    options?: { limit?: number; since?: number; until?: number },
+  ): Promise<ResultOf<'history'>> {
+    return this.#call('history', { key, ...options });
+  }
+  restoreVersion(key: unknown, version: number, options?: WriteOpts): Promise<StoreRecord<R>> {
+    return this.#call('restoreVersion', { key, version, ...options });
+  }
+}
+
+/** Structural equality of JSON values. */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((v, i) => jsonEqual(v, bb[i]));
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.hasOwn(b, k) && jsonEqual((a as Rec)[k], (b as Rec)[k]));
+}
+
+interface Pending {
+  readonly method: string;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: Error) => void;
+  readonly timer: NodeJS.Timeout | undefined;
+}
+
+interface LocalSubscription {
+  readonly kind: 'query' | 'events';
+  readonly query?: string;
+  readonly params?: unknown;
+  readonly pattern?: string;
+  readonly callback: (...args: any[]) => void;
+  serverId: string;
+  last: unknown;
+  active: boolean;
+}
+
+export interface StreamClientOptions {
+  /** Reject a call that got no answer after this long. Default 30 000 ms; 0 = never. */
+  readonly callTimeoutMs?: number;
+  /** Called with a callback's exception or an unreadable message. Default: ignored. */
+  readonly onError?: (error: Error) => void;
+}
+
+/**
+ * A client over a bidirectional message channel (WebSocket, child-process
+ * stdio): matches responses to requests by id and delivers notifications to
+ * subscription callbacks.
+ */
+export abstract class StreamClient extends QuireClient {
+  readonly #pending = new Map<number, Pending>();
+  readonly #batches = new Map<number, (items: RpcResponse[] | Error) => void>();
+  protected readonly subscriptions = new Map<string, LocalSubscription>();
+  readonly #callTimeout: number;
+  protected readonly onError: (error: Error) => void;
+
+  constructor(options: StreamClientOptions) {
+    super();
+    this.#callTimeout = options.callTimeoutMs ?? 30_000;
+    this.onError = options.onError ?? (() => {});
+  }
+
+  /** Send one message; throws or rejects if the channel is down. */
+  protected abstract send(text: string): void | Promise<void>;
+
+  request(method: string, params: unknown): Promise<unknown> {
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      const timer =
+        this.#callTimeout > 0
+          ? setTimeout(() => {
+              this.#pending.delete(id);
+              reject(new CallTimeoutError(method, this.#callTimeout));
+            }, this.#callTimeout)
+          : undefined;
+      this.#pending.set(id, { method, resolve, reject, timer });
+      const msg =
+        params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
+      this.#sendOrFail(JSON.stringify(msg), id);
+    });
+  }
+
+  #sendOrFail(text: string, id: number): void {
+    const fail = (e: unknown) => {
+      const p = this.#pending.get(id);
+      if (p === undefined) return;
+      this.#pending.delete(id);
+      if (p.timer !== undefined) clearTimeout(p.timer);
+      p.reject(e instanceof Error ? e : new ConnectionError(String(e)));
+    };
+    try {
+      const r = this.send(text);
+      if (r instanceof Promise) r.catch(fail);
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  async notify(method: string, params?: unknown): Promise<void> {
+    await this.send(
+      JSON.stringify(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }),
+    );
+  }
+
+  async batch(calls: readonly BatchCall[]): Promise<BatchResult[]> {
+    if (calls.length === 0) return [];
+    const ids: Array<number | undefined> = [];
+    const msgs = calls.map((c) => {
+      const id = c.notify === true ? undefined : ++this.nextId;
+      ids.push(id);
+      const m: Rec = { jsonrpc: '2.0', method: c.method };
+      if (c.params !== undefined) m.params = c.params;
+      if (id !== undefined) m.id = id;
+      return m;
+    });
+    const expected = ids.filter((i) => i !== undefined) as number[];
+    if (expected.length === 0) {
+      await this.send(JSON.stringify(msgs));
+      return [];
+    }
+    // The batch's answer is matched by its first id.
+    const key = expected[0]!;
+    const answer = new Promise<RpcResponse[] | Error>((resolve) => this.#batches.set(key, resolve));
+    const timer =
+      this.#callTimeout > 0
+        ? setTimeout(
+            () => this.#batches.get(key)?.(new CallTimeoutError('batch', this.#callTimeout)),
+            this.#callTimeout,
+          )
+        : undefined;
+    try {
+      await this.send(JSON.stringify(msgs));
+    } catch (e) {
+      this.#batches.delete(key);
+      if (timer !== undefined) clearTimeout(timer);
+      throw e;
+    }
+    const items = await answer;
+    this.#batches.delete(key);
+    if (timer !== undefined) clearTimeout(timer);
+    if (items instanceof Error) throw items;
+    return toBatchResults(items, expected);
+  }
+
+  /** Handle one incoming message (a response, a batch response or a notification). */
+  protected receive(text: string): void {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      this.onError(new Error(`unreadable message from the server: ${text.slice(0, 200)}`));
+      return;
+    }
+    if (Array.isArray(msg)) {
+      const first = msg.find((m) => m !== null && typeof m === 'object' && typeof m.id === 'number') as
+        | { id: number }
+        | undefined;
+      const ids = msg
+        .map((m) => (m as { id?: unknown })?.id)
+        .filter((i): i is number => typeof i === 'number');
+      const key = ids.length > 0 ? Math.min(...ids) : first?.id;
+      const resolve = key === undefined ? undefined : this.#batches.get(key);
+      if (resolve !== undefined) resolve(msg as RpcResponse[]);
+      else this.onError(new Error('a batch response nobody waits for'));
+      return;
+    }
+    if (msg === null || typeof msg !== 'object') return;
+    const m = msg as Rec;
+    if (typeof m.method === 'string' && !('id' in m)) {
+      this.#notification(m.method, m.params);
+      return;
+    }
+    if (typeof m.id !== 'number') {
+      // An error without a usable id (parse error, oversized message): it belongs to no call we can name.
+      if (m.error !== undefined) this.onError(new RpcError(m.error as RpcErrorObject));
+      return;
+    }
+    const p = this.#pending.get(m.id);
+    if (p === undefined) {
+      this.#batches.get(m.id)?.([m as unknown as RpcResponse]);
+      return;
+    }
+    this.#pending.delete(m.id);
+    if (p.timer !== undefined) clearTimeout(p.timer);
+    if (m.error !== undefined) p.reject(new RpcError(m.error as RpcErrorObject));
+    else p.resolve(m.result);
+  }
+
+  /** Reject every call waiting for an answer (the channel went down). */
+  protected failPending(error: Error): void {
+    for (const [id, p] of this.#pending) {
+      this.#pending.delete(id);
+      if (p.timer !== undefined) clearTimeout(p.timer);
+      p.reject(error);
+    }
+    for (const resolve of this.#batches.values()) resolve(error);
+    this.#batches.clear();
+  }
+
+  #notification(method: string, params: unknown): void {
+    const p = params as Rec | undefined;
+    const sub = typeof p?.subscription === 'string' ? this.subscriptions.get(p.subscription) : undefined;
+    if (sub === undefined || !sub.active) return;
+    try {
+      if (method === 'subscription' && sub.kind === 'query') {
+        const n = p as unknown as QueryNotification;
+        sub.last = n.result;
+        sub.callback(n.result);
+      } else if (method === 'event' && sub.kind === 'events') {
+        const n = p as unknown as EventNotification;
+        sub.callback(n.event, n.topic);
+      }
+    } catch (e) {
+      this.onError(e as Error);
+    }
+  }
+
+  override async subscribe<R = unknown>(
+    query: string,
+    params: unknown,
+    callback: (result: R) => void,
+  ): Promise<QuerySubscription<R>> {
+    const r = (await this.call('subscribe', params === undefined ? { query } : { query, params })) as {
+      subscription: string;
+      result: R;
+    };
+    const sub: LocalSubscription = {
+      kind: 'query',
+      query,
+      params,
+      callback,
+      serverId: r.subscription,
+      last: r.result,
+      active: true,
+    };
+    this.subscriptions.set(r.subscription, sub);
+    return { result: r.result, unsubscribe: () => this.#unsubscribe(sub) };
+  }
+
+  override async on<E = BucketEvent>(
+    pattern: string,
+    callback: (event: E, topic: string) => void,
+  ): Promise<EventSubscription> {
+    const r = await this.call('subscribeEvents', { pattern });
+    const sub: LocalSubscription = {
+      kind: 'events',
+      pattern,
+      callback,
+      serverId: r.subscription,
+      last: undefined,
+      active: true,
+    };
+    this.subscriptions.set(r.subscription, sub);
+    return { unsubscribe: () => this.#unsubscribe(sub) };
+  }
+
+  async #unsubscribe(sub: LocalSubscription): Promise<void> {
+    if (!sub.active) return;
+    sub.active = false;
+    this.subscriptions.delete(sub.serverId);
+    try {
+      await this.call('unsubscribe', { subscription: sub.serverId });
+    } catch (e) {
+      if (!(e instanceof ConnectionError)) throw e;
+    }
+  }
+
+  /** After a reconnect: subscribe again; a query whose result changed meanwhile reports it. */
+  protected async resubscribe(): Promise<void> {
+    const subs = [...this.subscriptions.values()].filter((s) => s.active);
+    this.subscriptions.clear();
+    for (const sub of subs) {
+      try {
+        if (sub.kind === 'query') {
+          const r = (await this.call(
+            'subscribe',
+            sub.params === undefined ? { query: sub.query! } : { query: sub.query!, params: sub.params },
+          )) as { subscription: string; result: unknown };
+          sub.serverId = r.subscription;
+          this.subscriptions.set(sub.serverId, sub);
+          if (!jsonEqual(r.result, sub.last)) {
+            sub.last = r.result;
+            sub.callback(r.result);
+          }
+        } else {
+          const r = await this.call('subscribeEvents', { pattern: sub.pattern! });
+          sub.serverId = r.subscription;
+          this.subscriptions.set(sub.serverId, sub);
+        }
+      } catch (e) {
+        this.onError(e as Error);
+      }
+    }
+  }
+}
+
+export function toBatchResults(items: readonly RpcResponse[], ids: readonly number[]): BatchResult[] {
+  const byId = new Map<unknown, RpcResponse>();
+  const orphans: RpcResponse[] = [];
+  for (const it of items) {
+    if (it !== null && typeof it === 'object' && typeof it.id === 'number') byId.set(it.id, it);
+    else orphans.push(it);
+  }
+  return ids.map((id) => {
+    const r = byId.get(id) ?? orphans.shift();
+    if (r === undefined)
+      return {
+        ok: false,
+        error: new RpcError({
+          code: -32603,
+          message: 'no response for this call',
+          data: { code: 'INTERNAL' },
+        }),
+      };
+    return 'error' in r ? { ok: false, error: new RpcError(r.error) } : { ok: true, result: r.result };
+  });
+}

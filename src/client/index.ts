@@ -1,0 +1,39 @@
+// `quire/client`: typed JSON-RPC clients for a Quire server over HTTP,
+// WebSocket (with automatic reconnect) and a child process's stdio.
+export type {
+  HistoryEntry,
+  MethodName,
+  ParamsOf,
+  QuireMethods,
+  ResultOf,
+  TransactionOperation,
+} from '../server/api.js';
+export type {
+  EventNotification,
+  QueryNotification,
+  RpcErrorData,
+  RpcErrorObject,
+} from '../server/protocol.js';
+export {
+  type BatchCall,
+  type BatchResult,
+  CallTimeoutError,
+  ConnectionError,
+  type EventSubscription,
+  jsonEqual,
+  type QuerySubscription,
+  QuireClient,
+  RemoteBucket,
+  RpcError,
+  StreamClient,
+  type StreamClientOptions,
+  type WriteOpts,
+} from './client.js';
+export { connectHttp, HttpClient, type HttpClientOptions } from './http.js';
+export { StdioClient, type StdioClientOptions, spawnStdio } from './stdio.js';
+export {
+  connectWebSocket,
+  type ReconnectOptions,
+  WebSocketClient,
+  type WebSocketClientOptions,
+} from './websocket.js';

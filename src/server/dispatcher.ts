@@ -1,0 +1,472 @@
+// The transport-independent JSON-RPC 2.0 dispatcher: parses a message
+// (a request, a notification or a batch), checks it, runs the method with a
+// timeout and returns the response text. Transports only move text.
+//
+// Order: a message's handler is started synchronously from `handle()` (no
+// await before it), so requests take effect in the order they arrive on a
+// connection, even though their responses may come back in another order.
+import type { Access, Identity } from './auth.js';
+import { RpcError, toRpcError } from './errors.js';
+import {
+  INVALID_PARAMS,
+  INVALID_REQUEST,
+  METHOD_NOT_FOUND,
+  PARSE_ERROR,
+  RATE_LIMITED,
+  type RpcErrorObject,
+  type RpcId,
+  SHUTTING_DOWN,
+  TIMEOUT,
+  UNAUTHORIZED,
+} from './protocol.js';
+
+export type Transport = 'stdio' | 'http' | 'ws';
+
+/** Token bucket: `requests` per `intervalMs`, bursts up to `requests`. */
+export interface RateLimit {
+  readonly requests: number;
+  readonly intervalMs: number;
+}
+
+export class RateLimiter {
+  readonly #capacity: number;
+  readonly #perMs: number;
+  #tokens: number;
+  #at = Date.now();
+
+  constructor(limit: RateLimit) {
+    this.#capacity = limit.requests;
+    this.#perMs = limit.requests / limit.intervalMs;
+    this.#tokens = limit.requests;
+  }
+
+  take(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#at) * this.#perMs);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+let sessionCounter = 0;
+
+/** One client connection (for HTTP: one request). Owns its subscriptions. */
+export class Session {
+  readonly id = ++sessionCounter;
+  readonly transport: Transport;
+  identity: Identity | undefined;
+  /** Push a notification to the client; undefined when the transport cannot (HTTP). */
+  readonly notify: ((method: string, params: unknown) => void) | undefined;
+  readonly limiter: RateLimiter | undefined;
+  readonly #cleanups = new Map<string, () => void>();
+  #nextSub = 0;
+  closed = false;
+
+  constructor(
+    transport: Transport,
+    notify: ((method: string, params: unknown) => void) | undefined,
+    limiter: RateLimiter | undefined,
+    identity?: Identity,
+  ) {
+    this.transport = transport;
+    this.notify = notify;
+    this.limiter = limiter;
+    this.identity = identity;
+  }
+
+  /** Registers a subscription's cleanup; returns its id (unique within the session). */
+  addSubscription(cleanup: () => void): string {
+    const id = `s${++this.#nextSub}`;
+    this.#cleanups.set(id, cleanup);
+    return id;
+  }
+
+  removeSubscription(id: string): boolean {
+    const c = this.#cleanups.get(id);
+    if (c === undefined) return false;
+    this.#cleanups.delete(id);
+    c();
+    return true;
+  }
+
+  get subscriptionCount(): number {
+    return this.#cleanups.size;
+  }
+
+  /** Ends every subscription; further notifications are dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.#cleanups.values()) {
+      try {
+        c();
+      } catch {
+        /* a failing cleanup must not keep the others from running */
+      }
+    }
+    this.#cleanups.clear();
+  }
+}
+
+/** What a method handler sees besides its params. */
+export interface MethodContext {
+  readonly session: Session;
+  /** The authenticated identity; undefined when auth is off. */
+  readonly identity: Identity | undefined;
+  readonly method: string;
+  /** Throws FORBIDDEN unless the identity may do `access` on `bucket` ('*' = every bucket). No-op without auth. */
+  authorize(access: Access, bucket: string): void;
+  /** The actor for writes: the identity with auth, else the client's `actor` param. */
+  actor(params: unknown): string | undefined;
+  /** Runs after this request's response has been handed to the transport. */
+  afterResponse(fn: () => void): void;
+}
+
+export type Handler = (params: any, ctx: MethodContext) => unknown;
+
+export interface MethodOptions {
+  /** Accept params given by position (an array). Default: only named params (an object) or none. */
+  readonly positional?: boolean;
+  /** Callable before authenticating (only `authenticate` and `ping` by default). */
+  readonly public?: boolean;
+}
+
+interface Method {
+  readonly handler: Handler;
+  readonly options: MethodOptions;
+}
+
+export interface DispatcherOptions {
+  readonly maxRequestBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly maxBatch: number;
+  /** Whether sessions must authenticate. */
+  readonly authRequired: boolean;
+  readonly onInternalError: (method: string, error: unknown) => void;
+}
+
+interface Outcome {
+  readonly text: string | undefined;
+  readonly after: Array<() => void>;
+}
+
+export class Dispatcher {
+  readonly #methods = new Map<string, Method>();
+  readonly #options: DispatcherOptions;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closing = false;
+
+  constructor(options: DispatcherOptions) {
+    this.#options = options;
+  }
+
+  register(name: string, handler: Handler, options: MethodOptions = {}): void {
+    if (typeof name !== 'string' || name === '' || name.startsWith('rpc.'))
+      throw new TypeError(`Invalid method name "${String(name)}" (names starting with "rpc." are reserved)`);
+    if (typeof handler !== 'function') throw new TypeError(`Handler of "${name}" must be a function`);
+    if (this.#methods.has(name)) throw new TypeError(`Method "${name}" is already registered`);
+    this.#methods.set(name, { handler, options });
+  }
+
+  has(name: string): boolean {
+    return this.#methods.has(name);
+  }
+
+  get methodNames(): string[] {
+    return [...this.#methods.keys()].sort();
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** New requests are refused with SHUTTING_DOWN from now on. */
+  beginShutdown(): void {
+    this.#closing = true;
+  }
+
+  /** Resolves when every running request has been answered. */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /**
+   * Handle one incoming message. Calls `reply` with the response text (a
+   * single response or a batch array), or not at all when no response is
+   * due (only notifications). Never throws.
+   */
+  handle(text: string, session: Session, reply: (text: string) => void): void {
+    const p = this.#handle(text, session);
+    if (p instanceof Promise) {
+      this.#inFlight.add(p);
+      void p.then(
+        (out) => {
+          this.#inFlight.delete(p);
+          this.#deliver(out, reply);
+        },
+        () => this.#inFlight.delete(p),
+      );
+    } else this.#deliver(p, reply);
+  }
+
+  /** Like handle(), as a promise of the response text (undefined: nothing to send). */
+  handleAsync(text: string, session: Session): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      let sent = false;
+      const p = this.#handle(text, session);
+      const finish = (out: Outcome) => {
+        this.#deliver(out, (t) => {
+          sent = true;
+          resolve(t);
+        });
+        if (!sent) resolve(undefined);
+      };
+      if (p instanceof Promise) {
+        this.#inFlight.add(p);
+        void p.then((out) => {
+          this.#inFlight.delete(p);
+          finish(out);
+        });
+      } else finish(p);
+    });
+  }
+
+  #deliver(out: Outcome, reply: (text: string) => void): void {
+    if (out.text !== undefined) {
+      try {
+        reply(out.text);
+      } catch (e) {
+        this.#options.onInternalError('(transport)', e);
+      }
+    }
+    for (const fn of out.after) {
+      try {
+        fn();
+      } catch (e) {
+        this.#options.onInternalError('(afterResponse)', e);
+      }
+    }
+  }
+
+  /** Synchronous when every request of the message completed synchronously (errors, mostly). */
+  #handle(text: string, session: Session): Outcome | Promise<Outcome> {
+    if (Buffer.byteLength(text, 'utf8') > this.#options.maxRequestBytes) {
+      return { text: tooLarge(this.#options.maxRequestBytes), after: [] };
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch (e) {
+      return {
+        text: failure(null, {
+          code: PARSE_ERROR,
+          message: `Parse error: ${(e as Error).message}`,
+          data: { code: 'PARSE_ERROR' },
+        }),
+        after: [],
+      };
+    }
+    const after: Array<() => void> = [];
+    if (!Array.isArray(msg)) {
+      const r = this.#one(msg, session, after);
+      return r instanceof Promise ? r.then((t) => ({ text: t, after })) : { text: r, after };
+    }
+    if (msg.length === 0) {
+      return {
+        text: failure(null, invalid('an empty batch is not a valid request', 'INVALID_REQUEST')),
+        after,
+      };
+    }
+    if (msg.length > this.#options.maxBatch) {
+      return {
+        text: failure(
+          null,
+          invalid(`a batch may hold at most ${this.#options.maxBatch} requests`, 'BATCH_TOO_LARGE'),
+        ),
+        after,
+      };
+    }
+    // Batch members run one after another, in order (JSON-RPC allows any order; this one is predictable).
+    return (async () => {
+      const parts: string[] = [];
+      for (const m of msg) {
+        const r = this.#one(m, session, after);
+        const t = r instanceof Promise ? await r : r;
+        if (t !== undefined) parts.push(t);
+      }
+      return { text: parts.length > 0 ? `[${parts.join(',')}]` : undefined, after };
+    })();
+  }
+
+  #one(
+    msg: unknown,
+    session: Session,
+    after: Array<() => void>,
+  ): string | undefined | Promise<string | undefined> {
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
+      return failure(null, invalid('a request must be a JSON object', 'INVALID_REQUEST'));
+    }
+    const req = msg as Record<string, unknown>;
+    const idOk =
+      !('id' in req) ||
+      req.id === null ||
+      typeof req.id === 'string' ||
+      (typeof req.id === 'number' && Number.isFinite(req.id));
+    const id = idOk && 'id' in req ? (req.id as RpcId) : null;
+    const isNotification = !('id' in req);
+    if (req.jsonrpc !== '2.0')
+      return failure(id, invalid('"jsonrpc" must be exactly "2.0"', 'INVALID_REQUEST'));
+    if (!idOk) return failure(null, invalid('"id" must be a string, a number or null', 'INVALID_REQUEST'));
+    if (typeof req.method !== 'string' || req.method === '')
+      return failure(id, invalid('"method" must be a non-empty string', 'INVALID_REQUEST'));
+    const params = req.params;
+    if (params !== undefined && (params === null || typeof params !== 'object'))
+      return failure(id, invalid('"params" must be an object or an array', 'INVALID_REQUEST'));
+
+    const respond = (error: RpcErrorObject | undefined, result?: unknown): string | undefined => {
+      if (isNotification) return undefined;
+      return error !== undefined ? failure(id, error) : success(id, result);
+    };
+
+    const method = this.#methods.get(req.method);
+    if (method === undefined) {
+      return respond({
+        code: METHOD_NOT_FOUND,
+        message: `Method not found: "${req.method}"`,
+        data: { code: 'METHOD_NOT_FOUND' },
+      });
+    }
+    if (this.#closing) {
+      return respond({
+        code: SHUTTING_DOWN,
+        message: 'The server is shutting down',
+        data: { code: 'SHUTTING_DOWN' },
+      });
+    }
+    if (session.limiter !== undefined && !session.limiter.take()) {
+      return respond({ code: RATE_LIMITED, message: 'Rate limit exceeded', data: { code: 'RATE_LIMITED' } });
+    }
+    if (this.#options.authRequired && session.identity === undefined && method.options.public !== true) {
+      return respond({
+        code: UNAUTHORIZED,
+        message: 'Unauthorized: a valid bearer token is required',
+        data: { code: 'UNAUTHORIZED' },
+      });
+    }
+    if (Array.isArray(params) && method.options.positional !== true) {
+      return respond({
+        code: INVALID_PARAMS,
+        message: `Invalid params: "${req.method}" takes named params (an object)`,
+        data: { code: 'INVALID_PARAMS' },
+      });
+    }
+
+    const name = req.method;
+    const ctx: MethodContext = {
+      session,
+      identity: session.identity,
+      method: name,
+      authorize: (access, bucket) => {
+        if (this.#options.authRequired) session.identity?.require(access, bucket);
+      },
+      actor: (p) => {
+        if (session.identity !== undefined) return session.identity.name;
+        const a = (p as Record<string, unknown> | undefined)?.actor;
+        if (a !== undefined && typeof a !== 'string')
+          throw new RpcError(INVALID_PARAMS, 'Invalid params: "actor" must be a string', {
+            code: 'INVALID_PARAMS',
+          });
+        return a;
+      },
+      afterResponse: (fn) => {
+        if (!isNotification) after.push(fn);
+      },
+    };
+
+    let value: unknown;
+    try {
+      value = method.handler(params, ctx);
+    } catch (e) {
+      return respond(this.#error(name, e));
+    }
+    if (!(value instanceof Promise)) return respond(undefined, value);
+    return this.#withTimeout(value, name).then(
+      (r) => respond(undefined, r),
+      (e) => respond(this.#error(name, e)),
+    );
+  }
+
+  #withTimeout(p: Promise<unknown>, name: string): Promise<unknown> {
+    const ms = this.#options.requestTimeoutMs;
+    if (!(ms > 0) || !Number.isFinite(ms)) return p;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new RpcError(
+            TIMEOUT,
+            `Request timed out after ${ms} ms ("${name}" may still complete; its outcome is unknown)`,
+            { code: 'TIMEOUT' },
+          ),
+        );
+      }, ms);
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  #error(method: string, e: unknown): RpcErrorObject {
+    const err = toRpcError(e);
+    if (err.data?.code === 'INTERNAL') this.#options.onInternalError(method, e);
+    return err;
+  }
+}
+
+function invalid(message: string, code: string): RpcErrorObject {
+  return { code: INVALID_REQUEST, message: `Invalid Request: ${message}`, data: { code } };
+}
+
+export function tooLarge(limit: number): string {
+  return failure(null, {
+    code: INVALID_REQUEST,
+    message: `Invalid Request: the message exceeds the size limit of ${limit} bytes`,
+    data: { code: 'REQUEST_TOO_LARGE', limit },
+  });
+}
+
+function success(id: RpcId, result: unknown): string {
+  try {
+    return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${JSON.stringify(result ?? null)}}`;
+  } catch (e) {
+    return failure(id, {
+      code: -32603,
+      message: `Internal error: the result cannot be sent as JSON (${(e as Error).message})`,
+      data: { code: 'INTERNAL' },
+    });
+  }
+}
+
+function failure(id: RpcId, error: RpcErrorObject): string {
+  let text: string;
+  try {
+    text = JSON.stringify(error);
+  } catch {
+    // Details that cannot be serialised (a BigInt value …) are dropped, the code stays.
+    text = JSON.stringify({ code: error.code, message: error.message, data: { code: error.data?.code } });
+  }
+  return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"error":${text}}`;
+}
+
+/** Serialises a notification. */
+export function notification(method: string, params: unknown): string {
+  return JSON.stringify({ jsonrpc: '2.0', method, params });
+}

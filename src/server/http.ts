@@ -1,0 +1,334 @@
+// HTTP (`POST /rpc`, `GET /health`) and WebSocket (upgrade on `/rpc` or
+// `/ws`) on one node:http server. Connection limit, body size limit, slow
+// request bodies (requestTimeout) and slow WebSocket readers (buffered bytes)
+// are enforced here; everything about the protocol is the dispatcher's.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { type Authenticator, bearerToken, type Identity } from './auth.js';
+import {
+  type Dispatcher,
+  notification,
+  type RateLimit,
+  RateLimiter,
+  Session,
+  tooLarge,
+} from './dispatcher.js';
+import { UNAUTHORIZED } from './protocol.js';
+
+export interface HttpOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly websocket: boolean;
+  readonly maxRequestBytes: number;
+  readonly maxConnections: number;
+  readonly rateLimit: RateLimit | undefined;
+  /** Time allowed to receive a whole HTTP request (headers and body). */
+  readonly bodyTimeoutMs: number;
+  /** A WebSocket client that lets this much outgoing data pile up is disconnected. */
+  readonly maxBufferedBytes: number;
+  /** Interval of WebSocket pings; a peer that misses one is dropped. 0 = off. */
+  readonly heartbeatMs: number;
+  readonly authenticator: Authenticator | undefined;
+  readonly health: () => Record<string, unknown>;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+const RPC_PATHS = new Set(['/rpc', '/ws', '/']);
+
+export class HttpTransport {
+  readonly #d: Dispatcher;
+  readonly #o: HttpOptions;
+  readonly #server: Server;
+  readonly #wss: WebSocketServer | undefined;
+  readonly #sockets = new Set<Socket>();
+  readonly #busy = new Set<Socket>();
+  readonly #limiters = new Map<string, RateLimiter>();
+  readonly #sessions = new Map<WebSocket, Session>();
+  readonly #wsSockets = new Set<Socket>();
+  /** WebSocket → answered the last ping. */
+  readonly #alive = new Map<WebSocket, boolean>();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #closing = false;
+
+  constructor(dispatcher: Dispatcher, options: HttpOptions) {
+    this.#d = dispatcher;
+    this.#o = options;
+    this.#server = createServer(
+      { requestTimeout: options.bodyTimeoutMs, headersTimeout: Math.min(options.bodyTimeoutMs, 60_000) },
+      (req, res) => this.#request(req, res),
+    );
+    this.#server.on('connection', (socket: Socket) => {
+      if (this.#sockets.size >= this.#o.maxConnections || this.#closing) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        socket.destroySoon?.();
+        return;
+      }
+      this.#sockets.add(socket);
+      socket.on('close', () => {
+        this.#sockets.delete(socket);
+        this.#busy.delete(socket);
+      });
+    });
+    this.#server.on('clientError', (err, socket) => {
+      if (socket.writable) {
+        const status = (err as { code?: string }).code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        );
+      }
+      socket.destroy();
+    });
+    if (options.websocket) {
+      this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxRequestBytes });
+      this.#server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket as Socket, head));
+      if (options.heartbeatMs > 0) {
+        this.#heartbeat = setInterval(() => this.#ping(), options.heartbeatMs);
+        this.#heartbeat.unref();
+      }
+    }
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#o.port, this.#o.host, () => {
+        this.#server.off('error', reject);
+        const a = this.#server.address();
+        if (a === null || typeof a === 'string') reject(new Error('no TCP address'));
+        else resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /** Stop accepting connections; requests already received still complete. */
+  stopAccepting(): void {
+    this.#closing = true;
+    this.#server.close();
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    // Idle keep-alive sockets go now; busy ones after their response.
+    for (const s of this.#sockets) if (!this.#busy.has(s) && !this.#isWebSocket(s)) s.destroy();
+  }
+
+  /** Close every remaining connection (after in-flight requests are answered). */
+  async closeAll(): Promise<void> {
+    for (const [ws, session] of this.#sessions) {
+      session.close();
+      ws.close(1001, 'server shutting down');
+    }
+    const done = new Promise<void>((resolve) => {
+      if (this.#sockets.size === 0) resolve();
+      else {
+        const check = setInterval(() => {
+          if (this.#sockets.size === 0) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 10);
+        setTimeout(() => {
+          clearInterval(check);
+          for (const s of this.#sockets) s.destroy();
+          resolve();
+        }, 500).unref();
+      }
+    });
+    this.#server.closeAllConnections();
+    await done;
+  }
+
+  #isWebSocket(s: Socket): boolean {
+    return this.#wsSockets.has(s);
+  }
+
+  #limiter(remote: string | undefined): RateLimiter | undefined {
+    if (this.#o.rateLimit === undefined) return undefined;
+    const k = remote ?? '?';
+    let l = this.#limiters.get(k);
+    if (l === undefined) {
+      if (this.#limiters.size > 10_000) this.#limiters.clear();
+      this.#limiters.set(k, (l = new RateLimiter(this.#o.rateLimit)));
+    }
+    return l;
+  }
+
+  async #identify(req: IncomingMessage, url: URL): Promise<{ identity: Identity | undefined; bad: boolean }> {
+    const a = this.#o.authenticator;
+    if (a === undefined) return { identity: undefined, bad: false };
+    const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
+    if (token === undefined) return { identity: undefined, bad: false };
+    const identity = await a.identify(token);
+    return { identity, bad: identity === undefined };
+  }
+
+  #request(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    this.#busy.add(socket);
+    res.on('finish', () => {
+      this.#busy.delete(socket);
+      if (this.#closing) socket.destroySoon?.();
+    });
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === '/health') {
+      send(res, 200, JSON.stringify({ status: this.#closing ? 'closing' : 'ok', ...this.#o.health() }));
+      return;
+    }
+    if (!RPC_PATHS.has(url.pathname)) {
+      send(
+        res,
+        404,
+        JSON.stringify({ error: `Not found: ${url.pathname} (JSON-RPC is served at POST /rpc)` }),
+      );
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      send(res, 405, JSON.stringify({ error: 'JSON-RPC requests are sent with POST' }));
+      return;
+    }
+    const limit = this.#o.maxRequestBytes;
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      res.setHeader('Connection', 'close');
+      send(res, 413, tooLarge(limit));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    req.on('data', (c: Buffer) => {
+      if (aborted) return;
+      size += c.length;
+      if (size > limit) {
+        aborted = true;
+        chunks.length = 0;
+        res.setHeader('Connection', 'close');
+        send(res, 413, tooLarge(limit));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', () => {
+      aborted = true;
+    });
+    req.on('end', () => {
+      if (aborted) return;
+      void this.#dispatch(req, res, url, Buffer.concat(chunks).toString('utf8'));
+    });
+  }
+
+  async #dispatch(req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
+    let auth: { identity: Identity | undefined; bad: boolean };
+    try {
+      auth = await this.#identify(req, url);
+    } catch (e) {
+      this.#o.log('error', `token verification failed: ${(e as Error).message}`);
+      auth = { identity: undefined, bad: true };
+    }
+    if (this.#o.authenticator !== undefined && auth.identity === undefined) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      send(
+        res,
+        401,
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: null,
+          error: {
+            code: UNAUTHORIZED,
+            message: auth.bad ? 'Unauthorized: invalid token' : 'Unauthorized: a bearer token is required',
+            data: { code: 'UNAUTHORIZED' },
+          },
+        }),
+      );
+      return;
+    }
+    const session = new Session('http', undefined, this.#limiter(req.socket.remoteAddress), auth.identity);
+    const out = await this.#d.handleAsync(body, session);
+    session.close();
+    if (out === undefined) {
+      res.writeHead(204).end();
+      return;
+    }
+    send(res, out.includes('"code":-32003') && !out.startsWith('[') ? 429 : 200, out);
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    const reject = (status: number, text: string) => {
+      if (socket.writable)
+        socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroy();
+    };
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (this.#closing) return reject(503, 'Service Unavailable');
+    if (!RPC_PATHS.has(url.pathname)) return reject(404, 'Not Found');
+    let auth: { identity: Identity | undefined; bad: boolean };
+    try {
+      auth = await this.#identify(req, url);
+    } catch {
+      auth = { identity: undefined, bad: true };
+    }
+    if (auth.bad) return reject(401, 'Unauthorized');
+    this.#wsSockets.add(socket);
+    socket.on('close', () => this.#wsSockets.delete(socket));
+    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, req, auth.identity));
+  }
+
+  #connected(ws: WebSocket, req: IncomingMessage, identity: Identity | undefined): void {
+    const send = (text: string) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > this.#o.maxBufferedBytes) {
+        this.#o.log('warn', 'websocket client is not reading; disconnecting it');
+        ws.terminate();
+        return;
+      }
+      ws.send(text);
+    };
+    const session = new Session(
+      'ws',
+      (method, params) => send(notification(method, params)),
+      this.#limiter(req.socket.remoteAddress),
+      identity,
+    );
+    this.#sessions.set(ws, session);
+    this.#alive.set(ws, true);
+    ws.on('pong', () => this.#alive.set(ws, true));
+    ws.on('message', (data, isBinary) => {
+      const text = isBinary || typeof data !== 'string' ? Buffer.from(data as Buffer).toString('utf8') : data;
+      this.#d.handle(text, session, send);
+    });
+    ws.on('close', () => {
+      this.#sessions.delete(ws);
+      this.#alive.delete(ws);
+      session.close();
+    });
+    ws.on('error', (e) => {
+      // Oversized frames and protocol violations end up here; ws closes the socket itself.
+      this.#o.log('warn', `websocket: ${e.message}`);
+    });
+  }
+
+  #ping(): void {
+    for (const ws of this.#sessions.keys()) {
+      if (this.#alive.get(ws) !== true) {
+        ws.terminate();
+        continue;
+      }
+      this.#alive.set(ws, false);
+      try {
+        ws.ping();
+      } catch {
+        /* closing */
+      }
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,244 @@
+// QuireServer: a Store served over JSON-RPC 2.0 on stdio, HTTP and
+// WebSocket, with one dispatcher and one method table for all three.
+import type { Readable, Writable } from 'node:stream';
+import type { Store } from '../store/store.js';
+import { Authenticator, type AuthOptions } from './auth.js';
+import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
+import { HttpTransport } from './http.js';
+import { registerStoreMethods } from './methods.js';
+import { StdioTransport } from './stdio.js';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+export type Logger = (level: LogLevel, message: string) => void;
+
+export interface ServerOptions {
+  readonly store: Store;
+  /** Stop the store when the server closes (default false: the store is only flushed). */
+  readonly stopStoreOnClose?: boolean;
+  /** Largest accepted message in bytes (a request, a batch, a stdio line, a WebSocket frame). Default 10 MB. */
+  readonly maxRequestBytes?: number;
+  /** A request not answered within this time gets a TIMEOUT error. Default 30 000 ms; 0 = none. */
+  readonly requestTimeoutMs?: number;
+  /** Open TCP connections (HTTP and WebSocket together). Default 1000. */
+  readonly maxConnections?: number;
+  /** Requests per interval per connection (HTTP: per client address). Default: unlimited. */
+  readonly rateLimit?: RateLimit;
+  /** Requests in one batch. Default 1000. */
+  readonly maxBatch?: number;
+  /** Time allowed to receive one HTTP request, headers and body. Default 30 000 ms. */
+  readonly bodyTimeoutMs?: number;
+  /** A WebSocket client whose unread outgoing data exceeds this is disconnected. Default 16 MB. */
+  readonly maxBufferedBytes?: number;
+  /** WebSocket ping interval; a peer that misses a ping is dropped. Default 30 000 ms; 0 = off. */
+  readonly heartbeatMs?: number;
+  /** Bearer-token auth with per-bucket permissions. Default: none. */
+  readonly auth?: AuthOptions;
+  /** Where log lines go. Default: stderr (never stdout). */
+  readonly log?: Logger;
+}
+
+export interface ListenOptions {
+  /** Default 0 (any free port). */
+  readonly port?: number;
+  /** Default 127.0.0.1. Bind to 0.0.0.0 or :: only on purpose. */
+  readonly host?: string;
+  /** Also accept WebSocket upgrades on /rpc and /ws. Default true. */
+  readonly websocket?: boolean;
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+  /** `http://host:port/rpc` */
+  readonly url: string;
+  /** `ws://host:port/rpc` */
+  readonly wsUrl: string;
+}
+
+export interface StdioServeOptions {
+  /** Default process.stdin. */
+  readonly input?: Readable;
+  /** Default process.stdout. */
+  readonly output?: Writable;
+  /** Close the server when the input ends. Default true. */
+  readonly closeOnEnd?: boolean;
+}
+
+const defaultLog: Logger = (level, message) => {
+  if (level !== 'info') process.stderr.write(`[quire ${level}] ${message}\n`);
+};
+
+export class QuireServer {
+  readonly store: Store;
+  readonly #o: ServerOptions;
+  readonly #d: Dispatcher;
+  readonly #auth: Authenticator | undefined;
+  readonly #log: Logger;
+  readonly #http: HttpTransport[] = [];
+  readonly #stdio: StdioTransport[] = [];
+  readonly #started = Date.now();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ServerOptions) {
+    if (options === null || typeof options !== 'object' || options.store === undefined)
+      throw new TypeError('QuireServer: options.store is required');
+    this.store = options.store;
+    this.#o = options;
+    this.#log = options.log ?? defaultLog;
+    this.#auth = options.auth !== undefined ? new Authenticator(options.auth) : undefined;
+    this.#d = new Dispatcher({
+      maxRequestBytes: options.maxRequestBytes ?? 10 * 1024 * 1024,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      maxBatch: options.maxBatch ?? 1000,
+      authRequired: this.#auth !== undefined,
+      onInternalError: (method, e) =>
+        this.#log('error', `internal error in "${method}": ${(e as Error)?.stack ?? String(e)}`),
+    });
+    registerStoreMethods(this.#d, this.store, { authenticator: this.#auth });
+  }
+
+  /**
+   * Add an application method. The handler gets the params (an object, or
+   * undefined) and a context with the session, the identity, `authorize()`
+   * and `actor()`. Throw a Quire error or an RpcError to fail the request.
+   */
+  register(name: string, handler: Handler, options?: MethodOptions): this {
+    this.#d.register(name, handler, options);
+    return this;
+  }
+
+  get methods(): string[] {
+    return this.#d.methodNames;
+  }
+
+  /** Requests being handled now. */
+  get inFlight(): number {
+    return this.#d.inFlight;
+  }
+
+  get closing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  #limiter(): RateLimiter | undefined {
+    return this.#o.rateLimit === undefined ? undefined : new RateLimiter(this.#o.rateLimit);
+  }
+
+  /** Serve HTTP (`POST /rpc`, `GET /health`) and WebSocket on one port. */
+  async listen(options: ListenOptions = {}): Promise<ListenAddress> {
+    if (this.#closing !== undefined) throw new Error('The server is closed');
+    const http = new HttpTransport(this.#d, {
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      websocket: options.websocket ?? true,
+      maxRequestBytes: this.#o.maxRequestBytes ?? 10 * 1024 * 1024,
+      maxConnections: this.#o.maxConnections ?? 1000,
+      rateLimit: this.#o.rateLimit,
+      bodyTimeoutMs: this.#o.bodyTimeoutMs ?? 30_000,
+      maxBufferedBytes: this.#o.maxBufferedBytes ?? 16 * 1024 * 1024,
+      heartbeatMs: this.#o.heartbeatMs ?? 30_000,
+      authenticator: this.#auth,
+      log: this.#log,
+      health: () => ({
+        store: this.store.name,
+        uptimeMs: Date.now() - this.#started,
+        connections: this.#http.reduce((n, h) => n + h.connections, 0),
+        inFlight: this.#d.inFlight,
+      }),
+    });
+    const { host, port } = await http.listen();
+    this.#http.push(http);
+    const h = host.includes(':') ? `[${host}]` : host;
+    return { host, port, url: `http://${h}:${port}/rpc`, wsUrl: `ws://${h}:${port}/rpc` };
+  }
+
+  /**
+   * Serve newline-delimited JSON-RPC on stdin/stdout. While it runs, the
+   * console's log/info/debug go to stderr so that stdout carries nothing but
+   * protocol.
+   */
+  serveStdio(options: StdioServeOptions = {}): void {
+    if (this.#closing !== undefined) throw new Error('The server is closed');
+    const output = options.output ?? process.stdout;
+    if (output === process.stdout) {
+      const toStderr = (...args: unknown[]) => console.error(...args);
+      console.log = toStderr;
+      console.info = toStderr;
+      console.debug = toStderr;
+    }
+    const t = new StdioTransport(this.#d, {
+      input: options.input ?? process.stdin,
+      output,
+      maxRequestBytes: this.#o.maxRequestBytes ?? 10 * 1024 * 1024,
+      limiter: this.#limiter(),
+      onEnd: () => {
+        if (options.closeOnEnd ?? true) void this.close();
+      },
+    });
+    this.#stdio.push(t);
+  }
+
+  /**
+   * Stop accepting, answer the requests already received, close the
+   * connections, flush the store (stop it with `stopStoreOnClose`).
+   * Idempotent; the same promise every time.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#d.beginShutdown();
+    for (const h of this.#http) h.stopAccepting();
+    for (const s of this.#stdio) s.stop();
+    await this.#d.drain();
+    for (const s of this.#stdio) s.session.close();
+    await Promise.all(this.#http.map((h) => h.closeAll()));
+    if (this.#o.stopStoreOnClose === true) await this.store.stop();
+    else await this.store.flush();
+  }
+
+  /**
+   * On SIGTERM/SIGINT: close() and exit the process with 0 (1 when closing
+   * failed or took longer than `graceMs`, default 2500 ms, so that the
+   * process is gone within 3 s). Returns a function removing the handlers.
+   */
+  handleSignals(options: { graceMs?: number; onExit?: (code: number) => void } = {}): () => void {
+    const grace = options.graceMs ?? 2500;
+    const exit = options.onExit ?? ((code: number) => process.exit(code));
+    let done = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (done) return;
+      done = true;
+      this.#log('info', `${signal}: shutting down`);
+      const timer = setTimeout(() => {
+        this.#log('error', `shutdown took longer than ${grace} ms; exiting anyway`);
+        exit(1);
+      }, grace);
+      timer.unref();
+      this.close().then(
+        () => {
+          clearTimeout(timer);
+          exit(0);
+        },
+        (e) => {
+          clearTimeout(timer);
+          this.#log('error', `shutdown failed: ${(e as Error)?.message ?? String(e)}`);
+          exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    return () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    };
+  }
+}
+
+/** Serve `store` (see ServerOptions); call `listen()` and/or `serveStdio()` on the result. */
+export function createServer(options: ServerOptions): QuireServer {
+  return new QuireServer(options);
+}
