@@ -197,6 +197,9 @@ export class WriteSet {
     }
     const keyId = b.keyIdOf(record);
     if (this.read(b, keyId) !== undefined) throw new DuplicateKeyError(b.name, b.publicKeyOf(record));
+    // Re-inserting a key this write set deleted replaces the record: versions keep counting.
+    const replaced = this.#staged.get(b)?.get(keyId)?.base;
+    if (replaced !== undefined) record._version = replaced._version + 1;
     this.#stage(b, keyId, record as StoreRecord);
     return record as StoreRecord;
   }

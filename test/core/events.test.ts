@@ -169,12 +169,21 @@ describe('events (C-9)', () => {
       throw new Error('async boom');
     });
     await store.on('bucket.users.inserted', good.handler);
-    const users = store.bucket('users');
-    await expect(users.insert({ id: 'a', name: 'A' })).resolves.toMatchObject({ id: 'a' });
-    await expect(users.insert({ id: 'b', name: 'B' })).resolves.toMatchObject({ id: 'b' });
-    await store.settle();
-    expect(await users.count()).toBe(2);
-    expect(good.events.map((e) => e.event.key)).toEqual(['a', 'b']);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const users = store.bucket('users');
+      await expect(users.insert({ id: 'a', name: 'A' })).resolves.toMatchObject({ id: 'a' });
+      await expect(users.insert({ id: 'b', name: 'B' })).resolves.toMatchObject({ id: 'b' });
+      await store.settle();
+      await new Promise((r) => setTimeout(r, 10));
+      expect(await users.count()).toBe(2);
+      expect(good.events.map((e) => e.event.key)).toEqual(['a', 'b']);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('a failed write emits nothing', async () => {

@@ -482,6 +482,29 @@ describe('transactions (C-11)', () => {
     expect((await store.bucket('customers').get('1'))!.name).toBe('Ann');
   });
 
+  it('delete then insert of the same key in one transaction is one update with the next version', async () => {
+    const events: BucketEvent[] = [];
+    await store.on('bucket.customers.*', (e: BucketEvent) => {
+      events.push(e);
+    });
+    const before = await store.bucket('customers').update('1', { name: 'v2' });
+    await store.settle();
+    events.length = 0;
+    await store.transaction(async (tx) => {
+      const c = await tx.bucket('customers');
+      await c.delete('1');
+      expect(await c.get('1')).toBeUndefined();
+      const again = await c.insert({ id: '1', name: 'reborn' });
+      expect(again._version).toBe(3);
+      expect(await c.get('1')).toMatchObject({ name: 'reborn' });
+    });
+    await store.settle();
+    const after = await store.bucket('customers').get('1');
+    expect(after).toMatchObject({ name: 'reborn', _version: 3 });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'updated', key: '1', oldRecord: before, newRecord: after });
+  });
+
   it('rejects a non-function', async () => {
     await expect(store.transaction(42 as never)).rejects.toThrow();
   });
