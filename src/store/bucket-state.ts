@@ -308,31 +308,47 @@ export class BucketState {
       }
     }
 
-    let result: StoreRecord[];
+    let result: StoreRecord[] | undefined;
     if (candidates !== undefined) {
       const keys: KeyId[] = [];
       for (const k of candidates) {
         const r = this.records.get(k);
         if (r !== undefined && (pred === undefined || pred(r))) keys.push(k);
       }
-      // Index order is not bucket order: restore it, so indexes never change results.
-      if (keys.length > 1) keys.sort(this.#bucketOrder());
-      result = keys.map((k) => this.records.get(k)!);
-    } else if (pred === undefined) {
-      result = this.all();
-    } else {
-      result = [];
-      if (this.def.orderedByKey) {
-        for (const k of this.orderedKeys()) {
-          const r = this.records.get(k)!;
-          if (pred(r)) result.push(r);
+      // Index order need not be bucket order: restore it, so indexes never change
+      // results. When sorting would cost more than a scan, scan in bucket order instead.
+      if (keys.length > 1) {
+        const order = this.#bucketOrder();
+        let sorted = true;
+        for (let i = 1; i < keys.length && sorted; i++) sorted = order(keys[i - 1]!, keys[i]!) < 0;
+        if (!sorted) {
+          if (keys.length * Math.log2(keys.length) > this.records.size) {
+            keys.length = 0;
+            result = this.#scan(pred);
+          } else keys.sort(order);
         }
-      } else {
-        for (const r of this.records.values()) if (pred(r)) result.push(r);
       }
+      result ??= keys.map((k) => this.records.get(k)!);
+    } else {
+      result = this.#scan(pred);
     }
     if (sortEntries !== undefined && sortEntries.length > 0) result = sortRecords(result, sortEntries);
     if (offset > 0 || limit < result.length) result = result.slice(offset, offset + limit);
+    return result;
+  }
+
+  /** Full scan in bucket order. */
+  #scan(pred: ((r: StoreRecord) => boolean) | undefined): StoreRecord[] {
+    if (pred === undefined) return this.all();
+    const result: StoreRecord[] = [];
+    if (this.def.orderedByKey) {
+      for (const k of this.orderedKeys()) {
+        const r = this.records.get(k)!;
+        if (pred(r)) result.push(r);
+      }
+    } else {
+      for (const r of this.records.values()) if (pred(r)) result.push(r);
+    }
     return result;
   }
 
