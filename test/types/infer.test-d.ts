@@ -1,5 +1,12 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import type { BucketHandle, InferInsert, InferRecord, RecordMeta, StoreRecord } from '../../src/index.js';
+import type {
+  BucketDefinition,
+  BucketHandle,
+  InferInsert,
+  InferRecord,
+  RecordMeta,
+  StoreRecord,
+} from '../../src/index.js';
 import { Store } from '../../src/index.js';
 
 const userDef = {
@@ -148,6 +155,18 @@ describe('typed handles (P-8)', () => {
     await items.insert({ sku: 'y', qty: 'many' }).catch(() => {});
     // @ts-expect-error sku is required
     await items.insert({ qty: 1 }).catch(() => {});
+    await store.stop();
+  });
+
+  it('a definition typed as BucketDefinition (noex-style code) stays loose and compiles as before', async () => {
+    const def: BucketDefinition = { key: 'id', schema: { id: { type: 'string' }, n: { type: 'number' } } };
+    expectTypeOf<InferRecord<typeof def>>().toEqualTypeOf<{ [x: string]: unknown }>();
+    const store = await Store.start();
+    const loose = await store.defineBucket('loose', def);
+    const r = await loose.insert({ id: 'a', n: 1, undeclared: true });
+    expectTypeOf(r.n).toEqualTypeOf<unknown>();
+    expectTypeOf(r._version).toEqualTypeOf<number>();
+    await loose.update('a', { n: 2, other: 'x' });
     await store.stop();
   });
 });
