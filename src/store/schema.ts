@@ -6,7 +6,6 @@ import {
   describeType,
   generateCuid,
   generateUuid,
-  isPlainObject,
   isValidEmail,
   isValidIsoDate,
   isValidUrl,
@@ -218,8 +217,8 @@ function validateValue(
     }
     if (error !== undefined) issues.push({ field: path, message: error, code: 'custom' });
   }
-  if (f.properties !== undefined && isPlainObject(value)) {
-    validateFields(f.properties, value, path, issues, depth + 1, root);
+  if (f.properties !== undefined && def.type === 'object') {
+    validateFields(f.properties, value as Rec, path, issues, depth + 1, root);
   }
   if (f.items !== undefined && Array.isArray(value) && depth < MAX_NESTING_DEPTH) {
     for (let i = 0; i < value.length; i++) {

@@ -300,6 +300,20 @@ describe('C-3 nested properties and items', () => {
   });
 });
 
+describe('C-3 nested properties apply to any object value (noex)', () => {
+  it('a Date in an object field is checked against its properties', async () => {
+    const b = await store.defineBucket('t', {
+      key: 'id',
+      schema: {
+        id: { type: 'number' },
+        o: { type: 'object', properties: { c: { type: 'string', required: true } } },
+      },
+    });
+    const issues = await issuesOf(() => b.insert({ id: 1, o: new Date(0) as any }));
+    expect(issues).toEqual([{ field: 'o.c', message: 'Field is required', code: 'required' }]);
+  });
+});
+
 describe('C-3 custom validators', () => {
   it('field validate(value, record) and record validate, code "custom"', async () => {
     const b = await store.defineBucket('t', {
