@@ -140,7 +140,7 @@ describe('C-3 generated', () => {
     expect([r1.id, r2.id]).toEqual([1, 2]);
     expect(r1.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(r1.uuid).not.toBe(r2.uuid);
-    expect(r1.cuid).toMatch(/^c[0-9a-z]+$/);
+    expect(r1.cuid).toMatch(/^c[0-9a-f]{32}$/);
     expect(r1.cuid).not.toBe(r2.cuid);
     expect(r1.ts).toBeGreaterThanOrEqual(before);
     expect(r1.ts).toBeLessThanOrEqual(after);
