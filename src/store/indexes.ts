@@ -45,7 +45,7 @@ export class HashIndex implements Index {
   valueOf(record: Rec): unknown {
     if (this.#field !== undefined) {
       const v = record[this.#field];
-      return v === null ? undefined : v;
+      return v === null ? undefined : v instanceof Date ? dateValue(v) : v;
     }
     return compoundValue(record, this.#fields);
   }
@@ -111,6 +111,11 @@ export class HashIndex implements Index {
 
 const EMPTY: readonly KeyId[] = [];
 
+/** Dates are equal by time, not identity: a Map key that says so. */
+function dateValue(d: Date): string {
+  return `\u0000date:${d.getTime()}`;
+}
+
 function compoundValue(record: Rec, fields: readonly string[]): string | undefined {
   const values: unknown[] = [];
   for (const f of fields) {
@@ -168,7 +173,7 @@ export class SortedIndex implements Index {
   valueOf(record: Rec): unknown {
     if (this.#n === 1) {
       const v = record[this.#fields[0]!];
-      return v === null ? undefined : v;
+      return v === null ? undefined : v instanceof Date ? dateValue(v) : v;
     }
     return compoundValue(record, this.#fields);
   }

@@ -69,6 +69,23 @@ describe('C-7 unique constraints', () => {
     expect(await b.count()).toBe(2);
   });
 
+  it('unique date fields compare Date values by time', async () => {
+    const b = await store.defineBucket('t', {
+      key: 'id',
+      schema: { id: { type: 'number' }, day: { type: 'date', unique: true } },
+      indexes: [{ fields: 'day', sorted: true, unique: true, name: 'day-sorted' }],
+    });
+    await b.insert({ id: 1, day: new Date(86_400_000) });
+    await rejects(() => b.insert({ id: 2, day: new Date(86_400_000) }), UniqueConstraintError);
+    // a number or a string is a different value
+    await b.insert({ id: 3, day: 86_400_000 });
+    await b.insert({ id: 4, day: '1970-01-02' });
+    await b.update(1, { day: new Date(0) });
+    await b.insert({ id: 5, day: new Date(86_400_000) });
+    await rejects(() => b.update(5, { day: new Date(0) }), UniqueConstraintError);
+    expect(await b.count()).toBe(4);
+  });
+
   it('unique index declared in indexes: {fields, unique: true}', async () => {
     const b = await store.defineBucket('t', {
       key: 'id',
