@@ -22,11 +22,13 @@ export interface HttpOptions {
   readonly websocket: boolean;
   readonly maxRequestBytes: number;
   readonly maxConnections: number;
+  /** Per WebSocket connection; per client address for HTTP. */
   readonly rateLimit: RateLimit | undefined;
   /** Time allowed to receive a whole HTTP request (headers and body). */
   readonly bodyTimeoutMs: number;
-  /** A WebSocket client that lets this much outgoing data pile up is disconnected. */
+  /** A WebSocket client with more unread outgoing data than this for `slowClientMs` is disconnected. */
   readonly maxBufferedBytes: number;
+  readonly slowClientMs: number;
   /** Interval of WebSocket pings; a peer that misses one is dropped. 0 = off. */
   readonly heartbeatMs: number;
   readonly authenticator: Authenticator | undefined;
@@ -55,7 +57,12 @@ export class HttpTransport {
     this.#d = dispatcher;
     this.#o = options;
     this.#server = createServer(
-      { requestTimeout: options.bodyTimeoutMs, headersTimeout: Math.min(options.bodyTimeoutMs, 60_000) },
+      {
+        requestTimeout: options.bodyTimeoutMs,
+        headersTimeout: Math.min(options.bodyTimeoutMs, 60_000),
+        // How often Node looks for requests past their timeout.
+        connectionsCheckingInterval: Math.max(50, Math.min(options.bodyTimeoutMs / 4, 30_000)),
+      },
       (req, res) => this.#request(req, res),
     );
     this.#server.on('connection', (socket: Socket) => {
@@ -274,23 +281,33 @@ export class HttpTransport {
     if (auth.bad) return reject(401, 'Unauthorized');
     this.#wsSockets.add(socket);
     socket.on('close', () => this.#wsSockets.delete(socket));
-    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, req, auth.identity));
+    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, auth.identity));
   }
 
-  #connected(ws: WebSocket, req: IncomingMessage, identity: Identity | undefined): void {
+  #connected(ws: WebSocket, identity: Identity | undefined): void {
+    let congested: NodeJS.Timeout | undefined;
     const send = (text: string) => {
       if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > this.#o.maxBufferedBytes) {
-        this.#o.log('warn', 'websocket client is not reading; disconnecting it');
-        ws.terminate();
-        return;
-      }
       ws.send(text);
+      // A burst may exceed the limit briefly; a client still behind after the grace period is dropped.
+      if (ws.bufferedAmount > this.#o.maxBufferedBytes && congested === undefined) {
+        congested = setTimeout(() => {
+          congested = undefined;
+          if (ws.readyState === ws.OPEN && ws.bufferedAmount > this.#o.maxBufferedBytes) {
+            this.#o.log(
+              'warn',
+              `websocket client is not reading (${ws.bufferedAmount} bytes waiting); disconnecting it`,
+            );
+            ws.terminate();
+          }
+        }, this.#o.slowClientMs);
+        congested.unref();
+      }
     };
     const session = new Session(
       'ws',
       (method, params) => send(notification(method, params)),
-      this.#limiter(req.socket.remoteAddress),
+      this.#o.rateLimit === undefined ? undefined : new RateLimiter(this.#o.rateLimit),
       identity,
     );
     this.#sessions.set(ws, session);
@@ -301,6 +318,7 @@ export class HttpTransport {
       this.#d.handle(text, session, send);
     });
     ws.on('close', () => {
+      if (congested !== undefined) clearTimeout(congested);
       this.#sessions.delete(ws);
       this.#alive.delete(ws);
       session.close();

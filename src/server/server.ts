@@ -27,8 +27,10 @@ export interface ServerOptions {
   readonly maxBatch?: number;
   /** Time allowed to receive one HTTP request, headers and body. Default 30 000 ms. */
   readonly bodyTimeoutMs?: number;
-  /** A WebSocket client whose unread outgoing data exceeds this is disconnected. Default 16 MB. */
+  /** A WebSocket client whose unread outgoing data stays above this for `slowClientMs` is disconnected. Default 16 MB. */
   readonly maxBufferedBytes?: number;
+  /** Grace period for a WebSocket client behind by more than maxBufferedBytes. Default 5000 ms. */
+  readonly slowClientMs?: number;
   /** WebSocket ping interval; a peer that misses a ping is dropped. Default 30 000 ms; 0 = off. */
   readonly heartbeatMs?: number;
   /** Bearer-token auth with per-bucket permissions. Default: none. */
@@ -136,6 +138,7 @@ export class QuireServer {
       rateLimit: this.#o.rateLimit,
       bodyTimeoutMs: this.#o.bodyTimeoutMs ?? 30_000,
       maxBufferedBytes: this.#o.maxBufferedBytes ?? 16 * 1024 * 1024,
+      slowClientMs: this.#o.slowClientMs ?? 5000,
       heartbeatMs: this.#o.heartbeatMs ?? 30_000,
       authenticator: this.#auth,
       log: this.#log,

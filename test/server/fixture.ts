@@ -28,7 +28,11 @@ export async function prepareStore(store: Store): Promise<void> {
     key: 'id',
     schema: { id: { type: 'string' }, text: { type: 'string' } },
   });
-  store.defineDeclarativeQuery('admins', { bucket: 'users', filter: { role: 'admin' }, sort: { name: 'asc' } });
+  store.defineDeclarativeQuery('admins', {
+    bucket: 'users',
+    filter: { role: 'admin' },
+    sort: { name: 'asc' },
+  });
   store.defineQuery('byRole', async (ctx, params: { role: string }) =>
     (await ctx.bucket('users').where({ role: params.role })).map((u) => u.name).sort(),
   );
@@ -45,6 +49,7 @@ export function registerAppMethods(server: QuireServer): void {
     throw new Error('boom');
   });
   server.register('app.whoami', (_p, ctx) => ctx.identity?.name ?? null);
+  server.register('app.actor', (p, ctx) => ctx.actor(p) ?? null);
 }
 
 export interface Running {
@@ -70,4 +75,13 @@ export async function startHttp(options: Omit<ServerOptions, 'store'> = {}): Pro
       await store.stop();
     },
   };
+}
+
+/** Polls `cond` (notifications travel asynchronously); fails the test after 5 s. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
