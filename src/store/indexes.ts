@@ -223,14 +223,15 @@ export class SortedIndex implements Index {
    * Keys whose first `prefix.length` fields equal `prefix` and whose next
    * field lies within the bounds, in index order (or reversed).
    */
-  *range(
+  range(
     prefix: readonly unknown[],
     lower: RangeBound | undefined,
     upper: RangeBound | undefined,
     descending = false,
-  ): IterableIterator<KeyId> {
+  ): KeyId[] {
     const m = prefix.length;
     const n = this.#n;
+    const out: KeyId[] = [];
     // Compares an entry with a partial tuple over the probe's length only.
     const cmp = (e: Entry, probe: unknown[]): number => {
       for (let i = 0; i < probe.length; i++) {
@@ -246,26 +247,41 @@ export class SortedIndex implements Index {
     // Entries with a null at the range position sort last but are not in any range.
     // Without bounds (a pure prefix lookup) they do belong to the result.
     const bounded = lower !== undefined || upper !== undefined;
-    const inRangeTail = (e: Entry) => !bounded || m >= n || (e[m] !== undefined && e[m] !== null);
+    const checkTail = bounded && m < n;
+    // One-field ranges over numbers or strings compare inline (the common, hot case).
+    const simple = n === 1 && m === 0;
+    const hv = upper?.value as number;
+    const lv = lower?.value as number;
     if (!descending) {
       const start: Cursor | undefined = lo !== undefined ? this.#list.seek(lo, cmp, !loIncl) : undefined;
-      for (const e of this.#list.ascending(start)) {
+      this.#list.walkUp(start, (e) => {
         if (hi !== undefined) {
-          const c = cmp(e, hi);
-          if (c > 0 || (c === 0 && !hiIncl)) return;
+          if (simple && typeof e[0] === typeof hv) {
+            if (hiIncl ? (e[0] as number) > hv : (e[0] as number) >= hv) return false;
+          } else {
+            const c = cmp(e, hi);
+            if (c > 0 || (c === 0 && !hiIncl)) return false;
+          }
         }
-        if (inRangeTail(e)) yield e[n] as KeyId;
-      }
+        if (!checkTail || (e[m] !== undefined && e[m] !== null)) out.push(e[n] as KeyId);
+        return true;
+      });
     } else {
       const end: Cursor | undefined = hi !== undefined ? this.#list.seek(hi, cmp, hiIncl) : undefined;
-      for (const e of this.#list.descending(end)) {
+      this.#list.walkDown(end, (e) => {
         if (lo !== undefined) {
-          const c = cmp(e, lo);
-          if (c < 0 || (c === 0 && !loIncl)) return;
+          if (simple && typeof e[0] === typeof lv) {
+            if (loIncl ? (e[0] as number) < lv : (e[0] as number) <= lv) return false;
+          } else {
+            const c = cmp(e, lo);
+            if (c < 0 || (c === 0 && !loIncl)) return false;
+          }
         }
-        if (inRangeTail(e)) yield e[n] as KeyId;
-      }
+        if (!checkTail || (e[m] !== undefined && e[m] !== null)) out.push(e[n] as KeyId);
+        return true;
+      });
     }
+    return out;
   }
 
   /** Every key in order of the first field; null-valued records last in both directions. */

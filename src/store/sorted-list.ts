@@ -82,6 +82,33 @@ export class SortedList<T> {
     return { c: ci, i: lowerBound(chunks[ci]!, probe, test) };
   }
 
+  /** Calls `fn` on entries from `from` upwards until it returns false (no generator overhead). */
+  walkUp(from: Cursor | undefined, fn: (entry: T) => boolean): void {
+    const chunks = this.#chunks;
+    let i = from?.i ?? 0;
+    for (let c = from?.c ?? 0; c < chunks.length; c++, i = 0) {
+      const chunk = chunks[c]!;
+      for (; i < chunk.length; i++) if (!fn(chunk[i]!)) return;
+    }
+  }
+
+  /** Calls `fn` on entries before `before` (default end) downwards until it returns false. */
+  walkDown(before: Cursor | undefined, fn: (entry: T) => boolean): void {
+    const chunks = this.#chunks;
+    let c = before?.c ?? chunks.length;
+    let i = before?.i ?? 0;
+    if (c >= chunks.length) {
+      c = chunks.length - 1;
+      i = c >= 0 ? chunks[c]!.length : 0;
+    }
+    for (; c >= 0; c--) {
+      const chunk = chunks[c]!;
+      if (i > chunk.length) i = chunk.length;
+      for (i = i - 1; i >= 0; i--) if (!fn(chunk[i]!)) return;
+      i = c > 0 ? chunks[c - 1]!.length : 0;
+    }
+  }
+
   /** Entries from `from` (inclusive, default start) in ascending order. */
   *ascending(from?: Cursor): IterableIterator<T> {
     const chunks = this.#chunks;
