@@ -1,5 +1,28 @@
 // Public API of the `quire` package.
 
+// Durable storage; importing it registers the storage factory used by Store.start({persistence}).
+export {
+  type AdapterContext,
+  type BucketWrite,
+  type CommitUnit,
+  FileAdapter,
+  type FileAdapterOptions,
+  type IncrementalAdapter,
+  type LockHolder,
+  MemoryAdapter,
+  type PersistedState,
+  ReadOnlyStorageError,
+  type RecordWrite,
+  SchemaMismatchError,
+  SQLiteAdapter,
+  type SQLiteAdapterOptions,
+  type StorageAdapter,
+  StorageCorruptionError,
+  StorageError,
+  StorageLockedError,
+  type StoredBucket,
+  type StoredDefinition,
+} from './persistence/index.js';
 export type {
   AggregateFunction,
   BackupInfo,

@@ -56,25 +56,33 @@ export interface StoreOptions {
  * kept as an interface here so the store does not depend on any adapter.
  */
 export interface StoreStorage {
-  /** Records and counter of a bucket, or undefined if none are stored. */
-  loadBucket(
-    name: string,
-    definition: BucketDefinition,
-  ):
-    | { records: Iterable<any>; autoincrement: number }
-    | undefined
-    | Promise<{ records: Iterable<any>; autoincrement: number } | undefined>;
+  /**
+   * Fill a freshly defined (empty) bucket from storage: records, autoincrement
+   * counter (no events). Rejects when the stored definition/data cannot be
+   * reconciled with the new definition (SchemaMismatchError); a failed read is
+   * reported through onError and leaves the bucket empty.
+   */
+  restoreBucket(state: BucketState): Promise<void> | void;
+  /** A bucket's definition was swapped (updateBucket, migrations); `rewritten`: its records changed too. */
+  bucketReplaced(state: BucketState, rewritten: boolean): void;
   dropBucket(name: string): Promise<void> | void;
-  /** Called once per bucket change set the store wants durable. */
-  listener(
-    persistentBuckets: (name: string) => boolean,
-  ): (batch: import('./engine.js').ChangeBatch) => Promise<void> | undefined;
+  /** The commit listener that makes batches durable (returns a promise in strict mode). */
+  listener(host: StorageHost): (batch: import('./engine.js').ChangeBatch) => Promise<void> | undefined;
+  /** Commit everything queued; rejects with a StorageError if that fails. */
   flush(): Promise<void>;
+  /** Force a storage checkpoint (SQLite WAL checkpoint, FileAdapter compaction). */
+  checkpoint?(): Promise<void>;
   close(): Promise<void>;
   createBackup?(name: string, buckets: Map<string, BucketState>): Promise<BackupInfo>;
   listBackups?(): Promise<BackupInfo[]>;
   loadBackup?(name: string): Promise<Record<string, { records: any[]; autoincrement: number }> | undefined>;
   deleteBackup?(name: string): Promise<boolean>;
+}
+
+/** What storage may ask the store about its buckets. */
+export interface StorageHost {
+  isPersistent(bucket: string): boolean;
+  bucketState(bucket: string): BucketState | undefined;
 }
 
 /** Builds the storage for a store; registered by the persistence module. */
@@ -111,7 +119,10 @@ export class Store {
     });
     if (storage !== undefined) {
       this.#core.addCommitListener(
-        storage.listener((b) => this.#core.bucketState(b)?.def.persistent ?? false),
+        storage.listener({
+          isPersistent: (b) => this.#core.bucketState(b)?.def.persistent ?? false,
+          bucketState: (b) => this.#core.bucketState(b),
+        }),
       );
     }
     this.#ttl = new TtlManager(ttlCheckIntervalMs, () => this.#purgeExpired());
@@ -193,10 +204,7 @@ export class Store {
   }
 
   async #restore(state: BucketState): Promise<void> {
-    const stored = await this.#storage!.loadBucket(state.name, state.def.definition);
-    if (stored === undefined) return;
-    state.load(stored.records);
-    state.autoincrement = Math.max(state.autoincrement, stored.autoincrement);
+    await this.#storage!.restoreBucket(state);
     if (state.def.refs.length > 0)
       for (const [k, r] of state.records) this.#core.refs.track(state, k, undefined, r);
   }
@@ -278,6 +286,7 @@ export class Store {
     this.#readables.delete(name);
     if (compiled.refs.length > 0)
       for (const [k, r] of fresh.records) this.#core.refs.track(fresh, k, undefined, r);
+    this.#storage?.bucketReplaced(fresh, transform !== undefined);
     return fresh;
   }
 
@@ -443,9 +452,15 @@ export class Store {
 
   // ── Persistence ───────────────────────────────────────────────────
 
-  /** Commit everything pending to storage now. */
+  /** Commit everything pending to storage now (one storage transaction); rejects with StorageError on failure. */
   async flush(): Promise<void> {
     await this.#storage?.flush();
+  }
+
+  /** Flush, then checkpoint storage (SQLite: WAL checkpoint; FileAdapter: new snapshot). */
+  async checkpoint(): Promise<void> {
+    const s = this.#requireStorage('checkpoint');
+    await (s.checkpoint !== undefined ? s.checkpoint() : s.flush());
   }
 
   async createBackup(name?: string): Promise<BackupInfo> {
@@ -539,7 +554,8 @@ export class Store {
     this.#queries.destroy();
     try {
       if (this.#storage !== undefined) {
-        await this.#storage.flush();
+        // close() makes a last flush attempt itself and reports what it could not write.
+        await this.#storage.flush().catch(() => {});
         await this.#storage.close();
       }
     } finally {

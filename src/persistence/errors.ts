@@ -1,0 +1,99 @@
+// Typed errors of the storage layer. Adapter failures during writes are
+// never thrown into the caller's write: they reach `persistence.onError`
+// wrapped in a StorageError. The errors thrown to callers are the ones a
+// caller can act on: a store locked by another process, a stored bucket
+// definition that does not match the code, bad constructor arguments.
+import { QuireError } from '../store/errors.js';
+
+/** A storage operation failed (I/O error, full disk, unreadable file …). `cause` holds the original error. */
+export class StorageError extends QuireError {
+  override readonly code: string = 'STORAGE_ERROR';
+  /** What was being done: `open`, `load`, `commit`, `close`, `checkpoint`, `compact` … */
+  readonly operation: string;
+  /** File or database the failure is about, when known. */
+  readonly path: string | undefined;
+  constructor(operation: string, message: string, options: { path?: string; cause?: unknown } = {}) {
+    super(message);
+    this.operation = operation;
+    this.path = options.path;
+    if (options.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  /** When the holder took the lock (ms since epoch). */
+  readonly since: number;
+}
+
+/** Another live process holds the store open for writing (P-4). */
+export class StorageLockedError extends StorageError {
+  override readonly code = 'STORAGE_LOCKED';
+  readonly holder: LockHolder;
+  constructor(path: string, holder: LockHolder) {
+    super(
+      'open',
+      `Storage "${path}" is locked for writing by process ${holder.pid} on host "${holder.host}" (since ${new Date(holder.since).toISOString()}); stop that process, or open it read-only ({readOnly: true})`,
+      { path },
+    );
+    this.holder = holder;
+  }
+}
+
+/** A write was attempted through an adapter opened read-only. */
+export class ReadOnlyStorageError extends StorageError {
+  override readonly code = 'STORAGE_READ_ONLY';
+  constructor(path: string) {
+    super('commit', `Storage "${path}" is opened read-only; changes stay in memory only`, { path });
+  }
+}
+
+/** Stored data is damaged: a torn or corrupt journal tail, an unreadable snapshot, a bad row. */
+export class StorageCorruptionError extends StorageError {
+  override readonly code = 'STORAGE_CORRUPT';
+  /** Byte offset of the damage, when known. */
+  readonly offset: number | undefined;
+  constructor(path: string, message: string, offset?: number, cause?: unknown) {
+    super('load', message, { path, cause });
+    this.offset = offset;
+  }
+}
+
+/**
+ * The bucket definition given to `defineBucket` does not fit the stored
+ * definition and data (P-5). Nothing was changed; `differences` lists what
+ * differs and `storedDefinition` is the stored (JSON) definition, which can
+ * be used to define the bucket and then migrate it with `runMigrations`.
+ */
+export class SchemaMismatchError extends QuireError {
+  override readonly code = 'SCHEMA_MISMATCH';
+  readonly bucket: string;
+  readonly differences: readonly string[];
+  readonly storedDefinition: Record<string, unknown>;
+  constructor(
+    bucket: string,
+    differences: readonly string[],
+    storedDefinition: Record<string, unknown>,
+    hint: string,
+  ) {
+    super(
+      `Stored definition of bucket "${bucket}" is incompatible with the new one: ${differences.join('; ')}. ${hint}`,
+    );
+    this.bucket = bucket;
+    this.differences = differences;
+    this.storedDefinition = storedDefinition;
+  }
+}
+
+/** Wrap anything thrown by an adapter in a StorageError (typed errors pass through). */
+export function toStorageError(operation: string, e: unknown, path?: string): StorageError {
+  if (e instanceof StorageError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown })?.code;
+  return new StorageError(
+    operation,
+    `Storage ${operation} failed${path !== undefined ? ` for "${path}"` : ''}: ${msg}${typeof code === 'string' && !msg.includes(code) ? ` (${code})` : ''}`,
+    { path, cause: e },
+  );
+}

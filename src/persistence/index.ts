@@ -1,0 +1,31 @@
+// Durable storage for Quire: adapters, errors, and the storage factory the
+// Store uses when `persistence` is configured. Importing this module (which
+// `quire` does) registers the factory.
+import { registerStorageFactory } from '../store/store.js';
+import { PersistenceManager } from './manager.js';
+
+export {
+  type LockHolder,
+  ReadOnlyStorageError,
+  SchemaMismatchError,
+  StorageCorruptionError,
+  StorageError,
+  StorageLockedError,
+} from './errors.js';
+export { FileAdapter, type FileAdapterOptions } from './file-adapter.js';
+export { PersistenceManager } from './manager.js';
+export { MemoryAdapter } from './memory-adapter.js';
+export { SQLITE_SCHEMA_VERSION, SQLiteAdapter, type SQLiteAdapterOptions } from './sqlite-adapter.js';
+export type {
+  AdapterContext,
+  BucketWrite,
+  CommitUnit,
+  IncrementalAdapter,
+  PersistedState,
+  RecordWrite,
+  StorageAdapter,
+  StoredBucket,
+  StoredDefinition,
+} from './types.js';
+
+registerStorageFactory((store, config) => PersistenceManager.create(store, config));

@@ -1,0 +1,116 @@
+// MemoryAdapter: keeps the data in the adapter instance (as JSON, so a
+// restore behaves like one from disk). A new Store started with the same
+// instance sees the data of the previous one; nothing survives the process.
+import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
+import type {
+  AdapterContext,
+  CommitUnit,
+  IncrementalAdapter,
+  PersistedState,
+  StoredBucket,
+  StoredDefinition,
+} from './types.js';
+
+interface MemBucket {
+  definition: StoredDefinition | undefined;
+  autoincrement: number;
+  /** key → record JSON, in insertion order (Map order). */
+  records: Map<string, string>;
+}
+
+interface MemStore {
+  lastSeq: number;
+  buckets: Map<string, MemBucket>;
+}
+
+export class MemoryAdapter implements IncrementalAdapter {
+  readonly readOnly = false;
+  readonly #stores = new Map<string, MemStore>();
+  readonly #kv = new Map<string, string>();
+
+  #store(name: string): MemStore {
+    let s = this.#stores.get(name);
+    if (s === undefined) this.#stores.set(name, (s = { lastSeq: 0, buckets: new Map() }));
+    return s;
+  }
+
+  open(store: string, _context: AdapterContext): { lastSeq: number } {
+    return { lastSeq: this.#store(store).lastSeq };
+  }
+
+  loadBucket(store: string, bucket: string): StoredBucket | undefined {
+    const b = this.#stores.get(store)?.buckets.get(bucket);
+    if (b === undefined) return undefined;
+    const rows = [...b.records.values()];
+    return {
+      definition: b.definition,
+      autoincrement: b.autoincrement,
+      records: {
+        *[Symbol.iterator]() {
+          for (const r of rows) yield JSON.parse(r);
+        },
+      },
+    };
+  }
+
+  listBuckets(store: string): string[] {
+    return [...(this.#stores.get(store)?.buckets.keys() ?? [])];
+  }
+
+  commit(store: string, unit: CommitUnit): void {
+    const s = this.#store(store);
+    const bucket = (name: string) => {
+      let b = s.buckets.get(name);
+      if (b === undefined)
+        s.buckets.set(name, (b = { definition: undefined, autoincrement: 0, records: new Map() }));
+      return b;
+    };
+    for (const w of unit.buckets) {
+      if (w.drop === true) s.buckets.delete(w.bucket);
+      else if (w.clear === true) s.buckets.get(w.bucket)?.records.clear();
+      if (w.definition !== undefined) bucket(w.bucket).definition = w.definition;
+      if (w.autoincrement !== undefined) bucket(w.bucket).autoincrement = w.autoincrement;
+    }
+    for (const w of unit.records) {
+      const b = bucket(w.bucket);
+      if (w.op === 'delete') b.records.delete(w.key);
+      else {
+        if (w.op === 'insert') b.records.delete(w.key);
+        b.records.set(w.key, w.data!);
+      }
+    }
+    s.lastSeq = Math.max(s.lastSeq, unit.lastSeq);
+  }
+
+  close(_store: string): void {
+    /* data stays in the instance */
+  }
+
+  // ── noex snapshot shape ──
+
+  async save(key: string, data: PersistedState): Promise<void> {
+    this.#kv.set(key, JSON.stringify(data));
+  }
+
+  async load<T = unknown>(key: string): Promise<PersistedState<T> | undefined> {
+    const v = this.#kv.get(key);
+    if (v !== undefined) return JSON.parse(v) as PersistedState<T>;
+    const bk = parseBucketKey(key);
+    if (bk === undefined) return undefined;
+    return snapshotView(bk.store, this.loadBucket(bk.store, bk.bucket)) as PersistedState<T> | undefined;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.#kv.delete(key);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.load(key)) !== undefined;
+  }
+
+  async listKeys(prefix = ''): Promise<string[]> {
+    const keys = new Set(this.#kv.keys());
+    for (const [store, s] of this.#stores) for (const b of s.buckets.keys()) keys.add(bucketKey(store, b));
+    return [...keys].filter((k) => k.startsWith(prefix)).sort();
+  }
+}

@@ -1,0 +1,420 @@
+// SQLiteAdapter: Quire's embedded default (P-1). better-sqlite3 in WAL mode
+// with synchronous=NORMAL; one SQLite transaction per flush across every
+// bucket; per-record upserts and deletes; tables created and upgraded on
+// open (`schema_version` in quire_meta); automatic WAL checkpoints
+// (`wal_autocheckpoint`) plus `checkpoint()` on demand. Restores stream rows
+// in insertion order with `.iterate()`.
+//
+// Layout (schema version 1):
+//   quire_meta(key, value)                      schema_version, created_by
+//   quire_stores(name, last_seq)                the per-store change sequence
+//   quire_buckets(id, store, name, definition, counter)   counter = autoincrement
+//   quire_records(bucket_id, ord, key, seq, version, data)   WITHOUT ROWID,
+//       primary key (bucket_id, ord): a restore is one sequential range scan;
+//       unique (bucket_id, key) for upserts. `ord` is the seq of the insert,
+//       so insertion order survives restarts; `seq` is the last change.
+//   quire_kv(key, value)                        noex-style snapshot keys (backups)
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { InvalidArgumentError } from '../store/errors.js';
+import type { StoreRecord } from '../store/types.js';
+import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
+import { ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
+import { WriterLock } from './lock.js';
+import type {
+  AdapterContext,
+  CommitUnit,
+  IncrementalAdapter,
+  PersistedState,
+  StoredBucket,
+  StoredDefinition,
+} from './types.js';
+
+/** Current on-disk schema version. Bump and add a step to MIGRATIONS for every format change. */
+export const SQLITE_SCHEMA_VERSION = 1;
+
+const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
+  // 0 → 1
+  (db) => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS quire_stores (name TEXT PRIMARY KEY, last_seq INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS quire_buckets (
+        id INTEGER PRIMARY KEY,
+        store TEXT NOT NULL,
+        name TEXT NOT NULL,
+        definition TEXT,
+        counter INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (store, name)
+      );
+      CREATE TABLE IF NOT EXISTS quire_records (
+        bucket_id INTEGER NOT NULL,
+        ord INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (bucket_id, ord)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX IF NOT EXISTS quire_records_key ON quire_records (bucket_id, key);
+      CREATE TABLE IF NOT EXISTS quire_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+  },
+];
+
+export interface SQLiteAdapterOptions {
+  /** Open read-only: no lock is taken, writes fail with ReadOnlyStorageError. Works while a writer holds the file. */
+  readonly readOnly?: boolean;
+  /** WAL pages after which SQLite checkpoints automatically. Default 1000 (SQLite's default); 0 disables. */
+  readonly autoCheckpointPages?: number;
+  /** How long to wait for a lock held by another connection (ms). Default 5000. */
+  readonly busyTimeoutMs?: number;
+}
+
+interface Statements {
+  getStore: Database.Statement;
+  setStore: Database.Statement;
+  bucketId: Database.Statement;
+  bucketRow: Database.Statement;
+  insertBucket: Database.Statement;
+  setDefinition: Database.Statement;
+  setCounter: Database.Statement;
+  deleteBucket: Database.Statement;
+  clearRecords: Database.Statement;
+  replaceRecord: Database.Statement;
+  updateRecord: Database.Statement;
+  deleteRecord: Database.Statement;
+  scan: Database.Statement;
+  listBuckets: Database.Statement;
+}
+
+export class SQLiteAdapter implements IncrementalAdapter {
+  readonly path: string;
+  readonly readOnly: boolean;
+  readonly #autoCheckpoint: number;
+  readonly #busyTimeout: number;
+  #db: Database.Database | undefined;
+  #st: Statements | undefined;
+  #lock: WriterLock | undefined;
+  readonly #stores = new Set<string>();
+  #ids = new Map<string, number>();
+
+  constructor(file: string, options: SQLiteAdapterOptions = {}) {
+    if (typeof file !== 'string' || file === '')
+      throw new InvalidArgumentError('SQLiteAdapter', 'path', 'expected a non-empty file path');
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError(
+        'SQLiteAdapter',
+        'options',
+        'expected {readOnly?, autoCheckpointPages?}',
+      );
+    const pages = options.autoCheckpointPages ?? 1000;
+    if (!Number.isInteger(pages) || pages < 0)
+      throw new InvalidArgumentError(
+        'SQLiteAdapter',
+        'autoCheckpointPages',
+        `expected an integer >= 0, got ${String(pages)}`,
+      );
+    const busy = options.busyTimeoutMs ?? 5000;
+    if (!Number.isInteger(busy) || busy < 0)
+      throw new InvalidArgumentError(
+        'SQLiteAdapter',
+        'busyTimeoutMs',
+        `expected an integer >= 0, got ${String(busy)}`,
+      );
+    this.path = file;
+    this.readOnly = options.readOnly === true;
+    this.#autoCheckpoint = pages;
+    this.#busyTimeout = busy;
+  }
+
+  /** The open database (opening it if needed). Exposed for inspection tools; do not write to it. */
+  get database(): Database.Database {
+    return this.#ensure();
+  }
+
+  #ensure(): Database.Database {
+    if (this.#db !== undefined) return this.#db;
+    const memory = this.path === ':memory:';
+    let lock: WriterLock | undefined;
+    let db: Database.Database | undefined;
+    try {
+      if (!this.readOnly && !memory) {
+        fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
+        lock = new WriterLock(`${this.path}.lock`);
+        lock.acquire(this.path);
+      }
+      db = new Database(this.path, { readonly: this.readOnly, fileMustExist: this.readOnly });
+      db.pragma(`busy_timeout = ${this.#busyTimeout}`);
+      if (!this.readOnly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma(`wal_autocheckpoint = ${this.#autoCheckpoint}`);
+        this.#upgrade(db);
+      } else {
+        this.#checkVersion(db);
+      }
+      this.#st = this.#prepare(db);
+    } catch (e) {
+      try {
+        db?.close();
+      } catch {
+        /* ignore */
+      }
+      lock?.release();
+      throw toStorageError('open', e, this.path);
+    }
+    this.#db = db;
+    this.#lock = lock;
+    this.#ids = new Map();
+    return db;
+  }
+
+  #version(db: Database.Database): number {
+    const hasMeta = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quire_meta'")
+      .pluck()
+      .get();
+    if (hasMeta === undefined) return 0;
+    const v = db.prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'").pluck().get();
+    return v === undefined ? 0 : Number(v);
+  }
+
+  #checkVersion(db: Database.Database): void {
+    const v = this.#version(db);
+    if (v > SQLITE_SCHEMA_VERSION) {
+      throw new StorageError(
+        'open',
+        `Database "${this.path}" has schema version ${v}, newer than this Quire supports (${SQLITE_SCHEMA_VERSION}); upgrade Quire`,
+        { path: this.path },
+      );
+    }
+    if (v < SQLITE_SCHEMA_VERSION && v !== 0) {
+      throw new StorageError(
+        'open',
+        `Database "${this.path}" has schema version ${v}; open it once for writing to upgrade it to ${SQLITE_SCHEMA_VERSION}`,
+        { path: this.path },
+      );
+    }
+  }
+
+  /** Create or upgrade the tables, in one transaction. */
+  #upgrade(db: Database.Database): void {
+    this.#checkVersion(db); // throws for newer versions
+    db.transaction(() => {
+      db.exec('CREATE TABLE IF NOT EXISTS quire_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+      const from = this.#version(db);
+      for (let v = from; v < SQLITE_SCHEMA_VERSION; v++) MIGRATIONS[v]!(db);
+      if (from !== SQLITE_SCHEMA_VERSION) {
+        db.prepare("INSERT OR REPLACE INTO quire_meta (key, value) VALUES ('schema_version', ?)").run(
+          String(SQLITE_SCHEMA_VERSION),
+        );
+        if (from === 0)
+          db.prepare("INSERT OR IGNORE INTO quire_meta (key, value) VALUES ('created_at', ?)").run(
+            new Date().toISOString(),
+          );
+      }
+    }).immediate();
+  }
+
+  #prepare(db: Database.Database): Statements | undefined {
+    if (this.#version(db) === 0) return undefined; // read-only on an empty file: nothing stored
+    return {
+      getStore: db.prepare('SELECT last_seq FROM quire_stores WHERE name = ?').pluck(),
+      setStore: db.prepare(
+        'INSERT INTO quire_stores (name, last_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq',
+      ),
+      bucketId: db.prepare('SELECT id FROM quire_buckets WHERE store = ? AND name = ?').pluck(),
+      bucketRow: db.prepare('SELECT id, definition, counter FROM quire_buckets WHERE store = ? AND name = ?'),
+      insertBucket: db.prepare('INSERT INTO quire_buckets (store, name) VALUES (?, ?)'),
+      setDefinition: db.prepare('UPDATE quire_buckets SET definition = ? WHERE id = ?'),
+      setCounter: db.prepare('UPDATE quire_buckets SET counter = ? WHERE id = ?'),
+      deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
+      clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
+      replaceRecord: db.prepare(
+        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      updateRecord: db.prepare(
+        'UPDATE quire_records SET seq = ?, version = ?, data = ? WHERE bucket_id = ? AND key = ?',
+      ),
+      deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
+      scan: db.prepare('SELECT data FROM quire_records WHERE bucket_id = ? ORDER BY ord').pluck(),
+      listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
+    };
+  }
+
+  open(store: string, _context: AdapterContext): { lastSeq: number } {
+    this.#ensure();
+    this.#stores.add(store);
+    const last = this.#st?.getStore.get(store) as number | undefined;
+    return { lastSeq: last ?? 0 };
+  }
+
+  loadBucket(store: string, bucket: string): StoredBucket | undefined {
+    this.#ensure();
+    const st = this.#st;
+    if (st === undefined) return undefined;
+    const row = st.bucketRow.get(store, bucket) as
+      | { id: number; definition: string | null; counter: number }
+      | undefined;
+    if (row === undefined) return undefined;
+    const scan = st.scan;
+    const path = this.path;
+    return {
+      definition: row.definition !== null ? (JSON.parse(row.definition) as StoredDefinition) : undefined,
+      autoincrement: row.counter,
+      records: {
+        *[Symbol.iterator]() {
+          for (const data of scan.iterate(row.id) as IterableIterator<string>) {
+            let r: StoreRecord;
+            try {
+              r = JSON.parse(data);
+            } catch (e) {
+              throw new StorageError('load', `Corrupt record in bucket "${bucket}" of "${path}"`, {
+                path,
+                cause: e,
+              });
+            }
+            yield r;
+          }
+        },
+      },
+    };
+  }
+
+  listBuckets(store: string): string[] {
+    this.#ensure();
+    return (this.#st?.listBuckets.all(store) as string[] | undefined) ?? [];
+  }
+
+  #id(st: Statements, store: string, bucket: string, create: boolean): number | undefined {
+    const k = `${store}\0${bucket}`;
+    let id = this.#ids.get(k);
+    if (id !== undefined) return id;
+    id = st.bucketId.get(store, bucket) as number | undefined;
+    if (id === undefined && create) id = Number(st.insertBucket.run(store, bucket).lastInsertRowid);
+    if (id !== undefined) this.#ids.set(k, id);
+    return id;
+  }
+
+  commit(store: string, unit: CommitUnit): void {
+    if (this.readOnly) throw new ReadOnlyStorageError(this.path);
+    const db = this.#ensure();
+    const st = this.#st!;
+    const ids = this.#ids;
+    const run = db.transaction(() => {
+      for (const b of unit.buckets) {
+        if (b.drop === true || b.clear === true) {
+          const id = this.#id(st, store, b.bucket, false);
+          if (id !== undefined) {
+            st.clearRecords.run(id);
+            if (b.drop === true) {
+              st.deleteBucket.run(id);
+              ids.delete(`${store}\0${b.bucket}`);
+            }
+          }
+        }
+        if (b.definition !== undefined || b.autoincrement !== undefined) {
+          const id = this.#id(st, store, b.bucket, true)!;
+          if (b.definition !== undefined) st.setDefinition.run(JSON.stringify(b.definition), id);
+          if (b.autoincrement !== undefined) st.setCounter.run(b.autoincrement, id);
+        }
+      }
+      let lastBucket = '';
+      let id = 0;
+      for (const w of unit.records) {
+        if (w.bucket !== lastBucket) {
+          id = this.#id(st, store, w.bucket, true)!;
+          lastBucket = w.bucket;
+        }
+        if (w.op === 'delete') st.deleteRecord.run(id, w.key);
+        else if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, id, w.key).changes === 0)
+          st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data);
+      }
+      st.setStore.run(store, unit.lastSeq);
+    });
+    try {
+      run.immediate();
+    } catch (e) {
+      // Cached ids may name rows the rollback removed.
+      this.#ids = new Map();
+      throw toStorageError('commit', e, this.path);
+    }
+  }
+
+  /** Checkpoint the WAL into the database file (TRUNCATE: the WAL file is emptied). */
+  checkpoint(mode: 'PASSIVE' | 'FULL' | 'RESTART' | 'TRUNCATE' = 'TRUNCATE'): void {
+    if (this.readOnly) return;
+    const db = this.#ensure();
+    try {
+      db.pragma(`wal_checkpoint(${mode})`);
+    } catch (e) {
+      throw toStorageError('checkpoint', e, this.path);
+    }
+  }
+
+  /** `PRAGMA integrity_check`: 'ok' or the problems found. */
+  integrityCheck(): string {
+    const rows = this.#ensure().pragma('integrity_check', { simple: false }) as Array<{
+      integrity_check: string;
+    }>;
+    return rows.map((r) => r.integrity_check).join('\n');
+  }
+
+  close(store?: string): void {
+    if (store !== undefined) {
+      this.#stores.delete(store);
+      if (this.#stores.size > 0) return;
+    }
+    const db = this.#db;
+    this.#db = undefined;
+    this.#st = undefined;
+    this.#ids = new Map();
+    try {
+      db?.close();
+    } finally {
+      this.#lock?.release();
+      this.#lock = undefined;
+    }
+  }
+
+  // ── noex snapshot shape (key/value area; bucket keys show the incremental data) ──
+
+  async save(key: string, data: PersistedState): Promise<void> {
+    if (this.readOnly) throw new ReadOnlyStorageError(this.path);
+    const db = this.#ensure();
+    db.prepare('INSERT OR REPLACE INTO quire_kv (key, value) VALUES (?, ?)').run(key, JSON.stringify(data));
+  }
+
+  async load<T = unknown>(key: string): Promise<PersistedState<T> | undefined> {
+    const db = this.#ensure();
+    if (this.#st === undefined) return undefined;
+    const v = db.prepare('SELECT value FROM quire_kv WHERE key = ?').pluck().get(key) as string | undefined;
+    if (v !== undefined) return JSON.parse(v) as PersistedState<T>;
+    const bk = parseBucketKey(key);
+    if (bk === undefined) return undefined;
+    return snapshotView(bk.store, this.loadBucket(bk.store, bk.bucket)) as PersistedState<T> | undefined;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    if (this.readOnly) throw new ReadOnlyStorageError(this.path);
+    const db = this.#ensure();
+    return db.prepare('DELETE FROM quire_kv WHERE key = ?').run(key).changes > 0;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.load(key)) !== undefined;
+  }
+
+  async listKeys(prefix = ''): Promise<string[]> {
+    const db = this.#ensure();
+    if (this.#st === undefined) return [];
+    const kv = db.prepare('SELECT key FROM quire_kv').pluck().all() as string[];
+    const buckets = db.prepare('SELECT store, name FROM quire_buckets').all() as Array<{
+      store: string;
+      name: string;
+    }>;
+    const keys = new Set([...kv, ...buckets.map((b) => bucketKey(b.store, b.name))]);
+    return [...keys].filter((k) => k.startsWith(prefix)).sort();
+  }
+}

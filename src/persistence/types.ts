@@ -1,0 +1,145 @@
+// The adapter interfaces.
+//
+// Quire's own adapters (SQLiteAdapter, FileAdapter, MemoryAdapter) are
+// *incremental*: the store hands them, per flush, one CommitUnit holding the
+// coalesced per-record upserts and deletes of every bucket plus bucket-level
+// changes (definition, autoincrement counter, drop). An adapter must apply a
+// unit atomically — all of it or nothing — and durably before `commit`
+// returns (or its promise resolves). That is the whole contract; ordering,
+// batching, retries, group commit and definition checks live in the store's
+// persistence manager (manager.ts), not in adapters.
+//
+// Any object with noex-store's snapshot shape (`save/load/delete/exists/
+// listKeys/close?`) works too, as a *snapshot* adapter: whole-bucket saves
+// under `<store>:bucket:<name>`, debounced, as in noex-store. Quire's own
+// adapters implement that shape as well (a small key/value area, used for
+// backups), so code that reads `adapter.load('<store>:bucket:<name>')` keeps working.
+import type { StoreRecord } from '../store/types.js';
+
+/** The JSON-serialisable part of a bucket definition, as stored (P-5). */
+export interface StoredDefinition {
+  /** The definition with every function removed. */
+  readonly definition: Record<string, unknown>;
+  /** Paths of the functions the definition had (`validate`, `schema.name.default` …): they cannot be stored. */
+  readonly functions: readonly string[];
+}
+
+/** What an adapter returns for a stored bucket. */
+export interface StoredBucket {
+  readonly definition: StoredDefinition | undefined;
+  readonly autoincrement: number;
+  /** Records in insertion order. Adapters stream them (no giant strings); consumed exactly once. */
+  readonly records: Iterable<StoreRecord>;
+}
+
+/** One record's final state in a flush (earlier changes of the same key in that flush are folded in). */
+export interface RecordWrite {
+  readonly bucket: string;
+  /** Stable text encoding of the internal key: `JSON.stringify(keyId)` (so 1 and "1" differ). */
+  readonly key: string;
+  /**
+   * `insert`: the record becomes the last one in insertion order (replacing a
+   * stored row of the same key, if a delete of it was folded in);
+   * `update`: content changes, position is kept; `delete`: the row goes.
+   */
+  readonly op: 'insert' | 'update' | 'delete';
+  /** Sequence number of the last change folded into this write (monotonic per store, never reused). */
+  readonly seq: number;
+  /** Position in insertion order (the seq of the insert that put the record there). */
+  readonly ord: number;
+  /** `_version` of the record after the change (the deleted version for deletes). */
+  readonly version: number;
+  /** The record as JSON (insert and update). */
+  readonly data: string | undefined;
+}
+
+/** Bucket-level changes; applied before the unit's record writes. */
+export interface BucketWrite {
+  readonly bucket: string;
+  /** Remove the bucket (records, counter, definition) first. */
+  readonly drop?: boolean;
+  /** Remove all records of the bucket first (a rewrite follows in `records`). */
+  readonly clear?: boolean;
+  /** New stored definition. */
+  readonly definition?: StoredDefinition;
+  /** New autoincrement counter value. */
+  readonly autoincrement?: number;
+}
+
+/** Everything one flush writes: one atomic storage transaction. */
+export interface CommitUnit {
+  readonly buckets: readonly BucketWrite[];
+  readonly records: readonly RecordWrite[];
+  /** The highest sequence number handed out so far; adapters persist it so seqs survive restarts. */
+  readonly lastSeq: number;
+}
+
+export interface AdapterContext {
+  /** Report a problem that did not stop the operation (e.g. a torn journal tail that was cut off). */
+  onError(error: Error): void;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** Quire's incremental adapter interface. Every method may be synchronous or return a promise. */
+export interface IncrementalAdapter {
+  /** True when opened read-only: `commit` always fails with ReadOnlyStorageError. */
+  readonly readOnly: boolean;
+  /** Open (or create and upgrade) storage for a store; returns the last persisted sequence number. */
+  open(store: string, context: AdapterContext): MaybePromise<{ lastSeq: number }>;
+  /** A stored bucket, or undefined when nothing is stored under that name. */
+  loadBucket(store: string, bucket: string): MaybePromise<StoredBucket | undefined>;
+  /** Apply a unit atomically and durably. Throws (changing nothing) on failure. */
+  commit(store: string, unit: CommitUnit): MaybePromise<void>;
+  /** Names of the stored buckets of a store. */
+  listBuckets(store: string): MaybePromise<string[]>;
+  /** Force a checkpoint (SQLite WAL checkpoint, FileAdapter compaction). */
+  checkpoint?(): MaybePromise<void>;
+  /** Release what `open(store)` acquired; the adapter can be opened again later. */
+  close(store: string): MaybePromise<void>;
+}
+
+/** noex's persisted value shape. */
+export interface PersistedState<T = unknown> {
+  readonly state: T;
+  readonly metadata: {
+    readonly persistedAt: number;
+    readonly serverId: string;
+    readonly schemaVersion: number;
+  };
+}
+
+/** noex-store's snapshot `StorageAdapter` shape; any such object works as a snapshot adapter. */
+export interface StorageAdapter {
+  save(key: string, data: PersistedState): Promise<void>;
+  load<T = unknown>(key: string): Promise<PersistedState<T> | undefined>;
+  delete(key: string): Promise<boolean>;
+  exists(key: string): Promise<boolean>;
+  listKeys(prefix?: string): Promise<string[]>;
+  close?(): Promise<void>;
+}
+
+export function isIncrementalAdapter(a: unknown): a is IncrementalAdapter {
+  const x = a as Partial<IncrementalAdapter> | null;
+  return (
+    x !== null &&
+    typeof x === 'object' &&
+    typeof x.open === 'function' &&
+    typeof x.loadBucket === 'function' &&
+    typeof x.commit === 'function' &&
+    typeof x.close === 'function'
+  );
+}
+
+export function isSnapshotAdapter(a: unknown): a is StorageAdapter {
+  const x = a as Partial<StorageAdapter> | null;
+  return (
+    x !== null &&
+    typeof x === 'object' &&
+    typeof x.save === 'function' &&
+    typeof x.load === 'function' &&
+    typeof x.delete === 'function' &&
+    typeof x.exists === 'function' &&
+    typeof x.listKeys === 'function'
+  );
+}
