@@ -277,6 +277,8 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 
 interface Pending {
   readonly method: string;
+  /** Written to the connection (a call still waiting for a connection survives a disconnect). */
+  sent: boolean;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
   readonly timer: NodeJS.Timeout | undefined;
@@ -318,8 +320,11 @@ export abstract class StreamClient extends QuireClient {
     this.onError = options.onError ?? (() => {});
   }
 
-  /** Send one message; throws or rejects if the channel is down. */
-  protected abstract send(text: string): void | Promise<void>;
+  /**
+   * Send one message; throws or rejects if the channel is down. Calls
+   * `onWrite` right before the message goes onto the connection.
+   */
+  protected abstract send(text: string, onWrite?: () => void): void | Promise<void>;
 
   request(method: string, params: unknown): Promise<unknown> {
     const id = ++this.nextId;
@@ -331,14 +336,17 @@ export abstract class StreamClient extends QuireClient {
               reject(new CallTimeoutError(method, this.#callTimeout));
             }, this.#callTimeout)
           : undefined;
-      this.#pending.set(id, { method, resolve, reject, timer });
+      const entry: Pending = { method, resolve, reject, timer, sent: false };
+      this.#pending.set(id, entry);
       const msg =
         params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
-      this.#sendOrFail(JSON.stringify(msg), id);
+      this.#sendOrFail(JSON.stringify(msg), id, () => {
+        entry.sent = true;
+      });
     });
   }
 
-  #sendOrFail(text: string, id: number): void {
+  #sendOrFail(text: string, id: number, onWrite: () => void): void {
     const fail = (e: unknown) => {
       const p = this.#pending.get(id);
       if (p === undefined) return;
@@ -347,7 +355,7 @@ export abstract class StreamClient extends QuireClient {
       p.reject(e instanceof Error ? e : new ConnectionError(String(e)));
     };
     try {
-      const r = this.send(text);
+      const r = this.send(text, onWrite);
       if (r instanceof Promise) r.catch(fail);
     } catch (e) {
       fail(e);
@@ -444,9 +452,13 @@ export abstract class StreamClient extends QuireClient {
     else p.resolve(m.result);
   }
 
-  /** Reject every call waiting for an answer (the channel went down). */
-  protected failPending(error: Error): void {
+  /**
+   * The channel went down: reject every call that was sent and waits for an
+   * answer (`all`: also those not sent yet).
+   */
+  protected failPending(error: Error, all = false): void {
     for (const [id, p] of this.#pending) {
+      if (!p.sent && !all) continue;
       this.#pending.delete(id);
       if (p.timer !== undefined) clearTimeout(p.timer);
       p.reject(error);

@@ -43,7 +43,7 @@ export class StdioClient extends StreamClient {
     this.#exited = new Promise((resolve) => {
       child.on('error', (e) => {
         this.#gone = new ConnectionError(`could not start the server process: ${e.message}`);
-        this.failPending(this.#gone);
+        this.failPending(this.#gone, true);
         resolve({ code: null, signal: null });
       });
       child.on('exit', (code, signal) => {
@@ -51,7 +51,7 @@ export class StdioClient extends StreamClient {
         this.#gone ??= new ConnectionError(
           `the server process exited (${signal ?? `code ${code}`})${tail !== '' ? `: ${tail}` : ''}`,
         );
-        this.failPending(this.#gone);
+        this.failPending(this.#gone, true);
         resolve({ code, signal });
       });
     });
@@ -89,10 +89,11 @@ export class StdioClient extends StreamClient {
     return this.#exited;
   }
 
-  protected send(text: string): void {
+  protected send(text: string, onWrite?: () => void): void {
     if (this.#gone !== undefined) throw this.#gone;
     const stdin = this.process.stdin!;
     if (!stdin.writable) throw new ConnectionError('the server process no longer reads its input');
+    onWrite?.();
     stdin.write(`${text}\n`);
   }
 

@@ -121,13 +121,14 @@ export class WebSocketClient extends StreamClient {
     for (const w of this.#waiting.splice(0)) w.reject(new ConnectionError(`WebSocket: ${why}`));
   }
 
-  protected async send(text: string): Promise<void> {
+  protected async send(text: string, onWrite?: () => void): Promise<void> {
     if (this.#closed) throw new ConnectionError('the client is closed');
-    if (!this.#open) {
+    if (!this.#open || this.#ws?.readyState !== WebSocket.OPEN) {
       if (this.#o.reconnect === false) throw new ConnectionError('the WebSocket is not connected');
       await new Promise<void>((resolve, reject) => this.#waiting.push({ resolve, reject }));
     }
     const ws = this.#ws!;
+    onWrite?.();
     await new Promise<void>((resolve, reject) =>
       ws.send(text, (e) => (e ? reject(new ConnectionError(`send failed: ${e.message}`)) : resolve())),
     );
