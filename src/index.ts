@@ -1,5 +1,28 @@
 // Public API of the `quire` package.
 
+export {
+  type DataFormat,
+  ExportError,
+  type ExportOptions,
+  type ExportProgress,
+  type ExportResult,
+  ImportError,
+  type ImportOptions,
+  type ImportProgress,
+  type ImportResult,
+  type ImportSource,
+  UnknownFormatError,
+} from './io/index.js';
+export {
+  InvalidMigrationError,
+  MIGRATIONS_BUCKET,
+  type Migration,
+  type MigrationBucketHandle,
+  type MigrationContext,
+  type MigrationResult,
+  MigrationStepError,
+  runMigrations,
+} from './migration/index.js';
 // Durable storage; importing it registers the storage factory used by Store.start({persistence}).
 export {
   type AdapterContext,

@@ -2,6 +2,16 @@
 // commits it through the StoreCore and resolves with the result (in strict
 // durability mode, only once the change is on disk). Reads are synchronous
 // underneath and resolve immediately.
+import { exportRecords } from '../io/export.js';
+import { importRecords } from '../io/import.js';
+import type {
+  DataFormat,
+  ExportOptions,
+  ExportResult,
+  ImportOptions,
+  ImportResult,
+  ImportSource,
+} from '../io/types.js';
 import { avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
 import type { BucketState } from './bucket-state.js';
 import type { StoreCore } from './core.js';
@@ -257,6 +267,27 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     if (filter === undefined) return [...b.records.values()];
     checkFilter(op, filter);
     return b.select(filter);
+  }
+
+  // ── Import / export (docs/import-export.md) ───────────────────────
+
+  /**
+   * Import records from a file path, stream, `{text}` or array (JSON, NDJSON
+   * or YAML). Every record is validated; all are written in one commit, or
+   * none (ImportError names the line or index of the bad record).
+   */
+  import(source: ImportSource, options?: ImportOptions): Promise<ImportResult> {
+    return importRecords(this.#core, this.#name, source, options);
+  }
+
+  /** Export a snapshot of the records to a file path or writable stream (or as text when `to` is omitted). */
+  export(
+    format: DataFormat,
+    options: ExportOptions & { readonly to: NonNullable<ExportOptions['to']> },
+  ): Promise<ExportResult>;
+  export(format: DataFormat, options?: ExportOptions): Promise<ExportResult & { data: string }>;
+  export(format: DataFormat, options?: ExportOptions): Promise<ExportResult & { data?: string }> {
+    return exportRecords(this.#core, this.#name, format, options);
   }
 
   /** @internal Key identity used by reactive dependency tracking. */

@@ -16,8 +16,10 @@ import {
   DefinitionError,
   InvalidArgumentError,
   PersistenceRequiredError,
+  StoreStoppedError,
 } from './errors.js';
 import type { InferInsert, InferRecord } from './infer.js';
+import { SchemaSession } from './schema-session.js';
 import type {
   BackupInfo,
   BucketDefinition,
@@ -108,6 +110,8 @@ export class Store {
   readonly #storage: StoreStorage | undefined;
   readonly #readables = new Map<string, ReadableBucket>();
   #stopping: Promise<void> | undefined;
+  /** Open while a migration runs: bucket-level changes are held until it commits (schema-session.ts). */
+  #session: SchemaSession | undefined;
 
   private constructor(name: string, storage: StoreStorage | undefined, ttlCheckIntervalMs: number) {
     this.#events = new EventBus();
@@ -118,11 +122,12 @@ export class Store {
       this.#queries.onChanges(batch.changes);
     });
     if (storage !== undefined) {
-      this.#core.addCommitListener(
-        storage.listener({
-          isPersistent: (b) => this.#core.bucketState(b)?.def.persistent ?? false,
-          bucketState: (b) => this.#core.bucketState(b),
-        }),
+      const toStorage = storage.listener({
+        isPersistent: (b) => this.#core.bucketState(b)?.def.persistent ?? false,
+        bucketState: (b) => this.#core.bucketState(b),
+      });
+      this.#core.addCommitListener((batch) =>
+        this.#session === undefined ? toStorage(batch) : this.#session.filter(batch, toStorage),
       );
     }
     this.#ttl = new TtlManager(ttlCheckIntervalMs, () => this.#purgeExpired());
@@ -189,8 +194,11 @@ export class Store {
       return Promise.reject(e);
     }
     this.#core.buckets.set(name, state);
+    this.#session?.defined(name);
     const handle = new BucketHandle<InferRecord<D>, InferInsert<D>>(this.#core, name);
-    if (this.#storage === undefined || !state.def.persistent) return Promise.resolve(handle);
+    // A bucket dropped earlier in the same migration starts empty: its stored data is going away.
+    if (this.#storage === undefined || !state.def.persistent || this.#session?.wasDropped(name))
+      return Promise.resolve(handle);
     const loaded = (state.loading = this.#restore(state).finally(() => {
       state.loading = undefined;
     }));
@@ -205,6 +213,7 @@ export class Store {
 
   async #restore(state: BucketState): Promise<void> {
     await this.#storage!.restoreBucket(state);
+    this.#session?.restored(state);
     if (state.def.refs.length > 0)
       for (const [k, r] of state.records) this.#core.refs.track(state, k, undefined, r);
   }
@@ -228,11 +237,14 @@ export class Store {
     const state = this.#core.buckets.get(name);
     if (state === undefined) return false;
     if (state.loading !== undefined) await state.loading.catch(() => {});
-    this.#queries.dropBucket(name);
+    const session = this.#session;
+    // In a migration, queries and storage hear of the drop when it commits.
+    if (session === undefined) this.#queries.dropBucket(name);
     this.#core.refs.dropSource(name);
     this.#core.buckets.delete(name);
     this.#readables.delete(name);
-    if (this.#storage !== undefined && state.def.persistent) await this.#storage.dropBucket(name);
+    if (session !== undefined) session.droppedBucket(name);
+    else if (this.#storage !== undefined && state.def.persistent) await this.#storage.dropBucket(name);
     return true;
   }
 
@@ -286,8 +298,32 @@ export class Store {
     this.#readables.delete(name);
     if (compiled.refs.length > 0)
       for (const [k, r] of fresh.records) this.#core.refs.track(fresh, k, undefined, r);
-    this.#storage?.bucketReplaced(fresh, transform !== undefined);
+    if (this.#session !== undefined) this.#session.replaced(name, transform !== undefined);
+    else this.#storage?.bucketReplaced(fresh, transform !== undefined);
     return fresh;
+  }
+
+  /**
+   * @internal Open a schema session (one migration): bucket-level changes
+   * apply at once but reach storage only on `commit()`; `rollback()` puts
+   * every bucket back as it was. One session at a time.
+   */
+  beginSchemaSession(): SchemaSession {
+    if (this.#session !== undefined)
+      throw new InvalidArgumentError('runMigrations', 'store', 'another migration is running on this store');
+    if (this.#core.stopped) throw new StoreStoppedError(this.name);
+    const session = new SchemaSession({
+      core: this.#core,
+      storage: this.#storage,
+      onChanges: (changes) => this.#queries.onChanges(changes),
+      dropQueries: (bucket) => this.#queries.dropBucket(bucket),
+      forget: (bucket) => this.#readables.delete(bucket),
+      end: () => {
+        if (this.#session === session) this.#session = undefined;
+      },
+    });
+    this.#session = session;
+    return session;
   }
 
   // ── Transactions ──────────────────────────────────────────────────
