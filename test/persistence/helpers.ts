@@ -1,0 +1,107 @@
+// Shared helpers for the persistence tests: temp directories, adapter
+// factories, and a wrapper that makes a real adapter fail on demand (to
+// simulate a full disk or a vanished volume without mocking SQLite).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll } from 'vitest';
+import type { CommitUnit, IncrementalAdapter } from '../../src/index.js';
+import { FileAdapter, MemoryAdapter, SQLiteAdapter } from '../../src/index.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir(prefix = 'quire-persist-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+/** Adapter kinds under test; `make` returns the adapter to use for the next store on the same data. */
+export function adapterKinds(): Array<{ kind: string; make: () => () => IncrementalAdapter }> {
+  return [
+    {
+      kind: 'SQLiteAdapter',
+      make: () => {
+        const file = path.join(tempDir(), 'store.db');
+        return () => new SQLiteAdapter(file);
+      },
+    },
+    {
+      kind: 'FileAdapter',
+      make: () => {
+        const dir = path.join(tempDir(), 'files');
+        return () => new FileAdapter(dir);
+      },
+    },
+    {
+      kind: 'MemoryAdapter',
+      make: () => {
+        const a = new MemoryAdapter();
+        return () => a;
+      },
+    },
+  ];
+}
+
+/** Wraps a real adapter; while `failing` is set, commits (and opens) throw like a full disk. */
+export class FlakyAdapter implements IncrementalAdapter {
+  failing = false;
+  commits: CommitUnit[] = [];
+  readonly inner: IncrementalAdapter;
+  constructor(inner: IncrementalAdapter) {
+    this.inner = inner;
+  }
+  get readOnly() {
+    return this.inner.readOnly;
+  }
+  #fail(): void {
+    if (this.failing) {
+      const e = new Error('ENOSPC: no space left on device, write') as NodeJS.ErrnoException;
+      e.code = 'ENOSPC';
+      throw e;
+    }
+  }
+  open(store: string, ctx: Parameters<IncrementalAdapter['open']>[1]) {
+    return this.inner.open(store, ctx);
+  }
+  loadBucket(store: string, bucket: string) {
+    return this.inner.loadBucket(store, bucket);
+  }
+  async commit(store: string, unit: CommitUnit) {
+    this.#fail();
+    await this.inner.commit(store, unit);
+    this.commits.push(unit);
+  }
+  listBuckets(store: string) {
+    return this.inner.listBuckets(store);
+  }
+  close(store: string) {
+    return this.inner.close(store);
+  }
+}
+
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 10_000,
+): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const userDef = {
+  key: 'id',
+  schema: {
+    id: { type: 'number', generated: 'autoincrement' },
+    email: { type: 'string', unique: true },
+    role: { type: 'string', enum: ['admin', 'user'], default: 'user' },
+    age: { type: 'number' },
+  },
+  indexes: ['role', { fields: 'age', sorted: true }],
+} as const;
