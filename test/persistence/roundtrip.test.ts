@@ -41,7 +41,9 @@ describe.each(adapterKinds())('$kind restart round trip', ({ make }) => {
 
     s = await start();
     const events: unknown[] = [];
-    await s.on('bucket.*.*', (e) => events.push(e));
+    await s.on('bucket.*.*', (e) => {
+      events.push(e);
+    });
     users = await s.defineBucket('users', userDef);
     posts = await s.defineBucket('posts', postDef);
     expect(await users.all()).toEqual(before);
