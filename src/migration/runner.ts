@@ -5,6 +5,7 @@
 // put back exactly as it was before that migration and the error propagates
 // unchanged. The version is recorded in the same session, so on disk the
 // migration and its record land together, or neither does.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { InvalidArgumentError } from '../store/errors.js';
 import type { Store } from '../store/store.js';
 import type { BucketDefinition } from '../store/types.js';
@@ -32,12 +33,23 @@ type AppliedRecord = {
 
 /** Calls on the same store run one after another (a second call then finds the versions applied). */
 const queues = new WeakMap<Store, Promise<unknown>>();
+/** The store whose migration is running in the current async context (a nested call would wait for itself). */
+const inside = new AsyncLocalStorage<Store>();
 
 /**
  * Run the migrations not yet applied to `store`, in ascending version order.
  * Resolves with how many were applied and the highest applied version.
  */
 export function runMigrations(store: Store, migrations: readonly Migration[]): Promise<MigrationResult> {
+  if (inside.getStore() === store) {
+    return Promise.reject(
+      new InvalidArgumentError(
+        'runMigrations',
+        'store',
+        'cannot run migrations from inside a migration of the same store',
+      ),
+    );
+  }
   const previous = queues.get(store) ?? Promise.resolve();
   const run = previous.catch(() => {}).then(() => migrate(store, migrations));
   queues.set(
@@ -73,7 +85,7 @@ async function applyOne(store: Store, m: Migration): Promise<void> {
   const ctx = new MigrationContextImpl(store, `migration ${m.version} ("${m.name}")`);
   let failure: { error: unknown } | undefined;
   try {
-    await m.up(ctx);
+    await inside.run(store, () => m.up(ctx));
   } catch (e) {
     failure = { error: e };
   }

@@ -444,3 +444,23 @@ describe('each migration is atomic', () => {
     );
   });
 });
+
+describe('misuse', () => {
+  it('runMigrations from inside a migration of the same store fails instead of waiting for itself', async () => {
+    const err = await runMigrations(store, [
+      m(1, 'outer', async () => {
+        await runMigrations(store, [m(2, 'inner', async () => {})]);
+      }),
+    ]).catch((e) => e);
+    expect(err.message).toBe(
+      'runMigrations: invalid store: cannot run migrations from inside a migration of the same store',
+    );
+    expect(await store.bucket('_migrations').count()).toBe(0);
+  });
+
+  it('a stopped store rejects', async () => {
+    const other = await Store.start();
+    await other.stop();
+    await expect(runMigrations(other, [])).rejects.toThrow();
+  });
+});
