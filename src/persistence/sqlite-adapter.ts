@@ -15,7 +15,9 @@
 //       so insertion order survives restarts; `seq` is the last change.
 //   quire_kv(key, value)                        noex-style snapshot keys (backups)
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { InvalidArgumentError } from '../store/errors.js';
 import type { StoreRecord } from '../store/types.js';
@@ -98,6 +100,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #lock: WriterLock | undefined;
   readonly #stores = new Set<string>();
   #ids = new Map<string, number>();
+  #checkpointer: Worker | undefined;
+  #walLimit = 0;
+  #checkpointBusy = false;
 
   constructor(file: string, options: SQLiteAdapterOptions = {}) {
     if (typeof file !== 'string' || file === '')
@@ -149,8 +154,23 @@ export class SQLiteAdapter implements IncrementalAdapter {
       if (!this.readOnly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
-        db.pragma(`wal_autocheckpoint = ${this.#autoCheckpoint}`);
+        // Automatic checkpoints run on a second connection in a worker thread, so their
+        // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
+        const worker = memory || this.#autoCheckpoint === 0 ? undefined : startCheckpointer(this.path);
+        db.pragma(`wal_autocheckpoint = ${worker === undefined ? this.#autoCheckpoint : 0}`);
         this.#upgrade(db);
+        if (worker !== undefined) {
+          this.#checkpointer = worker;
+          this.#walLimit = this.#autoCheckpoint * (db.pragma('page_size', { simple: true }) as number);
+          worker.on('message', () => {
+            this.#checkpointBusy = false;
+          });
+          worker.on('error', () => {
+            // Fall back to inline automatic checkpoints.
+            this.#checkpointer = undefined;
+            this.#db?.pragma(`wal_autocheckpoint = ${this.#autoCheckpoint}`);
+          });
+        }
       } else {
         this.#checkVersion(db);
       }
@@ -340,6 +360,19 @@ export class SQLiteAdapter implements IncrementalAdapter {
       this.#ids = new Map();
       throw toStorageError('commit', e, this.path);
     }
+    const worker = this.#checkpointer;
+    if (worker !== undefined && !this.#checkpointBusy) {
+      let wal = 0;
+      try {
+        wal = fs.statSync(`${this.path}-wal`).size;
+      } catch {
+        /* no WAL yet */
+      }
+      if (wal > this.#walLimit) {
+        this.#checkpointBusy = true;
+        worker.postMessage('checkpoint');
+      }
+    }
   }
 
   /** Checkpoint the WAL into the database file (TRUNCATE: the WAL file is emptied). */
@@ -370,6 +403,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#db = undefined;
     this.#st = undefined;
     this.#ids = new Map();
+    void this.#checkpointer?.terminate();
+    this.#checkpointer = undefined;
+    this.#checkpointBusy = false;
     try {
       db?.close();
     } finally {
@@ -416,5 +452,34 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }>;
     const keys = new Set([...kv, ...buckets.map((b) => bucketKey(b.store, b.name))]);
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
+
+const betterSqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/** A worker thread with its own connection that runs PASSIVE checkpoints on request. */
+function startCheckpointer(file: string): Worker | undefined {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const Database = require(workerData.lib);
+    let db;
+    parentPort.on('message', () => {
+      try {
+        db ??= new Database(workerData.file, { fileMustExist: true });
+        db.pragma('busy_timeout = 1000');
+        db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {}
+      parentPort.postMessage('done');
+    });
+  `;
+  try {
+    const w = new Worker(code, {
+      eval: true,
+      workerData: { file: path.resolve(file), lib: betterSqlitePath },
+    });
+    w.unref();
+    return w;
+  } catch {
+    return undefined;
   }
 }
