@@ -90,6 +90,29 @@ export interface QuireMethods {
   updateMany: MethodSpec<B & W & { readonly filter: WhereFilter; readonly changes: Rec }, number>;
   deleteMany: MethodSpec<B & W & { readonly filter: WhereFilter }, number>;
 
+  // ── Import / export (P-9): all or nothing ──
+  import: MethodSpec<
+    B &
+      W & {
+        /** The records themselves, or `text` in `format`. */
+        readonly records?: readonly Rec[];
+        readonly text?: string;
+        readonly format?: 'json' | 'ndjson' | 'yaml';
+        readonly mode?: 'insert' | 'upsert';
+        readonly metadata?: 'keep' | 'reset';
+        readonly onlyIfEmpty?: boolean;
+      },
+    { readonly imported: number; readonly skipped: boolean; readonly format: string }
+  >;
+  export: MethodSpec<
+    B & {
+      readonly format?: 'json' | 'ndjson' | 'yaml';
+      readonly filter?: WhereFilter;
+      readonly metadata?: boolean;
+    },
+    { readonly data: string; readonly exported: number; readonly format: string }
+  >;
+
   // ── Queries and aggregations ──
   all: MethodSpec<B, Rec_[]>;
   where: MethodSpec<B & WhereOptions & { readonly filter: WhereFilter }, Rec_[]>;

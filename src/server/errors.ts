@@ -42,7 +42,13 @@ export function notSupported(what: string): RpcError {
   return new RpcError(METHOD_NOT_FOUND, `Not supported: ${what}`, { code: 'NOT_SUPPORTED' });
 }
 
-const PARAM_CODES = new Set(['VALIDATION', 'INVALID_ARGUMENT', 'INVALID_FILTER', 'INVALID_DEFINITION']);
+const PARAM_CODES = new Set([
+  'VALIDATION',
+  'INVALID_ARGUMENT',
+  'INVALID_FILTER',
+  'INVALID_DEFINITION',
+  'UNKNOWN_FORMAT',
+]);
 
 export function toRpcError(e: unknown): RpcErrorObject {
   if (e instanceof RpcError) return { code: e.code, message: e.message, data: e.data };
@@ -51,6 +57,12 @@ export function toRpcError(e: unknown): RpcErrorObject {
     for (const [k, v] of Object.entries(e)) {
       if (k === 'code' || k === 'name' || typeof v === 'function') continue;
       data[k] = v;
+    }
+    // A wrapping error (IMPORT_FAILED …) carries its cause's code and issues.
+    const cause = (e as { cause?: unknown }).cause;
+    if (cause instanceof QuireError) {
+      const c = toRpcError(cause);
+      data.cause = { message: c.message, ...c.data };
     }
     return {
       code: PARAM_CODES.has(e.code) ? INVALID_PARAMS : STORE_ERROR,

@@ -205,6 +205,32 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
     writer((b, p, o) => b.deleteMany(record(p, 'filter'), o)),
   );
 
+  // ── Import / export (P-9) ──
+  d.register(
+    'import',
+    writer((b, p, o) => {
+      const source = p.records !== undefined ? (list(p, 'records') as P[]) : { text: str(p, 'text') };
+      const format = optStr(p, 'format');
+      if (p.records === undefined && format === undefined)
+        throw invalidParams('"format" (json, ndjson, yaml) is required with "text"');
+      const options: Record<string, unknown> = { ...o };
+      if (format !== undefined) options.format = format;
+      if (p.mode !== undefined) options.mode = str(p, 'mode');
+      if (p.metadata !== undefined) options.metadata = str(p, 'metadata');
+      if (p.onlyIfEmpty !== undefined) options.onlyIfEmpty = p.onlyIfEmpty === true;
+      return b.import(source as never, options as never);
+    }),
+  );
+  d.register(
+    'export',
+    reader((b, p) => {
+      const options: Record<string, unknown> = {};
+      if (p.filter !== undefined) options.filter = record(p, 'filter');
+      if (p.metadata !== undefined) options.metadata = p.metadata !== false;
+      return b.export((optStr(p, 'format') ?? 'json') as never, options as never);
+    }),
+  );
+
   // ── Queries and aggregations ──
   d.register(
     'all',

@@ -65,7 +65,16 @@ describe.each(['http', 'ws', 'stdio'] as const)('built-in methods over %s', (kin
   it('ping, listMethods, app methods', async () => {
     expect(await c.call('ping')).toBe('pong');
     const methods = await c.call('listMethods');
-    for (const m of ['insert', 'transaction', 'subscribe', 'history', 'createBackup', 'app.echo'])
+    for (const m of [
+      'insert',
+      'transaction',
+      'subscribe',
+      'history',
+      'createBackup',
+      'import',
+      'export',
+      'app.echo',
+    ])
       expect(methods).toContain(m);
     expect(await c.call('app.echo', { a: [1, 'x', null] })).toEqual({ a: [1, 'x', null] });
     expect(await c.call('app.whoami')).toBeNull();
@@ -130,6 +139,41 @@ describe.each(['http', 'ws', 'stdio'] as const)('built-in methods over %s', (kin
     expect(await users.count()).toBe(2);
     await users.clear();
     expect(await users.count()).toBe(0);
+  });
+
+  it('import and export (all or nothing)', async () => {
+    const r = await c.call('import', {
+      bucket: 'users',
+      text: '{"id":"i1","name":"Imp"}\n{"id":"i2","name":"Ort"}\n',
+      format: 'ndjson',
+    });
+    expect(r).toMatchObject({ imported: 2, skipped: false });
+    const bad = await rpcError(
+      c.call('import', {
+        bucket: 'users',
+        records: [
+          { id: 'i3', name: 'ok' },
+          { id: 'i4', role: 'x' },
+        ],
+      }),
+    );
+    expect(bad.code).toBe(-32000);
+    expect(bad.data).toMatchObject({ code: 'IMPORT_FAILED', cause: { code: 'VALIDATION' } });
+    expect(await c.bucket('users').count()).toBe(2);
+    expect(
+      await c.call('import', { bucket: 'users', records: [{ id: 'i5', name: 'x' }], onlyIfEmpty: true }),
+    ).toMatchObject({
+      skipped: true,
+    });
+    const e = await c.call('export', { bucket: 'users', format: 'json', metadata: false });
+    expect(e.exported).toBe(2);
+    expect(JSON.parse(e.data)).toEqual([
+      { id: 'i1', name: 'Imp', role: 'user' },
+      { id: 'i2', name: 'Ort', role: 'user' },
+    ]);
+    expect(
+      (await c.call('export', { bucket: 'users', format: 'yaml', filter: { name: 'Ort' } })).exported,
+    ).toBe(1);
   });
 
   it('queries and aggregations', async () => {

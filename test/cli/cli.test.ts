@@ -1,0 +1,315 @@
+// The `quire` binary, run as a real child process (bin/quire.js on the
+// TypeScript source): commands, exit codes, messages, serving.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectHttp, connectWebSocket, spawnStdio } from '../../src/client/index.js';
+import { BucketHandle } from '../../src/index.js';
+
+const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
+const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'quire-cli-'));
+  writeFileSync(
+    join(dir, 'schema.yaml'),
+    [
+      'buckets:',
+      '  users:',
+      '    key: id',
+      '    schema:',
+      '      id: { type: string }',
+      '      name: { type: string, required: true }',
+      '      role: { type: string, enum: [admin, user], default: user }',
+      '    indexes: [role]',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(dir, 'users.json'),
+    JSON.stringify([
+      { id: 'a', name: 'Ann' },
+      { id: 'b', name: 'Bob', role: 'admin' },
+    ]),
+  );
+  writeFileSync(join(dir, 'more.ndjson'), '{"id":"c","name":"Cid"}\n{"id":"d","name":"Dan"}\n');
+  writeFileSync(join(dir, 'bad.ndjson'), '{"id":"e","name":"Eve"}\n{"id":"f","role":"boss"}\n');
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function quire(...args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `quire serve … --http 0`: resolves with the child and its URLs once it listens. */
+function serveHttp(
+  ...args: string[]
+): Promise<{ child: ChildProcess; url: string; wsUrl: string; stderr: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--http', '0'], {
+      cwd: dir,
+      env: ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (d) => {
+      err += d;
+      const m = /HTTP (http:\/\/\S+)\s+WebSocket (ws:\/\/\S+)/.exec(err);
+      if (m) resolve({ child, url: m[1]!, wsUrl: m[2]!, stderr: () => err });
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((r) => {
+    if (child.exitCode !== null) r(child.exitCode);
+    else child.on('exit', (code) => r(code));
+  });
+
+describe('quire CLI', () => {
+  it('--help everywhere; usage errors exit 2', async () => {
+    const commands = [
+      'serve',
+      'import',
+      'export',
+      'backup',
+      'restore',
+      'history',
+      'stats',
+      'check',
+      'checkpoint',
+    ];
+    const [top, version, unknown, missing, both, none, ...helps] = await Promise.all([
+      quire('--help'),
+      quire('--version'),
+      quire('frobnicate'),
+      quire('import', 'users.json', '--db', 'x.db'),
+      quire('stats', '--db', 'x.db', '--workspace', '.'),
+      quire('stats'),
+      ...commands.map((c) => quire(c, '--help')),
+    ]);
+    expect(top!.code).toBe(0);
+    for (const c of commands) expect(top!.stdout).toContain(c);
+    expect(top!.stdout).toMatch(/Exit codes/);
+    helps.forEach((r, i) => {
+      expect(r.code, commands[i]).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`Usage: quire ${commands[i]}`));
+    });
+    expect(version!.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(unknown!.code).toBe(2);
+    expect(missing!.code).toBe(2);
+    expect(missing!.stderr).toMatch(/--bucket/);
+    expect(both!.code).toBe(2);
+    expect(none!.stderr).toMatch(/--db FILE or --workspace DIR/);
+  });
+
+  it('clear messages for a missing store, a missing or bad schema file, a bad definition', async () => {
+    writeFileSync(join(dir, 'broken.yaml'), 'buckets: {users: [');
+    writeFileSync(join(dir, 'nokey.yaml'), 'users: {key: nope, schema: {id: {type: string}}}');
+    writeFileSync(join(dir, 'notdb.db'), 'this is not sqlite at all, not even close to a header');
+    const [nf, ns, bs, nk, notdb] = await Promise.all([
+      quire('stats', '--db', 'nope.db'),
+      quire('serve', '--db', 's0.db', '--schema', 'missing.yaml'),
+      quire('serve', '--db', 's1.db', '--schema', 'broken.yaml'),
+      quire('serve', '--db', 's2.db', '--schema', 'nokey.yaml'),
+      quire('stats', '--db', 'notdb.db'),
+    ]);
+    expect(nf!.code).toBe(2);
+    expect(nf!.stderr).toMatch(/store file not found: .*nope\.db/);
+    expect(ns!.code).toBe(2);
+    expect(ns!.stderr).toMatch(/schema file not found/);
+    expect(bs!.code).toBe(2);
+    expect(bs!.stderr).toMatch(/bad schema file .*broken\.yaml/);
+    expect(nk!.code).toBe(2);
+    expect(nk!.stderr).toMatch(/bucket "users".*key field "nope" does not exist/i);
+    expect(notdb!.code).toBe(2);
+    expect(notdb!.stderr).toMatch(/not a Quire store/);
+  });
+
+  it('import (all or nothing), stats, export, check', async () => {
+    const imp = await quire(
+      'import',
+      'users.json',
+      '--db',
+      'data.db',
+      '--bucket',
+      'users',
+      '--schema',
+      'schema.yaml',
+    );
+    expect(imp.stderr).toBe('');
+    expect(imp.code).toBe(0);
+    expect(imp.stdout).toMatch(/imported 2 records into "users"/);
+    // The definition is stored: later commands need no schema file.
+    expect((await quire('import', 'more.ndjson', '--db', 'data.db', '--bucket', 'users')).code).toBe(0);
+    const bad = await quire('import', 'bad.ndjson', '--db', 'data.db', '--bucket', 'users');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/nothing was imported.*line 2/);
+    const skip = await quire('import', 'more.ndjson', '--db', 'data.db', '--bucket', 'users', '--if-empty');
+    expect(skip.stdout).toMatch(/skipped/);
+
+    const stats = await quire('stats', '--db', 'data.db', '--json');
+    expect(stats.code).toBe(0);
+    expect(JSON.parse(stats.stdout)).toMatchObject({ records: { total: 4, perBucket: { users: 4 } } });
+    expect((await quire('stats', '--db', 'data.db')).stdout).toMatch(/users\s+4 records/);
+
+    const ex = await quire(
+      'export',
+      '--db',
+      'data.db',
+      '--bucket',
+      'users',
+      '--format',
+      'ndjson',
+      '--no-metadata',
+    );
+    expect(ex.code).toBe(0);
+    expect(
+      ex.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['a', 'b', 'c', 'd']);
+    const filtered = await quire(
+      'export',
+      '--db',
+      'data.db',
+      '--bucket',
+      'users',
+      '--filter',
+      '{"role":"admin"}',
+      '--out',
+      'admins.yaml',
+    );
+    expect(filtered.code).toBe(0);
+    expect(filtered.stderr).toMatch(/exported 1 records/);
+    expect((await quire('export', '--db', 'data.db', '--bucket', 'nope')).code).toBe(2);
+
+    const check = await quire('check', '--db', 'data.db');
+    expect(check.code).toBe(0);
+    expect(check.stdout).toMatch(/ok: .*\(4 records checked\)/);
+  });
+
+  it('check finds damaged records (exit 1)', async () => {
+    expect(
+      (
+        await quire(
+          'import',
+          'users.json',
+          '--db',
+          'damaged.db',
+          '--bucket',
+          'users',
+          '--schema',
+          'schema.yaml',
+        )
+      ).code,
+    ).toBe(0);
+    const db = new Database(join(dir, 'damaged.db'));
+    db.prepare('UPDATE quire_records SET data = \'{"id":"a","name":42,\' WHERE key = \'"a"\'').run();
+    db.prepare(
+      'UPDATE quire_records SET data = \'{"id":"b","name":7,"_version":1,"_createdAt":1,"_updatedAt":1}\' WHERE key = \'"b"\'',
+    ).run();
+    db.close();
+    const r = await quire('check', '--db', 'damaged.db');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/problem: .*users/);
+    expect(r.stderr).toMatch(/check found \d+ problem/);
+  });
+
+  it('history: answers or says it is not available', async () => {
+    const r = await quire('history', '--db', 'data.db', '--bucket', 'users', '--key', 'a');
+    if (typeof (BucketHandle.prototype as { history?: unknown }).history === 'function')
+      expect(r.code).toBe(0);
+    else {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/history is not available/);
+    }
+  });
+
+  it('serve --http: clients, online backup, lock errors, SIGTERM, restore', async () => {
+    const s = await serveHttp('--db', 'served.db', '--schema', 'schema.yaml');
+    const http = connectHttp(s.url);
+    await http.bucket('users').insertMany([
+      { id: 'x', name: 'Xi' },
+      { id: 'y', name: 'Yo' },
+    ]);
+    const ws = await connectWebSocket(s.wsUrl, { reconnect: false });
+    expect(await ws.bucket('users').count()).toBe(2);
+    await ws.close();
+
+    // A second writer is refused, naming the holder; read-only commands work meanwhile.
+    const second = await quire('serve', '--db', 'served.db', '--http', '0');
+    expect(second.code).toBe(3);
+    expect(second.stderr).toMatch(/locked for writing by process \d+/);
+    expect((await quire('checkpoint', '--db', 'served.db')).code).toBe(3);
+    expect(JSON.parse((await quire('stats', '--db', 'served.db', '--json')).stdout).records.total).toBe(2);
+    const backup = await quire('backup', '--db', 'served.db', '--out', 'served.bak');
+    expect(backup.code).toBe(0);
+    expect((await quire('backup', '--db', 'served.db', '--out', 'served.bak')).code).toBe(2); // exists
+
+    await http.bucket('users').insert({ id: 'z', name: 'Zed' });
+    s.child.kill('SIGTERM');
+    expect(await exited(s.child)).toBe(0);
+    expect(JSON.parse((await quire('stats', '--db', 'served.db', '--json')).stdout).records.total).toBe(3);
+    expect((await quire('checkpoint', '--db', 'served.db')).code).toBe(0);
+
+    // Restore the online backup (taken before "z") into the store.
+    expect((await quire('restore', '--db', 'served.db', '--from', 'served.bak')).code).toBe(2); // needs --force
+    const restored = await quire('restore', '--db', 'served.db', '--from', 'served.bak', '--force');
+    expect(restored.code).toBe(0);
+    const ex = await quire('export', '--db', 'served.db', '--bucket', 'users', '--no-metadata');
+    expect(JSON.parse(ex.stdout).map((r: { id: string }) => r.id)).toEqual(['x', 'y']);
+    expect((await quire('check', '--db', 'served.db')).code).toBe(0);
+    expect((await quire('restore', '--db', 'other.db', '--from', 'users.json')).code).toBe(2);
+  });
+
+  it('serve --stdio --workspace: acknowledged writes survive SIGKILL', async () => {
+    const ws = join(dir, 'ws');
+    rmSync(ws, { recursive: true, force: true });
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(ws);
+    const args = [BIN, 'serve', '--workspace', ws, '--schema', join(dir, 'schema.yaml'), '--stdio'];
+    const c1 = await spawnStdio(process.execPath, args, { env: ENV, stderr: 'pipe' });
+    for (let i = 0; i < 20; i++) await c1.bucket('users').insert({ id: `k${i}`, name: `N${i}` });
+    await c1.bucket('users').update('k3', { role: 'admin' });
+    await c1.kill('SIGKILL');
+    const c2 = await spawnStdio(process.execPath, [BIN, 'serve', '--workspace', ws, '--stdio'], {
+      env: ENV,
+      stderr: 'pipe',
+    });
+    expect(await c2.bucket('users').count()).toBe(20);
+    expect((await c2.bucket('users').get('k3'))?.role).toBe('admin');
+    await c2.close();
+    expect((await c2.exited).code).toBe(0);
+    expect((await quire('stats', '--workspace', ws)).stdout).toMatch(/users\s+20 records/);
+  });
+});
