@@ -65,15 +65,18 @@ export class StoreCore implements EngineHost {
     return this.dispatch(batch);
   }
 
-  /** Hand an applied batch to listeners and event subscribers. */
-  dispatch(batch: ChangeBatch): Promise<void> | undefined {
+  /**
+   * Hand an applied batch to listeners and event subscribers. `publish: false`
+   * (restoring a backup) informs listeners but emits no bucket events, as noex-store.
+   */
+  dispatch(batch: ChangeBatch, publish = true): Promise<void> | undefined {
     let wait: Promise<void> | undefined;
     for (const l of this.#listeners) {
       const p = l(batch);
       if (p !== undefined) wait = wait === undefined ? p : Promise.all([wait, p]).then(() => undefined);
     }
     const bus = this.events;
-    if (bus.hasSubscribers()) {
+    if (publish && bus.hasSubscribers()) {
       for (const c of batch.changes) {
         if (c.op === 'insert') {
           bus.publish(`bucket.${c.bucket}.inserted`, {

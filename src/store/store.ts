@@ -533,7 +533,7 @@ export class Store {
       this.#readables.delete(bucket);
       if (fresh.def.refs.length > 0)
         for (const [k, r] of fresh.records) this.#core.refs.track(fresh, k, undefined, r);
-      // Storage learns the new content as ordinary changes.
+      // Storage and reactive queries learn the new content as ordinary changes; restores emit no events (C-9).
       const changes = [];
       for (const [k, r] of old.records)
         if (!fresh.records.has(k))
@@ -558,12 +558,15 @@ export class Store {
           version: r._version,
         });
       }
-      const wait = this.#core.dispatch({
-        changes,
-        counters: new Map([[bucket, fresh.autoincrement]]),
-        actor: undefined,
-        at: Date.now(),
-      });
+      const wait = this.#core.dispatch(
+        {
+          changes,
+          counters: new Map([[bucket, fresh.autoincrement]]),
+          actor: undefined,
+          at: Date.now(),
+        },
+        false,
+      );
       if (wait !== undefined) await wait;
     }
   }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BucketEvent } from '../../src/index.js';
-import { Store, ValidationError } from '../../src/index.js';
+import { MemoryAdapter, Store, ValidationError } from '../../src/index.js';
 
 let store: Store;
 
@@ -285,6 +285,35 @@ describe('events (C-9)', () => {
     await store.stop();
     await expect(users.insert({ id: 'z', name: 'Z' })).rejects.toThrow();
     expect(events).toEqual([]);
+  });
+
+  it('restoring a backup emits no events (reactive queries still see the restored data)', async () => {
+    const persistent = await Store.start({
+      ttlCheckIntervalMs: 0,
+      persistence: { adapter: new MemoryAdapter() },
+    });
+    try {
+      const b = await persistent.defineBucket('a', { key: 'id', schema: { id: { type: 'string' } } });
+      await b.insert({ id: 'x' });
+      await persistent.createBackup('bk');
+      await b.insert({ id: 'y' });
+      const { events, handler } = collect();
+      await persistent.on('bucket.*.*', handler);
+      persistent.defineQuery('n', async (ctx) => ctx.bucket('a').count());
+      const counts: unknown[] = [];
+      await persistent.subscribe('n', (r) => counts.push(r));
+      await persistent.restoreBackup('bk');
+      await persistent.settle();
+      expect(await b.count()).toBe(1);
+      expect(events).toEqual([]);
+      expect(counts).toEqual([1]);
+      // later writes emit as usual
+      await b.insert({ id: 'z' });
+      await persistent.settle();
+      expect(events.map((e) => e.topic)).toEqual(['bucket.a.inserted']);
+    } finally {
+      await persistent.stop();
+    }
   });
 
   it('rejects a bad pattern or handler', async () => {
