@@ -33,15 +33,17 @@ export class BucketState {
    * results are put back into bucket order, so an index never changes what
    * a query returns, only how fast.
    */
-  readonly #seq: Map<KeyId, number> | undefined;
+  #seq: Map<KeyId, number> | undefined;
   #nextSeq = 0;
+  /** Built lazily, on the first index-served query: restoring a bucket does not pay for it. */
+  readonly #wantsSeq: boolean;
 
   constructor(def: CompiledBucket) {
     this.def = def;
     this.indexes = def.indexes.map(createIndex);
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
-    this.#seq = def.indexes.length > 0 && !def.orderedByKey ? new Map() : undefined;
+    this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
     this.expiry =
       def.ttlMs !== undefined
         ? new SortedIndex({ name: '_expiresAt', fields: ['_expiresAt'], unique: false, sorted: true })
@@ -103,7 +105,7 @@ export class BucketState {
     this.records.set(keyId, next);
     if (previous === undefined) {
       this.#keyOrder = undefined;
-      this.#seq?.set(keyId, ++this.#nextSeq);
+      if (this.#seq !== undefined) this.#seq.set(keyId, ++this.#nextSeq);
       for (const ix of this.indexes) ix.add(keyId, next);
       this.expiry?.add(keyId, next);
       return;
@@ -133,7 +135,64 @@ export class BucketState {
    * changing anything if the records break a key or unique index.
    */
   load(records: Iterable<StoreRecord>, bucketLabel = this.name): void {
-    const list = byCreation(Array.isArray(records) ? (records as StoreRecord[]) : [...records]);
+    if (this.records.size === 0 && !Array.isArray(records)) {
+      this.#loadStream(records, bucketLabel);
+      return;
+    }
+    this.#loadChecked(Array.isArray(records) ? (records as StoreRecord[]) : [...records], bucketLabel);
+  }
+
+  /**
+   * Restore path for an empty bucket: one pass, checking keys and unique
+   * values as records go in. On a violation the bucket is emptied again
+   * and the error thrown; records stored out of creation order fall back
+   * to the sorting path.
+   */
+  #loadStream(records: Iterable<StoreRecord>, bucketLabel: string): void {
+    const it = records[Symbol.iterator]();
+    const indexes = this.indexes;
+    const recs = this.records;
+    const expiry = this.expiry;
+    let prev = Number.NEGATIVE_INFINITY;
+    try {
+      for (let step = it.next(); !step.done; step = it.next()) {
+        const r = step.value;
+        const created = r._createdAt;
+        if (typeof created !== 'number' || created < prev) {
+          // Out of creation order (or no timestamps): take the general path.
+          const rest: StoreRecord[] = [...this.records.values(), r];
+          for (let s2 = it.next(); !s2.done; s2 = it.next()) rest.push(s2.value);
+          this.clear();
+          this.#loadChecked(rest, bucketLabel);
+          return;
+        }
+        prev = created;
+        const k = this.keyIdOf(r);
+        const size = recs.size;
+        recs.set(k, r);
+        if (recs.size === size) throw new DuplicateKeyError(bucketLabel, this.publicKeyOf(r));
+        for (let i = 0; i < indexes.length; i++) {
+          const ix = indexes[i]!;
+          if (!ix.addFresh(k, r)) {
+            const f = ix.def.fields;
+            throw new UniqueConstraintError(
+              bucketLabel,
+              f.join(', '),
+              f.length === 1 ? r[f[0]!] : ix.valueOf(r),
+            );
+          }
+        }
+        expiry?.add(k, r);
+      }
+      this.#keyOrder = undefined;
+    } catch (e) {
+      this.clear();
+      throw e;
+    }
+  }
+
+  #loadChecked(records: StoreRecord[], bucketLabel: string): void {
+    const list = byCreation(records);
     const keys = new Set<KeyId>();
     const claimed = this.uniqueIndexes.map(() => new Set<unknown>());
     for (const r of list) {
@@ -158,12 +217,18 @@ export class BucketState {
     this.records.clear();
     for (const ix of this.indexes) ix.clear();
     this.expiry?.clear();
-    this.#seq?.clear();
+    this.#seq = undefined;
+    this.#nextSeq = 0;
     this.#keyOrder = undefined;
   }
 
   /** Compares two present keys by bucket order (insertion order, or key order for ordered_set). */
   #bucketOrder(): (a: KeyId, b: KeyId) => number {
+    if (this.#wantsSeq && this.#seq === undefined) {
+      const built = new Map<KeyId, number>();
+      for (const k of this.records.keys()) built.set(k, ++this.#nextSeq);
+      this.#seq = built;
+    }
     const seq = this.#seq;
     if (seq !== undefined) return (a, b) => seq.get(a)! - seq.get(b)!;
     if (!this.def.compositeKey) return compareKeyValues;

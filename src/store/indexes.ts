@@ -17,6 +17,12 @@ export interface Index {
   remove(keyId: KeyId, record: Rec): void;
   /** Unique indexes: the key currently holding `value` (from `valueOf`). */
   owner(value: unknown): KeyId | undefined;
+  /**
+   * Restore path: add the record and report whether that broke uniqueness
+   * (false: another key already held the value; the index is then invalid
+   * and the caller discards the bucket).
+   */
+  addFresh(keyId: KeyId, record: Rec): boolean;
   /** Whether the indexed fields are identical (===) in both records, so nothing moves. */
   unchanged(a: Rec, b: Rec): boolean;
   clear(): void;
@@ -66,6 +72,19 @@ export class HashIndex implements Index {
     let set = members.get(v);
     if (set === undefined) members.set(v, (set = new Set()));
     set.add(keyId);
+  }
+
+  addFresh(keyId: KeyId, record: Rec): boolean {
+    const owners = this.#owners;
+    if (owners === undefined) {
+      this.add(keyId, record);
+      return true;
+    }
+    const v = this.valueOf(record);
+    if (v === undefined) return true;
+    const before = owners.size;
+    owners.set(v, keyId); // one hash operation instead of get + set
+    return owners.size !== before;
   }
 
   remove(keyId: KeyId, record: Rec): void {
@@ -193,6 +212,15 @@ export class SortedIndex implements Index {
       const v = this.valueOf(record);
       if (v !== undefined) this.#owners.set(v, keyId);
     }
+  }
+
+  addFresh(keyId: KeyId, record: Rec): boolean {
+    if (this.#owners !== undefined) {
+      const v = this.valueOf(record);
+      if (v !== undefined && this.#owners.has(v)) return false;
+    }
+    this.add(keyId, record);
+    return true;
   }
 
   remove(keyId: KeyId, record: Rec): void {
