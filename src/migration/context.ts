@@ -109,7 +109,7 @@ class MigrationBucketHandleImpl implements MigrationBucketHandle {
       const fallback = defaultValue !== undefined ? () => defaultValue : defaultOf(definition);
       this.#replace(with_(def, { schema }), (r) => {
         if (fallback === undefined || r[name] !== undefined) return r;
-        return { ...r, [name]: fallback() };
+        return Object.assign({}, r, { [name]: fallback() });
       });
     });
   }
@@ -168,7 +168,7 @@ class MigrationBucketHandleImpl implements MigrationBucketHandle {
       this.#replace(with_(def, { schema }), (r) => {
         const v = r[name];
         if (v === undefined || v === null) return r;
-        return { ...r, [name]: transform(copy(v)) };
+        return Object.assign({}, r, { [name]: transform(copy(v)) });
       });
     });
   }
@@ -209,7 +209,8 @@ class MigrationBucketHandleImpl implements MigrationBucketHandle {
         // Metadata the function left out is kept.
         let result = out as Rec;
         for (const m of META)
-          if (result[m] === undefined && r[m] !== undefined) result = { ...result, [m]: r[m] };
+          if (result[m] === undefined && r[m] !== undefined)
+            result = Object.assign({}, result, { [m]: r[m] });
         return result;
       });
     });

@@ -57,7 +57,8 @@ export class SchemaValidator {
 
   /** Generated values, defaults and metadata; then validation. Does not touch the input. */
   prepareInsert(input: Rec, nextAutoincrement: () => number, now: number): Rec {
-    const record: Rec = { ...input };
+    // Object.assign, not spread: V8 makes adding properties to a spread copy ~1 µs each.
+    const record: Rec = Object.assign({}, input);
     for (const f of this.#generated) {
       if (record[f.name] === undefined) {
         switch (f.def.generated) {
@@ -91,7 +92,7 @@ export class SchemaValidator {
 
   /** Merge changes (minus key, generated and meta fields), bump version, validate. */
   prepareUpdate(existing: Rec, changes: Rec, now: number): Rec {
-    const merged: Rec = { ...existing };
+    const merged: Rec = Object.assign({}, existing);
     for (const k in changes) {
       if (!Object.hasOwn(changes, k) || this.#protectedOnUpdate.includes(k)) continue;
       merged[k] = changes[k];
