@@ -38,7 +38,8 @@ export class HashIndex implements Index {
   readonly #field: string | undefined;
   readonly #fields: readonly string[];
   readonly #owners: Map<unknown, KeyId> | undefined;
-  readonly #members: Map<unknown, Set<KeyId>> | undefined;
+  /** Value → the one key holding it, or a Set once several do (most values of wide indexes have one key). */
+  readonly #members: Map<unknown, KeyId | Set<KeyId>> | undefined;
 
   constructor(def: IndexDef) {
     this.def = def;
@@ -69,9 +70,10 @@ export class HashIndex implements Index {
       return;
     }
     const members = this.#members!;
-    let set = members.get(v);
-    if (set === undefined) members.set(v, (set = new Set()));
-    set.add(keyId);
+    const cur = members.get(v);
+    if (cur === undefined) members.set(v, keyId);
+    else if (cur instanceof Set) cur.add(keyId);
+    else if (cur !== keyId) members.set(v, new Set([cur, keyId]));
   }
 
   addFresh(keyId: KeyId, record: Rec): boolean {
@@ -94,8 +96,12 @@ export class HashIndex implements Index {
       if (this.#owners.get(v) === keyId) this.#owners.delete(v);
       return;
     }
-    const set = this.#members!.get(v);
-    if (set?.delete(keyId) && set.size === 0) this.#members!.delete(v);
+    const members = this.#members!;
+    const cur = members.get(v);
+    if (cur === undefined) return;
+    if (cur instanceof Set) {
+      if (cur.delete(keyId) && cur.size === 1) members.set(v, cur.values().next().value as KeyId);
+    } else if (cur === keyId) members.delete(v);
   }
 
   owner(value: unknown): KeyId | undefined {
@@ -113,13 +119,15 @@ export class HashIndex implements Index {
       const k = this.#owners.get(value);
       return k === undefined ? EMPTY : [k];
     }
-    return this.#members!.get(value) ?? EMPTY;
+    const cur = this.#members!.get(value);
+    return cur === undefined ? EMPTY : cur instanceof Set ? cur : [cur];
   }
 
   /** Number of keys holding `value`, for choosing between indexes. */
   estimate(value: unknown): number {
     if (this.#owners !== undefined) return this.#owners.has(value) ? 1 : 0;
-    return this.#members!.get(value)?.size ?? 0;
+    const cur = this.#members!.get(value);
+    return cur === undefined ? 0 : cur instanceof Set ? cur.size : 1;
   }
 
   clear(): void {
