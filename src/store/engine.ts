@@ -225,7 +225,9 @@ export class WriteSet {
       if (current === undefined || refKeyId(current[h.field]) !== keyId) continue;
       switch (h.onDelete) {
         case 'restrict':
-          throw restrictError(b, existing, h.source, h.field, h.sourceKeyId);
+          // Judged on the final state in validate(): a referrer removed by this same
+          // delete (a cascade, or the record itself) does not block it, whatever the order.
+          break;
         case 'cascade':
           this.delete(h.source, h.sourceKeyId, visited);
           break;

@@ -384,6 +384,22 @@ describe('references (C-8)', () => {
     expect(await store.bucket('c').count()).toBe(0);
   });
 
+  it('a record that restricts only itself can be deleted', async () => {
+    await store.defineBucket('people', {
+      key: 'id',
+      schema: { id: { type: 'string' }, mentor: { type: 'string', ref: 'people' } },
+    });
+    const people = store.bucket('people');
+    await people.insert({ id: 'solo' });
+    await people.update('solo', { mentor: 'solo' });
+    await people.insert({ id: 'pupil', mentor: 'solo' });
+    // still restricted by someone else
+    await expect(people.delete('solo')).rejects.toBeInstanceOf(ReferentialIntegrityError);
+    await people.delete('pupil');
+    await people.delete('solo');
+    expect(await people.count()).toBe(0);
+  });
+
   it('clear() applies referential actions', async () => {
     const { authors, posts } = await authorsAndPosts('cascade');
     await posts.insert({ title: 'p', authorId: 'a1' });

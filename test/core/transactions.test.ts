@@ -392,6 +392,36 @@ describe('transactions (C-11)', () => {
     expect((await store.bucket('orders').all()).map((r) => r.customerId)).toEqual(['2']);
   });
 
+  it('restrict is judged at commit: deleting a parent before its restricting child works in either order', async () => {
+    await store.defineBucket('notes', {
+      key: 'id',
+      schema: { id: { type: 'string' }, customerId: { type: 'string', ref: 'customers' } },
+    });
+    await store.bucket('notes').insertMany([
+      { id: 'n1', customerId: '1' },
+      { id: 'n2', customerId: '2' },
+    ]);
+    await store.transaction(async (tx) => {
+      await (await tx.bucket('customers')).delete('1');
+      await (await tx.bucket('notes')).delete('n1');
+    });
+    await store.transaction(async (tx) => {
+      await (await tx.bucket('notes')).delete('n2');
+      await (await tx.bucket('customers')).delete('2');
+    });
+    expect(await store.bucket('customers').count()).toBe(0);
+    await store.bucket('customers').insert({ id: '3', name: 'C' });
+    await store.bucket('notes').insert({ id: 'n3', customerId: '3' });
+    await expect(
+      store.transaction(async (tx) => {
+        await (await tx.bucket('customers')).delete('3');
+      }),
+    ).rejects.toThrow(
+      'Cannot delete from bucket "customers" (key "3"): referenced by bucket "notes" (key "n3") via field "customerId"',
+    );
+    expect(await store.bucket('customers').get('3')).toBeDefined();
+  });
+
   it('referencing a record inserted in the same transaction works', async () => {
     await store.transaction(async (tx) => {
       await (await tx.bucket('customers')).insert({ id: 'n', name: 'New' });
