@@ -96,6 +96,7 @@ export async function run(): Promise<BenchSection> {
     const address = await server.listen();
     const http = connectHttp(address.url);
     rows.push(...(await measureOps('HTTP', remote(http), 'h')));
+    await http.close();
     const ws = await connectWebSocket(address.wsUrl);
     rows.push(...(await measureOps('WebSocket', remote(ws), 'w')));
     await ws.close();

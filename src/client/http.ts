@@ -1,5 +1,7 @@
-// Client over HTTP: one POST per call (or per batch). No notifications, so
-// no subscriptions; use the WebSocket or stdio client for those.
+// Client over HTTP (node:http, keep-alive): one POST per call (or per batch).
+// No notifications, so no subscriptions; use the WebSocket or stdio client for those.
+import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { RpcResponse } from '../server/protocol.js';
 import {
   type BatchCall,
@@ -22,36 +24,76 @@ export interface HttpClientOptions {
 export class HttpClient extends QuireClient {
   readonly url: string;
   readonly #o: HttpClientOptions;
+  /** Keep-alive connections: one TCP connection serves many calls. */
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  readonly #httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
 
   constructor(url: string, options: HttpClientOptions = {}) {
     super();
+    new URL(url); // throws on a malformed URL now rather than at the first call
     this.url = url;
     this.#o = options;
   }
 
-  async #post(body: string, what: string): Promise<unknown> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...this.#o.headers };
+  #post(body: string, what: string): Promise<unknown> {
+    const url = new URL(this.url);
+    const secure = url.protocol === 'https:';
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      ...this.#o.headers,
+    };
     if (this.#o.token !== undefined) headers.authorization = `Bearer ${this.#o.token}`;
     const ms = this.#o.callTimeoutMs ?? 30_000;
-    const signal = ms > 0 ? AbortSignal.timeout(ms) : undefined;
-    let res: Response;
-    try {
-      res = await fetch(this.url, { method: 'POST', headers, body, signal });
-    } catch (e) {
-      if ((e as Error).name === 'TimeoutError') throw new CallTimeoutError(what, ms);
-      throw new ConnectionError(
-        `${what}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`,
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        if (timer !== undefined) clearTimeout(timer);
+        fn();
+      };
+      const req = (secure ? httpsRequest : httpRequest)(
+        {
+          protocol: url.protocol,
+          hostname: url.hostname.replace(/^\[|\]$/g, ''),
+          port: url.port,
+          path: `${url.pathname}${url.search}`,
+          method: 'POST',
+          headers,
+          agent: secure ? this.#httpsAgent : this.#agent,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (e) => finish(() => reject(new ConnectionError(`${what}: ${e.message}`))));
+          res.on('end', () =>
+            finish(() => {
+              if (res.statusCode === 204) return resolve(undefined);
+              const text = Buffer.concat(chunks).toString('utf8');
+              try {
+                resolve(JSON.parse(text));
+              } catch {
+                reject(
+                  new ConnectionError(
+                    `${what}: HTTP ${res.statusCode} with a body that is not JSON-RPC: ${text.slice(0, 200)}`,
+                  ),
+                );
+              }
+            }),
+          );
+        },
       );
-    }
-    if (res.status === 204) return undefined;
-    const text = await res.text();
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new ConnectionError(
-        `${what}: HTTP ${res.status} with a body that is not JSON-RPC: ${text.slice(0, 200)}`,
-      );
-    }
+      const timer =
+        ms > 0
+          ? setTimeout(() => {
+              finish(() => reject(new CallTimeoutError(what, ms)));
+              req.destroy();
+            }, ms)
+          : undefined;
+      req.on('error', (e) => finish(() => reject(new ConnectionError(`${what}: ${e.message}`))));
+      req.end(body);
+    });
   }
 
   async request(method: string, params: unknown): Promise<unknown> {
@@ -89,7 +131,11 @@ export class HttpClient extends QuireClient {
     return toBatchResults(r as RpcResponse[], ids);
   }
 
-  async close(): Promise<void> {}
+  /** Closes the kept-alive connections. */
+  async close(): Promise<void> {
+    this.#agent.destroy();
+    this.#httpsAgent.destroy();
+  }
 }
 
 /** A client for a server's `POST /rpc` endpoint (e.g. `http://127.0.0.1:7070/rpc`). */
