@@ -535,6 +535,68 @@ describe('transactions (C-11)', () => {
     expect(events[0]).toMatchObject({ type: 'updated', key: '1', oldRecord: before, newRecord: after });
   });
 
+  it('no lost updates: concurrent read-modify-write transactions either apply or conflict', async () => {
+    await store.defineBucket('counters', {
+      key: 'id',
+      schema: { id: { type: 'string' }, value: { type: 'number' } },
+    });
+    const counters = store.bucket('counters');
+    await counters.insertMany([
+      { id: 'x', value: 0 },
+      { id: 'y', value: 0 },
+    ]);
+    const ticks = () => new Promise<void>((r) => setImmediate(r));
+    let committed = 0;
+    let conflicts = 0;
+    let committedBoth = 0;
+    const runs: Promise<void>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const waitBefore = i % 3;
+      const waitAfter = (i * 7) % 4;
+      const both = i % 2 === 0;
+      if (i % 5 === 0) {
+        // plain writes interleave with the transactions (they bump y's version, not its value)
+        runs.push(
+          (async () => {
+            for (let t = 0; t < waitBefore; t++) await ticks();
+            await counters.update('y', { note: i });
+          })(),
+        );
+      }
+      runs.push(
+        store
+          .transaction(async (tx) => {
+            const c = await tx.bucket('counters');
+            for (let t = 0; t < waitBefore; t++) await ticks();
+            const x = (await c.get('x'))!;
+            await c.update('x', { value: (x.value as number) + 1 });
+            if (both) {
+              const y = (await c.get('y'))!;
+              await c.update('y', { value: (y.value as number) + 1 });
+            }
+            for (let t = 0; t < waitAfter; t++) await ticks();
+            return both;
+          })
+          .then(
+            (didBoth) => {
+              committed++;
+              if (didBoth) committedBoth++;
+            },
+            (e) => {
+              expect(e).toBeInstanceOf(TransactionConflictError);
+              conflicts++;
+            },
+          ),
+      );
+    }
+    await Promise.all(runs);
+    expect(committed + conflicts).toBe(40);
+    expect(committed).toBeGreaterThan(0);
+    expect(conflicts).toBeGreaterThan(0);
+    expect((await counters.get('x'))!.value).toBe(committed);
+    expect((await counters.get('y'))!.value).toBe(committedBoth);
+  });
+
   it('rejects a non-function', async () => {
     await expect(store.transaction(42 as never)).rejects.toThrow();
   });
