@@ -28,7 +28,9 @@ export async function bridgeStoreToRules(
       const finalTopic = mapTopic !== undefined ? mapTopic(topic, event) : topic;
       const data = mapData !== undefined ? mapData(event) : (event as unknown as Record<string, unknown>);
       const r = receiver.emit(finalTopic, data);
-      if (r instanceof Promise) r.catch(() => {});
+      // Any thenable (also a promise from another realm, which is not `instanceof Promise`).
+      if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function')
+        (r as PromiseLike<unknown>).then(undefined, () => {});
     } catch {
       // Fire-and-forget: a failing receiver or mapper must not affect the store.
     }

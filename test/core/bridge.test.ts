@@ -1,3 +1,4 @@
+import vm from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BridgeOptions, bridgeStoreToRules, type EventReceiver } from '../../src/bridge/index.js';
 import type { BucketEvent } from '../../src/index.js';
@@ -116,6 +117,27 @@ describe('bridgeStoreToRules (C-17)', () => {
       expect(good.calls).toEqual([]);
       expect(unhandled).toEqual([]);
       expect(await store.bucket('users').count()).toBe(1);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('a rejection from another realm (a promise that is not instanceof Promise) is swallowed too', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const foreign: EventReceiver = {
+        emit: () => vm.runInNewContext('Promise.reject(new Error("foreign"))'),
+      };
+      const probe = foreign.emit('t', {}) as PromiseLike<unknown>;
+      probe.then(undefined, () => {});
+      expect(probe instanceof Promise).toBe(false);
+      await bridgeStoreToRules(store, foreign);
+      await store.bucket('users').insert({ id: 'a' });
+      await store.settle();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
