@@ -288,6 +288,24 @@ describe('maxSize (C-12)', () => {
     expect((await b.all()).map((r) => r.id)).toEqual(['a', 'b']);
   });
 
+  it('a transaction that inserts past maxSize evicts at commit', async () => {
+    const store = await start();
+    const b = await store.defineBucket('s', { key: 'id', schema, maxSize: 2 });
+    await b.insertMany([{ id: 'a' }, { id: 'b' }]);
+    const deleted: unknown[] = [];
+    await store.on('bucket.s.deleted', (e: BucketEvent) => {
+      deleted.push(e.key);
+    });
+    await store.transaction(async (tx) => {
+      const t = await tx.bucket('s');
+      await t.insert({ id: 'c' });
+      await t.insert({ id: 'd' });
+    });
+    await store.settle();
+    expect((await b.all()).map((r) => r.id)).toEqual(['c', 'd']);
+    expect(deleted).toEqual(['a', 'b']);
+  });
+
   it('a failed insert evicts nothing', async () => {
     const store = await start();
     const b = await store.defineBucket('s', { key: 'id', schema, maxSize: 2 });
