@@ -83,6 +83,7 @@ function readAuthFile(file: string): AuthOptions {
 async function serve(opts: Record<string, any>): Promise<void> {
   if (opts.ui === true) throw new CliError('--ui is not available yet (SPEC P-13)', EXIT.USAGE);
   const stdio = opts.stdio === true || opts.http === undefined;
+  const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
   const opened = await openStore({
     db: opts.db,
     workspace: opts.workspace,
@@ -94,7 +95,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
   const serverOptions: ServerOptions = {
     store: opened.store,
     stopStoreOnClose: true,
-    ...(opts.auth !== undefined ? { auth: readAuthFile(opts.auth) } : {}),
+    ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),
     ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),

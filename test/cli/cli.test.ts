@@ -135,12 +135,14 @@ describe('quire CLI', () => {
     writeFileSync(join(dir, 'broken.yaml'), 'buckets: {users: [');
     writeFileSync(join(dir, 'nokey.yaml'), 'users: {key: nope, schema: {id: {type: string}}}');
     writeFileSync(join(dir, 'notdb.db'), 'this is not sqlite at all, not even close to a header');
-    const [nf, ns, bs, nk, notdb] = await Promise.all([
+    writeFileSync(join(dir, 'auth.yaml'), 'tokens:\n  abc: {read: "*"}\n');
+    const [nf, ns, bs, nk, notdb, badAuth] = await Promise.all([
       quire('stats', '--db', 'nope.db'),
       quire('serve', '--db', 's0.db', '--schema', 'missing.yaml'),
       quire('serve', '--db', 's1.db', '--schema', 'broken.yaml'),
       quire('serve', '--db', 's2.db', '--schema', 'nokey.yaml'),
       quire('stats', '--db', 'notdb.db'),
+      quire('serve', '--db', 's3.db', '--auth', 'auth.yaml', '--http', '0'),
     ]);
     expect(nf!.code).toBe(2);
     expect(nf!.stderr).toMatch(/store file not found: .*nope\.db/);
@@ -152,6 +154,8 @@ describe('quire CLI', () => {
     expect(nk!.stderr).toMatch(/bucket "users".*key field "nope" does not exist/i);
     expect(notdb!.code).toBe(2);
     expect(notdb!.stderr).toMatch(/not a Quire store/);
+    expect(badAuth!.code).toBe(2);
+    expect(badAuth!.stderr).toMatch(/bad auth file .*needs an "identity"/);
   });
 
   it('import (all or nothing), stats, export, check', async () => {
