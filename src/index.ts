@@ -1,6 +1,16 @@
 // Public API of the `quire` package.
 
 export {
+  type ChangeFeedConfig,
+  type ChangeFeedEntry,
+  type ChangesOptions,
+  type HistoryEntry,
+  HistoryNotEnabledError,
+  type HistoryOp,
+  type HistoryQuery,
+  VersionNotFoundError,
+} from './history/index.js';
+export {
   type DataFormat,
   ExportError,
   type ExportOptions,
@@ -26,16 +36,21 @@ export {
 // Durable storage; importing it registers the storage factory used by Store.start({persistence}).
 export {
   type AdapterContext,
+  type BackupFileInfo,
+  type BackupToOptions,
   type BucketWrite,
   type CommitUnit,
+  type FeedWrite,
   FileAdapter,
   type FileAdapterOptions,
+  type HistoryWrite,
   type IncrementalAdapter,
   type LockHolder,
   MemoryAdapter,
   type PersistedState,
   ReadOnlyStorageError,
   type RecordWrite,
+  restoreFromBackup,
   SchemaMismatchError,
   SQLiteAdapter,
   type SQLiteAdapterOptions,

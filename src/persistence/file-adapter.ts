@@ -18,13 +18,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import type { HistoryFilter } from '../store/core.js';
 import { InvalidArgumentError } from '../store/errors.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
+import { applyLog, newStoredLog, readStoredChanges, readStoredHistory, type StoredLog } from './log.js';
 import type {
   AdapterContext,
   CommitUnit,
+  FeedWrite,
+  HistoryWrite,
   IncrementalAdapter,
   PersistedState,
   StoredBucket,
@@ -49,6 +53,8 @@ interface FileStore {
   readonly base: string;
   lastSeq: number;
   buckets: Map<string, FileBucket>;
+  /** History rows and change feed (snapshot lines `H\t<row>` and `F\t<row>`). */
+  log: StoredLog;
   fd: number | undefined;
   journalSize: number;
   lock: WriterLock | undefined;
@@ -103,6 +109,7 @@ export class FileAdapter implements IncrementalAdapter {
         base: files.base,
         lastSeq: 0,
         buckets: new Map(),
+        log: newStoredLog(),
         fd: undefined,
         journalSize: 0,
         lock,
@@ -146,6 +153,8 @@ export class FileAdapter implements IncrementalAdapter {
         buckets: Array<{ name: string; definition?: StoredDefinition; autoincrement: number }>;
       };
       if (header.format !== 'quire-snapshot') throw new Error('not a Quire snapshot');
+      const log = newStoredLog();
+      let logRows = 0;
       for (const b of header.buckets)
         s.buckets.set(b.name, {
           definition: b.definition,
@@ -156,10 +165,19 @@ export class FileAdapter implements IncrementalAdapter {
       for (let l = line(); l !== undefined; l = line()) {
         const tab = l.indexOf('\t');
         if (tab < 0) {
-          const end = JSON.parse(l) as { end: number };
+          const end = JSON.parse(l) as { end: number; log?: number };
           if (end.end !== count) throw new Error(`expected ${end.end} records, found ${count}`);
+          if ((end.log ?? 0) !== logRows) throw new Error(`expected ${end.log} log rows, found ${logRows}`);
           s.lastSeq = header.lastSeq;
+          s.log = log;
           return;
+        }
+        if (tab === 1 && (l[0] === 'H' || l[0] === 'F')) {
+          const row = JSON.parse(l.slice(2));
+          if (l[0] === 'H') log.addHistory(row as HistoryWrite);
+          else log.addFeed(row as FeedWrite);
+          logRows++;
+          continue;
         }
         const [bucket, key] = JSON.parse(l.slice(0, tab)) as [string, string];
         s.buckets.get(bucket)!.records.set(key, l.slice(tab + 1));
@@ -169,6 +187,7 @@ export class FileAdapter implements IncrementalAdapter {
     } catch (e) {
       // An atomically written snapshot is damaged only by outside causes. Keep it aside, report, go on.
       s.buckets = new Map();
+      s.log = newStoredLog();
       const aside = `${file}.corrupt-${Date.now()}`;
       if (!this.readOnly) fs.renameSync(file, aside);
       s.context.onError(
@@ -264,6 +283,23 @@ export class FileAdapter implements IncrementalAdapter {
     return [...this.#require(store).buckets.keys()];
   }
 
+  readHistory(store: string, bucket: string, key: string, filter: HistoryFilter): HistoryWrite[] {
+    return readStoredHistory(this.#stores.get(store)?.log, bucket, key, filter);
+  }
+
+  readChanges(store: string, since: number, limit: number): FeedWrite[] {
+    return readStoredChanges(this.#stores.get(store)?.log, since, limit);
+  }
+
+  /** @internal Every stored history and feed row of a store (for backupTo). */
+  dumpLog(store: string): { history: HistoryWrite[]; feed: FeedWrite[] } {
+    const log = this.#stores.get(store)?.log;
+    return {
+      history: [...(log?.historyRows() ?? [])] as HistoryWrite[],
+      feed: (log?.feedRows() ?? []) as FeedWrite[],
+    };
+  }
+
   commit(store: string, unit: CommitUnit): void {
     if (this.readOnly) throw new ReadOnlyStorageError(this.dir);
     const s = this.#require(store);
@@ -334,7 +370,7 @@ export class FileAdapter implements IncrementalAdapter {
         definition: b.definition,
         autoincrement: b.autoincrement,
       }));
-      out(`${JSON.stringify({ format: 'quire-snapshot', version: 1, lastSeq: s.lastSeq, buckets })}\n`);
+      out(`${JSON.stringify({ format: 'quire-snapshot', version: 2, lastSeq: s.lastSeq, buckets })}\n`);
       let count = 0;
       for (const [name, b] of s.buckets) {
         for (const [key, data] of b.records) {
@@ -342,7 +378,16 @@ export class FileAdapter implements IncrementalAdapter {
           count++;
         }
       }
-      out(`${JSON.stringify({ end: count })}\n`);
+      let logRows = 0;
+      for (const row of s.log.historyRows()) {
+        out(`H\t${JSON.stringify(row)}\n`);
+        logRows++;
+      }
+      for (const row of s.log.feedRows()) {
+        out(`F\t${JSON.stringify(row)}\n`);
+        logRows++;
+      }
+      out(`${JSON.stringify({ end: count, log: logRows })}\n`);
       flush();
       fs.fsyncSync(fd);
     } finally {
@@ -439,6 +484,7 @@ function applyUnit(s: FileStore, unit: CommitUnit): void {
       b.records.set(w.key, w.data!);
     }
   }
+  applyLog(s.log, unit);
   if (unit.lastSeq > s.lastSeq) s.lastSeq = unit.lastSeq;
 }
 

@@ -4,6 +4,7 @@
 import { registerStorageFactory } from '../store/store.js';
 import { PersistenceManager } from './manager.js';
 
+export type { BackupFileInfo, BackupToOptions } from '../store/store.js';
 export {
   type LockHolder,
   ReadOnlyStorageError,
@@ -15,11 +16,14 @@ export {
 export { FileAdapter, type FileAdapterOptions } from './file-adapter.js';
 export { PersistenceManager } from './manager.js';
 export { MemoryAdapter } from './memory-adapter.js';
+export { type RestoreFromBackupOptions, restoreFromBackup } from './restore-file.js';
 export { SQLITE_SCHEMA_VERSION, SQLiteAdapter, type SQLiteAdapterOptions } from './sqlite-adapter.js';
 export type {
   AdapterContext,
   BucketWrite,
   CommitUnit,
+  FeedWrite,
+  HistoryWrite,
   IncrementalAdapter,
   PersistedState,
   RecordWrite,

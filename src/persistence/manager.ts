@@ -21,7 +21,11 @@
 // store keeps serving from memory. In strict mode the write's promise stays
 // pending until its unit is committed — it settles only when storage works
 // again, or rejects when the store is stopped before that.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { BucketState } from '../store/bucket-state.js';
+import type { HistoryFilter } from '../store/core.js';
 import type { Change, ChangeBatch } from '../store/engine.js';
 import {
   DuplicateKeyError,
@@ -29,7 +33,14 @@ import {
   UniqueConstraintError,
   ValidationError,
 } from '../store/errors.js';
-import type { StorageHost, StorePersistenceConfig, StoreStorage } from '../store/store.js';
+import type { KeyId } from '../store/indexes.js';
+import type {
+  BackupFileInfo,
+  BackupToOptions,
+  StorageHost,
+  StorePersistenceConfig,
+  StoreStorage,
+} from '../store/store.js';
 import type { BackupInfo, StoreRecord } from '../store/types.js';
 import { bucketKey, diffDefinitions, encodeKey, sameDefinition, serializeDefinition } from './codec.js';
 import {
@@ -39,9 +50,12 @@ import {
   StorageLockedError,
   toStorageError,
 } from './errors.js';
+import { SQLiteAdapter } from './sqlite-adapter.js';
 import {
   type BucketWrite,
   type CommitUnit,
+  type FeedWrite,
+  type HistoryWrite,
   type IncrementalAdapter,
   isIncrementalAdapter,
   isSnapshotAdapter,
@@ -75,6 +89,8 @@ interface Waiter {
 }
 
 const MAX_BACKOFF_MS = 5_000;
+/** How often (ms) a bucket's whole history is swept for entries past `maxAge`. */
+const AGE_SWEEP_MS = 60_000;
 const MIGRATION_HINT =
   'Nothing was changed. To migrate, define the bucket with its stored definition (error.storedDefinition) and change it with runMigrations (addField, removeField, renameField, changeFieldType, transformAll), or fix the stored records first.';
 
@@ -89,8 +105,14 @@ export class PersistenceManager implements StoreStorage {
   readonly #onError: ((e: Error) => void) | undefined;
   #host: StorageHost | undefined;
   #opened = false;
+  /** The highest sequence number queued or stored (seqs come from the store: host.nextSeq, Change.seq). */
   #seq = 0;
   #records = new Map<string, Map<string, PendingRecord>>();
+  /** History rows and feed rows waiting for the next flush (never folded), and those of the flush under way. */
+  #history: HistoryWrite[] = [];
+  #feed: FeedWrite[] = [];
+  #inflight: { history: HistoryWrite[]; feed: FeedWrite[] } | undefined;
+  #lastSweep = new Map<string, number>();
   #buckets = new Map<string, PendingBucket>();
   #dirty = new Set<string>();
   #dropped = new Set<string>();
@@ -175,11 +197,26 @@ export class PersistenceManager implements StoreStorage {
   /** Shift sequence numbers handed out before storage could be opened above the stored ones. */
   #renumber(offset: number): void {
     this.#seq += offset;
+    this.#host?.shiftSeq(offset);
     for (const m of this.#records.values())
       for (const r of m.values()) {
         r.seq += offset;
         r.ord += offset;
       }
+    this.#history = this.#history.map((h) => ({ ...h, seq: h.seq + offset }));
+    this.#feed = this.#feed.map((f) => ({ ...f, seq: f.seq + offset }));
+  }
+
+  /** The last sequence number in storage (known once storage is open): the store continues from it. */
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  /** A sequence number for a write that is not a store change (definition fill, rewrite). */
+  #nextSeq(): number {
+    const seq = this.#host !== undefined ? this.#host.nextSeq() : this.#seq + 1;
+    if (seq > this.#seq) this.#seq = seq;
+    return seq;
   }
 
   // ── Restore ─────────────────────────────────────────────────────
@@ -300,7 +337,7 @@ export class PersistenceManager implements StoreStorage {
     this.#storeDefinition(name, current);
     for (const r of filled) {
       const keyId = state.keyIdOf(r);
-      this.#addRecord(name, encodeKey(keyId), 'update', ++this.#seq, r._version, r);
+      this.#addRecord(name, encodeKey(keyId), 'update', this.#nextSeq(), r._version, r);
     }
   }
 
@@ -334,6 +371,7 @@ export class PersistenceManager implements StoreStorage {
           };
     this.#buckets.set(name, op);
     this.#records.delete(name);
+    if (kind === 'drop') this.#history = this.#history.filter((h) => h.bucket !== name);
     return op;
   }
 
@@ -381,13 +419,43 @@ export class PersistenceManager implements StoreStorage {
     const host = this.#host!;
     let any = false;
     const changes: readonly Change[] = batch.changes;
+    const feed = host.feedLimit > 0 && this.#incremental !== undefined;
     for (let i = 0; i < changes.length; i++) {
       const c = changes[i]!;
-      if (!host.isPersistent(c.bucket)) continue;
+      const state = host.bucketState(c.bucket);
+      if (state === undefined || !state.def.persistent) continue;
       any = true;
-      const seq = ++this.#seq;
-      if (this.#snapshot !== undefined) this.#dirty.add(c.bucket);
-      else this.#addRecord(c.bucket, encodeKey(c.keyId), c.op, seq, c.version, c.newRecord);
+      const seq = c.seq;
+      if (seq > this.#seq) this.#seq = seq;
+      if (this.#snapshot !== undefined) {
+        this.#dirty.add(c.bucket);
+        continue;
+      }
+      const key = encodeKey(c.keyId);
+      this.#addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord);
+      const actor = batch.actor ?? null;
+      if (state.def.history !== undefined && !unchanged(c)) {
+        this.#history.push({
+          bucket: c.bucket,
+          key,
+          seq,
+          version: c.version,
+          op: c.op,
+          at: batch.at,
+          actor,
+          data: c.newRecord === undefined ? null : JSON.stringify(c.newRecord),
+        });
+      }
+      if (feed)
+        this.#feed.push({
+          seq,
+          bucket: c.bucket,
+          key: JSON.stringify(c.key),
+          op: c.op,
+          version: c.version,
+          at: batch.at,
+          actor,
+        });
     }
     for (const [b, v] of batch.counters) {
       if (!host.isPersistent(b)) continue;
@@ -405,6 +473,8 @@ export class PersistenceManager implements StoreStorage {
   }
 
   #clearQueue(): void {
+    this.#history = [];
+    this.#feed = [];
     this.#records = new Map();
     this.#buckets = new Map();
     this.#dirty = new Set();
@@ -413,6 +483,8 @@ export class PersistenceManager implements StoreStorage {
 
   #hasPending(): boolean {
     return (
+      this.#history.length > 0 ||
+      this.#feed.length > 0 ||
       this.#records.size > 0 ||
       this.#buckets.size > 0 ||
       this.#dirty.size > 0 ||
@@ -493,14 +565,21 @@ export class PersistenceManager implements StoreStorage {
     const records = this.#records;
     const buckets = this.#buckets;
     const waiters = this.#waiters;
+    const log = { history: this.#history, feed: this.#feed };
     this.#records = new Map();
     this.#buckets = new Map();
     this.#waiters = [];
+    this.#history = [];
+    this.#feed = [];
+    this.#inflight = log;
     try {
       await this.#open();
-      const unit = buildUnit(records, buckets, this.#seq);
+      const unit = this.#withLog(buildUnit(records, buckets, this.#seq), log.history, log.feed);
       await this.#incremental!.commit(this.#store, unit);
     } catch (e) {
+      this.#inflight = undefined;
+      this.#history = [...log.history, ...this.#history];
+      this.#feed = [...log.feed, ...this.#feed];
       // Put the taken changes back in front of anything queued meanwhile.
       const newer = { records: this.#records, buckets: this.#buckets };
       this.#records = records;
@@ -518,7 +597,112 @@ export class PersistenceManager implements StoreStorage {
       this.#waiters = [...waiters, ...this.#waiters];
       throw this.#failed(e);
     }
+    this.#inflight = undefined;
     this.#succeeded(waiters);
+  }
+
+  /** Add history rows (with the retention of their buckets) and feed rows (with the feed's pruning) to a unit. */
+  #withLog(unit: CommitUnit, history: HistoryWrite[], feed: FeedWrite[]): CommitUnit {
+    if (history.length === 0 && feed.length === 0) return unit;
+    let retention: CommitUnit['retention'];
+    if (history.length > 0) {
+      const now = Date.now();
+      const rules = [];
+      const seen = new Set<string>();
+      for (const h of history) {
+        if (seen.has(h.bucket)) continue;
+        seen.add(h.bucket);
+        const cfg = this.#host?.bucketState(h.bucket)?.def.history;
+        if (cfg === undefined || (cfg.maxVersions === undefined && cfg.maxAgeMs === undefined)) continue;
+        let sweep = false;
+        if (cfg.maxAgeMs !== undefined && now - (this.#lastSweep.get(h.bucket) ?? 0) >= AGE_SWEEP_MS) {
+          sweep = true;
+          this.#lastSweep.set(h.bucket, now);
+        }
+        rules.push({
+          bucket: h.bucket,
+          maxVersions: cfg.maxVersions,
+          before: cfg.maxAgeMs !== undefined ? now - cfg.maxAgeMs : undefined,
+          sweep,
+        });
+      }
+      if (rules.length > 0) retention = rules;
+    }
+    const limit = this.#host?.feedLimit ?? 0;
+    return {
+      ...unit,
+      history: history.length > 0 ? history : undefined,
+      retention,
+      feed: feed.length > 0 ? feed : undefined,
+      feedPruneTo: feed.length > 0 && limit > 0 ? this.#seq - limit : undefined,
+    };
+  }
+
+  // ── History reads (stored rows + rows still queued) ──────────────
+
+  /** Whether this storage keeps the history of persistent buckets (incremental adapters that can read it back). */
+  get keepsHistory(): boolean {
+    return this.#incremental?.readHistory !== undefined;
+  }
+
+  /** Whether this storage keeps the change feed of persistent changes. */
+  get keepsFeed(): boolean {
+    return this.#incremental?.readChanges !== undefined;
+  }
+
+  /** History rows of one record, newest first: what storage holds plus what waits to be written. */
+  async readHistory(bucket: string, keyId: KeyId, f: HistoryFilter): Promise<HistoryWrite[]> {
+    const a = this.#incremental;
+    if (a?.readHistory === undefined) return [];
+    const key = encodeKey(keyId);
+    if (!this.#opened) {
+      try {
+        await this.#open();
+      } catch {
+        /* reported; what is queued is all there is */
+      }
+    }
+    const stored = this.#opened ? await a.readHistory(this.#store, bucket, key, f) : [];
+    // Collected synchronously after the read: a row is either stored, in flight or queued.
+    const pending: HistoryWrite[] = [];
+    for (const list of [this.#inflight?.history, this.#history])
+      if (list !== undefined)
+        for (const h of list)
+          if (
+            h.bucket === bucket &&
+            h.key === key &&
+            h.at >= f.since &&
+            h.at <= f.until &&
+            (f.version === undefined || h.version === f.version)
+          )
+            pending.push(h);
+    if (pending.length === 0) return stored;
+    const bySeq = new Map<number, HistoryWrite>();
+    for (const h of stored) bySeq.set(h.seq, h);
+    for (const h of pending) bySeq.set(h.seq, h);
+    return [...bySeq.values()].sort((x, y) => y.seq - x.seq).slice(0, f.limit);
+  }
+
+  /** Feed rows with `seq > since`, oldest first: stored plus queued. */
+  async readChanges(since: number, limit: number): Promise<FeedWrite[]> {
+    const a = this.#incremental;
+    if (a?.readChanges === undefined) return [];
+    if (!this.#opened) {
+      try {
+        await this.#open();
+      } catch {
+        /* reported */
+      }
+    }
+    const stored = this.#opened ? await a.readChanges(this.#store, since, limit) : [];
+    const pending: FeedWrite[] = [];
+    for (const list of [this.#inflight?.feed, this.#feed])
+      if (list !== undefined) for (const r of list) if (r.seq > since) pending.push(r);
+    if (pending.length === 0) return stored;
+    const bySeq = new Map<number, FeedWrite>();
+    for (const r of stored) bySeq.set(r.seq, r);
+    for (const r of pending) bySeq.set(r.seq, r);
+    return [...bySeq.values()].sort((x, y) => x.seq - y.seq).slice(0, limit);
   }
 
   async #flushSnapshot(): Promise<void> {
@@ -582,7 +766,7 @@ export class PersistenceManager implements StoreStorage {
       op.autoincrement = state.autoincrement;
       if (rewritten)
         for (const [k, r] of state.records)
-          this.#addRecord(name, encodeKey(k), 'insert', ++this.#seq, r._version, r);
+          this.#addRecord(name, encodeKey(k), 'insert', this.#nextSeq(), r._version, r);
     }
     this.#schedule();
   }
@@ -621,6 +805,90 @@ export class PersistenceManager implements StoreStorage {
     } catch (e) {
       this.#report(e, 'close');
     }
+  }
+
+  // ── Online backup to a file (P-9) ─────────────────────────────
+
+  /**
+   * Write a consistent copy of the store to an SQLite file. SQLiteAdapter:
+   * SQLite's online backup of the whole database file (commits go on while
+   * it copies). Other incremental adapters: the buckets, their history and
+   * the change feed, captured in one synchronous step, written as a new
+   * SQLite store. Pending changes are flushed first.
+   */
+  async backupTo(
+    target: string,
+    buckets: Map<string, BucketState>,
+    options: BackupToOptions,
+  ): Promise<BackupFileInfo> {
+    const t0 = Date.now();
+    if (fs.existsSync(target) && options.overwrite !== true)
+      throw new InvalidArgumentError(
+        'backupTo',
+        'path',
+        `"${target}" exists (pass {overwrite: true} to replace it)`,
+      );
+    await this.flush();
+    const a = this.#incremental;
+    if (a instanceof SQLiteAdapter) {
+      if (path.resolve(a.path) === path.resolve(target))
+        throw new InvalidArgumentError('backupTo', 'path', 'cannot back up a database onto itself');
+      const r = await a.backupTo(target, {
+        pagesPerStep: options.pagesPerStep,
+        onProgress: options.onProgress,
+      });
+      return { path: target, bytes: r.bytes, durationMs: Date.now() - t0 };
+    }
+    // Capture everything synchronously: a consistent cut.
+    const bw: BucketWrite[] = [];
+    const records: RecordWrite[] = [];
+    let ord = 0;
+    for (const [name, b] of buckets) {
+      if (!b.def.persistent) continue;
+      bw.push({
+        bucket: name,
+        definition: serializeDefinition(b.def.definition),
+        autoincrement: b.autoincrement,
+      });
+      for (const [k, r] of b.records) {
+        ord++;
+        records.push({
+          bucket: name,
+          key: encodeKey(k),
+          op: 'insert',
+          seq: ord,
+          ord,
+          version: r._version,
+          data: JSON.stringify(r),
+        });
+      }
+    }
+    const dump = (
+      a as { dumpLog?: (s: string) => { history: HistoryWrite[]; feed: FeedWrite[] } } | undefined
+    )?.dumpLog?.(this.#store) ?? { history: [], feed: [] };
+    const unit: CommitUnit = {
+      buckets: bw,
+      records,
+      lastSeq: Math.max(this.#seq, ord),
+      history: dump.history,
+      feed: dump.feed,
+    };
+    const tmp = `${target}.tmp-${process.pid}`;
+    for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) fs.rmSync(f, { force: true });
+    const out = new SQLiteAdapter(tmp, { autoCheckpointPages: 0 });
+    try {
+      out.open(this.#store, { onError: () => {} });
+      out.commit(this.#store, unit);
+      out.database.pragma('wal_checkpoint(TRUNCATE)');
+      out.database.pragma('journal_mode = DELETE');
+    } catch (e) {
+      out.close();
+      fs.rmSync(tmp, { force: true });
+      throw toStorageError('backup', e, target);
+    }
+    out.close();
+    fs.renameSync(tmp, target);
+    return { path: target, bytes: fs.statSync(target).size, durationMs: Date.now() - t0 };
   }
 
   // ── Backups (noex layout: `<store>:backup:<name>` through the adapter's key/value side) ──
@@ -689,6 +957,13 @@ export class PersistenceManager implements StoreStorage {
     if (kv === undefined) return undefined;
     return async (name: string) => kv.delete(this.#backupKey(name));
   }
+}
+
+/** A restored backup rewrites records with the same version: not a new version worth a history row. */
+function unchanged(c: Change): boolean {
+  const o = c.oldRecord;
+  const n = c.newRecord;
+  return o !== undefined && n !== undefined && o._version === n._version && o._updatedAt === n._updatedAt;
 }
 
 function buildUnit(

@@ -1,10 +1,14 @@
 // MemoryAdapter: keeps the data in the adapter instance (as JSON, so a
 // restore behaves like one from disk). A new Store started with the same
 // instance sees the data of the previous one; nothing survives the process.
+import type { HistoryFilter } from '../store/core.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
+import { applyLog, newStoredLog, readStoredChanges, readStoredHistory, type StoredLog } from './log.js';
 import type {
   AdapterContext,
   CommitUnit,
+  FeedWrite,
+  HistoryWrite,
   IncrementalAdapter,
   PersistedState,
   StoredBucket,
@@ -21,6 +25,8 @@ interface MemBucket {
 interface MemStore {
   lastSeq: number;
   buckets: Map<string, MemBucket>;
+  /** History rows and change feed. */
+  log: StoredLog;
 }
 
 export class MemoryAdapter implements IncrementalAdapter {
@@ -30,7 +36,8 @@ export class MemoryAdapter implements IncrementalAdapter {
 
   #store(name: string): MemStore {
     let s = this.#stores.get(name);
-    if (s === undefined) this.#stores.set(name, (s = { lastSeq: 0, buckets: new Map() }));
+    if (s === undefined)
+      this.#stores.set(name, (s = { lastSeq: 0, buckets: new Map(), log: newStoredLog() }));
     return s;
   }
 
@@ -79,7 +86,25 @@ export class MemoryAdapter implements IncrementalAdapter {
         b.records.set(w.key, w.data!);
       }
     }
+    applyLog(s.log, unit);
     s.lastSeq = Math.max(s.lastSeq, unit.lastSeq);
+  }
+
+  readHistory(store: string, bucket: string, key: string, filter: HistoryFilter): HistoryWrite[] {
+    return readStoredHistory(this.#stores.get(store)?.log, bucket, key, filter);
+  }
+
+  readChanges(store: string, since: number, limit: number): FeedWrite[] {
+    return readStoredChanges(this.#stores.get(store)?.log, since, limit);
+  }
+
+  /** @internal Every stored history and feed row of a store (for backupTo). */
+  dumpLog(store: string): { history: HistoryWrite[]; feed: FeedWrite[] } {
+    const log = this.#stores.get(store)?.log;
+    return {
+      history: [...(log?.historyRows() ?? [])] as HistoryWrite[],
+      feed: (log?.feedRows() ?? []) as FeedWrite[],
+    };
   }
 
   close(_store: string): void {

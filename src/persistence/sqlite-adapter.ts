@@ -14,11 +14,18 @@
 //       unique (bucket_id, key) for upserts. `ord` is the seq of the insert,
 //       so insertion order survives restarts; `seq` is the last change.
 //   quire_kv(key, value)                        noex-style snapshot keys (backups)
+// Schema version 2 adds version history and the change feed (P-6):
+//   quire_history(id, bucket_id, key, seq, version, op, at, actor, data)
+//       one row per change of a bucket with `history`; indexes
+//       (bucket_id, key, seq) for history(key), (bucket_id, at) for maxAge.
+//   quire_feed(store, seq, bucket, key, op, version, at, actor)   WITHOUT ROWID,
+//       the change feed: every persistent change, the last N by seq kept.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import type { HistoryFilter } from '../store/core.js';
 import { InvalidArgumentError } from '../store/errors.js';
 import type { StoreRecord } from '../store/types.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
@@ -27,6 +34,8 @@ import { WriterLock } from './lock.js';
 import type {
   AdapterContext,
   CommitUnit,
+  FeedWrite,
+  HistoryWrite,
   IncrementalAdapter,
   PersistedState,
   StoredBucket,
@@ -34,7 +43,7 @@ import type {
 } from './types.js';
 
 /** Current on-disk schema version. Bump and add a step to MIGRATIONS for every format change. */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   // 0 → 1
@@ -60,6 +69,35 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       ) WITHOUT ROWID;
       CREATE UNIQUE INDEX IF NOT EXISTS quire_records_key ON quire_records (bucket_id, key);
       CREATE TABLE IF NOT EXISTS quire_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+  },
+  // 1 → 2: version history and change feed
+  (db) => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS quire_history (
+        id INTEGER PRIMARY KEY,
+        bucket_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        op TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        actor TEXT,
+        data TEXT
+      );
+      CREATE INDEX IF NOT EXISTS quire_history_key ON quire_history (bucket_id, key, seq);
+      CREATE INDEX IF NOT EXISTS quire_history_at ON quire_history (bucket_id, at);
+      CREATE TABLE IF NOT EXISTS quire_feed (
+        store TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        op TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        actor TEXT,
+        PRIMARY KEY (store, seq)
+      ) WITHOUT ROWID;
     `);
   },
 ];
@@ -88,6 +126,15 @@ interface Statements {
   deleteRecord: Database.Statement;
   scan: Database.Statement;
   listBuckets: Database.Statement;
+  addHistory: Database.Statement;
+  keepVersions: Database.Statement;
+  keepKeyAge: Database.Statement;
+  keepAge: Database.Statement;
+  dropHistory: Database.Statement;
+  readHistory: Database.Statement;
+  addFeed: Database.Statement;
+  pruneFeed: Database.Statement;
+  readFeed: Database.Statement;
 }
 
 export class SQLiteAdapter implements IncrementalAdapter {
@@ -103,6 +150,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #checkpointer: Worker | undefined;
   #walLimit = 0;
   #checkpointBusy = false;
+  /** Online backups running (automatic checkpoints wait for them). */
+  #backups = 0;
 
   constructor(file: string, options: SQLiteAdapterOptions = {}) {
     if (typeof file !== 'string' || file === '')
@@ -260,6 +309,29 @@ export class SQLiteAdapter implements IncrementalAdapter {
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
       scan: db.prepare('SELECT data FROM quire_records WHERE bucket_id = ? ORDER BY ord').pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
+      addHistory: db.prepare(
+        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      keepVersions: db.prepare(
+        `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq <= (
+           SELECT seq FROM quire_history WHERE bucket_id = @id AND key = @key ORDER BY seq DESC LIMIT 1 OFFSET @keep)`,
+      ),
+      keepKeyAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND key = ? AND at < ?'),
+      keepAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND at < ?'),
+      dropHistory: db.prepare('DELETE FROM quire_history WHERE bucket_id = ?'),
+      readHistory: db.prepare(
+        `SELECT key, seq, version, op, at, actor, data FROM quire_history
+         WHERE bucket_id = @id AND key = @key AND at >= @since AND at <= @until
+           AND (@version IS NULL OR version = @version)
+         ORDER BY seq DESC LIMIT @limit`,
+      ),
+      addFeed: db.prepare(
+        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      pruneFeed: db.prepare('DELETE FROM quire_feed WHERE store = ? AND seq <= ?'),
+      readFeed: db.prepare(
+        'SELECT seq, bucket, key, op, version, at, actor FROM quire_feed WHERE store = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
     };
   }
 
@@ -329,6 +401,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
           if (id !== undefined) {
             st.clearRecords.run(id);
             if (b.drop === true) {
+              st.dropHistory.run(id);
               st.deleteBucket.run(id);
               ids.delete(`${store}\0${b.bucket}`);
             }
@@ -351,6 +424,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
         else if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, id, w.key).changes === 0)
           st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data);
       }
+      if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(st, store, unit);
+      if (unit.feed !== undefined)
+        for (const f of unit.feed)
+          st.addFeed.run(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
+      if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
       st.setStore.run(store, unit.lastSeq);
     });
     try {
@@ -361,7 +439,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
       throw toStorageError('commit', e, this.path);
     }
     const worker = this.#checkpointer;
-    if (worker !== undefined && !this.#checkpointBusy) {
+    if (worker !== undefined && !this.#checkpointBusy && this.#backups === 0) {
       let wal = 0;
       try {
         wal = fs.statSync(`${this.path}-wal`).size;
@@ -373,6 +451,103 @@ export class SQLiteAdapter implements IncrementalAdapter {
         worker.postMessage('checkpoint');
       }
     }
+  }
+
+  #writeHistory(st: Statements, store: string, unit: CommitUnit): void {
+    let lastBucket = '';
+    let id = 0;
+    const touched = new Map<string, Set<string>>();
+    for (const h of unit.history!) {
+      if (h.bucket !== lastBucket) {
+        id = this.#id(st, store, h.bucket, true)!;
+        lastBucket = h.bucket;
+      }
+      st.addHistory.run(id, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
+      let keys = touched.get(h.bucket);
+      if (keys === undefined) touched.set(h.bucket, (keys = new Set()));
+      keys.add(h.key);
+    }
+    for (const rule of unit.retention ?? []) {
+      const keys = touched.get(rule.bucket);
+      if (keys === undefined) continue;
+      const bid = this.#id(st, store, rule.bucket, true)!;
+      if (rule.maxVersions !== undefined)
+        for (const k of keys) st.keepVersions.run({ id: bid, key: k, keep: rule.maxVersions });
+      if (rule.before !== undefined) {
+        if (rule.sweep === true) st.keepAge.run(bid, rule.before);
+        else for (const k of keys) st.keepKeyAge.run(bid, k, rule.before);
+      }
+    }
+  }
+
+  readHistory(store: string, bucket: string, key: string, f: HistoryFilter): HistoryWrite[] {
+    this.#ensure();
+    const st = this.#st;
+    if (st === undefined) return [];
+    const id = this.#id(st, store, bucket, false);
+    if (id === undefined) return [];
+    const rows = st.readHistory.all({
+      id,
+      key,
+      since: Number.isFinite(f.since) ? f.since : Number.MIN_SAFE_INTEGER,
+      until: Number.isFinite(f.until) ? f.until : Number.MAX_SAFE_INTEGER,
+      version: f.version ?? null,
+      limit: Number.isFinite(f.limit) ? f.limit : -1,
+    }) as Array<Omit<HistoryWrite, 'bucket'>>;
+    return rows.map((r) => ({ ...r, bucket }));
+  }
+
+  readChanges(store: string, since: number, limit: number): FeedWrite[] {
+    this.#ensure();
+    const st = this.#st;
+    if (st === undefined) return [];
+    return st.readFeed.all(store, since, Number.isFinite(limit) ? limit : -1) as FeedWrite[];
+  }
+
+  /**
+   * Online backup (P-9): copy the database to `target` with SQLite's backup
+   * API, `pagesPerStep` pages at a time, yielding to the event loop between
+   * steps so commits go on meanwhile (they are included: the copy is
+   * consistent as of its end). Written to a temporary file, then renamed.
+   */
+  async backupTo(
+    target: string,
+    options: {
+      pagesPerStep?: number;
+      onProgress?: (p: { totalPages: number; remainingPages: number }) => void;
+    } = {},
+  ): Promise<{ path: string; totalPages: number; bytes: number }> {
+    const db = this.#ensure();
+    const step = options.pagesPerStep ?? 1000;
+    const tmp = `${target}.tmp-${process.pid}`;
+    fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
+    fs.rmSync(tmp, { force: true });
+    // Checkpoints by the worker's connection would make SQLite restart the copy.
+    this.#backups++;
+    let total = 0;
+    try {
+      const r = await db.backup(tmp, {
+        progress: (p) => {
+          options.onProgress?.(p);
+          return step;
+        },
+      });
+      total = r.totalPages;
+      // The copy keeps the source's WAL mode in its header; make it a single self-contained file.
+      const copy = new Database(tmp);
+      try {
+        copy.pragma('journal_mode = DELETE');
+      } finally {
+        copy.close();
+      }
+      fs.renameSync(tmp, target);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw toStorageError('backup', e, target);
+    } finally {
+      this.#backups--;
+    }
+    return { path: target, totalPages: total, bytes: fs.statSync(target).size };
   }
 
   /** Checkpoint the WAL into the database file (TRUNCATE: the WAL file is emptied). */

@@ -14,6 +14,8 @@
 // under `<store>:bucket:<name>`, debounced, as in noex-store. Quire's own
 // adapters implement that shape as well (a small key/value area, used for
 // backups), so code that reads `adapter.load('<store>:bucket:<name>')` keeps working.
+import type { FeedRow, LogRow, RetentionRule } from '../history/index.js';
+import type { HistoryFilter } from '../store/core.js';
 import type { StoreRecord } from '../store/types.js';
 
 /** The JSON-serialisable part of a bucket definition, as stored (P-5). */
@@ -66,12 +68,31 @@ export interface BucketWrite {
   readonly autoincrement?: number;
 }
 
+/**
+ * One version of a record in the history of a bucket with `history` (P-6):
+ * `key` is the record key's text encoding (as in RecordWrite), `data` the
+ * record as JSON (null for deletes). History rows are never folded: every
+ * change is one row.
+ */
+export type HistoryWrite = LogRow<string> & { readonly key: string };
+
+/** One change in the store's change feed; `key` is the public key as JSON. */
+export type FeedWrite = FeedRow & { readonly key: string };
+
 /** Everything one flush writes: one atomic storage transaction. */
 export interface CommitUnit {
   readonly buckets: readonly BucketWrite[];
   readonly records: readonly RecordWrite[];
   /** The highest sequence number handed out so far; adapters persist it so seqs survive restarts. */
   readonly lastSeq: number;
+  /** History rows to append (in seq order), written after the bucket-level changes. */
+  readonly history?: readonly HistoryWrite[];
+  /** Retention to apply after appending: per bucket, `maxVersions` for the keys written in this unit, `before` for all keys. */
+  readonly retention?: readonly RetentionRule[];
+  /** Change feed rows to append (in seq order). */
+  readonly feed?: readonly FeedWrite[];
+  /** Drop feed rows with `seq <=` this. */
+  readonly feedPruneTo?: number;
 }
 
 export interface AdapterContext {
@@ -95,6 +116,15 @@ export interface IncrementalAdapter {
   listBuckets(store: string): MaybePromise<string[]>;
   /** Force a checkpoint (SQLite WAL checkpoint, FileAdapter compaction). */
   checkpoint?(): MaybePromise<void>;
+  /** History rows of one record (`key` encoded as in RecordWrite), newest first. Adapters without it keep no history. */
+  readHistory?(
+    store: string,
+    bucket: string,
+    key: string,
+    filter: HistoryFilter,
+  ): MaybePromise<HistoryWrite[]>;
+  /** Change feed rows with `seq > since`, oldest first. */
+  readChanges?(store: string, since: number, limit: number): MaybePromise<FeedWrite[]>;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
 }

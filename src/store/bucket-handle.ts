@@ -2,6 +2,7 @@
 // commits it through the StoreCore and resolves with the result (in strict
 // durability mode, only once the change is on disk). Reads are synchronous
 // underneath and resolve immediately.
+import { type HistoryEntry, type HistoryQuery, readHistory, restoreVersion } from '../history/index.js';
 import { exportRecords } from '../io/export.js';
 import { importRecords } from '../io/import.js';
 import type {
@@ -267,6 +268,27 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     if (filter === undefined) return [...b.records.values()];
     checkFilter(op, filter);
     return b.select(filter);
+  }
+
+  // ── History (docs/history.md) ─────────────────────────────────────
+
+  /**
+   * Every kept version of a record, newest first (`limit`, and `since`/`until`
+   * times in ms or Dates). Needs `history` in the definition
+   * (HistoryNotEnabledError otherwise); a key never written has none.
+   */
+  history(key: unknown, options?: HistoryQuery): Promise<HistoryEntry<R>[]> {
+    return readHistory(this.#core, this.#name, key, options) as Promise<HistoryEntry<R>[]>;
+  }
+
+  /**
+   * Write the content of an earlier version as a new version (an update, or
+   * an insert that undeletes a deleted key), recorded in history like any
+   * write. VersionNotFoundError when the history does not hold that version.
+   */
+  async restoreVersion(key: unknown, version: number, options?: WriteOptions): Promise<StoreRecord<R>> {
+    const actor = actorOf(options);
+    return (await restoreVersion(this.#core, this.#name, key, version, actor)) as StoreRecord<R>;
   }
 
   // ── Import / export (docs/import-export.md) ───────────────────────

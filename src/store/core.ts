@@ -6,6 +6,7 @@ import type { EventBus } from '../events/index.js';
 import type { BucketState } from './bucket-state.js';
 import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './engine.js';
 import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
+import type { KeyId } from './indexes.js';
 
 /**
  * Receives every committed batch synchronously, in order. May return a
@@ -14,6 +15,31 @@ import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
  */
 export type CommitListener = (batch: ChangeBatch) => Promise<void> | undefined | void;
 
+/** How bucket handles read version history (set by the Store; see src/history). */
+export interface HistoryReader {
+  /** Entries of one record, newest first, with the bucket's retention applied. */
+  read(bucket: BucketState, keyId: KeyId, filter: HistoryFilter): Promise<HistoryEntryRow[]>;
+}
+
+/** A normalised history query: `since`/`until` are inclusive commit times (ms). */
+export interface HistoryFilter {
+  readonly limit: number;
+  readonly since: number;
+  readonly until: number;
+  /** Only entries of this `_version`. */
+  readonly version?: number;
+}
+
+/** One stored version of a record. */
+export interface HistoryEntryRow {
+  readonly version: number;
+  readonly op: 'insert' | 'update' | 'delete';
+  readonly record: Record<string, unknown> | undefined;
+  readonly at: number;
+  readonly actor: string | undefined;
+  readonly seq: number;
+}
+
 export class StoreCore implements EngineHost {
   readonly name: string;
   readonly buckets = new Map<string, BucketState>();
@@ -21,6 +47,10 @@ export class StoreCore implements EngineHost {
   readonly events: EventBus;
   readonly #listeners: CommitListener[] = [];
   stopped = false;
+  /** The last sequence number handed out (one counter per store: every change gets the next). */
+  seq = 0;
+  /** Version history reads; set by the Store. */
+  history: HistoryReader | undefined;
 
   constructor(name: string, events: EventBus) {
     this.name = name;
@@ -70,6 +100,8 @@ export class StoreCore implements EngineHost {
    * (restoring a backup) informs listeners but emits no bucket events, as noex-store.
    */
   dispatch(batch: ChangeBatch, publish = true): Promise<void> | undefined {
+    const changes = batch.changes;
+    for (let i = 0; i < changes.length; i++) (changes[i] as { seq: number }).seq = ++this.seq;
     let wait: Promise<void> | undefined;
     for (const l of this.#listeners) {
       const p = l(batch);

@@ -34,6 +34,8 @@ export interface Change {
   readonly newRecord: StoreRecord | undefined;
   /** `_version` after the change (the deleted version for deletes). */
   readonly version: number;
+  /** The store's sequence number of this change (monotonic, never reused); assigned by StoreCore.dispatch. */
+  readonly seq: number;
 }
 
 /** Everything one commit changed, in order; what durable storage writes as one transaction. */
@@ -416,6 +418,7 @@ export class WriteSet {
         oldRecord: base,
         newRecord: next,
         version: rec._version,
+        seq: 0,
       });
     }
     let counters: Map<string, number> = NO_COUNTERS;

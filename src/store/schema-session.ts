@@ -249,6 +249,7 @@ function collectChanges(
       oldRecord: o,
       newRecord: r,
       version: r._version,
+      seq: 0,
     });
   };
   for (const [k, r] of after.records) push(k, r, before);
@@ -263,5 +264,6 @@ function collectChanges(
       oldRecord: undefined,
       newRecord: undefined,
       version: 0,
+      seq: 0,
     });
 }

@@ -2,6 +2,14 @@
 // commit pipeline), the event bus, reactive queries and the TTL timer, and
 // (when configured) durable storage. Its API follows @hamicek/noex-store 0.2.
 import { EventBus, type EventHandler } from '../events/index.js';
+import {
+  type ChangeFeedConfig,
+  type ChangeFeedEntry,
+  type ChangesOptions,
+  changesOptions,
+  HistoryService,
+  type HistoryStorage,
+} from '../history/index.js';
 import { TtlManager } from '../lifecycle/index.js';
 import { createDeclarativeQuery, QueryManager, type ReadableBucket } from '../reactive/index.js';
 import { TransactionContext } from '../transaction/index.js';
@@ -51,6 +59,25 @@ export interface StoreOptions {
   readonly persistence?: StorePersistenceConfig;
   /** TTL check interval in ms; 0 disables the timer. Default: 1000. */
   readonly ttlCheckIntervalMs?: number;
+  /** How much of the change feed (`store.changes()`) is kept. Default: the last 10,000 changes. */
+  readonly changeFeed?: ChangeFeedConfig;
+}
+
+/** `store.backupTo(path, options)`. */
+export interface BackupToOptions {
+  /** Replace an existing file at `path` (default false: it is an error). */
+  readonly overwrite?: boolean;
+  /** SQLite pages copied per step; commits run between steps. Default 1000 (4 MB with 4 KB pages). */
+  readonly pagesPerStep?: number;
+  /** Called after every step of an SQLite online backup. */
+  readonly onProgress?: (progress: { totalPages: number; remainingPages: number }) => void;
+}
+
+export interface BackupFileInfo {
+  /** The file written: an SQLite Quire store (open it with `new SQLiteAdapter(path)`). */
+  readonly path: string;
+  readonly bytes: number;
+  readonly durationMs: number;
 }
 
 /**
@@ -79,12 +106,30 @@ export interface StoreStorage {
   listBackups?(): Promise<BackupInfo[]>;
   loadBackup?(name: string): Promise<Record<string, { records: any[]; autoincrement: number }> | undefined>;
   deleteBackup?(name: string): Promise<boolean>;
+  /** The last sequence number in storage once opened (the store's counter continues from it). */
+  readonly lastSeq?: number;
+  /** History and change feed reads (P-6); see src/history. */
+  readonly keepsHistory?: boolean;
+  readonly keepsFeed?: boolean;
+  readHistory?: HistoryStorage['readHistory'];
+  readChanges?: HistoryStorage['readChanges'];
+  backupTo?(
+    path: string,
+    buckets: Map<string, BucketState>,
+    options: BackupToOptions,
+  ): Promise<BackupFileInfo>;
 }
 
 /** What storage may ask the store about its buckets. */
 export interface StorageHost {
   isPersistent(bucket: string): boolean;
   bucketState(bucket: string): BucketState | undefined;
+  /** The store's next sequence number (for writes that are not store changes). */
+  nextSeq(): number;
+  /** Storage opened late and holds higher sequence numbers: move the store's counter up by `offset`. */
+  shiftSeq(offset: number): void;
+  /** Change feed size (0: no feed). */
+  readonly feedLimit: number;
 }
 
 /** Builds the storage for a store; registered by the persistence module. */
@@ -102,6 +147,11 @@ export function registerStorageFactory(factory: StorageFactory): void {
 
 let storeCounter = 0;
 
+function historyStorage(s: StoreStorage | undefined): HistoryStorage | undefined {
+  if (s === undefined || s.readHistory === undefined || s.readChanges === undefined) return undefined;
+  return s as HistoryStorage;
+}
+
 export class Store {
   readonly #core: StoreCore;
   readonly #events: EventBus;
@@ -109,27 +159,46 @@ export class Store {
   readonly #ttl: TtlManager;
   readonly #storage: StoreStorage | undefined;
   readonly #readables = new Map<string, ReadableBucket>();
+  readonly #history: HistoryService;
   #stopping: Promise<void> | undefined;
   /** Open while a migration runs: bucket-level changes are held until it commits (schema-session.ts). */
   #session: SchemaSession | undefined;
 
-  private constructor(name: string, storage: StoreStorage | undefined, ttlCheckIntervalMs: number) {
+  private constructor(
+    name: string,
+    storage: StoreStorage | undefined,
+    ttlCheckIntervalMs: number,
+    feedLimit: number,
+  ) {
     this.#events = new EventBus();
     this.#core = new StoreCore(name, this.#events);
     this.#storage = storage;
+    this.#core.seq = storage?.lastSeq ?? 0;
+    this.#history = new HistoryService(this.#core, historyStorage(storage), feedLimit);
+    this.#core.history = this.#history;
     this.#queries = new QueryManager((bucket) => this.#readable(bucket));
     this.#core.addCommitListener((batch) => {
       this.#queries.onChanges(batch.changes);
     });
     if (storage !== undefined) {
+      const core = this.#core;
       const toStorage = storage.listener({
-        isPersistent: (b) => this.#core.bucketState(b)?.def.persistent ?? false,
-        bucketState: (b) => this.#core.bucketState(b),
+        isPersistent: (b) => core.bucketState(b)?.def.persistent ?? false,
+        bucketState: (b) => core.bucketState(b),
+        nextSeq: () => ++core.seq,
+        shiftSeq: (offset) => {
+          core.seq += offset;
+          this.#history.shift(offset);
+        },
+        feedLimit,
       });
       this.#core.addCommitListener((batch) =>
         this.#session === undefined ? toStorage(batch) : this.#session.filter(batch, toStorage),
       );
     }
+    this.#core.addCommitListener((batch) => {
+      this.#history.onBatch(batch);
+    });
     this.#ttl = new TtlManager(ttlCheckIntervalMs, () => this.#purgeExpired());
   }
 
@@ -146,6 +215,14 @@ export class Store {
         `expected a number >= 0, got ${String(interval)}`,
       );
     }
+    const feed = options.changeFeed ?? {};
+    const feedLimit = isObjectArg(feed) ? (feed.maxEntries ?? 10_000) : Number.NaN;
+    if (!(Number.isInteger(feedLimit) && feedLimit >= 0))
+      throw new InvalidArgumentError(
+        'Store.start',
+        'changeFeed',
+        `expected {maxEntries: integer >= 0}, got ${JSON.stringify(options.changeFeed)}`,
+      );
     let storage: StoreStorage | undefined;
     const persistence = options.persistence;
     if (persistence !== undefined) {
@@ -165,7 +242,7 @@ export class Store {
       }
       storage = await storageFactory(name, persistence);
     }
-    const store = new Store(name, storage, interval);
+    const store = new Store(name, storage, interval, feedLimit);
     store.#ttl.start();
     return store;
   }
@@ -243,6 +320,7 @@ export class Store {
     this.#core.refs.dropSource(name);
     this.#core.buckets.delete(name);
     this.#readables.delete(name);
+    this.#history.dropBucket(name);
     if (session !== undefined) session.droppedBucket(name);
     else if (this.#storage !== undefined && state.def.persistent) await this.#storage.dropBucket(name);
     return true;
@@ -545,6 +623,7 @@ export class Store {
             oldRecord: r,
             newRecord: undefined,
             version: r._version,
+            seq: 0,
           });
       for (const [k, r] of fresh.records) {
         const before = old.records.get(k);
@@ -556,6 +635,7 @@ export class Store {
           oldRecord: before,
           newRecord: r,
           version: r._version,
+          seq: 0,
         });
       }
       const wait = this.#core.dispatch(
@@ -569,6 +649,43 @@ export class Store {
       );
       if (wait !== undefined) await wait;
     }
+  }
+
+  /**
+   * Online, consistent backup to a file (P-9): an SQLite Quire store that
+   * `new SQLiteAdapter(path)` opens (docs/backups.md). Pending changes are
+   * flushed first; writes go on while it copies.
+   */
+  async backupTo(path: string, options: BackupToOptions = {}): Promise<BackupFileInfo> {
+    if (typeof path !== 'string' || path === '')
+      throw new InvalidArgumentError('backupTo', 'path', 'expected a non-empty file path');
+    if (!isObjectArg(options))
+      throw new InvalidArgumentError(
+        'backupTo',
+        'options',
+        'expected {overwrite?, pagesPerStep?, onProgress?}',
+      );
+    const step = options.pagesPerStep;
+    if (step !== undefined && !(Number.isInteger(step) && step > 0))
+      throw new InvalidArgumentError(
+        'backupTo',
+        'options.pagesPerStep',
+        `expected a positive integer, got ${String(step)}`,
+      );
+    const s = this.#requireStorage('back up to a file');
+    if (s.backupTo === undefined)
+      throw new PersistenceRequiredError('back up to a file (snapshot adapters cannot)');
+    return s.backupTo(path, this.#core.buckets, options);
+  }
+
+  /**
+   * The change feed (P-6): changes with `seq > since`, oldest first, at most
+   * `limit` (default 1000). Sequence numbers are monotonic and survive restarts.
+   */
+  async changes(options?: ChangesOptions): Promise<ChangeFeedEntry[]> {
+    const { since, limit } = changesOptions(options);
+    if (this.#core.stopped) throw new StoreStoppedError(this.name);
+    return this.#history.changes(since, limit);
   }
 
   async deleteBackup(name: string): Promise<boolean> {

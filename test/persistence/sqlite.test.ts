@@ -14,6 +14,7 @@ import {
   StorageLockedError,
   Store,
 } from '../../src/index.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
 import { tempDir, waitFor } from './helpers.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
@@ -27,7 +28,9 @@ describe('SQLiteAdapter', () => {
     const db = adapter.database;
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
-    expect(db.prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'").pluck().get()).toBe('1');
+    expect(db.prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SQLITE_SCHEMA_VERSION),
+    );
     const row = db.prepare('SELECT key, seq, version, data FROM quire_records').get() as Record<
       string,
       unknown
@@ -96,7 +99,7 @@ describe('SQLiteAdapter', () => {
     a.open('x', { onError: () => {} });
     expect(
       a.database.prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'").pluck().get(),
-    ).toBe('1');
+    ).toBe(String(SQLITE_SCHEMA_VERSION));
     a.close();
   });
 
