@@ -106,8 +106,24 @@ export class HistoryService implements HistoryReader {
   /** History of one record, newest first (retention applied). */
   async read(b: BucketState, keyId: KeyId, filter: HistoryFilter): Promise<HistoryEntryRow[]> {
     const maxAge = b.def.history?.maxAgeMs;
+    const maxVersions = b.def.history?.maxVersions;
     const f =
       maxAge !== undefined ? { ...filter, since: Math.max(filter.since, Date.now() - maxAge) } : filter;
+    if (maxVersions !== undefined && maxVersions < f.limit) {
+      // Entries still waiting for their flush are not pruned yet: keep the newest maxVersions, then filter.
+      const newest = await this.#read(b, keyId, {
+        limit: maxVersions,
+        since: f.since,
+        until: Number.POSITIVE_INFINITY,
+      });
+      return newest
+        .filter((e) => e.at <= f.until && (f.version === undefined || e.version === f.version))
+        .slice(0, f.limit);
+    }
+    return this.#read(b, keyId, f);
+  }
+
+  async #read(b: BucketState, keyId: KeyId, f: HistoryFilter): Promise<HistoryEntryRow[]> {
     if (this.#stored(b)) {
       const rows = await this.#storage!.readHistory(b.name, keyId, f);
       return rows.map((r) => ({

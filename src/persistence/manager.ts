@@ -574,7 +574,9 @@ export class PersistenceManager implements StoreStorage {
     this.#inflight = log;
     try {
       await this.#open();
-      const unit = this.#withLog(buildUnit(records, buckets, this.#seq), log.history, log.feed);
+      // lastSeq: the store's counter, so seqs of in-memory changes are not handed out again after a restart.
+      const lastSeq = Math.max(this.#seq, this.#host?.currentSeq() ?? 0);
+      const unit = this.#withLog(buildUnit(records, buckets, lastSeq), log.history, log.feed);
       await this.#incremental!.commit(this.#store, unit);
     } catch (e) {
       this.#inflight = undefined;

@@ -249,7 +249,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return v === undefined ? 0 : Number(v);
   }
 
-  #checkVersion(db: Database.Database): void {
+  #checkVersion(db: Database.Database, upgrading = false): void {
     const v = this.#version(db);
     if (v > SQLITE_SCHEMA_VERSION) {
       throw new StorageError(
@@ -258,7 +258,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
         { path: this.path },
       );
     }
-    if (v < SQLITE_SCHEMA_VERSION && v !== 0) {
+    if (v < SQLITE_SCHEMA_VERSION && v !== 0 && !upgrading) {
       throw new StorageError(
         'open',
         `Database "${this.path}" has schema version ${v}; open it once for writing to upgrade it to ${SQLITE_SCHEMA_VERSION}`,
@@ -269,7 +269,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   /** Create or upgrade the tables, in one transaction. */
   #upgrade(db: Database.Database): void {
-    this.#checkVersion(db); // throws for newer versions
+    this.#checkVersion(db, true); // throws for newer versions
     db.transaction(() => {
       db.exec('CREATE TABLE IF NOT EXISTS quire_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
       const from = this.#version(db);

@@ -126,6 +126,8 @@ export interface StorageHost {
   bucketState(bucket: string): BucketState | undefined;
   /** The store's next sequence number (for writes that are not store changes). */
   nextSeq(): number;
+  /** The last sequence number handed out (also to changes storage does not keep). */
+  currentSeq(): number;
   /** Storage opened late and holds higher sequence numbers: move the store's counter up by `offset`. */
   shiftSeq(offset: number): void;
   /** Change feed size (0: no feed). */
@@ -186,6 +188,7 @@ export class Store {
         isPersistent: (b) => core.bucketState(b)?.def.persistent ?? false,
         bucketState: (b) => core.bucketState(b),
         nextSeq: () => ++core.seq,
+        currentSeq: () => core.seq,
         shiftSeq: (offset) => {
           core.seq += offset;
           this.#history.shift(offset);
