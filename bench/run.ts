@@ -8,6 +8,7 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   memory: async () => (await import('./memory.bench.js')).run(),
   storage: async () => (await import('./storage.bench.js')).run(),
   server: async () => (await import('./server.bench.js')).run(),
+  history: async () => (await import('./history.bench.js')).run(),
 };
 
 const only = process.argv.slice(2);

@@ -320,7 +320,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
       keepAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND at < ?'),
       dropHistory: db.prepare('DELETE FROM quire_history WHERE bucket_id = ?'),
       readHistory: db.prepare(
-        `SELECT key, seq, version, op, at, actor, data FROM quire_history
+        `SELECT key, seq, version, op, at, actor, data FROM quire_history INDEXED BY quire_history_key
          WHERE bucket_id = @id AND key = @key AND at >= @since AND at <= @until
            AND (@version IS NULL OR version = @version)
          ORDER BY seq DESC LIMIT @limit`,

@@ -1,0 +1,149 @@
+// History and backups (issue 4), side by side in one run on SQLite:
+// - write throughput with history off vs on, strict (32 writers in flight,
+//   group commit) and debounced; "feed off" is the store without the change
+//   feed (changeFeed: {maxEntries: 0}), the baseline of what history costs;
+// - history(key) latency with 10,000 versions of one key;
+// - store.backupTo() of a store with QUIRE_BENCH_BACKUP records (default
+//   1,000,000) while nothing else runs.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SQLiteAdapter, Store } from '../src/index.js';
+import { type BenchSection, formatNumber, latencies, table } from './harness.js';
+
+const schema = {
+  id: { type: 'number' },
+  name: { type: 'string' },
+  city: { type: 'string' },
+  score: { type: 'number' },
+} as const;
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'quire-bench-history-'));
+}
+
+async function throughput(
+  durability: 'strict' | 'debounced',
+  mode: 'feed off' | 'history off' | 'history on',
+  ops: number,
+): Promise<number> {
+  const dir = tmp();
+  const s = await Store.start({
+    name: 'h',
+    changeFeed: { maxEntries: mode === 'feed off' ? 0 : 10_000 },
+    persistence: { adapter: new SQLiteAdapter(path.join(dir, 'h.db')), durability },
+  });
+  const b = await s.defineBucket('items', {
+    key: 'id',
+    schema,
+    ...(mode === 'history on' ? { history: true } : {}),
+  });
+  const keys = 1000;
+  await b.insertMany(
+    Array.from({ length: keys }, (_, i) => ({ id: i, name: `n${i}`, city: 'Brno', score: 0 })),
+  );
+  await s.flush();
+  const t0 = performance.now();
+  if (durability === 'strict') {
+    let next = 0;
+    const writer = async () => {
+      for (let i = next++; i < ops; i = next++) await b.update(i % keys, { score: i }, { actor: 'bench' });
+    };
+    await Promise.all(Array.from({ length: 32 }, writer));
+  } else {
+    for (let i = 0; i < ops; i++) await b.update(i % keys, { score: i }, { actor: 'bench' });
+    await s.flush();
+  }
+  const dt = performance.now() - t0;
+  await s.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return (ops / dt) * 1000;
+}
+
+async function historyLatency(): Promise<Array<[string, number, number]>> {
+  const dir = tmp();
+  const s = await Store.start({
+    name: 'h',
+    persistence: { adapter: new SQLiteAdapter(path.join(dir, 'h.db')) },
+  });
+  const b = await s.defineBucket('items', { key: 'id', schema, history: true });
+  await b.insert({ id: 1, name: 'one', city: 'Brno', score: 0 });
+  for (let i = 1; i < 10_000; i++) await b.update(1, { score: i }, { actor: `user${i % 7}` });
+  await s.flush();
+  const out: Array<[string, number, number]> = [];
+  const all = await latencies(50, () => b.history(1));
+  if ((await b.history(1)).length !== 10_000) throw new Error('expected 10,000 versions');
+  out.push(['history(key): all 10,000 versions', all.p50, all.p99]);
+  const ten = await latencies(2000, () => b.history(1, { limit: 10 }));
+  out.push(['history(key, {limit: 10})', ten.p50, ten.p99]);
+  const one = await latencies(2000, () => b.history(1, { limit: 1 }));
+  out.push(['history(key, {limit: 1})', one.p50, one.p99]);
+  await s.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+async function backupTime(n: number): Promise<{ seconds: number; mb: number; fillSeconds: number }> {
+  const dir = tmp();
+  const s = await Store.start({
+    name: 'b',
+    changeFeed: { maxEntries: 0 },
+    persistence: { adapter: new SQLiteAdapter(path.join(dir, 'live.db')), debounceMs: 1000 },
+  });
+  const b = await s.defineBucket('items', { key: 'id', schema });
+  const f0 = performance.now();
+  const chunk = 20_000;
+  for (let i = 0; i < n; i += chunk) {
+    await b.insertMany(
+      Array.from({ length: Math.min(chunk, n - i) }, (_, j) => ({
+        id: i + j,
+        name: `User number ${i + j}`,
+        city: ['Prague', 'Brno', 'Ostrava', 'Plzen'][(i + j) % 4]!,
+        score: ((i + j) * 7919) % 10_000,
+      })),
+    );
+    await s.flush();
+  }
+  await s.checkpoint();
+  const fillSeconds = (performance.now() - f0) / 1000;
+  const t0 = performance.now();
+  const info = await s.backupTo(path.join(dir, 'backup.db'));
+  const seconds = (performance.now() - t0) / 1000;
+  await s.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { seconds, mb: info.bytes / 1024 / 1024, fillSeconds };
+}
+
+export async function run(): Promise<BenchSection> {
+  const rows: Array<[string, string, number, string]> = [];
+  for (const durability of ['strict', 'debounced'] as const) {
+    const ops = durability === 'strict' ? 20_000 : 50_000;
+    const base = await throughput(durability, 'feed off', ops);
+    for (const mode of ['feed off', 'history off', 'history on'] as const) {
+      const r = mode === 'feed off' ? base : await throughput(durability, mode, ops);
+      rows.push([durability, mode, r, `${((r / base) * 100).toFixed(0)}%`]);
+    }
+  }
+  const lat = await historyLatency();
+  const n = Number(process.env.QUIRE_BENCH_BACKUP ?? 1_000_000);
+  const bk = await backupTime(n);
+  const markdown = [
+    'Updates of 1,000 records with `{actor}` (SQLite; strict: 32 writers in flight). "feed off": no change feed, no history; "history off": the default store (change feed of the last 10,000 changes); "history on": the bucket has `history: true` (plus the feed).',
+    '',
+    table(['durability', 'store', 'updates/s', 'vs feed off'], rows),
+    '',
+    table(
+      ['history read (10,000 versions of one key)', 'p50 ms', 'p99 ms'],
+      lat.map(([name, p50, p99]) => [name, p50, p99]),
+    ),
+    '',
+    table(
+      ['online backup (store.backupTo)', 'records', 'file MB', 'seconds', 'MB/s'],
+      [['SQLite backup API, 1000 pages per step', n, bk.mb, bk.seconds, bk.mb / bk.seconds]],
+    ),
+    '',
+    `(Filling the ${formatNumber(n)}-record store took ${bk.fillSeconds.toFixed(1)} s.)`,
+  ].join('\n');
+  return { title: 'History and backups', markdown };
+}
