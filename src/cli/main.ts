@@ -5,9 +5,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
-import { SQLiteAdapter, ValidationError } from '../index.js';
+import {
+  InvalidArgumentError as InvalidArgument,
+  restoreFromBackup,
+  SQLiteAdapter,
+  StorageCorruptionError,
+  StorageLockedError,
+  ValidationError,
+} from '../index.js';
 import type { DataFormat } from '../io/index.js';
-import { SQLITE_SCHEMA_VERSION } from '../persistence/index.js';
 import { type AuthOptions, QuireServer, type ServerOptions } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
 import { CliError, cliErrorOf, databasePath, EXIT, type OpenOptions, openStore, storeNames } from './open.js';
@@ -148,6 +154,7 @@ async function importCmd(file: string, opts: Record<string, any>): Promise<void>
       format,
       mode: opts.upsert === true ? 'upsert' : 'insert',
       onlyIfEmpty: opts.ifEmpty === true,
+      ...(opts.actor !== undefined ? { actor: opts.actor } : {}),
       onProgress: (p) => bar.update(p.processed, p.total),
     });
     bar.stop();
@@ -234,55 +241,19 @@ async function restoreCmd(opts: Record<string, any>): Promise<void> {
   const from = resolve(opts.from);
   if (!existsSync(from)) throw new CliError(`backup file not found: ${from}`, EXIT.USAGE);
   const path = databasePath(loc(opts), { create: true });
-  if (existsSync(path) && statSync(path).size > 0 && opts.force !== true)
-    throw new CliError(`${path} exists; restoring replaces its content (use --force)`, EXIT.USAGE);
-  // Check the backup first, read-only.
-  const source = new SQLiteAdapter(from, { readOnly: true });
+  // Checks the backup (integrity, Quire tables, storage version), takes the
+  // store's writer lock, and swaps the file in atomically.
   try {
-    const problems = source.integrityCheck();
-    if (problems !== 'ok') throw new CliError(`the backup ${from} is damaged: ${problems}`, EXIT.FAILED);
-    if (storeNames(source).length === 0)
-      throw new CliError(`${from} is not a Quire backup (no stores in it)`, EXIT.USAGE);
-    const v = source.database
-      .prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'")
-      .pluck()
-      .get();
-    if (Number(v) !== SQLITE_SCHEMA_VERSION)
-      throw new CliError(
-        `the backup has storage version ${String(v)}, this quire uses ${SQLITE_SCHEMA_VERSION}`,
-        EXIT.USAGE,
-      );
+    await restoreFromBackup(from, path, { overwrite: opts.force === true });
   } catch (e) {
-    throw cliErrorOf(e, from);
-  } finally {
-    source.close();
-  }
-  // Replace the content in one SQLite transaction while holding the writer lock.
-  const target = new SQLiteAdapter(path);
-  try {
-    const db = target.database;
-    db.prepare('ATTACH DATABASE ? AS src').run(from);
-    try {
-      const tables = db
-        .prepare("SELECT name FROM src.sqlite_master WHERE type = 'table' AND name LIKE 'quire%'")
-        .pluck()
-        .all() as string[];
-      db.transaction(() => {
-        for (const t of tables) {
-          db.exec(`DELETE FROM main."${t}"`);
-          db.exec(`INSERT INTO main."${t}" SELECT * FROM src."${t}"`);
-        }
-      })();
-    } finally {
-      db.exec('DETACH DATABASE src');
-    }
-    target.checkpoint('TRUNCATE');
-    out(`restored ${path} from ${from}`);
-  } catch (e) {
+    if (e instanceof StorageLockedError) throw new CliError(e.message, EXIT.LOCKED);
+    if (e instanceof StorageCorruptionError)
+      throw new CliError(`not a usable backup: ${e.message}`, EXIT.USAGE);
+    if (e instanceof InvalidArgument && /exists/.test(e.message))
+      throw new CliError(`${path} exists; restoring replaces its content (use --force)`, EXIT.USAGE);
     throw cliErrorOf(e, path);
-  } finally {
-    target.close();
   }
+  out(`restored ${path} from ${from}`);
 }
 
 async function historyCmd(opts: Record<string, any>): Promise<void> {
@@ -479,6 +450,7 @@ export function program(): Command {
     )
     .option('--upsert', 'update records whose key exists instead of failing')
     .option('--if-empty', 'import only when the bucket is empty')
+    .option('--actor <name>', 'recorded as the actor of the writes (history)')
     .action(importCmd);
 
   location(p.command('export').description('export a bucket (to stdout or a file)'))

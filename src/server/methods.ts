@@ -471,6 +471,14 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
     ctx.authorize('admin', '*');
     return store.createBackup(optStr(obj(params), 'name'));
   });
+  d.register('backupTo', async (params: unknown, ctx: MethodContext) => {
+    const p = obj(params);
+    ctx.authorize('admin', '*');
+    const s = store as unknown as { backupTo?: (path: string, o: object) => Promise<unknown> };
+    if (typeof s.backupTo !== 'function')
+      throw notSupported('backupTo (this store version cannot back up to a file)');
+    return s.backupTo(str(p, 'path'), { overwrite: p.overwrite === true });
+  });
   d.register('listBackups', (_params: unknown, ctx: MethodContext) => {
     ctx.authorize('admin', '*');
     return store.listBackups();

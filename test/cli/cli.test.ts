@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWebSocket, spawnStdio } from '../../src/client/index.js';
-import { BucketHandle } from '../../src/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
 const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
@@ -249,14 +248,61 @@ describe('quire CLI', () => {
     expect(r.stderr).toMatch(/check found \d+ problem/);
   });
 
-  it('history: answers or says it is not available', async () => {
-    const r = await quire('history', '--db', 'data.db', '--bucket', 'users', '--key', 'a');
-    if (typeof (BucketHandle.prototype as { history?: unknown }).history === 'function')
-      expect(r.code).toBe(0);
-    else {
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/history is not available/);
-    }
+  it('history of a record, with the actors of its writes', async () => {
+    writeFileSync(
+      join(dir, 'hist.yaml'),
+      'notes: {key: id, history: true, schema: {id: {type: string}, text: {type: string}}}\n',
+    );
+    writeFileSync(join(dir, 'note1.json'), '[{"id":"n1","text":"first"}]');
+    writeFileSync(join(dir, 'note2.json'), '[{"id":"n1","text":"second"}]');
+    const a = await quire(
+      'import',
+      'note1.json',
+      '--db',
+      'hist.db',
+      '--bucket',
+      'notes',
+      '--schema',
+      'hist.yaml',
+      '--actor',
+      'alice',
+    );
+    expect(a.code).toBe(0);
+    expect(
+      (
+        await quire(
+          'import',
+          'note2.json',
+          '--db',
+          'hist.db',
+          '--bucket',
+          'notes',
+          '--upsert',
+          '--actor',
+          'bob',
+        )
+      ).code,
+    ).toBe(0);
+    const [json, text, none] = await Promise.all([
+      quire('history', '--db', 'hist.db', '--bucket', 'notes', '--key', 'n1', '--json'),
+      quire('history', '--db', 'hist.db', '--bucket', 'notes', '--key', 'n1'),
+      quire('history', '--db', 'data.db', '--bucket', 'users', '--key', 'a'),
+    ]);
+    expect(json!.code).toBe(0);
+    const entries = JSON.parse(json!.stdout) as Array<{
+      version: number;
+      actor: string;
+      record: { text: string };
+    }>;
+    expect(entries.map((e) => [e.version, e.actor, e.record.text])).toEqual(
+      expect.arrayContaining([
+        [1, 'alice', 'first'],
+        [2, 'bob', 'second'],
+      ]),
+    );
+    expect(text!.stdout).toMatch(/v2 +update .*bob/);
+    expect(none!.code).toBe(1);
+    expect(none!.stderr).toMatch(/keeps no history/);
   });
 
   it('serve --http: clients, online backup, lock errors, SIGTERM, restore', async () => {

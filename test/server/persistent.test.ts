@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectWebSocket, type RpcError, type WebSocketClient } from '../../src/client/index.js';
+import { connectWebSocket, RpcError, type WebSocketClient } from '../../src/client/index.js';
 import { SQLiteAdapter, Store } from '../../src/index.js';
 import { QuireServer } from '../../src/server/index.js';
 import { prepareStore } from './fixture.js';
@@ -56,6 +56,26 @@ describe('persistence methods over the wire (SQLite, strict)', () => {
     expect(await c.call('deleteBackup', { name: 'before' })).toBe(true);
     const gone = await c.call('restoreBackup', { name: 'before' }).catch((e: RpcError) => e);
     expect((gone as RpcError).data).toMatchObject({ code: 'BACKUP_NOT_FOUND' });
+  });
+
+  it('backupTo writes an online, consistent copy that opens as a store', async () => {
+    const file = join(dir, 'copy.db');
+    const r = await c.call('backupTo', { path: file });
+    expect(r.path).toBe(file);
+    expect(r.bytes).toBeGreaterThan(0);
+    const exists = await c.call('backupTo', { path: file }).catch((e: RpcError) => e);
+    expect(exists).toBeInstanceOf(RpcError);
+    const copy = await Store.start({
+      name: 'served',
+      ttlCheckIntervalMs: 0,
+      persistence: { adapter: new SQLiteAdapter(file, { readOnly: true }) },
+    });
+    try {
+      await prepareStore(copy);
+      expect(await copy.bucket('users').count()).toBe(await c.bucket('users').count());
+    } finally {
+      await copy.stop();
+    }
   });
 
   it('a strict write is on disk when its answer arrives', async () => {
