@@ -370,7 +370,7 @@ describe.each(['http', 'ws', 'stdio'] as const)('built-in methods over %s', (kin
     expect(await c.call('flush')).toBe(true);
   });
 
-  it('persistence and history methods report what this store lacks', async () => {
+  it('persistence and history methods on a store without persistence or history', async () => {
     // The test servers run without persistence.
     const backup = await rpcError(c.call('createBackup', { name: 'b1' }));
     expect(backup.data?.code).toBe('PERSISTENCE_REQUIRED');
@@ -389,8 +389,15 @@ describe.each(['http', 'ws', 'stdio'] as const)('built-in methods over %s', (kin
       expect(h.data?.code).toBe('NOT_SUPPORTED');
       expect((await rpcError(c.bucket('users').restoreVersion('h', 1))).data?.code).toBe('NOT_SUPPORTED');
     }
+    if (hasHistory) {
+      // The fixture's buckets are defined without `history`.
+      const h = await rpcError(c.bucket('users').history('h'));
+      expect(h.code).toBe(-32000);
+      expect(h.data).toMatchObject({ code: 'HISTORY_NOT_ENABLED', bucket: 'users' });
+    }
     if (!hasChanges)
       expect((await rpcError(c.call('changes', { since: 0 }))).data?.code).toBe('NOT_SUPPORTED');
+    else expect(Array.isArray(await c.call('changes', { since: 0, limit: 5 }))).toBe(true);
   });
 
   it('wrong params are -32602 with INVALID_PARAMS', async () => {
