@@ -219,6 +219,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
             this.#checkpointer = undefined;
             this.#db?.pragma(`wal_autocheckpoint = ${this.#autoCheckpoint}`);
           });
+          // Listening re-refs the worker's port: unref after, so it never keeps a process alive.
+          worker.unref();
         }
       } else {
         this.#checkVersion(db);
