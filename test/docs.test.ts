@@ -9,7 +9,7 @@ const root = resolve(import.meta.dirname, '..');
 const tmp = join(root, '.tmp', 'docs');
 
 /** Code blocks of a markdown file with the heading they appear under. */
-export function codeBlocks(markdown: string): Array<{ heading: string; code: string }> {
+function codeBlocks(markdown: string): Array<{ heading: string; code: string }> {
   const out: Array<{ heading: string; code: string }> = [];
   let heading = '';
   const lines = markdown.split('\n');
@@ -26,7 +26,7 @@ export function codeBlocks(markdown: string): Array<{ heading: string; code: str
 }
 
 /** Expected output: trailing `// …` comments of lines that call console.log (and comment lines right after). */
-export function expectedOutput(code: string): string {
+function expectedOutput(code: string): string {
   const lines = code.split('\n');
   const expected: string[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -47,7 +47,7 @@ export function expectedOutput(code: string): string {
 const collapse = (s: string) => s.replace(/\s+/g, ' ').trim();
 
 /** Run a doc example with `quire` imports pointing at the source tree. */
-export function runExample(name: string, code: string): string {
+function runExample(name: string, code: string): string {
   mkdirSync(tmp, { recursive: true });
   const file = join(tmp, `${name}.ts`);
   const src = code.replace(/from 'quire(\/[a-z]+)?'/g, (_m, sub: string | undefined) => {
