@@ -7,7 +7,6 @@
 // Every run: imports namespaces.yaml if the store is empty, queries it,
 // changes a config as an operator, shows the audit trail with actors, rolls
 // the change back, shows a cascading delete, and takes an online backup.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SQLiteAdapter, Store } from '../../src/index.js';
 

@@ -105,7 +105,7 @@ describe('store.backupTo (online, consistent)', () => {
   it('SQLite: writes during a large backup are neither blocked nor lost; the copy is consistent', async () => {
     const dir = tempDir();
     const { s, b } = await bigStore(path.join(dir, 'live.db'), 60_000);
-    const pairs = await s.defineBucket('pairs', { key: 'id', schema: { id: { type: 'number' } } });
+    await s.defineBucket('pairs', { key: 'id', schema: { id: { type: 'number' } } });
     let stop = false;
     let written = 0;
     let duringBackup = 0;
