@@ -222,14 +222,19 @@ export class BucketState {
     this.#keyOrder = undefined;
   }
 
-  /** Compares two present keys by bucket order (insertion order, or key order for ordered_set). */
-  #bucketOrder(): (a: KeyId, b: KeyId) => number {
+  /** Insertion rank per key ('set' buckets with indexes), built on first use. */
+  #seqMap(): Map<KeyId, number> | undefined {
     if (this.#wantsSeq && this.#seq === undefined) {
       const built = new Map<KeyId, number>();
       for (const k of this.records.keys()) built.set(k, ++this.#nextSeq);
       this.#seq = built;
     }
-    const seq = this.#seq;
+    return this.#seq;
+  }
+
+  /** Compares two present keys by bucket order (insertion order, or key order for ordered_set). */
+  #bucketOrder(): (a: KeyId, b: KeyId) => number {
+    const seq = this.#seqMap();
     if (seq !== undefined) return (a, b) => seq.get(a)! - seq.get(b)!;
     if (!this.def.compositeKey) return compareKeyValues;
     const recs = this.records;
@@ -375,25 +380,48 @@ export class BucketState {
 
     let result: StoreRecord[] | undefined;
     if (candidates !== undefined) {
-      const keys: KeyId[] = [];
-      for (const k of candidates) {
-        const r = this.records.get(k);
-        if (r !== undefined && (pred === undefined || pred(r))) keys.push(k);
-      }
-      // Index order need not be bucket order: restore it, so indexes never change
-      // results. When sorting would cost more than a scan, scan in bucket order instead.
-      if (keys.length > 1) {
-        const order = this.#bucketOrder();
+      const seq = this.#seqMap();
+      if (seq !== undefined) {
+        // Index order need not be bucket order: put it back, so an index never changes
+        // results. Candidates usually arrive in order already (one rank lookup each).
+        const out: StoreRecord[] = [];
+        const ranks: number[] = [];
         let sorted = true;
-        for (let i = 1; i < keys.length && sorted; i++) sorted = order(keys[i - 1]!, keys[i]!) < 0;
-        if (!sorted) {
-          if (keys.length * Math.log2(keys.length) > this.records.size) {
-            keys.length = 0;
-            result = this.#scan(pred);
-          } else keys.sort(order);
+        let last = -1;
+        for (const k of candidates) {
+          const r = this.records.get(k);
+          if (r === undefined || (pred !== undefined && !pred(r))) continue;
+          const rank = seq.get(k)!;
+          if (rank < last) sorted = false;
+          last = rank;
+          out.push(r);
+          ranks.push(rank);
         }
+        if (sorted) result = out;
+        else if (out.length * 2 > this.records.size) result = this.#scan(pred);
+        else {
+          const order = ranks.map((_, i) => i).sort((a, b) => ranks[a]! - ranks[b]!);
+          result = order.map((i) => out[i]!);
+        }
+      } else {
+        const keys: KeyId[] = [];
+        for (const k of candidates) {
+          const r = this.records.get(k);
+          if (r !== undefined && (pred === undefined || pred(r))) keys.push(k);
+        }
+        if (keys.length > 1) {
+          const order = this.#bucketOrder();
+          let sorted = true;
+          for (let i = 1; i < keys.length && sorted; i++) sorted = order(keys[i - 1]!, keys[i]!) < 0;
+          if (!sorted) {
+            if (keys.length * Math.log2(keys.length) > this.records.size) {
+              keys.length = 0;
+              result = this.#scan(pred);
+            } else keys.sort(order);
+          }
+        }
+        result ??= keys.map((k) => this.records.get(k)!);
       }
-      result ??= keys.map((k) => this.records.get(k)!);
     } else {
       result = this.#scan(pred);
     }
