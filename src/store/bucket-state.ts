@@ -35,6 +35,8 @@ export class BucketState {
    */
   #seq: Map<KeyId, number> | undefined;
   #nextSeq = 0;
+  /** Set by #plan: its candidates already come in bucket order (no re-ordering needed). */
+  #planInOrder = false;
   /** Built lazily, on the first index-served query: restoring a bucket does not pay for it. */
   readonly #wantsSeq: boolean;
 
@@ -114,6 +116,8 @@ export class BucketState {
       if (ix.unchanged(previous, next)) continue;
       ix.remove(keyId, previous);
       ix.add(keyId, next);
+      // The key now sits last under its new value, out of insertion order.
+      ix.inBucketOrder = false;
     }
     if (this.expiry !== undefined && previous._expiresAt !== next._expiresAt) {
       this.expiry.remove(keyId, previous);
@@ -380,8 +384,14 @@ export class BucketState {
 
     let result: StoreRecord[] | undefined;
     if (candidates !== undefined) {
-      const seq = this.#seqMap();
-      if (seq !== undefined) {
+      const seq = this.#planInOrder ? undefined : this.#seqMap();
+      if (this.#planInOrder) {
+        result = [];
+        for (const k of candidates) {
+          const r = this.records.get(k);
+          if (r !== undefined && (pred === undefined || pred(r))) result.push(r);
+        }
+      } else if (seq !== undefined) {
         // Index order need not be bucket order: put it back, so an index never changes
         // results. Candidates usually arrive in order already (one rank lookup each).
         const out: StoreRecord[] = [];
@@ -448,6 +458,13 @@ export class BucketState {
   findOne(filter: WhereFilter): StoreRecord | undefined {
     const pred = compileFilter(filter);
     const candidates = this.#plan(filter);
+    if (candidates !== undefined && this.#planInOrder) {
+      for (const k of candidates) {
+        const r = this.records.get(k);
+        if (r !== undefined && pred(r)) return r;
+      }
+      return undefined;
+    }
     if (candidates !== undefined) {
       // The first match in bucket order, as a full scan would find it.
       const order = this.#bucketOrder();
@@ -500,6 +517,7 @@ export class BucketState {
    * the whole filter, so a plan only has to be a superset.
    */
   #plan(filter: WhereFilter): Iterable<KeyId> | undefined {
+    this.#planInOrder = false;
     const eq = new Map<string, unknown>();
     const ranges = new Map<string, { lower?: RangeBound; upper?: RangeBound }>();
     const ins = new Map<string, readonly unknown[]>();
@@ -561,6 +579,7 @@ export class BucketState {
           if (cost < bestCost) {
             best = ix.lookup(v);
             bestCost = cost;
+            this.#planInOrder = ix.inBucketOrder && !this.def.orderedByKey;
           }
         } else if (fields.length === 1 && ins.has(fields[0]!)) {
           const values = ins.get(fields[0]!)!;
@@ -569,6 +588,7 @@ export class BucketState {
           if (cost < bestCost) {
             best = unionLookup(ix, values);
             bestCost = cost;
+            this.#planInOrder = false;
           }
         }
         continue;
@@ -587,6 +607,7 @@ export class BucketState {
       if (cost < bestCost) {
         best = ix.range(prefix, usableRange ? range.lower : undefined, usableRange ? range.upper : undefined);
         bestCost = cost;
+        this.#planInOrder = false;
       }
     }
     return best;

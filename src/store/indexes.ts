@@ -23,6 +23,12 @@ export interface Index {
    * and the caller discards the bucket).
    */
   addFresh(keyId: KeyId, record: Rec): boolean;
+  /**
+   * True while every key was added by an insert, in insertion order, so a
+   * lookup returns keys in bucket order ('set' buckets). Cleared when an
+   * update moves a key to another value; reset by clear().
+   */
+  inBucketOrder: boolean;
   /** Whether the indexed fields are identical (===) in both records, so nothing moves. */
   unchanged(a: Rec, b: Rec): boolean;
   clear(): void;
@@ -35,6 +41,7 @@ function sameFields(fields: readonly string[], a: Rec, b: Rec): boolean {
 
 export class HashIndex implements Index {
   readonly def: IndexDef;
+  inBucketOrder = true;
   readonly #field: string | undefined;
   readonly #fields: readonly string[];
   readonly #owners: Map<unknown, KeyId> | undefined;
@@ -133,6 +140,7 @@ export class HashIndex implements Index {
   clear(): void {
     this.#owners?.clear();
     this.#members?.clear();
+    this.inBucketOrder = true;
   }
 }
 
@@ -171,6 +179,7 @@ export interface RangeBound {
 
 export class SortedIndex implements Index {
   readonly def: IndexDef;
+  inBucketOrder = true;
   readonly #fields: readonly string[];
   readonly #n: number;
   readonly #list: SortedList<Entry>;
@@ -253,6 +262,7 @@ export class SortedIndex implements Index {
     this.#list.clear();
     this.#nulls.clear();
     this.#owners?.clear();
+    this.inBucketOrder = true;
   }
 
   /**
