@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { SQLiteAdapter, StorageLockedError, Store } from '../index.js';
-import type { BucketDefinition } from '../store/types.js';
+import type { BucketDefinition } from '../store/index.js';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {

@@ -1,14 +1,18 @@
 // The transport-independent part of the client: typed calls, batches, the
 // remote bucket handle, and (for connections that receive notifications)
 // subscriptions delivered to callbacks.
-import type { MethodName, ParamsOf, QuireMethods, ResultOf, TransactionOperation } from '../server/api.js';
 import type {
   EventNotification,
+  MethodName,
+  ParamsOf,
   QueryNotification,
+  QuireMethods,
+  ResultOf,
   RpcErrorData,
   RpcErrorObject,
   RpcResponse,
-} from '../server/protocol.js';
+  TransactionOperation,
+} from '../server/index.js';
 import type {
   BucketDefinition,
   BucketEvent,
@@ -17,7 +21,7 @@ import type {
   StoreRecord,
   WhereFilter,
   WhereOptions,
-} from '../store/types.js';
+} from '../store/index.js';
 
 /** A JSON-RPC error answered by the server. `data.code` is the stable Quire code. */
 export class RpcError extends Error {

@@ -2,7 +2,7 @@
 // No notifications, so no subscriptions; use the WebSocket or stdio client for those.
 import { Agent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { RpcResponse } from '../server/protocol.js';
+import type { RpcResponse } from '../server/index.js';
 import {
   type BatchCall,
   type BatchResult,

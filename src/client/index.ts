@@ -7,13 +7,13 @@ export type {
   QuireMethods,
   ResultOf,
   TransactionOperation,
-} from '../server/api.js';
+} from '../server/index.js';
 export type {
   EventNotification,
   QueryNotification,
   RpcErrorData,
   RpcErrorObject,
-} from '../server/protocol.js';
+} from '../server/index.js';
 export {
   type BatchCall,
   type BatchResult,

@@ -1,10 +1,7 @@
 // The history operations behind BucketHandle.history / restoreVersion and
 // Store.changes: argument checks, then the HistoryReader of the store.
-import type { BucketState } from '../store/bucket-state.js';
-import type { HistoryFilter, StoreCore } from '../store/core.js';
-import { InvalidArgumentError, StoreStoppedError } from '../store/errors.js';
-import type { StoreRecord } from '../store/types.js';
-import { isPlainObject } from '../store/values.js';
+import type { BucketState, HistoryFilter, StoreCore, StoreRecord } from '../store/index.js';
+import { InvalidArgumentError, isPlainObject, StoreStoppedError } from '../store/index.js';
 import { HistoryNotEnabledError, VersionNotFoundError } from './errors.js';
 import type { ChangesOptions, HistoryEntry, HistoryQuery } from './types.js';
 

@@ -1,4 +1,4 @@
-import { QuireError } from '../store/errors.js';
+import { QuireError } from '../errors/index.js';
 
 /** `history()` / `restoreVersion()` on a bucket defined without `history`. */
 export class HistoryNotEnabledError extends QuireError {

@@ -5,11 +5,16 @@
 // read back from storage (plus what still waits in the write queue). Every
 // other change (no persistence, `persistent: false`, snapshot adapters) is
 // recorded here, in memory, as a commit listener.
-import type { BucketState } from '../store/bucket-state.js';
-import type { HistoryEntryRow, HistoryFilter, HistoryReader, StoreCore } from '../store/core.js';
-import type { ChangeBatch } from '../store/engine.js';
-import type { KeyId } from '../store/indexes.js';
-import type { StoreRecord } from '../store/types.js';
+import type {
+  BucketState,
+  ChangeBatch,
+  HistoryEntryRow,
+  HistoryFilter,
+  HistoryReader,
+  KeyId,
+  StoreCore,
+  StoreRecord,
+} from '../store/index.js';
 import { MemoryLog } from './memory-log.js';
 import type { ChangeFeedEntry, FeedRow, LogRow } from './types.js';
 

@@ -1,5 +1,5 @@
 // Errors of import and export.
-import { QuireError } from '../store/errors.js';
+import { QuireError } from '../errors/index.js';
 
 /** A format other than json, ndjson or yaml was asked for (or could not be told from a file name). */
 export class UnknownFormatError extends QuireError {

@@ -3,17 +3,15 @@
 // all or nothing — in memory, for events and reactive queries, and on disk
 // (one ChangeBatch is one storage transaction). A bad record anywhere means
 // nothing is imported, and the error says where it is.
-import type { StoreCore } from '../store/core.js';
-import type { WriteSet } from '../store/engine.js';
+import type { StoreCore, StoreRecord, WriteSet } from '../store/index.js';
 import {
   DuplicateKeyError,
   InvalidArgumentError,
+  isPlainObject,
   ReferentialIntegrityError,
   TransactionConflictError,
   UniqueConstraintError,
-} from '../store/errors.js';
-import type { StoreRecord } from '../store/types.js';
-import { isPlainObject } from '../store/values.js';
+} from '../store/index.js';
 import { ImportError } from './errors.js';
 import {
   checkFormat,

@@ -4,17 +4,17 @@
 // before swapping it in. Every rebuilt record is validated against the new
 // definition. The runner wraps a whole migration in a schema session, so a
 // failure in any later step puts everything back.
-import { InvalidArgumentError } from '../store/errors.js';
-import type { Store } from '../store/store.js';
+
 import type {
   BucketDefinition,
   FieldDefinition,
   FieldType,
   IndexSpec,
   SchemaDefinition,
+  Store,
   StoreRecord,
-} from '../store/types.js';
-import { isPlainObject } from '../store/values.js';
+} from '../store/index.js';
+import { InvalidArgumentError, isPlainObject } from '../store/index.js';
 import { MigrationStepError } from './errors.js';
 import type { MigrationBucketHandle, MigrationContext } from './types.js';
 

@@ -1,6 +1,6 @@
 // Errors of the migration runner. Messages follow @hamicek/noex-store 0.2
 // word for word where it had one (programs match on them).
-import { QuireError } from '../store/errors.js';
+import { QuireError } from '../errors/index.js';
 
 /** The list given to runMigrations is malformed (version, name, duplicate, missing `up`). */
 export class InvalidMigrationError extends QuireError {

@@ -6,9 +6,8 @@
 // unchanged. The version is recorded in the same session, so on disk the
 // migration and its record land together, or neither does.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { InvalidArgumentError } from '../store/errors.js';
-import type { Store } from '../store/store.js';
-import type { BucketDefinition } from '../store/types.js';
+import type { BucketDefinition, Store } from '../store/index.js';
+import { InvalidArgumentError } from '../store/index.js';
 import { MigrationContextImpl } from './context.js';
 import { InvalidMigrationError } from './errors.js';
 import type { Migration, MigrationResult } from './types.js';

@@ -1,6 +1,6 @@
 // Public types of migrations (shapes of @hamicek/noex-store 0.2; Quire widens
 // `addIndex`/`removeIndex` to its index specs).
-import type { BucketDefinition, FieldDefinition, FieldType, IndexSpec } from '../store/types.js';
+import type { BucketDefinition, FieldDefinition, FieldType, IndexSpec } from '../store/index.js';
 
 export interface Migration {
   /** Positive integer; migrations run in ascending order, each at most once per store. */

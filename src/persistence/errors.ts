@@ -3,7 +3,7 @@
 // wrapped in a StorageError. The errors thrown to callers are the ones a
 // caller can act on: a store locked by another process, a stored bucket
 // definition that does not match the code, bad constructor arguments.
-import { QuireError } from '../store/errors.js';
+import { QuireError } from '../errors/index.js';
 
 /** A storage operation failed (I/O error, full disk, unreadable file …). `cause` holds the original error. */
 export class StorageError extends QuireError {

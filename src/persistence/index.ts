@@ -1,10 +1,10 @@
 // Durable storage for Quire: adapters, errors, and the storage factory the
 // Store uses when `persistence` is configured. Importing this module (which
 // `quire` does) registers the factory.
-import { registerStorageFactory } from '../store/store.js';
+import { registerStorageFactory } from '../store/index.js';
 import { PersistenceManager } from './manager.js';
 
-export type { BackupFileInfo, BackupToOptions } from '../store/store.js';
+export type { BackupFileInfo, BackupToOptions } from '../store/index.js';
 export {
   type LockHolder,
   ReadOnlyStorageError,

@@ -24,24 +24,26 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BucketState } from '../store/bucket-state.js';
-import type { HistoryFilter } from '../store/core.js';
-import type { Change, ChangeBatch } from '../store/engine.js';
+import type {
+  BackupFileInfo,
+  BackupInfo,
+  BackupToOptions,
+  BucketState,
+  Change,
+  ChangeBatch,
+  HistoryFilter,
+  KeyId,
+  StorageHost,
+  StorePersistenceConfig,
+  StoreRecord,
+  StoreStorage,
+} from '../store/index.js';
 import {
   DuplicateKeyError,
   InvalidArgumentError,
   UniqueConstraintError,
   ValidationError,
-} from '../store/errors.js';
-import type { KeyId } from '../store/indexes.js';
-import type {
-  BackupFileInfo,
-  BackupToOptions,
-  StorageHost,
-  StorePersistenceConfig,
-  StoreStorage,
-} from '../store/store.js';
-import type { BackupInfo, StoreRecord } from '../store/types.js';
+} from '../store/index.js';
 import { bucketKey, diffDefinitions, encodeKey, sameDefinition, serializeDefinition } from './codec.js';
 import {
   ReadOnlyStorageError,

@@ -15,8 +15,7 @@
 // adapters implement that shape as well (a small key/value area, used for
 // backups), so code that reads `adapter.load('<store>:bucket:<name>')` keeps working.
 import type { FeedRow, LogRow, RetentionRule } from '../history/index.js';
-import type { HistoryFilter } from '../store/core.js';
-import type { StoreRecord } from '../store/types.js';
+import type { HistoryFilter, StoreRecord } from '../store/index.js';
 
 /** The JSON-serialisable part of a bucket definition, as stored (P-5). */
 export interface StoredDefinition {

@@ -16,7 +16,7 @@ import type {
   StoreStats,
   WhereFilter,
   WhereOptions,
-} from '../store/types.js';
+} from '../store/index.js';
 
 type Rec = Record<string, unknown>;
 type Rec_ = StoreRecord<Rec>;

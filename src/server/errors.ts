@@ -12,7 +12,7 @@
 //
 // `data.code` is always the stable string code; Quire errors add their
 // fields (bucket, key, field, value, issues …).
-import { QuireError } from '../store/errors.js';
+import { QuireError } from '../store/index.js';
 import {
   INTERNAL_ERROR,
   INVALID_PARAMS,

@@ -1,12 +1,9 @@
 // The built-in methods: the store API of SPEC section 2 and P-6/P-9 as
 // JSON-RPC methods with named params (see api.ts for names and shapes).
 
-import type { BucketHandle } from '../store/bucket-handle.js';
-import { TransactionConflictError } from '../store/errors.js';
-import type { Store } from '../store/store.js';
-import type { BucketEvent } from '../store/types.js';
-import { deepEqual } from '../store/values.js';
-import type { TransactionBucketHandle } from '../transaction/transaction.js';
+import type { BucketEvent, BucketHandle, Store } from '../store/index.js';
+import { deepEqual, TransactionConflictError } from '../store/index.js';
+import type { TransactionBucketHandle } from '../transaction/index.js';
 import type { Authenticator } from './auth.js';
 import type { Dispatcher, MethodContext } from './dispatcher.js';
 import { invalidParams, notSupported, RpcError } from './errors.js';

@@ -1,7 +1,7 @@
 // QuireServer: a Store served over JSON-RPC 2.0 on stdio, HTTP and
 // WebSocket, with one dispatcher and one method table for all three.
 import type { Readable, Writable } from 'node:stream';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/index.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
 import { HttpTransport } from './http.js';

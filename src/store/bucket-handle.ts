@@ -3,8 +3,6 @@
 // durability mode, only once the change is on disk). Reads are synchronous
 // underneath and resolve immediately.
 import { type HistoryEntry, type HistoryQuery, readHistory, restoreVersion } from '../history/index.js';
-import { exportRecords } from '../io/export.js';
-import { importRecords } from '../io/import.js';
 import type {
   DataFormat,
   ExportOptions,
@@ -12,7 +10,8 @@ import type {
   ImportOptions,
   ImportResult,
   ImportSource,
-} from '../io/types.js';
+} from '../io/index.js';
+import { exportRecords, importRecords } from '../io/index.js';
 import { avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
 import type { BucketState } from './bucket-state.js';
 import type { StoreCore } from './core.js';

@@ -2,7 +2,13 @@
 export { aggregate, avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
 export { BucketHandle } from './bucket-handle.js';
 export { BucketState, sortRecords } from './bucket-state.js';
-export { type CommitListener, StoreCore } from './core.js';
+export {
+  type CommitListener,
+  type HistoryEntryRow,
+  type HistoryFilter,
+  type HistoryReader,
+  StoreCore,
+} from './core.js';
 export {
   type CompiledBucket,
   compileDefinition,
@@ -16,8 +22,11 @@ export { compileFilter, isFilterOperators, matchesFilter } from './filter.js';
 export type { KeyId } from './indexes.js';
 export type { InferField, InferInsert, InferRecord, InferSchema, InferStoredRecord } from './infer.js';
 export {
+  type BackupFileInfo,
+  type BackupToOptions,
   registerStorageFactory,
   type StorageFactory,
+  type StorageHost,
   Store,
   type StoreOptions,
   type StorePersistenceConfig,
