@@ -23,7 +23,13 @@ import { InvalidArgumentError } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
-import { applyLog, newStoredLog, readStoredChanges, readStoredHistory, type StoredLog } from './log.js';
+import {
+  applyUnit,
+  newStoredLog,
+  readStoredChanges,
+  readStoredHistory,
+  type StoreImage,
+} from './log.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -42,19 +48,10 @@ export interface FileAdapterOptions {
   readonly compactAfterBytes?: number;
 }
 
-interface FileBucket {
-  definition: StoredDefinition | undefined;
-  autoincrement: number;
-  records: Map<string, string>;
-}
-
-interface FileStore {
+/** The image (history and feed as snapshot lines `H\t<row>` and `F\t<row>`) plus the journal. */
+interface FileStore extends StoreImage {
   readonly name: string;
   readonly base: string;
-  lastSeq: number;
-  buckets: Map<string, FileBucket>;
-  /** History rows and change feed (snapshot lines `H\t<row>` and `F\t<row>`). */
-  log: StoredLog;
   fd: number | undefined;
   journalSize: number;
   lock: WriterLock | undefined;
@@ -461,31 +458,6 @@ export class FileAdapter implements IncrementalAdapter {
     for (const [store, s] of this.#stores) for (const b of s.buckets.keys()) keys.add(bucketKey(store, b));
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
   }
-}
-
-function applyUnit(s: FileStore, unit: CommitUnit): void {
-  const bucket = (name: string) => {
-    let b = s.buckets.get(name);
-    if (b === undefined)
-      s.buckets.set(name, (b = { definition: undefined, autoincrement: 0, records: new Map() }));
-    return b;
-  };
-  for (const w of unit.buckets) {
-    if (w.drop === true) s.buckets.delete(w.bucket);
-    else if (w.clear === true) s.buckets.get(w.bucket)?.records.clear();
-    if (w.definition !== undefined) bucket(w.bucket).definition = w.definition;
-    if (w.autoincrement !== undefined) bucket(w.bucket).autoincrement = w.autoincrement;
-  }
-  for (const w of unit.records) {
-    const b = bucket(w.bucket);
-    if (w.op === 'delete') b.records.delete(w.key);
-    else {
-      if (w.op === 'insert') b.records.delete(w.key);
-      b.records.set(w.key, w.data!);
-    }
-  }
-  applyLog(s.log, unit);
-  if (unit.lastSeq > s.lastSeq) s.lastSeq = unit.lastSeq;
 }
 
 function fsyncDir(dir: string): void {

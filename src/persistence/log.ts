@@ -1,7 +1,50 @@
-// Applying the history and change-feed part of a CommitUnit to an in-memory
-// MemoryLog (MemoryAdapter, FileAdapter; SQLite does the same in SQL).
+// The in-memory image of a stored store, shared by MemoryAdapter and
+// FileAdapter (which replays its journal into one): records as JSON rows in
+// insertion order, plus history and change feed in a MemoryLog. SQLite does
+// the same in SQL.
 import { MemoryLog } from '../history/index.js';
-import type { CommitUnit, FeedWrite, HistoryWrite } from './types.js';
+import type { CommitUnit, FeedWrite, HistoryWrite, StoredDefinition } from './types.js';
+
+export interface BucketImage {
+  definition: StoredDefinition | undefined;
+  autoincrement: number;
+  /** key → record JSON, in insertion order (Map order). */
+  records: Map<string, string>;
+}
+
+export interface StoreImage {
+  lastSeq: number;
+  buckets: Map<string, BucketImage>;
+  /** History rows and change feed. */
+  log: StoredLog;
+}
+
+/** Apply a CommitUnit to an image (the adapters make it durable their own way). */
+export function applyUnit(s: StoreImage, unit: CommitUnit): void {
+  const bucket = (name: string) => {
+    let b = s.buckets.get(name);
+    if (b === undefined)
+      s.buckets.set(name, (b = { definition: undefined, autoincrement: 0, records: new Map() }));
+    return b;
+  };
+  for (const w of unit.buckets) {
+    if (w.drop === true) s.buckets.delete(w.bucket);
+    else if (w.clear === true) s.buckets.get(w.bucket)?.records.clear();
+    if (w.definition !== undefined) bucket(w.bucket).definition = w.definition;
+    if (w.autoincrement !== undefined) bucket(w.bucket).autoincrement = w.autoincrement;
+  }
+  for (const w of unit.records) {
+    const b = bucket(w.bucket);
+    if (w.op === 'delete') b.records.delete(w.key);
+    else {
+      // An insert moves to the end of the insertion order.
+      if (w.op === 'insert') b.records.delete(w.key);
+      b.records.set(w.key, w.data!);
+    }
+  }
+  applyLog(s.log, unit);
+  if (unit.lastSeq > s.lastSeq) s.lastSeq = unit.lastSeq;
+}
 
 export type StoredLog = MemoryLog<string>;
 

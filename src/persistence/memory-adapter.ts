@@ -3,7 +3,7 @@
 // instance sees the data of the previous one; nothing survives the process.
 import type { HistoryFilter } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
-import { applyLog, newStoredLog, readStoredChanges, readStoredHistory, type StoredLog } from './log.js';
+import { applyUnit, newStoredLog, readStoredChanges, readStoredHistory, type StoreImage } from './log.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -12,22 +12,9 @@ import type {
   IncrementalAdapter,
   PersistedState,
   StoredBucket,
-  StoredDefinition,
 } from './types.js';
 
-interface MemBucket {
-  definition: StoredDefinition | undefined;
-  autoincrement: number;
-  /** key → record JSON, in insertion order (Map order). */
-  records: Map<string, string>;
-}
-
-interface MemStore {
-  lastSeq: number;
-  buckets: Map<string, MemBucket>;
-  /** History rows and change feed. */
-  log: StoredLog;
-}
+type MemStore = StoreImage;
 
 export class MemoryAdapter implements IncrementalAdapter {
   readonly readOnly = false;
@@ -65,29 +52,7 @@ export class MemoryAdapter implements IncrementalAdapter {
   }
 
   commit(store: string, unit: CommitUnit): void {
-    const s = this.#store(store);
-    const bucket = (name: string) => {
-      let b = s.buckets.get(name);
-      if (b === undefined)
-        s.buckets.set(name, (b = { definition: undefined, autoincrement: 0, records: new Map() }));
-      return b;
-    };
-    for (const w of unit.buckets) {
-      if (w.drop === true) s.buckets.delete(w.bucket);
-      else if (w.clear === true) s.buckets.get(w.bucket)?.records.clear();
-      if (w.definition !== undefined) bucket(w.bucket).definition = w.definition;
-      if (w.autoincrement !== undefined) bucket(w.bucket).autoincrement = w.autoincrement;
-    }
-    for (const w of unit.records) {
-      const b = bucket(w.bucket);
-      if (w.op === 'delete') b.records.delete(w.key);
-      else {
-        if (w.op === 'insert') b.records.delete(w.key);
-        b.records.set(w.key, w.data!);
-      }
-    }
-    applyLog(s.log, unit);
-    s.lastSeq = Math.max(s.lastSeq, unit.lastSeq);
+    applyUnit(this.#store(store), unit);
   }
 
   readHistory(store: string, bucket: string, key: string, filter: HistoryFilter): HistoryWrite[] {
