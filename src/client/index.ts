@@ -1,18 +1,16 @@
 // `quire/client`: typed JSON-RPC clients for a Quire server over HTTP,
 // WebSocket (with automatic reconnect) and a child process's stdio.
 export type {
+  EventNotification,
   HistoryEntry,
   MethodName,
   ParamsOf,
+  QueryNotification,
   QuireMethods,
   ResultOf,
-  TransactionOperation,
-} from '../server/index.js';
-export type {
-  EventNotification,
-  QueryNotification,
   RpcErrorData,
   RpcErrorObject,
+  TransactionOperation,
 } from '../server/index.js';
 export {
   type BatchCall,

@@ -23,13 +23,7 @@ import { InvalidArgumentError } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
-import {
-  applyUnit,
-  newStoredLog,
-  readStoredChanges,
-  readStoredHistory,
-  type StoreImage,
-} from './log.js';
+import { applyUnit, newStoredLog, readStoredChanges, readStoredHistory, type StoreImage } from './log.js';
 import type {
   AdapterContext,
   CommitUnit,
