@@ -153,6 +153,8 @@ export class HistoryService implements HistoryReader {
   /** The change feed: entries with `seq > since`, oldest first. */
   async changes(since: number, limit: number): Promise<ChangeFeedEntry[]> {
     if (this.#feedLimit === 0) return [];
+    // Storage prunes in steps; the feed promises exactly the last feedLimit seqs.
+    since = Math.max(since, this.#core.seq - this.#feedLimit);
     const stored = this.#storage?.keepsFeed === true ? await this.#storage.readChanges(since, limit) : [];
     const memory = this.#memory.readChanges(since, limit);
     const out: ChangeFeedEntry[] = [];

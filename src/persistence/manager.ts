@@ -109,6 +109,8 @@ export class PersistenceManager implements StoreStorage {
   #opened = false;
   /** The highest sequence number queued or stored (seqs come from the store: host.nextSeq, Change.seq). */
   #seq = 0;
+  /** Where the stored change feed was last pruned to (see #withLog). */
+  #feedPrunedTo = 0;
   #records = new Map<string, Map<string, PendingRecord>>();
   /** History rows and feed rows waiting for the next flush (never folded), and those of the flush under way. */
   #history: HistoryWrite[] = [];
@@ -633,12 +635,19 @@ export class PersistenceManager implements StoreStorage {
       if (rules.length > 0) retention = rules;
     }
     const limit = this.#host?.feedLimit ?? 0;
+    // Prune the stored feed in steps (a tenth of the limit at least), not on every flush:
+    // the feed keeps at least the last `limit` entries, and a small commit stays small.
+    let feedPruneTo: number | undefined;
+    if (feed.length > 0 && limit > 0 && this.#seq - limit - this.#feedPrunedTo >= Math.max(64, limit / 10)) {
+      feedPruneTo = this.#seq - limit;
+      this.#feedPrunedTo = feedPruneTo;
+    }
     return {
       ...unit,
       history: history.length > 0 ? history : undefined,
       retention,
       feed: feed.length > 0 ? feed : undefined,
-      feedPruneTo: feed.length > 0 && limit > 0 ? this.#seq - limit : undefined,
+      feedPruneTo,
     };
   }
 
