@@ -48,16 +48,26 @@ type MandatoryKeys<S> = {
     : never;
 }[keyof S];
 
-export type InferSchema<S> = Simplify<
-  { -readonly [K in PresentKeys<S>]: InferField<S[K]> } & {
-    -readonly [K in Exclude<keyof S, PresentKeys<S>>]?: InferField<S[K]> | null;
+/** A schema's record type; `Always` names fields every record has besides the required ones (key fields). */
+export type InferSchema<S, Always extends PropertyKey = never> = Simplify<
+  { -readonly [K in PresentKeys<S> | (Always & keyof S)]: InferField<S[K]> } & {
+    -readonly [K in Exclude<keyof S, PresentKeys<S> | Always>]?: InferField<S[K]> | null;
   }
 >;
 
 type SchemaOf<D> = D extends { readonly schema: infer S } ? S : never;
 
+/** The key field names of a definition (a stored record always has them). */
+type KeyFieldsOf<D> = D extends { readonly key: infer K }
+  ? K extends string
+    ? K
+    : K extends readonly (infer E)[]
+      ? E & string
+      : never
+  : never;
+
 /** The record type of a bucket definition (without metadata). */
-export type InferRecord<D> = InferSchema<SchemaOf<D>>;
+export type InferRecord<D> = InferSchema<SchemaOf<D>, KeyFieldsOf<D>>;
 
 /** What `insert` accepts for a bucket definition. */
 export type InferInsert<D> = Simplify<
