@@ -289,6 +289,8 @@ export class WriteSet {
     let over: BucketState[] | undefined;
     for (const b of this.#staged.keys()) if (b.def.maxSize !== undefined) (over ??= []).push(b);
     if (over === undefined) return;
+    // noex-store evicts before a single insert (deleted events first) and after a bulk insert.
+    const single = this.#order.length === 1 ? this.#order[0] : undefined;
     for (const b of over) {
       const byKey = this.#staged.get(b)!;
       const max = b.def.maxSize!;
@@ -307,6 +309,9 @@ export class WriteSet {
         }
       }
       for (const k of victims) this.delete(b, k);
+    }
+    if (single !== undefined && this.#order.length > 1 && this.#order[0] === single) {
+      this.#order.push(this.#order.shift()!);
     }
   }
 
