@@ -6,6 +6,7 @@ import type { BenchSection } from './harness.js';
 
 const sections: Record<string, () => Promise<BenchSection>> = {
   memory: async () => (await import('./memory.bench.js')).run(),
+  footprint: async () => (await import('./footprint.bench.js')).run(),
   storage: async () => (await import('./storage.bench.js')).run(),
   server: async () => (await import('./server.bench.js')).run(),
   history: async () => (await import('./history.bench.js')).run(),
