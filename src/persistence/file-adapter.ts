@@ -23,7 +23,14 @@ import { InvalidArgumentError } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
-import { applyUnit, newStoredLog, readStoredChanges, readStoredHistory, type StoreImage } from './log.js';
+import {
+  applyUnit,
+  bucketFromImage,
+  newStoredLog,
+  readStoredChanges,
+  readStoredHistory,
+  type StoreImage,
+} from './log.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -256,18 +263,7 @@ export class FileAdapter implements IncrementalAdapter {
   }
 
   loadBucket(store: string, bucket: string): StoredBucket | undefined {
-    const b = this.#require(store).buckets.get(bucket);
-    if (b === undefined) return undefined;
-    const rows = [...b.records.values()];
-    return {
-      definition: b.definition,
-      autoincrement: b.autoincrement,
-      records: {
-        *[Symbol.iterator]() {
-          for (const r of rows) yield JSON.parse(r);
-        },
-      },
-    };
+    return bucketFromImage(this.#require(store).buckets.get(bucket));
   }
 
   listBuckets(store: string): string[] {

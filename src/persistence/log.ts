@@ -3,7 +3,7 @@
 // insertion order, plus history and change feed in a MemoryLog. SQLite does
 // the same in SQL.
 import { MemoryLog } from '../history/index.js';
-import type { CommitUnit, FeedWrite, HistoryWrite, StoredDefinition } from './types.js';
+import type { CommitUnit, FeedWrite, HistoryWrite, StoredBucket, StoredDefinition } from './types.js';
 
 export interface BucketImage {
   definition: StoredDefinition | undefined;
@@ -17,6 +17,21 @@ export interface StoreImage {
   buckets: Map<string, BucketImage>;
   /** History rows and change feed. */
   log: StoredLog;
+}
+
+/** A stored bucket of an image, records parsed lazily in insertion order. */
+export function bucketFromImage(b: BucketImage | undefined): StoredBucket | undefined {
+  if (b === undefined) return undefined;
+  const rows = [...b.records.values()];
+  return {
+    definition: b.definition,
+    autoincrement: b.autoincrement,
+    records: {
+      *[Symbol.iterator]() {
+        for (const r of rows) yield JSON.parse(r);
+      },
+    },
+  };
 }
 
 /** Apply a CommitUnit to an image (the adapters make it durable their own way). */

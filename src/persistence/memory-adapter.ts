@@ -3,7 +3,14 @@
 // instance sees the data of the previous one; nothing survives the process.
 import type { HistoryFilter } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
-import { applyUnit, newStoredLog, readStoredChanges, readStoredHistory, type StoreImage } from './log.js';
+import {
+  applyUnit,
+  bucketFromImage,
+  newStoredLog,
+  readStoredChanges,
+  readStoredHistory,
+  type StoreImage,
+} from './log.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -33,18 +40,7 @@ export class MemoryAdapter implements IncrementalAdapter {
   }
 
   loadBucket(store: string, bucket: string): StoredBucket | undefined {
-    const b = this.#stores.get(store)?.buckets.get(bucket);
-    if (b === undefined) return undefined;
-    const rows = [...b.records.values()];
-    return {
-      definition: b.definition,
-      autoincrement: b.autoincrement,
-      records: {
-        *[Symbol.iterator]() {
-          for (const r of rows) yield JSON.parse(r);
-        },
-      },
-    };
+    return bucketFromImage(this.#stores.get(store)?.buckets.get(bucket));
   }
 
   listBuckets(store: string): string[] {

@@ -15,26 +15,12 @@ import type {
 } from '../store/index.js';
 import { matchesFilter } from '../store/index.js';
 
-/** What the query layer needs from a bucket: reads that accept an extra filter. */
-export interface ReadableBucket {
+/** What the query layer needs from a bucket: the query reads, with an extra filter on the ordered ones. */
+export interface ReadableBucket extends QueryBucket {
   keyIdOf(key: unknown): unknown;
-  get(key: unknown): Promise<StoreRecord | undefined>;
-  all(): Promise<StoreRecord[]>;
-  where(filter: WhereFilter, options?: WhereOptions): Promise<StoreRecord[]>;
-  findOne(filter: WhereFilter): Promise<StoreRecord | undefined>;
-  count(filter?: WhereFilter): Promise<number>;
   first(n: number, filter?: WhereFilter): Promise<StoreRecord[]>;
   last(n: number, filter?: WhereFilter): Promise<StoreRecord[]>;
   paginate(options: PaginateOptions, filter?: WhereFilter): Promise<PaginatedResult>;
-  sum(field: string, filter?: WhereFilter): Promise<number>;
-  avg(field: string, filter?: WhereFilter): Promise<number>;
-  min(field: string, filter?: WhereFilter): Promise<number | undefined>;
-  max(field: string, filter?: WhereFilter): Promise<number | undefined>;
-  groupBy(
-    field: string | string[],
-    aggregate: { function: AggregateFunction; field?: string },
-    filter?: WhereFilter,
-  ): Promise<GroupByResult[]>;
 }
 
 export interface Dependencies {

@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import { compileFilter, isFilterOperators } from './filter.js';
 import { createIndex, HashIndex, type Index, type KeyId, type RangeBound, SortedIndex } from './indexes.js';
-import type { SortSpec, StoreRecord, WhereFilter, WhereOptions } from './types.js';
+import type { StoreRecord, WhereFilter, WhereOptions } from './types.js';
 import { compareValues, encodeTuple, isObjectArg, isPlainObject } from './values.js';
 
 type Rec = Record<string, unknown>;
@@ -240,6 +240,11 @@ export class BucketState {
   #bucketOrder(): (a: KeyId, b: KeyId) => number {
     const seq = this.#seqMap();
     if (seq !== undefined) return (a, b) => seq.get(a)! - seq.get(b)!;
+    return this.#keyOrderCompare();
+  }
+
+  /** Key order: by value, field by field for composite keys. */
+  #keyOrderCompare(): (a: KeyId, b: KeyId) => number {
     if (!this.def.compositeKey) return compareKeyValues;
     const recs = this.records;
     const fields = this.def.keyFields;
@@ -261,19 +266,7 @@ export class BucketState {
     if (!this.def.orderedByKey) return [...this.records.keys()];
     if (this.#keyOrder === undefined) {
       const keys = [...this.records.keys()];
-      if (this.def.compositeKey) {
-        const recs = this.records;
-        const fields = this.def.keyFields;
-        keys.sort((a, b) => {
-          const ra = recs.get(a)!;
-          const rb = recs.get(b)!;
-          for (const f of fields) {
-            const c = compareKeyValues(ra[f], rb[f]);
-            if (c !== 0) return c;
-          }
-          return 0;
-        });
-      } else keys.sort(compareKeyValues);
+      keys.sort(this.#keyOrderCompare());
       this.#keyOrder = keys;
     }
     return this.#keyOrder;
@@ -693,10 +686,6 @@ export function sortRecords<R extends Rec>(records: R[], entries: ReadonlyArray<
     }
     return 0;
   });
-}
-
-export function asSortEntries(sort: SortSpec | undefined): Array<[string, string]> | undefined {
-  return sort === undefined ? undefined : Object.entries(sort);
 }
 
 function checkCount(operation: string, n: unknown): void {
