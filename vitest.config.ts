@@ -1,9 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// `import … from 'quire'` inside this repository resolves to src/ (the
-// `quire-source` export condition), so tests written against the package
+// `import … from 'quiredb'` inside this repository resolves to src/ (the
+// `quiredb-source` export condition), so tests written against the package
 // name run without a build.
-const conditions = ['quire-source', 'module', 'node', 'development|production'];
+const conditions = ['quiredb-source', 'module', 'node', 'development|production'];
 
 export default defineConfig({
   resolve: { conditions },

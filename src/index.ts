@@ -1,4 +1,4 @@
-// Public API of the `quire` package.
+// Public API of the `quiredb` package.
 
 export {
   type ChangeFeedConfig,

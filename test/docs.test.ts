@@ -46,11 +46,11 @@ function expectedOutput(code: string): string {
 
 const collapse = (s: string) => s.replace(/\s+/g, ' ').trim();
 
-/** Run a doc example with `quire` imports pointing at the source tree. */
+/** Run a doc example with `quiredb` imports pointing at the source tree. */
 function runExample(name: string, code: string): string {
   mkdirSync(tmp, { recursive: true });
   const file = join(tmp, `${name}.ts`);
-  const src = code.replace(/from 'quire(\/[a-z]+)?'/g, (_m, sub: string | undefined) => {
+  const src = code.replace(/from 'quiredb(\/[a-z]+)?'/g, (_m, sub: string | undefined) => {
     const target = sub === undefined ? 'index.ts' : `${sub.slice(1)}/index.ts`;
     return `from '${join(root, 'src', target)}'`;
   });

@@ -1,8 +1,6 @@
 // The editor back end of SPEC §0.1 on Quire: codices (documents made from
 // templates) in a durable store, served as JSON-RPC methods.
-//
-// In an application outside this repository, import from 'quire' and
-// 'quire/server' instead of '#quire' and '#quire/server'.
+
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -13,8 +11,8 @@ import {
   Store,
   ValidationError,
   type ValidationIssue,
-} from '#quire';
-import type { QuireServer } from '#quire/server';
+} from 'quiredb';
+import type { QuireServer } from 'quiredb/server';
 
 /** A template: `<workspace>/templates/<id>.json`. Its fields use Quire's field definitions. */
 export interface Template {

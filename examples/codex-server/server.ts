@@ -4,7 +4,7 @@
 // DIR/.quire/, templates in DIR/templates/*.json. Every reply to a write
 // means the write is on disk (strict durability).
 import { resolve } from 'node:path';
-import { QuireServer } from '#quire/server';
+import { QuireServer } from 'quiredb/server';
 import { loadTemplates, openCodexStore, registerCodexMethods } from './codex.js';
 
 const i = process.argv.indexOf('--workspace');

@@ -1,4 +1,4 @@
-// `quire/client`: typed JSON-RPC clients for a Quire server over HTTP,
+// `quiredb/client`: typed JSON-RPC clients for a Quire server over HTTP,
 // WebSocket (with automatic reconnect) and a child process's stdio.
 export type {
   EventNotification,

@@ -1,5 +1,5 @@
 // The built-in methods of a Quire server: names, params and results. Types
-// only; the typed client (`quire/client`) is generated from this map.
+// only; the typed client (`quiredb/client`) is generated from this map.
 //
 // Every write accepts `actor` (used only when the server has no auth: with
 // auth, the authenticated identity is the actor and `actor` is ignored).

@@ -1,4 +1,4 @@
-// `quire/server`: serve a Store over JSON-RPC 2.0 (stdio, HTTP, WebSocket).
+// `quiredb/server`: serve a Store over JSON-RPC 2.0 (stdio, HTTP, WebSocket).
 export type {
   HistoryEntry,
   MethodName,

@@ -240,7 +240,7 @@ export class Store {
         throw new InvalidArgumentError(
           'Store.start',
           'persistence',
-          'no storage module loaded (import from "quire")',
+          'no storage module loaded (import from "quiredb")',
         );
       }
       storage = await storageFactory(name, persistence);

@@ -1,6 +1,6 @@
 // Runs the README quick start exactly as written. The block imports from
-// 'quire'; the package's self-reference resolves to the sources through the
-// `quire-source` export condition, so no build is needed.
+// 'quiredb'; the package's self-reference resolves to the sources through the
+// `quiredb-source` export condition, so no build is needed.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,7 +35,7 @@ describe('README quick start', () => {
     const readme = join(root, 'README.md');
     expect(existsSync(readme), 'README.md must exist').toBe(true);
     const code = quickStart(readFileSync(readme, 'utf8'));
-    expect(code).toMatch(/from 'quire'/);
+    expect(code).toMatch(/from 'quiredb'/);
     const expected = expectedOutput(code);
     expect(expected.length).toBeGreaterThan(0);
 
@@ -46,7 +46,7 @@ describe('README quick start', () => {
     try {
       const { stdout } = await run(
         process.execPath,
-        [join(root, 'node_modules/tsx/dist/cli.mjs'), '--conditions=quire-source', file],
+        [join(root, 'node_modules/tsx/dist/cli.mjs'), '--conditions=quiredb-source', file],
         { cwd: root, timeout: 20_000 },
       );
       const lines = stdout

@@ -1,8 +1,8 @@
 // Programs and tests import the package by name; inside this repository that
-// resolves to the source through the `quire-source` export condition.
+// resolves to the source through the `quiredb-source` export condition.
 
-import { Store, ValidationError } from 'quire';
-import { bridgeStoreToRules } from 'quire/bridge';
+import { Store, ValidationError } from 'quiredb';
+import { bridgeStoreToRules } from 'quiredb/bridge';
 import { describe, expect, it } from 'vitest';
 
 describe('importing the package by name', () => {
