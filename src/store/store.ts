@@ -1,6 +1,36 @@
 // Store: the public entry point. It owns the StoreCore (buckets and the
 // commit pipeline), the event bus, reactive queries and the TTL timer, and
 // (when configured) durable storage. Its API follows @hamicek/noex-store 0.2.
+
+import type {
+  BackupInfo,
+  BucketDefinition,
+  BucketEvent,
+  BucketSchemaUpdate,
+  DeclarativeQueryConfig,
+  IndexSpec,
+  InferInsert,
+  InferRecord,
+  QueryFn,
+  QueryInfo,
+  ReadFilter,
+  StoreStats,
+  WriteOptions,
+} from '../engine/index.js';
+import {
+  BackupNotFoundError,
+  BucketAlreadyExistsError,
+  BucketNotDefinedError,
+  BucketState,
+  compileDefinition,
+  DefinitionError,
+  InvalidArgumentError,
+  isObjectArg,
+  isPlainObject,
+  PersistenceRequiredError,
+  StoreCore,
+  StoreStoppedError,
+} from '../engine/index.js';
 import { EventBus, type EventHandler } from '../events/index.js';
 import {
   type ChangeFeedConfig,
@@ -14,34 +44,7 @@ import { TtlManager } from '../lifecycle/index.js';
 import { createDeclarativeQuery, QueryManager, type ReadableBucket } from '../reactive/index.js';
 import { TransactionContext } from '../transaction/index.js';
 import { BucketHandle } from './bucket-handle.js';
-import { BucketState } from './bucket-state.js';
-import { StoreCore } from './core.js';
-import { compileDefinition } from './definition.js';
-import {
-  BackupNotFoundError,
-  BucketAlreadyExistsError,
-  BucketNotDefinedError,
-  DefinitionError,
-  InvalidArgumentError,
-  PersistenceRequiredError,
-  StoreStoppedError,
-} from './errors.js';
-import type { InferInsert, InferRecord } from './infer.js';
 import { SchemaSession } from './schema-session.js';
-import type {
-  BackupInfo,
-  BucketDefinition,
-  BucketEvent,
-  BucketSchemaUpdate,
-  DeclarativeQueryConfig,
-  IndexSpec,
-  QueryFn,
-  QueryInfo,
-  ReadFilter,
-  StoreStats,
-  WriteOptions,
-} from './types.js';
-import { isObjectArg, isPlainObject } from './values.js';
 
 export interface StorePersistenceConfig {
   /** Storage adapter (SQLiteAdapter, FileAdapter, MemoryAdapter or a noex-style snapshot adapter). */
@@ -96,7 +99,7 @@ export interface StoreStorage {
   bucketReplaced(state: BucketState, rewritten: boolean): void;
   dropBucket(name: string): Promise<void> | void;
   /** The commit listener that makes batches durable (returns a promise in strict mode). */
-  listener(host: StorageHost): (batch: import('./engine.js').ChangeBatch) => Promise<void> | undefined;
+  listener(host: StorageHost): (batch: import('../engine/index.js').ChangeBatch) => Promise<void> | undefined;
   /** Commit everything queued; rejects with a StorageError if that fails. */
   flush(): Promise<void>;
   /** Force a storage checkpoint (SQLite WAL checkpoint, FileAdapter compaction). */
