@@ -3,7 +3,7 @@
 // objects with metadata) and keeps a Map<value, Set<key>> for the indexed case.
 import { EventBus } from '../src/events/index.js';
 import { Store } from '../src/index.js';
-import { BucketState, compileDefinition, StoreCore } from '../src/store/index.js';
+import { BucketState, compileDefinition, StoreCore } from '../src/engine/index.js';
 import { type BenchSection, measure, table } from './harness.js';
 
 const CITIES = [

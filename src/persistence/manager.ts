@@ -25,25 +25,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
-  BackupFileInfo,
   BackupInfo,
-  BackupToOptions,
   BucketState,
   Change,
   ChangeBatch,
   HistoryFilter,
   KeyId,
-  StorageHost,
-  StorePersistenceConfig,
   StoreRecord,
-  StoreStorage,
-} from '../store/index.js';
+} from '../engine/index.js';
 import {
   DuplicateKeyError,
   InvalidArgumentError,
   UniqueConstraintError,
   ValidationError,
-} from '../store/index.js';
+} from '../engine/index.js';
 import { bucketKey, diffDefinitions, encodeKey, sameDefinition, serializeDefinition } from './codec.js';
 import {
   ReadOnlyStorageError,
@@ -53,6 +48,13 @@ import {
   toStorageError,
 } from './errors.js';
 import { SQLiteAdapter } from './sqlite-adapter.js';
+import type {
+  BackupFileInfo,
+  BackupToOptions,
+  StorageHost,
+  StorePersistenceConfig,
+  StoreStorage,
+} from './store-storage.js';
 import {
   type BucketWrite,
   type CommitUnit,
@@ -166,7 +168,7 @@ export class PersistenceManager implements StoreStorage {
     this.#onError = config.onError;
   }
 
-  /** Builds the storage of a store (the factory registered with the Store). */
+  /** Builds the storage of a store (Store.start calls it when `persistence` is configured). */
   static async create(store: string, config: StorePersistenceConfig): Promise<PersistenceManager> {
     const m = new PersistenceManager(store, config);
     try {

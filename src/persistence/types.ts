@@ -14,8 +14,9 @@
 // under `<store>:bucket:<name>`, debounced, as in noex-store. Quire's own
 // adapters implement that shape as well (a small key/value area, used for
 // backups), so code that reads `adapter.load('<store>:bucket:<name>')` keeps working.
+
+import type { HistoryFilter, StoreRecord } from '../engine/index.js';
 import type { FeedRow, LogRow, RetentionRule } from '../history/index.js';
-import type { HistoryFilter, StoreRecord } from '../store/index.js';
 
 /** The JSON-serialisable part of a bucket definition, as stored (P-5). */
 export interface StoredDefinition {

@@ -2,15 +2,6 @@
 // the engine, whose face it passes on so code above needs one import
 // (src/index.ts picks what is public).
 export * from '../engine/index.js';
+export type { BackupFileInfo, BackupToOptions, StorePersistenceConfig } from '../persistence/index.js';
 export { BucketHandle } from './bucket-handle.js';
-export {
-  type BackupFileInfo,
-  type BackupToOptions,
-  registerStorageFactory,
-  type StorageFactory,
-  type StorageHost,
-  Store,
-  type StoreOptions,
-  type StorePersistenceConfig,
-  type StoreStorage,
-} from './store.js';
+export { Store, type StoreOptions } from './store.js';

@@ -20,7 +20,7 @@
 
 import type { Change, ChangeBatch, KeyId, StoreCore, StoreRecord } from '../engine/index.js';
 import { BucketState } from '../engine/index.js';
-import type { StoreStorage } from './store.js';
+import type { StoreStorage } from '../persistence/index.js';
 
 interface Original {
   readonly state: BucketState;
