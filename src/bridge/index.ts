@@ -1,6 +1,6 @@
 // Forward store events to any receiver with `emit(topic, data)`, such as a
 // noex-rules engine. Receiver failures never reach the store.
-import type { BucketEvent, Store } from '../store/index.js';
+import type { AnyStore, BucketEvent } from '../store/index.js';
 
 export interface EventReceiver {
   emit(topic: string, data: Record<string, unknown>): Promise<unknown> | unknown;
@@ -17,7 +17,7 @@ export interface BridgeOptions {
 
 /** Returns an async teardown function that stops forwarding. */
 export async function bridgeStoreToRules(
-  store: Store,
+  store: AnyStore,
   receiver: EventReceiver,
   options: BridgeOptions = {},
 ): Promise<() => Promise<void>> {

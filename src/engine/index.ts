@@ -20,6 +20,29 @@ export * from './errors.js';
 export { compileFilter, isFilterOperators, matchesFilter } from './filter.js';
 export type { KeyId } from './indexes.js';
 export type { InferField, InferInsert, InferRecord, InferSchema, InferStoredRecord } from './infer.js';
+export type {
+  BucketName,
+  BucketTypes,
+  EventFor,
+  EventPattern,
+  FieldOf,
+  FilterFor,
+  InsertOf,
+  IsUntyped,
+  QueryContextFor,
+  RecordOf,
+  SchemaOf,
+  SchemaTypes,
+  TypedDeletedEvent,
+  TypedFilterOperators,
+  TypedInsertedEvent,
+  TypedQueryBucket,
+  TypedQueryContext,
+  TypedUpdatedEvent,
+  TypedWhereFilter,
+  UntypedSchema,
+  WhereOptionsFor,
+} from './typed.js';
 export type * from './types.js';
 export { compareValues, deepEqual, encodeTuple, isObjectArg, isPlainObject } from './values.js';
 export { type Change, type ChangeBatch, type ChangeOp, RefIndex, WriteSet } from './write-set.js';

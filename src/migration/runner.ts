@@ -6,7 +6,7 @@
 // unchanged. The version is recorded in the same session, so on disk the
 // migration and its record land together, or neither does.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { BucketDefinition, Store } from '../store/index.js';
+import type { AnyStore, BucketDefinition, Store } from '../store/index.js';
 import { InvalidArgumentError } from '../store/index.js';
 import { MigrationContextImpl } from './context.js';
 import { InvalidMigrationError } from './errors.js';
@@ -39,7 +39,11 @@ const inside = new AsyncLocalStorage<Store>();
  * Run the migrations not yet applied to `store`, in ascending version order.
  * Resolves with how many were applied and the highest applied version.
  */
-export function runMigrations(store: Store, migrations: readonly Migration[]): Promise<MigrationResult> {
+export function runMigrations(
+  anyStore: AnyStore,
+  migrations: readonly Migration[],
+): Promise<MigrationResult> {
+  const store: Store = anyStore;
   if (inside.getStore() === store) {
     return Promise.reject(
       new InvalidArgumentError(

@@ -1,7 +1,7 @@
 // QuireServer: a Store served over JSON-RPC 2.0 on stdio, HTTP and
 // WebSocket, with one dispatcher and one method table for all three.
 import type { Readable, Writable } from 'node:stream';
-import type { Store } from '../store/index.js';
+import type { AnyStore, Store } from '../store/index.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
 import { HttpTransport } from './http.js';
@@ -12,7 +12,8 @@ export type LogLevel = 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string) => void;
 
 export interface ServerOptions {
-  readonly store: Store;
+  /** The store to serve (typed or not). */
+  readonly store: AnyStore;
   /** Stop the store when the server closes (default false: the store is only flushed). */
   readonly stopStoreOnClose?: boolean;
   /** Largest accepted message in bytes (a request, a batch, a stdio line, a WebSocket frame). Default 10 MB. */

@@ -6,6 +6,8 @@
 import type {
   AggregateFunction,
   BucketState,
+  FieldOf,
+  FilterFor,
   GroupByResult,
   PaginatedResult,
   PaginateOptions,
@@ -13,6 +15,7 @@ import type {
   StoreRecord,
   WhereFilter,
   WhereOptions,
+  WhereOptionsFor,
   WriteOptions,
 } from '../engine/index.js';
 import {
@@ -135,11 +138,11 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   }
 
   /** Applies `changes` to every matching record, all or none; returns the count. */
-  async updateMany(filter: WhereFilter, changes: Partial<R>, options?: WriteOptions): Promise<number> {
+  async updateMany(filter: FilterFor<R>, changes: Partial<R>, options?: WriteOptions): Promise<number> {
     const b = await this.#state();
     checkFilter('updateMany', filter);
     checkRecord('updateMany', changes, 'changes');
-    const matching = b.select(filter);
+    const matching = b.select(filter as WhereFilter);
     if (matching.length === 0) return 0;
     const ws = this.#core.writeSet();
     for (const r of matching) ws.update(b, b.keyIdOf(r), changes as Rec, b.publicKeyOf(r));
@@ -147,10 +150,10 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   }
 
   /** Deletes every matching record (with referential actions), all or none; returns the count. */
-  async deleteMany(filter: WhereFilter, options?: WriteOptions): Promise<number> {
+  async deleteMany(filter: FilterFor<R>, options?: WriteOptions): Promise<number> {
     const b = await this.#state();
     checkFilter('deleteMany', filter);
-    const matching = b.select(filter);
+    const matching = b.select(filter as WhereFilter);
     if (matching.length === 0) return 0;
     const ws = this.#core.writeSet();
     const visited = new Set<string>();
@@ -190,56 +193,58 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   }
 
   /** Matching records; `options` sorts (null last), offsets and limits, using sorted indexes when it can. */
-  async where(filter: WhereFilter, options?: WhereOptions): Promise<StoreRecord<R>[]> {
+  async where(filter: FilterFor<R>, options?: WhereOptionsFor<R>): Promise<StoreRecord<R>[]> {
     const b = await this.#state();
     checkFilter('where', filter);
-    return b.select(filter, options) as StoreRecord<R>[];
+    return b.select(filter as WhereFilter, options as WhereOptions) as StoreRecord<R>[];
   }
 
-  async findOne(filter: WhereFilter): Promise<StoreRecord<R> | undefined> {
+  async findOne(filter: FilterFor<R>): Promise<StoreRecord<R> | undefined> {
     const b = await this.#state();
     checkFilter('findOne', filter);
-    return b.findOne(filter) as StoreRecord<R> | undefined;
+    return b.findOne(filter as WhereFilter) as StoreRecord<R> | undefined;
   }
 
-  async count(filter?: WhereFilter): Promise<number> {
+  async count(filter?: FilterFor<R>): Promise<number> {
     const b = await this.#state();
     if (filter !== undefined) checkFilter('count', filter);
-    return b.count(filter);
+    return b.count(filter as WhereFilter | undefined);
   }
 
-  async first(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
-    return (await this.#state()).first(n, filter) as StoreRecord<R>[];
+  async first(n: number, filter?: FilterFor<R>): Promise<StoreRecord<R>[]> {
+    return (await this.#state()).first(n, filter as WhereFilter | undefined) as StoreRecord<R>[];
   }
 
-  async last(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
-    return (await this.#state()).last(n, filter) as StoreRecord<R>[];
+  async last(n: number, filter?: FilterFor<R>): Promise<StoreRecord<R>[]> {
+    return (await this.#state()).last(n, filter as WhereFilter | undefined) as StoreRecord<R>[];
   }
 
-  async paginate(options: PaginateOptions, filter?: WhereFilter): Promise<PaginatedResult<StoreRecord<R>>> {
-    return (await this.#state()).paginate(options, filter) as PaginatedResult<StoreRecord<R>>;
+  async paginate(options: PaginateOptions, filter?: FilterFor<R>): Promise<PaginatedResult<StoreRecord<R>>> {
+    return (await this.#state()).paginate(options, filter as WhereFilter | undefined) as PaginatedResult<
+      StoreRecord<R>
+    >;
   }
 
-  async sum(field: string, filter?: WhereFilter): Promise<number> {
-    return sumOf(await this.#matching('sum', field, filter), field);
+  async sum(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number> {
+    return sumOf(await this.#matching('sum', field, filter as WhereFilter | undefined), field);
   }
 
-  async avg(field: string, filter?: WhereFilter): Promise<number> {
-    return avgOf(await this.#matching('avg', field, filter), field);
+  async avg(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number> {
+    return avgOf(await this.#matching('avg', field, filter as WhereFilter | undefined), field);
   }
 
-  async min(field: string, filter?: WhereFilter): Promise<number | undefined> {
-    return minOf(await this.#matching('min', field, filter), field);
+  async min(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number | undefined> {
+    return minOf(await this.#matching('min', field, filter as WhereFilter | undefined), field);
   }
 
-  async max(field: string, filter?: WhereFilter): Promise<number | undefined> {
-    return maxOf(await this.#matching('max', field, filter), field);
+  async max(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number | undefined> {
+    return maxOf(await this.#matching('max', field, filter as WhereFilter | undefined), field);
   }
 
   async groupBy(
-    field: string | string[],
-    aggregate: { function: AggregateFunction; field?: string },
-    filter?: WhereFilter,
+    field: FieldOf<R> | FieldOf<R>[],
+    aggregate: { function: AggregateFunction; field?: FieldOf<R> },
+    filter?: FilterFor<R>,
   ): Promise<GroupByResult[]> {
     const fields = typeof field === 'string' ? [field] : field;
     if (!Array.isArray(fields) || fields.length === 0 || fields.some((f) => typeof f !== 'string')) {
@@ -263,7 +268,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
       throw new InvalidArgumentError('groupBy', 'aggregate.field', `"${aggregate.function}" needs a field`);
     }
     const b = await this.#state();
-    const records = filter === undefined ? b.all() : b.select(filter);
+    const records = filter === undefined ? b.all() : b.select(filter as WhereFilter);
     return groupRecords(records, fields, aggregate);
   }
 

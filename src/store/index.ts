@@ -4,4 +4,4 @@
 export * from '../engine/index.js';
 export type { BackupFileInfo, BackupToOptions, StorePersistenceConfig } from '../persistence/index.js';
 export { BucketHandle } from './bucket-handle.js';
-export { Store, type StoreOptions } from './store.js';
+export { type AnyStore, type BucketDefinitions, defineSchema, Store, type StoreOptions } from './store.js';

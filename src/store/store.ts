@@ -6,15 +6,25 @@ import type {
   BackupInfo,
   BucketDefinition,
   BucketEvent,
+  BucketName,
   BucketSchemaUpdate,
   DeclarativeQueryConfig,
+  EventFor,
+  EventPattern,
   IndexSpec,
   InferInsert,
   InferRecord,
+  InsertOf,
+  IsUntyped,
+  QueryContextFor,
   QueryFn,
   QueryInfo,
   ReadFilter,
+  RecordOf,
+  SchemaOf,
+  SchemaTypes,
   StoreStats,
+  UntypedSchema,
   WriteOptions,
 } from '../engine/index.js';
 import {
@@ -60,7 +70,36 @@ export interface StoreOptions {
   readonly ttlCheckIntervalMs?: number;
   /** How much of the change feed (`store.changes()`) is kept. Default: the last 10,000 changes. */
   readonly changeFeed?: ChangeFeedConfig;
+  /**
+   * Buckets to define when the store starts (stored records restored first).
+   * Types the store: `bucket(name)`, `tx.bucket(name)`, query contexts and
+   * events then know these names and their record types.
+   */
+  readonly buckets?: BucketDefinitions;
 }
+
+/** Bucket name → definition, as `Store.start({buckets})` and `defineSchema` take them. */
+export type BucketDefinitions = { readonly [bucket: string]: BucketDefinition };
+
+/**
+ * Keep a set of bucket definitions with their literal types (for
+ * `Store.start({buckets})` and `SchemaOf<typeof schema>`), checking each
+ * against BucketDefinition.
+ */
+export function defineSchema<const B extends BucketDefinitions>(buckets: B): B {
+  return buckets;
+}
+
+/** Any store, typed or not (what servers, bridges and migrations accept). */
+export type AnyStore = Store<any>;
+
+/** `this` for methods only an untyped store has (their typed forms check names). */
+type Untyped<S extends SchemaTypes> = IsUntyped<S> extends true ? Store<S> : never;
+/** A query function of a typed store (`any` on an untyped one, so a typed store is still a Store). */
+type TypedQueryFn<S extends SchemaTypes, P, R> =
+  IsUntyped<S> extends true ? any : (ctx: QueryContextFor<S>, params: P) => Promise<R>;
+/** `this` for methods only a typed store has. */
+type Typed<S extends SchemaTypes> = IsUntyped<S> extends true ? never : Store<S>;
 
 let storeCounter = 0;
 
@@ -69,7 +108,12 @@ function historyStorage(s: StoreStorage | undefined): HistoryStorage | undefined
   return s as HistoryStorage;
 }
 
-export class Store {
+/**
+ * A store. `S` is its schema type: untyped (`Store.start()`, noex's API: any
+ * bucket name, any record) or derived from the definitions given to
+ * `Store.start({buckets})`.
+ */
+export class Store<S extends SchemaTypes = UntypedSchema> {
   readonly #core: StoreCore;
   readonly #events: EventBus;
   readonly #queries: QueryManager;
@@ -120,7 +164,11 @@ export class Store {
     this.#ttl = new TtlManager(ttlCheckIntervalMs, () => this.#purgeExpired());
   }
 
-  static async start(options: StoreOptions = {}): Promise<Store> {
+  static start<const B extends BucketDefinitions>(
+    options: StoreOptions & { readonly buckets: B },
+  ): Promise<Store<SchemaOf<B>>>;
+  static start(options?: StoreOptions): Promise<Store>;
+  static async start(options: StoreOptions = {}): Promise<Store<any>> {
     if (!isObjectArg(options)) throw new InvalidArgumentError('Store.start', 'options', 'expected an object');
     const name = options.name ?? `store-${++storeCounter}`;
     if (typeof name !== 'string' || name === '')
@@ -153,8 +201,22 @@ export class Store {
       }
       storage = await PersistenceManager.create(name, persistence);
     }
+    const buckets = options.buckets;
+    if (buckets !== undefined && !isObjectArg(buckets)) {
+      await storage?.close();
+      throw new InvalidArgumentError('Store.start', 'buckets', 'expected {name: definition, …}');
+    }
     const store = new Store(name, storage, interval, feedLimit);
     store.#ttl.start();
+    if (buckets !== undefined) {
+      try {
+        for (const [bucket, definition] of Object.entries(buckets))
+          await store.defineBucket(bucket, definition);
+      } catch (e) {
+        await store.stop();
+        throw e;
+      }
+    }
     return store;
   }
 
@@ -206,10 +268,19 @@ export class Store {
       for (const [k, r] of state.records) this.#core.refs.track(state, k, undefined, r);
   }
 
-  /** A handle on a defined bucket; throws BucketNotDefinedError synchronously. */
-  bucket<R extends Record<string, unknown> = Record<string, unknown>>(name: string): BucketHandle<R, R> {
+  /**
+   * A handle on a defined bucket; throws BucketNotDefinedError synchronously.
+   * On a typed store the name must be one of its buckets and the handle is
+   * typed from its definition.
+   */
+  bucket<R extends Record<string, unknown> = Record<string, unknown>>(
+    this: Untyped<S>,
+    name: string,
+  ): BucketHandle<R, R>;
+  bucket<N extends BucketName<S>>(this: Typed<S>, name: N): BucketHandle<RecordOf<S, N>, InsertOf<S, N>>;
+  bucket(name: string): BucketHandle<any, any> {
     if (!this.#core.buckets.has(name)) throw new BucketNotDefinedError(name);
-    return new BucketHandle<R, R>(this.#core, name);
+    return new BucketHandle(this.#core, name);
   }
 
   hasBucket(name: string): boolean {
@@ -321,10 +392,10 @@ export class Store {
    * Run `fn` with transactional bucket handles. Its writes are invisible to
    * others until it returns; then all of them apply at once or none do.
    */
-  async transaction<T>(fn: (tx: TransactionContext) => Promise<T>, options?: WriteOptions): Promise<T> {
+  async transaction<T>(fn: (tx: TransactionContext<S>) => Promise<T>, options?: WriteOptions): Promise<T> {
     if (typeof fn !== 'function')
       throw new InvalidArgumentError('transaction', 'fn', 'expected an async function (tx)');
-    const tx = new TransactionContext(this.#core);
+    const tx = new TransactionContext<S>(this.#core);
     let result: T;
     try {
       result = await fn(tx);
@@ -400,14 +471,27 @@ export class Store {
   }
 
   /** Subscribe to `bucket.<name>.<inserted|updated|deleted>` (`*` matches one segment). */
-  async on<E = BucketEvent>(pattern: string, handler: EventHandler<E>): Promise<() => Promise<void>> {
+  on<E = BucketEvent>(
+    this: Untyped<S>,
+    pattern: string,
+    handler: EventHandler<E>,
+  ): Promise<() => Promise<void>>;
+  on<P extends EventPattern<S>>(
+    this: Typed<S>,
+    pattern: P,
+    handler: EventHandler<EventFor<S, P>>,
+  ): Promise<() => Promise<void>>;
+  async on(pattern: string, handler: EventHandler): Promise<() => Promise<void>> {
     const off = this.#events.subscribe(pattern, handler);
     return async () => off();
   }
 
   // ── Reactive queries ──────────────────────────────────────────────
 
-  defineQuery<P = any, R = unknown>(name: string, fn: QueryFn<P, R>): void {
+  defineQuery<P = any, R = unknown>(this: Untyped<S>, name: string, fn: QueryFn<P, R>): void;
+  /** On a typed store the query's context knows the bucket names and record types. */
+  defineQuery<P = any, R = unknown>(this: Typed<S>, name: string, fn: TypedQueryFn<S, P, R>): void;
+  defineQuery(name: string, fn: (ctx: any, params: any) => Promise<unknown>): void {
     this.#queries.define(name, fn as QueryFn);
   }
 

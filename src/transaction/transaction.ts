@@ -4,9 +4,15 @@
 // constraints are checked against the final state before anything changes.
 // The commit is one ChangeBatch, hence one storage transaction.
 import type {
+  BucketName,
   BucketState,
+  FilterFor,
+  InsertOf,
+  RecordOf,
+  SchemaTypes,
   StoreCore,
   StoreRecord,
+  UntypedSchema,
   WhereFilter,
   WriteOptions,
   WriteSet,
@@ -15,10 +21,11 @@ import { compileFilter, InvalidArgumentError, isPlainObject } from '../engine/in
 
 type Rec = Record<string, unknown>;
 
-export class TransactionContext {
+/** A transaction; `S` types `bucket(name)` on a typed store. */
+export class TransactionContext<S extends SchemaTypes = UntypedSchema> {
   readonly #core: StoreCore;
   readonly #ws: WriteSet;
-  readonly #handles = new Map<string, TransactionBucketHandle>();
+  readonly #handles = new Map<string, TransactionBucketHandle<any, any>>();
   #done = false;
 
   constructor(core: StoreCore) {
@@ -27,16 +34,18 @@ export class TransactionContext {
   }
 
   /** A transactional handle on a bucket (cached per name). */
-  async bucket(name: string): Promise<TransactionBucketHandle> {
+  async bucket<N extends BucketName<S>>(
+    name: N,
+  ): Promise<TransactionBucketHandle<RecordOf<S, N>, InsertOf<S, N>>> {
     this.#check();
     let h = this.#handles.get(name);
     if (h === undefined) {
       const b = this.#core.require(name);
       if (b.loading !== undefined) await b.loading;
-      h = new TransactionBucketHandle(this.#core.require(name), this.#ws, () => this.#check());
+      h = new TransactionBucketHandle<any, any>(this.#core.require(name), this.#ws, () => this.#check());
       this.#handles.set(name, h);
     }
-    return h;
+    return h as TransactionBucketHandle<RecordOf<S, N>, InsertOf<S, N>>;
   }
 
   #check(): void {
@@ -61,7 +70,8 @@ export class TransactionContext {
   }
 }
 
-export class TransactionBucketHandle {
+/** A bucket inside a transaction; `R` is the record type, `I` what `insert` accepts. */
+export class TransactionBucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   readonly #b: BucketState;
   readonly #ws: WriteSet;
   readonly #check: () => void;
@@ -76,17 +86,17 @@ export class TransactionBucketHandle {
     return this.#b.name;
   }
 
-  async insert(data: Rec): Promise<StoreRecord> {
+  async insert(data: I): Promise<StoreRecord<R>> {
     this.#check();
     checkRecord('insert', data);
-    return this.#ws.insert(this.#b, data);
+    return this.#ws.insert(this.#b, data) as StoreRecord<R>;
   }
 
-  async update(key: unknown, changes: Rec): Promise<StoreRecord> {
+  async update(key: unknown, changes: Partial<R>): Promise<StoreRecord<R>> {
     this.#check();
     const keyId = this.#b.toKeyId(key, 'update');
     checkRecord('update', changes);
-    return this.#ws.update(this.#b, keyId, changes, key);
+    return this.#ws.update(this.#b, keyId, changes as Rec, key) as StoreRecord<R>;
   }
 
   async delete(key: unknown): Promise<void> {
@@ -94,60 +104,62 @@ export class TransactionBucketHandle {
     this.#ws.delete(this.#b, this.#b.toKeyId(key, 'delete'));
   }
 
-  async insertMany(data: Rec[]): Promise<StoreRecord[]> {
+  async insertMany(data: readonly I[]): Promise<StoreRecord<R>[]> {
     this.#check();
     if (!Array.isArray(data)) throw new InvalidArgumentError('insertMany', 'records', 'expected an array');
     for (const d of data) checkRecord('insertMany', d);
-    return data.map((d) => this.#ws.insert(this.#b, d));
+    return data.map((d) => this.#ws.insert(this.#b, d)) as StoreRecord<R>[];
   }
 
-  async updateMany(filter: WhereFilter, changes: Rec): Promise<number> {
+  async updateMany(filter: FilterFor<R>, changes: Partial<R>): Promise<number> {
     this.#check();
     checkRecord('updateMany', changes);
     const b = this.#b;
-    const matching = this.#where(filter);
-    for (const r of matching) this.#ws.update(b, b.keyIdOf(r), changes, b.publicKeyOf(r));
+    const matching = this.#where(filter as WhereFilter);
+    for (const r of matching) this.#ws.update(b, b.keyIdOf(r), changes as Rec, b.publicKeyOf(r));
     return matching.length;
   }
 
-  async deleteMany(filter: WhereFilter): Promise<number> {
+  async deleteMany(filter: FilterFor<R>): Promise<number> {
     this.#check();
     const b = this.#b;
-    const matching = this.#where(filter);
+    const matching = this.#where(filter as WhereFilter);
     const visited = new Set<string>();
     for (const r of matching) this.#ws.delete(b, b.keyIdOf(r), visited);
     return matching.length;
   }
 
-  async upsert(data: Rec): Promise<StoreRecord> {
+  async upsert(input: I): Promise<StoreRecord<R>> {
     this.#check();
-    checkRecord('upsert', data);
+    checkRecord('upsert', input);
+    const data = input as Rec;
     const b = this.#b;
     if (b.def.keyFields.every((f) => data[f] !== undefined && data[f] !== null)) {
       const keyId = b.keyIdOf(data);
-      if (this.#ws.read(b, keyId) !== undefined) return this.#ws.update(b, keyId, data, b.publicKeyOf(data));
+      if (this.#ws.read(b, keyId) !== undefined)
+        return this.#ws.update(b, keyId, data, b.publicKeyOf(data)) as StoreRecord<R>;
     }
-    return this.#ws.insert(b, data);
+    return this.#ws.insert(b, data) as StoreRecord<R>;
   }
 
-  async get(key: unknown): Promise<StoreRecord | undefined> {
-    return this.#ws.read(this.#b, this.#b.toKeyId(key, 'get'));
+  async get(key: unknown): Promise<StoreRecord<R> | undefined> {
+    return this.#ws.read(this.#b, this.#b.toKeyId(key, 'get')) as StoreRecord<R> | undefined;
   }
 
-  async all(): Promise<StoreRecord[]> {
-    return this.#where(undefined);
+  async all(): Promise<StoreRecord<R>[]> {
+    return this.#where(undefined) as StoreRecord<R>[];
   }
 
-  async where(filter: WhereFilter): Promise<StoreRecord[]> {
-    return this.#where(filter);
+  async where(filter: FilterFor<R>): Promise<StoreRecord<R>[]> {
+    return this.#where(filter as WhereFilter) as StoreRecord<R>[];
   }
 
-  async findOne(filter: WhereFilter): Promise<StoreRecord | undefined> {
-    return this.#where(filter)[0];
+  async findOne(filter: FilterFor<R>): Promise<StoreRecord<R> | undefined> {
+    return this.#where(filter as WhereFilter)[0] as StoreRecord<R> | undefined;
   }
 
-  async count(filter?: WhereFilter): Promise<number> {
-    return this.#where(filter).length;
+  async count(filter?: FilterFor<R>): Promise<number> {
+    return this.#where(filter as WhereFilter | undefined).length;
   }
 
   /** Committed matches with this transaction's writes laid over them. */
