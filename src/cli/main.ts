@@ -18,6 +18,7 @@ import { type AuthOptions, QuireServer, type ServerOptions } from '../server/ind
 import { compileDefinition } from '../store/index.js';
 import { CliError, cliErrorOf, databasePath, EXIT, type OpenOptions, openStore, storeNames } from './open.js';
 import { progressBar } from './progress.js';
+import { addTypesCommand } from './types.js';
 
 const VERSION = '0.1.0';
 
@@ -505,6 +506,7 @@ export function program(): Command {
   location(p.command('checkpoint').description('checkpoint the write-ahead log into the store file')).action(
     checkpointCmd,
   );
+  addTypesCommand(p);
 
   return p;
 }

@@ -4,7 +4,6 @@
 import type {
   EventNotification,
   MethodName,
-  ParamsOf,
   QueryNotification,
   QuireMethods,
   ResultOf,
@@ -16,11 +15,18 @@ import type {
 import type {
   BucketDefinition,
   BucketEvent,
+  BucketName,
   DeclarativeQueryConfig,
+  FieldOf,
+  FilterFor,
+  InsertOf,
+  IsUntyped,
   PaginatedResult,
+  RecordOf,
+  SchemaTypes,
   StoreRecord,
-  WhereFilter,
-  WhereOptions,
+  UntypedSchema,
+  WhereOptionsFor,
 } from '../store/index.js';
 
 /** A JSON-RPC error answered by the server. `data.code` is the stable Quire code. */
@@ -61,8 +67,33 @@ export class CallTimeoutError extends Error {
 }
 
 type Rec = Record<string, unknown>;
-type Args<M extends MethodName> =
-  undefined extends ParamsOf<M> ? [params?: ParamsOf<M>] : [params: ParamsOf<M>];
+
+/** Application methods a client knows about: name → {params, result} (like QuireMethods). */
+export type MethodMap = { readonly [method: string]: { readonly params: unknown; readonly result: unknown } };
+
+/** Method names a client accepts: the built-in ones and the application's. */
+export type CallableMethod<A extends MethodMap> = MethodName | (keyof A & string);
+type SpecOf<A extends MethodMap, M> = M extends MethodName
+  ? QuireMethods[M]
+  : M extends keyof A
+    ? A[M]
+    : never;
+/**
+ * The application methods of an untyped client: any name, params and result
+ * unknown (built-in names stay typed). A typed client knows only the methods
+ * it is given.
+ */
+export type OpenMethods = {
+  readonly [method: string]: { readonly params: unknown; readonly result: unknown };
+};
+/** The default application methods for schema `S`: open when untyped, none when typed. */
+export type DefaultMethods<S> = IsUntyped<S> extends true ? OpenMethods : {};
+/** The params of a call: optional when the method takes none. */
+export type CallArgs<A extends MethodMap, M> = undefined extends SpecOf<A, M>['params']
+  ? [params?: SpecOf<A, M>['params']]
+  : [params: SpecOf<A, M>['params']];
+/** What a call resolves with. */
+export type CallResult<A extends MethodMap, M> = SpecOf<A, M>['result'];
 
 /** One call of a batch. */
 export interface BatchCall {
@@ -92,7 +123,15 @@ export interface WriteOpts {
   readonly actor?: string;
 }
 
-export abstract class QuireClient {
+/**
+ * A client. `S` types bucket names, records and filters (a `QuireSchema`
+ * written by `quire types`); `A` adds the application's own methods to
+ * `call()`. Both default to untyped.
+ */
+export abstract class QuireClient<
+  S extends SchemaTypes = UntypedSchema,
+  A extends MethodMap = DefaultMethods<S>,
+> {
   protected nextId = 0;
 
   /** Send a request and wait for its result; rejects with RpcError, ConnectionError or CallTimeoutError. */
@@ -103,35 +142,43 @@ export abstract class QuireClient {
   abstract batch(calls: readonly BatchCall[]): Promise<BatchResult[]>;
   abstract close(): Promise<void>;
 
-  /** Typed call of a built-in method; any other (application) method name returns `unknown`. */
-  call<M extends MethodName>(method: M, ...params: Args<M>): Promise<ResultOf<M>>;
-  call<R = unknown>(method: string, params?: unknown): Promise<R>;
+  /**
+   * Call a built-in method (or one of the application methods `A`), params
+   * and result typed. Unknown names do not compile; `request()` sends any.
+   */
+  call<M extends CallableMethod<A>>(method: M, ...params: CallArgs<A, M>): Promise<CallResult<A, M>>;
   call(method: string, params?: unknown): Promise<unknown> {
     return this.request(method, params);
   }
 
-  bucket<R extends Rec = Rec>(name: string): RemoteBucket<R> {
-    return new RemoteBucket<R>(this, name);
+  /** A built-in method, typed whatever `A` is. */
+  protected builtin<M extends MethodName>(method: M, ...params: CallArgs<{}, M>): Promise<ResultOf<M>> {
+    return this.request(method, params[0]) as Promise<ResultOf<M>>;
+  }
+
+  /** The records of one bucket; on a typed client the name must be a bucket of `S`. */
+  bucket<N extends BucketName<S>>(name: N): RemoteBucket<RecordOf<S, N>, InsertOf<S, N>> {
+    return new RemoteBucket(this as QuireClient<any, any>, name);
   }
 
   transaction(operations: readonly TransactionOperation[], options?: WriteOpts): Promise<unknown[]> {
-    return this.call('transaction', { operations, ...options });
+    return this.builtin('transaction', { operations, ...options });
   }
 
   async defineBucket(name: string, definition: BucketDefinition): Promise<void> {
-    await this.call('defineBucket', { name, definition });
+    await this.builtin('defineBucket', { name, definition });
   }
 
   dropBucket(name: string): Promise<boolean> {
-    return this.call('dropBucket', { name });
+    return this.builtin('dropBucket', { name });
   }
 
   defineQuery(name: string, config: DeclarativeQueryConfig): Promise<true> {
-    return this.call('defineQuery', { name, config });
+    return this.builtin('defineQuery', { name, config });
   }
 
   getStats(): Promise<ResultOf<'getStats'>> {
-    return this.call('getStats');
+    return this.builtin('getStats');
   }
 
   /** Subscribe to a reactive query: the current result now, `callback` with every changed result. */
@@ -165,11 +212,11 @@ export abstract class QuireClient {
 }
 
 /** The records of one bucket, remotely. Method names and arguments follow BucketHandle. */
-export class RemoteBucket<R extends Rec = Rec> {
-  readonly #c: QuireClient;
+export class RemoteBucket<R extends Rec = Rec, I extends Rec = Partial<R>> {
+  readonly #c: QuireClient<any, any>;
   readonly name: string;
 
-  constructor(client: QuireClient, name: string) {
+  constructor(client: QuireClient<any, any>, name: string) {
     this.#c = client;
     this.name = name;
   }
@@ -178,7 +225,7 @@ export class RemoteBucket<R extends Rec = Rec> {
     return this.#c.request(method, { bucket: this.name, ...params }) as Promise<T>;
   }
 
-  insert(record: Partial<R>, options?: WriteOpts): Promise<StoreRecord<R>> {
+  insert(record: I, options?: WriteOpts): Promise<StoreRecord<R>> {
     return this.#call('insert', { record, ...options });
   }
   async get(key: unknown): Promise<StoreRecord<R> | undefined> {
@@ -195,61 +242,61 @@ export class RemoteBucket<R extends Rec = Rec> {
   async delete(key: unknown, options?: WriteOpts & { readonly expectedVersion?: number }): Promise<void> {
     await this.#call('delete', { key, ...options });
   }
-  upsert(record: Partial<R>, options?: WriteOpts): Promise<StoreRecord<R>> {
+  upsert(record: I, options?: WriteOpts): Promise<StoreRecord<R>> {
     return this.#call('upsert', { record, ...options });
   }
   async clear(options?: WriteOpts): Promise<void> {
     await this.#call('clear', { ...options });
   }
-  insertMany(records: readonly Partial<R>[], options?: WriteOpts): Promise<StoreRecord<R>[]> {
+  insertMany(records: readonly I[], options?: WriteOpts): Promise<StoreRecord<R>[]> {
     return this.#call('insertMany', { records, ...options });
   }
-  updateMany(filter: WhereFilter, changes: Partial<R>, options?: WriteOpts): Promise<number> {
+  updateMany(filter: FilterFor<R>, changes: Partial<R>, options?: WriteOpts): Promise<number> {
     return this.#call('updateMany', { filter, changes, ...options });
   }
-  deleteMany(filter: WhereFilter, options?: WriteOpts): Promise<number> {
+  deleteMany(filter: FilterFor<R>, options?: WriteOpts): Promise<number> {
     return this.#call('deleteMany', { filter, ...options });
   }
   all(): Promise<StoreRecord<R>[]> {
     return this.#call('all', {});
   }
-  where(filter: WhereFilter, options?: WhereOptions): Promise<StoreRecord<R>[]> {
+  where(filter: FilterFor<R>, options?: WhereOptionsFor<R>): Promise<StoreRecord<R>[]> {
     return this.#call('where', { filter, ...options });
   }
-  async findOne(filter: WhereFilter): Promise<StoreRecord<R> | undefined> {
+  async findOne(filter: FilterFor<R>): Promise<StoreRecord<R> | undefined> {
     return (await this.#call<StoreRecord<R> | null>('findOne', { filter })) ?? undefined;
   }
-  count(filter?: WhereFilter): Promise<number> {
+  count(filter?: FilterFor<R>): Promise<number> {
     return this.#call('count', filter === undefined ? {} : { filter });
   }
-  first(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
+  first(n: number, filter?: FilterFor<R>): Promise<StoreRecord<R>[]> {
     return this.#call('first', { n, filter });
   }
-  last(n: number, filter?: WhereFilter): Promise<StoreRecord<R>[]> {
+  last(n: number, filter?: FilterFor<R>): Promise<StoreRecord<R>[]> {
     return this.#call('last', { n, filter });
   }
   paginate(
     options: { after?: unknown; limit: number },
-    filter?: WhereFilter,
+    filter?: FilterFor<R>,
   ): Promise<PaginatedResult<StoreRecord<R>>> {
     return this.#call('paginate', { ...options, filter });
   }
-  sum(field: string, filter?: WhereFilter): Promise<number> {
+  sum(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number> {
     return this.#call('sum', { field, filter });
   }
-  avg(field: string, filter?: WhereFilter): Promise<number> {
+  avg(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number> {
     return this.#call('avg', { field, filter });
   }
-  async min(field: string, filter?: WhereFilter): Promise<number | undefined> {
+  async min(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number | undefined> {
     return (await this.#call<number | null>('min', { field, filter })) ?? undefined;
   }
-  async max(field: string, filter?: WhereFilter): Promise<number | undefined> {
+  async max(field: FieldOf<R>, filter?: FilterFor<R>): Promise<number | undefined> {
     return (await this.#call<number | null>('max', { field, filter })) ?? undefined;
   }
   groupBy(
-    fields: string | string[],
+    fields: FieldOf<R> | FieldOf<R>[],
     aggregate: QuireMethods['groupBy']['params']['aggregate'],
-    filter?: WhereFilter,
+    filter?: FilterFor<R>,
   ): Promise<ResultOf<'groupBy'>> {
     return this.#call('groupBy', { fields, aggregate, filter });
   }
@@ -311,7 +358,10 @@ export interface StreamClientOptions {
  * stdio): matches responses to requests by id and delivers notifications to
  * subscription callbacks.
  */
-export abstract class StreamClient extends QuireClient {
+export abstract class StreamClient<
+  S extends SchemaTypes = UntypedSchema,
+  A extends MethodMap = DefaultMethods<S>,
+> extends QuireClient<S, A> {
   readonly #pending = new Map<number, Pending>();
   readonly #batches = new Map<number, (items: RpcResponse[] | Error) => void>();
   protected readonly subscriptions = new Map<string, LocalSubscription>();
@@ -494,7 +544,7 @@ export abstract class StreamClient extends QuireClient {
     params: unknown,
     callback: (result: R) => void,
   ): Promise<QuerySubscription<R>> {
-    const r = (await this.call('subscribe', params === undefined ? { query } : { query, params })) as {
+    const r = (await this.builtin('subscribe', params === undefined ? { query } : { query, params })) as {
       subscription: string;
       result: R;
     };
@@ -515,7 +565,7 @@ export abstract class StreamClient extends QuireClient {
     pattern: string,
     callback: (event: E, topic: string) => void,
   ): Promise<EventSubscription> {
-    const r = await this.call('subscribeEvents', { pattern });
+    const r = await this.builtin('subscribeEvents', { pattern });
     const sub: LocalSubscription = {
       kind: 'events',
       pattern,
@@ -533,7 +583,7 @@ export abstract class StreamClient extends QuireClient {
     sub.active = false;
     this.subscriptions.delete(sub.serverId);
     try {
-      await this.call('unsubscribe', { subscription: sub.serverId });
+      await this.builtin('unsubscribe', { subscription: sub.serverId });
     } catch (e) {
       if (!(e instanceof ConnectionError)) throw e;
     }
@@ -546,7 +596,7 @@ export abstract class StreamClient extends QuireClient {
     for (const sub of subs) {
       try {
         if (sub.kind === 'query') {
-          const r = (await this.call(
+          const r = (await this.builtin(
             'subscribe',
             sub.params === undefined ? { query: sub.query! } : { query: sub.query!, params: sub.params },
           )) as { subscription: string; result: unknown };
@@ -557,7 +607,7 @@ export abstract class StreamClient extends QuireClient {
             sub.callback(r.result);
           }
         } else {
-          const r = await this.call('subscribeEvents', { pattern: sub.pattern! });
+          const r = await this.builtin('subscribeEvents', { pattern: sub.pattern! });
           sub.serverId = r.subscription;
           this.subscriptions.set(sub.serverId, sub);
         }

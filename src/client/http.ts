@@ -3,11 +3,14 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { RpcResponse } from '../server/index.js';
+import type { SchemaTypes, UntypedSchema } from '../store/index.js';
 import {
   type BatchCall,
   type BatchResult,
   CallTimeoutError,
   ConnectionError,
+  type DefaultMethods,
+  type MethodMap,
   QuireClient,
   RpcError,
   toBatchResults,
@@ -21,7 +24,10 @@ export interface HttpClientOptions {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-export class HttpClient extends QuireClient {
+export class HttpClient<
+  S extends SchemaTypes = UntypedSchema,
+  A extends MethodMap = DefaultMethods<S>,
+> extends QuireClient<S, A> {
   readonly url: string;
   readonly #o: HttpClientOptions;
   /** Keep-alive connections: one TCP connection serves many calls. */
@@ -139,6 +145,10 @@ export class HttpClient extends QuireClient {
 }
 
 /** A client for a server's `POST /rpc` endpoint (e.g. `http://127.0.0.1:7070/rpc`). */
-export function connectHttp(url: string, options?: HttpClientOptions): HttpClient {
-  return new HttpClient(url, options);
+/** A client over HTTP; `connectHttp<QuireSchema>(url)` types buckets, records and filters. */
+export function connectHttp<S extends SchemaTypes = UntypedSchema, A extends MethodMap = DefaultMethods<S>>(
+  url: string,
+  options?: HttpClientOptions,
+): HttpClient<S, A> {
+  return new HttpClient<S, A>(url, options);
 }

@@ -2,7 +2,14 @@
 // JSON-RPC on its stdin/stdout.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
-import { ConnectionError, StreamClient, type StreamClientOptions } from './client.js';
+import type { SchemaTypes, UntypedSchema } from '../store/index.js';
+import {
+  ConnectionError,
+  type DefaultMethods,
+  type MethodMap,
+  StreamClient,
+  type StreamClientOptions,
+} from './client.js';
 
 export interface StdioClientOptions extends StreamClientOptions {
   readonly cwd?: string;
@@ -13,7 +20,10 @@ export interface StdioClientOptions extends StreamClientOptions {
   readonly waitReady?: boolean;
 }
 
-export class StdioClient extends StreamClient {
+export class StdioClient<
+  S extends SchemaTypes = UntypedSchema,
+  A extends MethodMap = DefaultMethods<S>,
+> extends StreamClient<S, A> {
   readonly process: ChildProcess;
   readonly #exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #stderr = '';
@@ -126,10 +136,10 @@ export class StdioClient extends StreamClient {
 }
 
 /** Start `command args…` as a child process and talk JSON-RPC to it over stdio. */
-export function spawnStdio(
+export function spawnStdio<S extends SchemaTypes = UntypedSchema, A extends MethodMap = DefaultMethods<S>>(
   command: string,
   args?: readonly string[],
   options?: StdioClientOptions,
-): Promise<StdioClient> {
-  return StdioClient.spawn(command, args, options);
+): Promise<StdioClient<S, A>> {
+  return StdioClient.spawn(command, args, options) as Promise<StdioClient<any, any>>;
 }

@@ -5,7 +5,14 @@
 // whose result changed meanwhile calls its callback with the new result.
 // Events that happened while disconnected are not replayed.
 import WebSocket from 'ws';
-import { ConnectionError, StreamClient, type StreamClientOptions } from './client.js';
+import type { SchemaTypes, UntypedSchema } from '../store/index.js';
+import {
+  ConnectionError,
+  type DefaultMethods,
+  type MethodMap,
+  StreamClient,
+  type StreamClientOptions,
+} from './client.js';
 
 export interface ReconnectOptions {
   /** First retry delay. Default 100 ms (doubles up to maxDelayMs). */
@@ -29,7 +36,10 @@ export interface WebSocketClientOptions extends StreamClientOptions {
   readonly connectTimeoutMs?: number;
 }
 
-export class WebSocketClient extends StreamClient {
+export class WebSocketClient<
+  S extends SchemaTypes = UntypedSchema,
+  A extends MethodMap = DefaultMethods<S>,
+> extends StreamClient<S, A> {
   readonly url: string;
   readonly #o: WebSocketClientOptions;
   #ws: WebSocket | undefined;
@@ -158,6 +168,10 @@ export class WebSocketClient extends StreamClient {
 }
 
 /** Connect to a server's WebSocket endpoint (e.g. `ws://127.0.0.1:7070/rpc`). */
-export function connectWebSocket(url: string, options?: WebSocketClientOptions): Promise<WebSocketClient> {
-  return WebSocketClient.connect(url, options);
+/** A client over a WebSocket (reconnecting); `connectWebSocket<QuireSchema>(url)` types it. */
+export function connectWebSocket<
+  S extends SchemaTypes = UntypedSchema,
+  A extends MethodMap = DefaultMethods<S>,
+>(url: string, options?: WebSocketClientOptions): Promise<WebSocketClient<S, A>> {
+  return WebSocketClient.connect(url, options) as Promise<WebSocketClient<any, any>>;
 }

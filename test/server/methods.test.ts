@@ -250,7 +250,9 @@ describe.each(['http', 'ws', 'stdio'] as const)('built-in methods over %s', (kin
     );
     expect(conflict.data).toMatchObject({ code: 'TRANSACTION_CONFLICT', operation: 0 });
 
-    const shape = await rpcError(c.call('transaction', { operations: [{ op: 'explode', bucket: 'users' }] }));
+    const shape = await rpcError(
+      c.request('transaction', { operations: [{ op: 'explode', bucket: 'users' }] }),
+    );
     expect(shape.code).toBe(-32602);
   });
 
