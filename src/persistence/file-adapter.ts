@@ -22,6 +22,7 @@ import type { HistoryFilter } from '../store/index.js';
 import { InvalidArgumentError } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
+import { fsyncDir, replaceFileDurably, writeFully } from './fsio.js';
 import { WriterLock } from './lock.js';
 import {
   applyUnit,
@@ -55,6 +56,8 @@ interface FileStore extends StoreImage {
   readonly base: string;
   fd: number | undefined;
   journalSize: number;
+  /** After a failed compaction: the journal size at which to try again. */
+  compactRetryAt: number;
   lock: WriterLock | undefined;
   context: AdapterContext;
 }
@@ -110,6 +113,7 @@ export class FileAdapter implements IncrementalAdapter {
         log: newStoredLog(),
         fd: undefined,
         journalSize: 0,
+        compactRetryAt: 0,
         lock,
         context,
       };
@@ -300,8 +304,7 @@ export class FileAdapter implements IncrementalAdapter {
       frame.writeUInt32BE(payload.length, 0);
       frame.writeUInt32BE(crc32(payload), 4);
       payload.copy(frame, FRAME_HEADER);
-      let off = 0;
-      while (off < frame.length) off += fs.writeSync(s.fd, frame, off, frame.length - off);
+      writeFully(s.fd, frame);
       fs.fdatasyncSync(s.fd);
       s.journalSize += frame.length;
     } catch (e) {
@@ -313,10 +316,13 @@ export class FileAdapter implements IncrementalAdapter {
       throw toStorageError('commit', e, file);
     }
     applyUnit(s, unit);
-    if (this.#compactAfter > 0 && s.journalSize > this.#compactAfter) {
+    if (this.#compactAfter > 0 && s.journalSize > Math.max(this.#compactAfter, s.compactRetryAt)) {
       try {
         this.#compact(s);
       } catch (e) {
+        // The journal still holds everything. Try again once it has grown by half the threshold
+        // (not on every commit: a full disk would make each commit write a doomed snapshot).
+        s.compactRetryAt = s.journalSize + Math.ceil(this.#compactAfter / 2);
         s.context.onError(toStorageError('compact', e, `${s.base}.snapshot`));
       }
     }
@@ -334,23 +340,27 @@ export class FileAdapter implements IncrementalAdapter {
     }
   }
 
+  /**
+   * Write a new snapshot, then empty the journal. The snapshot goes to a
+   * temporary file (every byte written, fsync'ed), is renamed into place and
+   * the directory fsync'ed; only then is the journal emptied. A failure at
+   * any step (full disk, I/O error) leaves the previous snapshot and the
+   * journal untouched, so everything acknowledged is still readable.
+   */
   #compact(s: FileStore): void {
-    const file = `${s.base}.snapshot`;
-    const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
+    replaceFileDurably(`${s.base}.snapshot`, (write) => {
       const chunks: string[] = [];
       let size = 0;
+      const flush = () => {
+        if (chunks.length === 0) return;
+        write(chunks.join(''));
+        chunks.length = 0;
+        size = 0;
+      };
       const out = (text: string) => {
         chunks.push(text);
         size += text.length;
         if (size > 1 << 20) flush();
-      };
-      const flush = () => {
-        if (chunks.length === 0) return;
-        fs.writeSync(fd, chunks.join(''));
-        chunks.length = 0;
-        size = 0;
       };
       const buckets = [...s.buckets].map(([name, b]) => ({
         name,
@@ -376,17 +386,14 @@ export class FileAdapter implements IncrementalAdapter {
       }
       out(`${JSON.stringify({ end: count, log: logRows })}\n`);
       flush();
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    fsyncDir(this.dir);
+    });
+    // The snapshot now holds every unit in the journal (replay skips them by seq): safe to empty it.
     if (s.fd !== undefined) {
       fs.ftruncateSync(s.fd, 0);
       fs.fsyncSync(s.fd);
     }
     s.journalSize = 0;
+    s.compactRetryAt = 0;
   }
 
   close(store: string): void {
@@ -408,8 +415,13 @@ export class FileAdapter implements IncrementalAdapter {
 
   async save(key: string, data: PersistedState): Promise<void> {
     if (this.readOnly) throw new ReadOnlyStorageError(this.dir);
-    fs.mkdirSync(path.join(this.dir, 'kv'), { recursive: true });
-    writeAtomic(this.#kvFile(key), JSON.stringify(data));
+    const file = this.#kvFile(key);
+    try {
+      fs.mkdirSync(path.join(this.dir, 'kv'), { recursive: true });
+      replaceFileDurably(file, (write) => write(JSON.stringify(data)));
+    } catch (e) {
+      throw toStorageError('save', e, file);
+    }
   }
 
   async load<T = unknown>(key: string): Promise<PersistedState<T> | undefined> {
@@ -448,29 +460,4 @@ export class FileAdapter implements IncrementalAdapter {
     for (const [store, s] of this.#stores) for (const b of s.buckets.keys()) keys.add(bucketKey(store, b));
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
   }
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    /* some platforms cannot fsync a directory */
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
 }
