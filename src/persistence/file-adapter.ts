@@ -120,6 +120,8 @@ export class FileAdapter implements IncrementalAdapter {
       this.#readSnapshot(s, files.snapshot);
       this.#replayJournal(s, files.journal);
       if (!this.readOnly) {
+        // A snapshot half written when the previous process died: never renamed, so never used.
+        fs.rmSync(`${files.snapshot}.tmp`, { force: true });
         s.fd = fs.openSync(files.journal, 'a');
         fsyncDir(this.dir);
       }
