@@ -6,9 +6,11 @@ import { PersistenceManager } from './manager.js';
 
 export type { BackupFileInfo, BackupToOptions } from '../store/index.js';
 export {
+  JournalDamagedError,
   type LockHolder,
   ReadOnlyStorageError,
   SchemaMismatchError,
+  type SkippedJournalRange,
   StorageCorruptionError,
   StorageError,
   StorageLockedError,
