@@ -6,7 +6,7 @@
 //   <store>.snapshot  the whole store, NDJSON: a header line, one line per
 //                     record (`["bucket","key"]\t<record JSON>`), an end line;
 //                     written to a temp file, fsync'ed, renamed, directory fsync'ed
-//   <store>.lock      single-writer lock (pid, host)
+//   <store>.lock      single-writer lock: holder (pid, host) + <store>.lock.os (OS lock)
 //   kv/               noex snapshot keys (backups), one atomically written file each
 //
 // On open the snapshot is read and the journal replayed (units already in
@@ -98,7 +98,7 @@ export class FileAdapter implements IncrementalAdapter {
 
   #files(store: string) {
     const base = path.join(this.dir, encodeURIComponent(store));
-    return { base, snapshot: `${base}.snapshot`, journal: `${base}.journal`, lock: `${base}.lock` };
+    return { base, snapshot: `${base}.snapshot`, journal: `${base}.journal` };
   }
 
   open(store: string, context: AdapterContext): { lastSeq: number } {
@@ -109,8 +109,8 @@ export class FileAdapter implements IncrementalAdapter {
     try {
       if (!this.readOnly) {
         fs.mkdirSync(this.dir, { recursive: true });
-        lock = new WriterLock(files.lock);
-        lock.acquire(files.base);
+        lock = new WriterLock(files.base);
+        lock.acquire();
       }
       const s: FileStore = {
         name: store,

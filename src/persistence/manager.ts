@@ -896,10 +896,11 @@ export class PersistenceManager implements StoreStorage {
       out.database.pragma('journal_mode = DELETE');
     } catch (e) {
       out.close();
-      fs.rmSync(tmp, { force: true });
+      for (const f of [tmp, `${tmp}.lock.os`]) fs.rmSync(f, { force: true });
       throw toStorageError('backup', e, target);
     }
     out.close();
+    fs.rmSync(`${tmp}.lock.os`, { force: true }); // the private temporary file's writer lock
     fs.renameSync(tmp, target);
     return { path: target, bytes: fs.statSync(target).size, durationMs: Date.now() - t0 };
   }

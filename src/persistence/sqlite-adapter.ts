@@ -194,8 +194,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
     try {
       if (!this.readOnly && !memory) {
         fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
-        lock = new WriterLock(`${this.path}.lock`);
-        lock.acquire(this.path);
+        lock = new WriterLock(this.path);
+        lock.acquire();
       }
       db = new Database(this.path, { readonly: this.readOnly, fileMustExist: this.readOnly });
       db.pragma(`busy_timeout = ${this.#busyTimeout}`);
