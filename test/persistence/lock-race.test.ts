@@ -18,12 +18,17 @@ class Contender {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
   readonly exited: Promise<void>;
+  readonly ready: Promise<string>;
+  /** The node process (the child is strace). */
+  pid = 0;
   #read = 0;
   #buf = '';
-  constructor(kind: string, target: string) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', contenderFixture, kind, target], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+  /** `unlinkDelayUs`: run under strace, every unlink held up that long (widens any unlink-based take-over). */
+  constructor(kind: string, target: string, unlinkDelayUs: number) {
+    const node = [process.execPath, '--import', 'tsx', contenderFixture, kind, target];
+    const trace = ['-f', '--seccomp-bpf', '-qq', '-o', '/dev/null', '-e', 'trace=unlink,unlinkat'];
+    const delay = ['-e', `inject=unlink,unlinkat:delay_enter=${unlinkDelayUs}`];
+    this.child = spawn('strace', [...trace, ...delay, ...node], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
     this.child.stdout!.on('data', (d: Buffer) => {
       this.#buf += d.toString();
@@ -33,6 +38,10 @@ class Contender {
         this.#buf = this.#buf.slice(nl + 1);
         nl = this.#buf.indexOf('\n');
       }
+    });
+    this.ready = this.next(/^ready \d+$/).then((line) => {
+      this.pid = Number(line.split(' ')[1]);
+      return line;
     });
   }
   /** The next line printed that matches `re` (lines before it are consumed). */
@@ -54,44 +63,59 @@ class Contender {
     );
     return found!;
   }
+  /** SIGKILL the node process (killing strace would only detach it); strace then exits. */
   async kill(): Promise<void> {
-    this.child.kill('SIGKILL');
+    await Promise.race([this.ready.catch(() => {}), this.exited]);
+    try {
+      if (this.pid !== 0) process.kill(this.pid, 'SIGKILL');
+      else this.child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
     await this.exited;
   }
 }
 
 /**
- * Starts `processes` contenders, then runs rounds until two are left: every
- * live contender tries at once, the winner writes and is SIGKILLed (a stale
- * lock for the next round).
+ * `rounds` rounds of two processes started at the same instant on the same
+ * store; each round but the first meets the stale lock of the previous
+ * winner (SIGKILLed after its writes). Both run under strace with every
+ * unlink delayed, one by 20 ms and one by 100 ms: a take-over that removes
+ * a stale lock file and creates a new one then lets both in every time (the
+ * slow one removes the fresh lock of the fast one), so the race is not left
+ * to scheduling luck. The next round's pair is spawned a round ahead.
  */
-async function race(kind: 'sqlite' | 'file', target: string, processes: number) {
-  const pool: Contender[] = [];
+async function race(kind: 'sqlite' | 'file', target: string, rounds: number) {
+  const pair = () => [new Contender(kind, target, 20_000), new Contender(kind, target, 100_000)];
+  const live: Contender[] = [];
   const acked: number[] = [];
   const winnersPerRound: number[] = [];
   try {
-    for (let i = 0; i < processes; i++) pool.push(new Contender(kind, target));
-    await Promise.all(pool.map((c) => c.next(/^ready$/)));
-    for (let round = 1; pool.length >= 2; round++) {
-      for (const c of pool) c.child.stdin!.write(`go ${round}\n`);
-      const results = await Promise.all(pool.map((c) => c.next(/^(won|locked \d+|error .*)$/)));
+    let next = pair();
+    live.push(...next);
+    for (let round = 1; round <= rounds; round++) {
+      const field = next;
+      await Promise.all(field.map((c) => c.ready));
+      if (round < rounds) live.push(...(next = pair()));
+      const at = Date.now() + 100;
+      for (const c of field) c.child.stdin!.write(`go ${round} ${at}\n`);
+      const results = await Promise.all(field.map((c) => c.next(/^(won \d+|locked \d+|error .*)$/)));
       expect(results.filter((r) => r.startsWith('error'))).toEqual([]);
-      const winners = pool.filter((_, i) => results[i] === 'won');
+      const winners = field.filter((_, i) => results[i]!.startsWith('won'));
       winnersPerRound.push(winners.length);
       if (winners.length === 1) {
-        // The losers name the winner as the holder.
-        for (const r of results) if (r !== 'won') expect(r).toBe(`locked ${winners[0]!.child.pid}`);
+        // The loser names the winner as the holder.
+        for (const r of results) if (!r.startsWith('won')) expect(r).toBe(`locked ${winners[0]!.pid}`);
       }
       for (const w of winners) {
         await w.next(/^done$/);
         for (const l of w.lines) if (l.startsWith('ack ')) acked.push(Number(l.slice(4)));
-        await w.kill();
-        pool.splice(pool.indexOf(w), 1);
       }
-      if (winners.length === 0) break;
+      // SIGKILL: the winner's lock is left stale for the next round.
+      await Promise.all(field.map((c) => c.kill()));
     }
   } finally {
-    await Promise.all(pool.map((c) => c.kill()));
+    await Promise.all(live.map((c) => c.kill()));
   }
   return { acked, winnersPerRound };
 }
@@ -106,11 +130,11 @@ async function storedIds(adapter: SQLiteAdapter | FileAdapter): Promise<Set<numb
 
 describe('writer lock race between processes', () => {
   for (const kind of ['sqlite', 'file'] as const) {
-    it(`${kind}: 12 processes race, 11 rounds, all but the first on the stale lock of the killed winner: exactly one wins each; no acknowledged write lost`, async () => {
+    it(`${kind}: 2 processes start at once, 10 rounds on the stale lock of the killed winner: exactly one wins each; no acknowledged write lost`, async () => {
       const target = kind === 'file' ? path.join(tempDir(), 'files') : path.join(tempDir(), 'race.db');
-      const { acked, winnersPerRound } = await race(kind, target, 12);
-      expect(winnersPerRound).toEqual(new Array(11).fill(1));
-      expect(acked).toHaveLength(110);
+      const { acked, winnersPerRound } = await race(kind, target, 10);
+      expect(winnersPerRound).toEqual(new Array(10).fill(1));
+      expect(acked).toHaveLength(100);
       const ids = await storedIds(kind === 'file' ? new FileAdapter(target) : new SQLiteAdapter(target));
       expect(acked.filter((id) => !ids.has(id))).toEqual([]);
     }, 240_000);
