@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileAdapter, ReadOnlyStorageError, StorageError, Store } from '../../src/index.js';
+import { ExportError, FileAdapter, ReadOnlyStorageError, StorageError, Store } from '../../src/index.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
@@ -120,4 +120,19 @@ describe('FileAdapter on a full disk', () => {
     expect(await b.count()).toBe(100);
     await s.stop();
   }, 60_000);
+
+  it('an export that does not fit fails with ExportError and leaves the previous file as it was', async () => {
+    const mnt = mountTmpfs('64k');
+    const s = await Store.start({ name: 'ex' });
+    const b = await s.defineBucket('b', def);
+    for (let i = 0; i < 200; i++) await b.insert({ id: i, v: 'e'.repeat(1000) });
+    const target = path.join(mnt, 'out.json');
+    fs.writeFileSync(target, '"previous export"');
+    const err = await b.export('json', { to: target }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExportError);
+    expect((err as Error).message).toMatch(/ENOSPC|no space/);
+    expect(fs.readFileSync(target, 'utf8')).toBe('"previous export"');
+    expect(fs.readdirSync(mnt)).toEqual(['out.json']);
+    await s.stop();
+  });
 });
