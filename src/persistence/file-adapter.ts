@@ -21,6 +21,7 @@ import * as zlib from 'node:zlib';
 import type { HistoryFilter } from '../store/index.js';
 import { InvalidArgumentError } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
+import type { OwnFiles } from './own-files.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
 import {
@@ -387,6 +388,12 @@ export class FileAdapter implements IncrementalAdapter {
       fs.fsyncSync(s.fd);
     }
     s.journalSize = 0;
+  }
+
+  ownFiles(store: string): OwnFiles {
+    const f = this.#files(store);
+    // Every entry of the directory (snapshots, journals, locks and their temporary files) and of kv/.
+    return { files: [f.snapshot, f.journal, f.lock], dirs: [this.dir, path.join(this.dir, 'kv')] };
   }
 
   close(store: string): void {

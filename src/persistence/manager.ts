@@ -52,6 +52,7 @@ import {
   StorageLockedError,
   toStorageError,
 } from './errors.js';
+import { ownFileAt } from './own-files.js';
 import { SQLiteAdapter } from './sqlite-adapter.js';
 import {
   type BucketWrite,
@@ -841,11 +842,17 @@ export class PersistenceManager implements StoreStorage {
         'path',
         `"${target}" exists (pass {overwrite: true} to replace it)`,
       );
+    const own = this.#incremental?.ownFiles?.(this.#store);
+    const hit = own !== undefined ? ownFileAt(target, own) : undefined;
+    if (hit !== undefined)
+      throw new InvalidArgumentError(
+        'backupTo',
+        'path',
+        `"${target}" is one of the store's own files (${hit}): cannot back up a database onto itself`,
+      );
     await this.flush();
     const a = this.#incremental;
     if (a instanceof SQLiteAdapter) {
-      if (path.resolve(a.path) === path.resolve(target))
-        throw new InvalidArgumentError('backupTo', 'path', 'cannot back up a database onto itself');
       const r = await a.backupTo(target, {
         pagesPerStep: options.pagesPerStep,
         onProgress: options.onProgress,

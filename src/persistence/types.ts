@@ -99,6 +99,8 @@ export interface AdapterContext {
   onError(error: Error): void;
 }
 
+import type { OwnFiles } from './own-files.js';
+
 type MaybePromise<T> = T | Promise<T>;
 
 /** Quire's incremental adapter interface. Every method may be synchronous or return a promise. */
@@ -126,6 +128,8 @@ export interface IncrementalAdapter {
   readChanges?(store: string, since: number, limit: number): MaybePromise<FeedWrite[]>;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
+  /** The files (and directories) that hold a store: a backup must never be written onto them. */
+  ownFiles?(store: string): OwnFiles;
 }
 
 /** noex's persisted value shape. */

@@ -1,6 +1,8 @@
 // The built-in methods: the store API of SPEC section 2 and P-6/P-9 as
 // JSON-RPC methods with named params (see api.ts for names and shapes).
 
+import { lstatSync, mkdirSync } from 'node:fs';
+import { basename, isAbsolute, join } from 'node:path';
 import type { BucketEvent, BucketHandle, Store } from '../store/index.js';
 import { deepEqual, TransactionConflictError } from '../store/index.js';
 import type { TransactionBucketHandle } from '../transaction/index.js';
@@ -93,6 +95,27 @@ function conflict(
 
 export interface StoreMethodsOptions {
   readonly authenticator: Authenticator | undefined;
+  /** Absolute directory for `backupTo`; undefined: the method is refused. */
+  readonly backupDir: string | undefined;
+}
+
+/** A backup file name a client may choose: one plain name, no directory part. */
+function backupFileName(p: P): string {
+  const v = p.file ?? p.path;
+  if (typeof v !== 'string' || v === '') throw invalidParams('"file" must be a non-empty file name');
+  if (
+    v === '.' ||
+    v === '..' ||
+    v.includes('/') ||
+    v.includes('\\') ||
+    v.includes('\0') ||
+    isAbsolute(v) ||
+    v !== basename(v)
+  )
+    throw invalidParams(
+      `"file" must be a plain file name inside the server's backup directory, without "/", "\\" or "..": got ${JSON.stringify(v)}`,
+    );
+  return v;
 }
 
 export function registerStoreMethods(d: Dispatcher, store: Store, options: StoreMethodsOptions): void {
@@ -471,10 +494,21 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
   d.register('backupTo', async (params: unknown, ctx: MethodContext) => {
     const p = obj(params);
     ctx.authorize('admin', '*');
-    const s = store as unknown as { backupTo?: (path: string, o: object) => Promise<unknown> };
-    if (typeof s.backupTo !== 'function')
-      throw notSupported('backupTo (this store version cannot back up to a file)');
-    return s.backupTo(str(p, 'path'), { overwrite: p.overwrite === true });
+    const dir = options.backupDir;
+    if (dir === undefined)
+      throw notSupported('backupTo (this server has no backup directory: server option backupDir, CLI --backup-dir)');
+    const name = backupFileName(p);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const target = join(dir, name);
+    // A link placed in the backup directory must not redirect the write elsewhere.
+    let link = false;
+    try {
+      link = lstatSync(target).isSymbolicLink();
+    } catch {
+      /* does not exist yet */
+    }
+    if (link) throw invalidParams(`"${name}" in the backup directory is a symbolic link`);
+    return store.backupTo(target, { overwrite: p.overwrite === true });
   });
   d.register('listBackups', (_params: unknown, ctx: MethodContext) => {
     ctx.authorize('admin', '*');
