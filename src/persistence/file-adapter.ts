@@ -21,7 +21,6 @@ import * as zlib from 'node:zlib';
 import type { HistoryFilter } from '../store/index.js';
 import { InvalidArgumentError } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
-import type { OwnFiles } from './own-files.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
 import {
@@ -32,6 +31,7 @@ import {
   readStoredHistory,
   type StoreImage,
 } from './log.js';
+import type { OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,

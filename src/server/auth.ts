@@ -80,7 +80,8 @@ export class Authenticator {
       const given = digest(token);
       let found: TokenGrant | undefined;
       // Every token is compared, so the time taken does not say which one matched.
-      for (const [t, grant] of this.#tokens) if (timingSafeEqual(t, given) && found === undefined) found = grant;
+      for (const [t, grant] of this.#tokens)
+        if (timingSafeEqual(t, given) && found === undefined) found = grant;
       return found !== undefined ? new Identity(found) : undefined;
     }
     const grant = await (this.#options as { verify: (t: string) => unknown }).verify(token);

@@ -186,7 +186,11 @@ export class HttpTransport {
     const verdict = this.#o.origins.judge(origin, req.headers.host);
     if (verdict === 'denied') {
       // Not even a preflight gets an answer a page could use.
-      send(res, 403, rpcFailure(FORBIDDEN, `Forbidden: origin ${origin} is not allowed`, 'ORIGIN_NOT_ALLOWED'));
+      send(
+        res,
+        403,
+        rpcFailure(FORBIDDEN, `Forbidden: origin ${origin} is not allowed`, 'ORIGIN_NOT_ALLOWED'),
+      );
       req.resume();
       return;
     }

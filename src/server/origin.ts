@@ -17,13 +17,17 @@ export function isLoopbackHost(host: string): boolean {
 /** Canonical form of a configured origin (`scheme://host[:port]`); throws TypeError when it is not one. */
 export function normaliseOrigin(origin: string): string {
   if (typeof origin !== 'string' || origin === '')
-    throw new TypeError(`allowedOrigins: expected origins like "http://localhost:3000", got ${String(origin)}`);
+    throw new TypeError(
+      `allowedOrigins: expected origins like "http://localhost:3000", got ${String(origin)}`,
+    );
   if (origin === 'null') return 'null';
   let url: URL;
   try {
     url = new URL(origin);
   } catch {
-    throw new TypeError(`allowedOrigins: "${origin}" is not an origin (expected e.g. "http://localhost:3000")`);
+    throw new TypeError(
+      `allowedOrigins: "${origin}" is not an origin (expected e.g. "http://localhost:3000")`,
+    );
   }
   if (url.origin === 'null' || url.pathname.length > 1 || url.search !== '' || url.hash !== '')
     throw new TypeError(`allowedOrigins: "${origin}" is not an origin (scheme://host[:port], no path)`);

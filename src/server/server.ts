@@ -155,8 +155,7 @@ export class QuireServer {
     if (this.#closing !== undefined) throw new Error('The server is closed');
     const host = options.host ?? '127.0.0.1';
     if (!isLoopbackHost(host) && this.#auth === undefined) {
-      if (this.#o.insecure !== true)
-        throw new InsecureBindError(host);
+      if (this.#o.insecure !== true) throw new InsecureBindError(host);
       this.#log(
         'warn',
         `listening on ${host} without auth (insecure): anyone who can reach this address can read and write the store`,
@@ -295,8 +294,9 @@ export class InsecureBindError extends QuireError {
 
 /** `/health`'s storage part: ok, or degraded with the last storage error. */
 function storageHealth(store: Store): Record<string, unknown> {
-  const s = (store as { storageStatus?: () => { state: string; lastError?: string; since?: number } })
-    .storageStatus?.();
+  const s = (
+    store as { storageStatus?: () => { state: string; lastError?: string; since?: number } }
+  ).storageStatus?.();
   if (s === undefined || s.state === 'ok') return { status: 'ok', storage: s ?? { state: 'none' } };
   return { status: 'degraded', storage: s };
 }

@@ -7,6 +7,7 @@ import type { BucketState } from './bucket-state.js';
 import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './engine.js';
 import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
 import type { KeyId } from './indexes.js';
+import type { WriteAuthorizer } from './types.js';
 
 /**
  * Receives every committed batch synchronously, in order. May return a
@@ -87,9 +88,9 @@ export class StoreCore implements EngineHost {
    * Check and apply a write set, then notify. Throws (changing nothing) if
    * a check fails. Returns a promise when a listener asks to be waited for.
    */
-  commit(ws: WriteSet, actor?: string): Promise<void> | undefined {
+  commit(ws: WriteSet, actor?: string, authorize?: WriteAuthorizer): Promise<void> | undefined {
     if (this.stopped) throw new StoreStoppedError(this.name);
-    ws.validate();
+    ws.validate(authorize);
     const batch = ws.apply(actor);
     if (batch.changes.length === 0 && batch.counters.size === 0) return undefined;
     return this.dispatch(batch);

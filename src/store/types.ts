@@ -254,4 +254,15 @@ export interface BackupInfo {
 export interface WriteOptions {
   /** Who made the change; recorded in history and the change feed. */
   readonly actor?: string;
+  /**
+   * Permission check, called after the write is staged and before anything
+   * changes: `('write', bucket)` for every bucket the write would change,
+   * referential actions (cascade, set null) and eviction included, and
+   * `('read', bucket)` for every bucket a new or changed reference points
+   * into (a reference check reveals whether a key exists there) and for a
+   * bucket whose records block a delete. Throw to refuse: nothing changes.
+   */
+  readonly authorize?: WriteAuthorizer;
 }
+
+export type WriteAuthorizer = (access: 'read' | 'write', bucket: string) => void;
