@@ -23,7 +23,6 @@
 // again, or rejects when the store is stopped before that.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type {
   BackupFileInfo,
   BackupInfo,
