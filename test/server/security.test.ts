@@ -629,7 +629,17 @@ describe('quire serve: --host, --insecure, --allowed-origin, --backup-dir', () =
     dir = mkdtempSync(join(tmpdir(), 'quire-secure-cli-'));
   });
   afterAll(() => {
+    for (const c of children) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a bad auth file is reported without printing any part of a token', async () => {
+    const token = 'Zq9-VERY-SECRET-token';
+    writeFileSync(join(dir, 'auth.json'), JSON.stringify({ tokens: { [token]: { read: '*' } } }));
+    const s = serve(['--db', 'auth.db', '--auth', 'auth.json', '--http', '0'], dir);
+    expect(await s.exited).toBe(2);
+    expect(s.stderr()).toMatch(/needs an "identity"/);
+    expect(s.stderr()).not.toContain(token.slice(0, 3));
   });
 
   it('a non-loopback --host without --auth is refused (exit 2); with --insecure it starts and warns', async () => {
