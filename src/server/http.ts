@@ -424,7 +424,8 @@ function lingerOnClose(socket: Socket): void {
     socket.resume();
     // node:http hands the socket's reads straight to its parser and stops them once the
     // response is done; start them again so the kernel never holds unread data at close.
-    const handle = (socket as unknown as { _handle?: { reading?: boolean; readStart?: () => number } })._handle;
+    const handle = (socket as unknown as { _handle?: { reading?: boolean; readStart?: () => number } })
+      ._handle;
     if (handle !== undefined && handle.reading === false && typeof handle.readStart === 'function') {
       handle.reading = true;
       handle.readStart();

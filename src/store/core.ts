@@ -8,6 +8,7 @@ import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './engine.
 import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
 import type { KeyId } from './indexes.js';
 import type { WriteAuthorizer } from './types.js';
+import { DEFAULT_MAX_NESTING_DEPTH } from './values.js';
 
 /**
  * Receives every committed batch synchronously, in order. May return a
@@ -52,6 +53,8 @@ export class StoreCore implements EngineHost {
   seq = 0;
   /** Version history reads; set by the Store. */
   history: HistoryReader | undefined;
+  /** Deepest nesting of objects/arrays a record may hold; set by the Store. */
+  maxNestingDepth = DEFAULT_MAX_NESTING_DEPTH;
 
   constructor(name: string, events: EventBus) {
     this.name = name;

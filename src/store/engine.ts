@@ -116,6 +116,8 @@ export interface EngineHost {
   /** A bucket by name, or undefined. */
   bucketState(name: string): BucketState | undefined;
   readonly refs: RefIndex;
+  /** Deepest nesting of objects/arrays a record may hold (store option `maxNestingDepth`). */
+  readonly maxNestingDepth: number;
 }
 
 export class WriteSet {
@@ -193,7 +195,12 @@ export class WriteSet {
   insert(b: BucketState, data: Rec): StoreRecord {
     if (b.def.hasAutoincrement)
       for (const f of b.def.validator.autoincrementFields) if (data[f] != null) this.#seeCounter(b, data[f]);
-    const record = b.def.validator.prepareInsert(data, () => this.#nextCounter(b), this.now);
+    const record = b.def.validator.prepareInsert(
+      data,
+      () => this.#nextCounter(b),
+      this.now,
+      this.#host.maxNestingDepth,
+    );
     if (b.def.ttlMs !== undefined && record._expiresAt === undefined) {
       record._expiresAt = (record._createdAt as number) + b.def.ttlMs;
     }
@@ -209,7 +216,12 @@ export class WriteSet {
   update(b: BucketState, keyId: KeyId, changes: Rec, publicKey: unknown): StoreRecord {
     const existing = this.read(b, keyId);
     if (existing === undefined) throw new RecordNotFoundError(b.name, publicKey);
-    const next = b.def.validator.prepareUpdate(existing, changes, this.now) as StoreRecord;
+    const next = b.def.validator.prepareUpdate(
+      existing,
+      changes,
+      this.now,
+      this.#host.maxNestingDepth,
+    ) as StoreRecord;
     this.#stage(b, keyId, next);
     return next;
   }

@@ -41,7 +41,7 @@ import type {
   StoreStats,
   WriteOptions,
 } from './types.js';
-import { isObjectArg, isPlainObject } from './values.js';
+import { DEFAULT_MAX_NESTING_DEPTH, isObjectArg, isPlainObject } from './values.js';
 
 export interface StorePersistenceConfig {
   /** Storage adapter (SQLiteAdapter, FileAdapter, MemoryAdapter or a noex-style snapshot adapter). */
@@ -61,6 +61,11 @@ export interface StoreOptions {
   readonly ttlCheckIntervalMs?: number;
   /** How much of the change feed (`store.changes()`) is kept. Default: the last 10,000 changes. */
   readonly changeFeed?: ChangeFeedConfig;
+  /**
+   * How deep objects and arrays may nest inside a record; deeper values are
+   * rejected with a ValidationError (code `depth`). Default 64.
+   */
+  readonly maxNestingDepth?: number;
 }
 
 /** `store.backupTo(path, options)`. */
@@ -226,6 +231,13 @@ export class Store {
         'changeFeed',
         `expected {maxEntries: integer >= 0}, got ${JSON.stringify(options.changeFeed)}`,
       );
+    const maxDepth = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
+    if (!(Number.isInteger(maxDepth) && maxDepth >= 1 && maxDepth <= 1000))
+      throw new InvalidArgumentError(
+        'Store.start',
+        'maxNestingDepth',
+        `expected an integer from 1 to 1000, got ${String(options.maxNestingDepth)}`,
+      );
     let storage: StoreStorage | undefined;
     const persistence = options.persistence;
     if (persistence !== undefined) {
@@ -246,6 +258,7 @@ export class Store {
       storage = await storageFactory(name, persistence);
     }
     const store = new Store(name, storage, interval, feedLimit);
+    store.#core.maxNestingDepth = maxDepth;
     store.#ttl.start();
     return store;
   }
@@ -370,7 +383,7 @@ export class Store {
     let records = [...old.all()];
     if (transform !== undefined) {
       records = transform(records);
-      for (const r of records) compiled.validator.validate(r);
+      for (const r of records) compiled.validator.validate(r, this.#core.maxNestingDepth);
     }
     fresh.load(records);
     fresh.autoincrement = old.autoincrement;

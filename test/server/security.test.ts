@@ -600,6 +600,8 @@ describe('permissions through cascades, references and introspection', () => {
 
 // ── The CLI ──────────────────────────────────────────────────────────
 
+const children = new Set<ChildProcess>();
+
 function serve(
   args: string[],
   cwd: string,
@@ -609,6 +611,8 @@ function serve(
     env: ENV,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   let err = '';
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const listening = new Promise<string>((resolve, reject) => {
