@@ -33,6 +33,7 @@ import type {
   HistoryFilter,
   KeyId,
   StorageHost,
+  StorageStatus,
   StorePersistenceConfig,
   StoreRecord,
   StoreStorage,
@@ -88,6 +89,15 @@ interface PendingBucket {
 interface Waiter {
   resolve(): void;
   reject(e: Error): void;
+  /** The batch this strict writer waits for (to fail only it when one of its records cannot be stored). */
+  readonly batch: ChangeBatch;
+}
+
+/** A record that could not be encoded: dropped from its commit, reported, never retried. */
+interface LostRecord {
+  readonly bucket: string;
+  readonly key: string;
+  readonly error: unknown;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -125,6 +135,9 @@ export class PersistenceManager implements StoreStorage {
   #immediate: ReturnType<typeof setImmediate> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
+  /** The last storage failure (cleared by the next successful commit) and how many acknowledged changes were lost. */
+  #lastError: { message: string; at: number } | undefined;
+  #lostWrites = 0;
   #flushing: Promise<void> | undefined;
   #closed = false;
   #readOnlyReported = false;
@@ -182,6 +195,7 @@ export class PersistenceManager implements StoreStorage {
 
   #report(e: unknown, operation = 'commit'): void {
     const err = toStorageError(operation, e);
+    this.#lastError = { message: err.message, at: Date.now() };
     try {
       this.#onError?.(err);
     } catch {
@@ -447,7 +461,7 @@ export class PersistenceManager implements StoreStorage {
           op: c.op,
           at: batch.at,
           actor,
-          data: c.newRecord === undefined ? null : JSON.stringify(c.newRecord),
+          data: c.newRecord === undefined ? null : encodeHistory(c.newRecord),
         });
       }
       if (feed)
@@ -473,7 +487,7 @@ export class PersistenceManager implements StoreStorage {
     }
     this.#schedule();
     if (!this.#strict) return undefined;
-    return new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject, batch }));
   }
 
   #clearQueue(): void {
@@ -554,13 +568,36 @@ export class PersistenceManager implements StoreStorage {
     return err;
   }
 
-  #succeeded(waiters: Waiter[]): void {
+  #succeeded(waiters: Waiter[], lost: readonly LostRecord[] = []): void {
     this.#failures = 0;
+    if (lost.length === 0) this.#lastError = undefined;
     if (this.#retry !== undefined) {
       clearTimeout(this.#retry);
       this.#retry = undefined;
     }
-    for (const w of waiters) w.resolve();
+    if (lost.length > 0) {
+      // The rest of the unit is committed; these records cannot ever be, so they are not retried.
+      this.#lostWrites += lost.length;
+      const errors = new Map<string, StorageError>();
+      for (const l of lost) {
+        const err = new StorageError(
+          'commit',
+          `Record ${l.key} of bucket "${l.bucket}" cannot be encoded and was not stored (it stays in memory only): ${(l.error as Error)?.message ?? String(l.error)}`,
+          { cause: l.error },
+        );
+        errors.set(`${l.bucket}\0${l.key}`, err);
+        this.#report(err);
+      }
+      for (const w of waiters) {
+        let failed: StorageError | undefined;
+        for (const c of w.batch.changes) {
+          failed = errors.get(`${c.bucket}\0${encodeKey(c.keyId)}`);
+          if (failed !== undefined) break;
+        }
+        if (failed !== undefined) w.reject(failed);
+        else w.resolve();
+      }
+    } else for (const w of waiters) w.resolve();
     // Changes queued while this flush ran get their own.
     if (this.#hasPending()) this.#schedule();
   }
@@ -576,11 +613,14 @@ export class PersistenceManager implements StoreStorage {
     this.#history = [];
     this.#feed = [];
     this.#inflight = log;
+    let lost: LostRecord[] = [];
     try {
       await this.#open();
       // lastSeq: the store's counter, so seqs of in-memory changes are not handed out again after a restart.
       const lastSeq = Math.max(this.#seq, this.#host?.currentSeq() ?? 0);
-      const unit = this.#withLog(buildUnit(records, buckets, lastSeq), log.history, log.feed);
+      const built = buildUnit(records, buckets, lastSeq);
+      lost = built.lost;
+      const unit = this.#withLog(built.unit, withoutUnencodable(log.history, lost), log.feed);
       await this.#incremental!.commit(this.#store, unit);
     } catch (e) {
       this.#inflight = undefined;
@@ -604,7 +644,7 @@ export class PersistenceManager implements StoreStorage {
       throw this.#failed(e);
     }
     this.#inflight = undefined;
-    this.#succeeded(waiters);
+    this.#succeeded(waiters, lost);
   }
 
   /** Add history rows (with the retention of their buckets) and feed rows (with the feed's pruning) to a unit. */
@@ -801,12 +841,18 @@ export class PersistenceManager implements StoreStorage {
     for (const t of [this.#timer, this.#retry]) if (t !== undefined) clearTimeout(t);
     if (this.#immediate !== undefined) clearImmediate(this.#immediate);
     this.#timer = this.#retry = this.#immediate = undefined;
+    let dropped: StorageError | undefined;
     if (this.#hasPending()) {
       const lost = new StorageError(
         'close',
         `Store "${this.#store}" stopped while storage was failing: its last unwritten changes were not persisted`,
       );
       this.#report(lost, 'close');
+      // Strict writers learn it from their rejected promise; debounced writes were already acknowledged.
+      if (!this.#strict) {
+        this.#lostWrites += this.#pendingCount();
+        dropped = lost;
+      }
       for (const w of this.#waiters) w.reject(lost);
       this.#waiters = [];
       this.#clearQueue();
@@ -818,6 +864,34 @@ export class PersistenceManager implements StoreStorage {
     } catch (e) {
       this.#report(e, 'close');
     }
+    if (dropped !== undefined) throw dropped;
+    if (this.#lostWrites > 0)
+      throw new StorageError(
+        'close',
+        `Store "${this.#store}" stopped after ${this.#lostWrites} acknowledged change(s) could not be stored (see onError)`,
+      );
+  }
+
+  #pendingCount(): number {
+    let n = this.#buckets.size + this.#dirty.size + this.#dropped.size;
+    for (const m of this.#records.values()) n += m.size;
+    return Math.max(1, n);
+  }
+
+  /** Storage health for monitoring (`/health`): degraded while commits fail or after changes were lost. */
+  status(): StorageStatus {
+    const degraded =
+      this.#failures > 0 ||
+      this.#lostWrites > 0 ||
+      (this.#lastError !== undefined && !this.#opened && this.#incremental !== undefined);
+    return {
+      state: degraded ? 'degraded' : 'ok',
+      ...(this.#lastError !== undefined
+        ? { lastError: this.#lastError.message, lastErrorAt: this.#lastError.at }
+        : {}),
+      failures: this.#failures,
+      lostWrites: this.#lostWrites,
+    };
   }
 
   // ── Online backup to a file (P-9) ─────────────────────────────
@@ -989,21 +1063,41 @@ function buildUnit(
   records: Map<string, Map<string, PendingRecord>>,
   buckets: Map<string, PendingBucket>,
   lastSeq: number,
-): CommitUnit {
+): { unit: CommitUnit; lost: LostRecord[] } {
   const out: RecordWrite[] = [];
+  let lost: LostRecord[] | undefined;
   for (const [bucket, m] of records) {
     for (const [key, r] of m) {
-      out.push({
-        bucket,
-        key,
-        op: r.op,
-        seq: r.seq,
-        ord: r.ord,
-        version: r.version,
-        data: r.op === 'delete' ? undefined : JSON.stringify(r.record),
-      });
+      let data: string | undefined;
+      if (r.op !== 'delete') {
+        // Values are checked before they are applied; a record changed in place afterwards
+        // (records are shared) may still not encode. It must not hold back the others.
+        try {
+          data = JSON.stringify(r.record);
+        } catch (error) {
+          (lost ??= []).push({ bucket, key, error });
+          continue;
+        }
+      }
+      out.push({ bucket, key, op: r.op, seq: r.seq, ord: r.ord, version: r.version, data });
     }
   }
   const bw: BucketWrite[] = [...buckets.values()];
-  return { buckets: bw, records: out, lastSeq };
+  return { unit: { buckets: bw, records: out, lastSeq }, lost: lost ?? [] };
+}
+
+/** History rows of a version that could not be encoded are left out (the failure is reported with its record). */
+function withoutUnencodable(history: HistoryWrite[], lost: readonly LostRecord[]): HistoryWrite[] {
+  if (lost.length === 0 && !history.some((h) => h.data === UNENCODABLE)) return history;
+  return history.filter((h) => h.data !== UNENCODABLE);
+}
+
+const UNENCODABLE = '\u0000unencodable';
+
+function encodeHistory(record: StoreRecord): string {
+  try {
+    return JSON.stringify(record);
+  } catch {
+    return UNENCODABLE;
+  }
 }

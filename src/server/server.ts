@@ -238,7 +238,15 @@ export class QuireServer {
     for (const s of this.#stdio) s.session.close();
     await Promise.all(this.#http.map((h) => h.closeAll()));
     if (this.#o.stopStoreOnClose === true) await this.store.stop();
-    else await this.store.flush();
+    else {
+      await this.store.flush();
+      // Acknowledged writes that never reached storage make the shutdown a failure (exit code 1).
+      const lost = this.store.storageStatus()?.lostWrites ?? 0;
+      if (lost > 0)
+        throw new Error(
+          `${lost} acknowledged change(s) could not be stored: ${this.store.storageStatus()?.lastError ?? ''}`,
+        );
+    }
   }
 
   /**
@@ -294,11 +302,9 @@ export class InsecureBindError extends QuireError {
 
 /** `/health`'s storage part: ok, or degraded with the last storage error. */
 function storageHealth(store: Store): Record<string, unknown> {
-  const s = (
-    store as { storageStatus?: () => { state: string; lastError?: string; since?: number } }
-  ).storageStatus?.();
-  if (s === undefined || s.state === 'ok') return { status: 'ok', storage: s ?? { state: 'none' } };
-  return { status: 'degraded', storage: s };
+  const s = store.storageStatus();
+  if (s === undefined) return { status: 'ok', storage: { state: 'none' } };
+  return { status: s.state, storage: s };
 }
 
 /** Serve `store` (see ServerOptions); call `listen()` and/or `serveStdio()` on the result. */

@@ -38,6 +38,7 @@ import type {
   QueryFn,
   QueryInfo,
   ReadFilter,
+  StorageStatus,
   StoreStats,
   WriteOptions,
 } from './types.js';
@@ -113,6 +114,8 @@ export interface StoreStorage {
   deleteBackup?(name: string): Promise<boolean>;
   /** The last sequence number in storage once opened (the store's counter continues from it). */
   readonly lastSeq?: number;
+  /** Whether storage keeps up (for health checks). */
+  status?(): StorageStatus;
   /** History and change feed reads (P-6); see src/history. */
   readonly keepsHistory?: boolean;
   readonly keepsFeed?: boolean;
@@ -581,6 +584,15 @@ export class Store {
   }
 
   // ── Persistence ───────────────────────────────────────────────────
+
+  /**
+   * Whether durable storage keeps up: `ok`, or `degraded` with the last
+   * error while commits fail or after changes could not be stored.
+   * Undefined for a store without persistence.
+   */
+  storageStatus(): StorageStatus | undefined {
+    return this.#storage?.status?.();
+  }
 
   /** Commit everything pending to storage now (one storage transaction); rejects with StorageError on failure. */
   async flush(): Promise<void> {

@@ -266,3 +266,16 @@ export interface WriteOptions {
 }
 
 export type WriteAuthorizer = (access: 'read' | 'write', bucket: string) => void;
+
+/** `store.storageStatus()`: whether durable storage is keeping up. */
+export interface StorageStatus {
+  /** `degraded` while commits fail (they are retried) or after changes could not be stored. */
+  readonly state: 'ok' | 'degraded';
+  /** The last storage failure and when it happened (ms), until a commit succeeds again. */
+  readonly lastError?: string;
+  readonly lastErrorAt?: number;
+  /** Failed commit attempts in a row. */
+  readonly failures: number;
+  /** Acknowledged changes that could not be stored (since the store started). */
+  readonly lostWrites: number;
+}
