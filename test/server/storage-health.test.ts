@@ -50,6 +50,16 @@ describe('a bad value over the server', () => {
     const answer = (await res.json()) as any;
     expect(answer.error).toMatchObject({ code: -32602, data: { code: 'VALIDATION' } });
     expect(answer.error.data.issues[0]).toMatchObject({ code: 'depth' });
+    // "__proto__" from JSON is an own key: refused, never a prototype.
+    const proto = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"jsonrpc":"2.0","id":2,"method":"insert","params":{"bucket":"items","record":{"id":"p","__proto__":{"n":1}}}}',
+    });
+    expect(((await proto.json()) as any).error.data).toMatchObject({
+      code: 'VALIDATION',
+      issues: [{ field: '__proto__', code: 'proto_key' }],
+    });
     // Other clients, concurrently: every strict write is acknowledged (no TIMEOUT) and on disk.
     const clients = [connectHttp(url), connectHttp(url), connectHttp(url)];
     await Promise.all(
