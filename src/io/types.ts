@@ -1,5 +1,5 @@
 // Public types of import and export (P-9).
-import type { WhereFilter, WriteAuthorizer } from '../store/index.js';
+import type { WhereFilter, WriteAuthorizer } from '../engine/index.js';
 
 export type DataFormat = 'json' | 'ndjson' | 'yaml';
 
