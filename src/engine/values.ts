@@ -163,7 +163,65 @@ export interface StorableIssue {
  * Returns the first problem found, or undefined.
  */
 export function findUnstorable(record: Record<string, unknown>, maxDepth: number): StorableIssue | undefined {
-  return walkObject(record, '', 1, maxDepth, undefined);
+  // The common case pays for one allocation-free pass; only a failing record
+  // is walked again to say where and why (with cycle detection and paths).
+  if (objectOk(record, 1, maxDepth)) return undefined;
+  return (
+    walkObject(record, '', 1, maxDepth, undefined) ?? {
+      field: '(record)',
+      message: 'the record cannot be stored',
+      code: 'unstorable',
+    }
+  );
+}
+
+/** Fast check, same rules as walkValue; cycles end at the depth limit. */
+function objectOk(obj: Record<string, unknown>, depth: number, maxDepth: number): boolean {
+  for (const k in obj) {
+    if (k === '__proto__') return false;
+    const v = obj[k];
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+      case 'undefined':
+        continue;
+      case 'number':
+        if (v - v === 0) continue;
+        return false;
+      case 'object':
+        if (v === null || containerOk(v, depth, maxDepth)) continue;
+        return false;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+function containerOk(o: object, depth: number, maxDepth: number): boolean {
+  if (o instanceof Date) return !Number.isNaN(o.getTime());
+  if (depth > maxDepth) return false;
+  if (Array.isArray(o)) {
+    for (let i = 0; i < o.length; i++) {
+      if (!(i in o)) return false;
+      const x: unknown = o[i];
+      switch (typeof x) {
+        case 'string':
+        case 'boolean':
+          continue;
+        case 'number':
+          if (x - x === 0) continue;
+          return false;
+        case 'object':
+          if (x === null || containerOk(x, depth + 1, maxDepth)) continue;
+          return false;
+        default:
+          return false;
+      }
+    }
+    return true;
+  }
+  return isPlainObject(o) && objectOk(o, depth + 1, maxDepth);
 }
 
 function walkObject(
