@@ -442,7 +442,10 @@ export class FileAdapter implements IncrementalAdapter {
   ownFiles(store: string): OwnFiles {
     const f = this.#files(store);
     // Every entry of the directory (snapshots, journals, locks and their temporary files) and of kv/.
-    return { files: [f.snapshot, f.journal, `${f.base}.lock`, `${f.base}.lock.os`], dirs: [this.dir, path.join(this.dir, 'kv')] };
+    return {
+      files: [f.snapshot, f.journal, `${f.base}.lock`, `${f.base}.lock.os`],
+      dirs: [this.dir, path.join(this.dir, 'kv')],
+    };
   }
 
   close(store: string): void {
