@@ -44,5 +44,12 @@ export type {
   WhereOptionsFor,
 } from './typed.js';
 export type * from './types.js';
-export { compareValues, deepEqual, encodeTuple, isObjectArg, isPlainObject } from './values.js';
+export {
+  compareValues,
+  DEFAULT_MAX_NESTING_DEPTH,
+  deepEqual,
+  encodeTuple,
+  isObjectArg,
+  isPlainObject,
+} from './values.js';
 export { type Change, type ChangeBatch, type ChangeOp, RefIndex, WriteSet } from './write-set.js';

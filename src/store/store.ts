@@ -23,6 +23,7 @@ import type {
   RecordOf,
   SchemaOf,
   SchemaTypes,
+  StorageStatus,
   StoreStats,
   UntypedSchema,
   WriteOptions,
@@ -33,6 +34,7 @@ import {
   BucketNotDefinedError,
   BucketState,
   compileDefinition,
+  DEFAULT_MAX_NESTING_DEPTH,
   DefinitionError,
   InvalidArgumentError,
   isObjectArg,
@@ -76,6 +78,11 @@ export interface StoreOptions {
    * events then know these names and their record types.
    */
   readonly buckets?: BucketDefinitions;
+  /**
+   * How deep objects and arrays may nest inside a record; deeper values are
+   * rejected with a ValidationError (code `depth`). Default 64.
+   */
+  readonly maxNestingDepth?: number;
 }
 
 /** Bucket name → definition, as `Store.start({buckets})` and `defineSchema` take them. */
@@ -189,6 +196,13 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
         'changeFeed',
         `expected {maxEntries: integer >= 0}, got ${JSON.stringify(options.changeFeed)}`,
       );
+    const maxDepth = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
+    if (!(Number.isInteger(maxDepth) && maxDepth >= 1 && maxDepth <= 1000))
+      throw new InvalidArgumentError(
+        'Store.start',
+        'maxNestingDepth',
+        `expected an integer from 1 to 1000, got ${String(options.maxNestingDepth)}`,
+      );
     let storage: StoreStorage | undefined;
     const persistence = options.persistence;
     if (persistence !== undefined) {
@@ -207,6 +221,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
       throw new InvalidArgumentError('Store.start', 'buckets', 'expected {name: definition, …}');
     }
     const store = new Store(name, storage, interval, feedLimit);
+    store.#core.maxNestingDepth = maxDepth;
     store.#ttl.start();
     if (buckets !== undefined) {
       try {
@@ -349,7 +364,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
     let records = [...old.all()];
     if (transform !== undefined) {
       records = transform(records);
-      for (const r of records) compiled.validator.validate(r);
+      for (const r of records) compiled.validator.validate(r, this.#core.maxNestingDepth);
     }
     fresh.load(records);
     fresh.autoincrement = old.autoincrement;
@@ -560,6 +575,15 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
   }
 
   // ── Persistence ───────────────────────────────────────────────────
+
+  /**
+   * Whether durable storage keeps up: `ok`, or `degraded` with the last
+   * error while commits fail or after changes could not be stored.
+   * Undefined for a store without persistence.
+   */
+  storageStatus(): StorageStatus | undefined {
+    return this.#storage?.status?.();
+  }
 
   /** Commit everything pending to storage now (one storage transaction); rejects with StorageError on failure. */
   async flush(): Promise<void> {
