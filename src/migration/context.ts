@@ -15,6 +15,7 @@ import type {
   StoreRecord,
 } from '../store/index.js';
 import { InvalidArgumentError, isPlainObject } from '../store/index.js';
+import { BucketNotDefinedError } from '../errors/index.js';
 import { MigrationStepError } from './errors.js';
 import type { MigrationBucketHandle, MigrationContext } from './types.js';
 
@@ -218,7 +219,10 @@ class MigrationBucketHandleImpl implements MigrationBucketHandle {
 
   #step(fn: (def: BucketDefinition) => Promise<void>): Promise<void> {
     return this.#ctx.run(async () => {
-      // Throws BucketNotDefinedError for an unknown bucket; waits for a restore in progress.
+      // noex-store's wording for a step on a missing bucket: 'Bucket "x" does not exist'.
+      if (!this.#store.hasBucket(this.#name))
+        throw new BucketNotDefinedError(this.#name, `Bucket "${this.#name}" does not exist`);
+      // Waits for a restore in progress.
       await this.#store.bucket(this.#name).count();
       await fn(this.#store.getBucketSchema(this.#name)!);
     });
