@@ -192,8 +192,9 @@ export class RemoteBucket<R extends Rec = Rec> {
   ): Promise<StoreRecord<R>> {
     return this.#call('update', { key, changes, ...options });
   }
-  async delete(key: unknown, options?: WriteOpts & { readonly expectedVersion?: number }): Promise<void> {
-    await this.#call('delete', { key, ...options });
+  /** Resolves whether a record was deleted (`false`: no record with that key). */
+  delete(key: unknown, options?: WriteOpts & { readonly expectedVersion?: number }): Promise<boolean> {
+    return this.#call('delete', { key, ...options });
   }
   upsert(record: Partial<R>, options?: WriteOpts): Promise<StoreRecord<R>> {
     return this.#call('upsert', { record, ...options });
