@@ -5,6 +5,7 @@
 // definition. The runner wraps a whole migration in a schema session, so a
 // failure in any later step puts everything back.
 
+import { BucketNotDefinedError } from '../errors/index.js';
 import type {
   BucketDefinition,
   FieldDefinition,
@@ -15,7 +16,6 @@ import type {
   StoreRecord,
 } from '../store/index.js';
 import { InvalidArgumentError, isPlainObject } from '../store/index.js';
-import { BucketNotDefinedError } from '../errors/index.js';
 import { MigrationStepError } from './errors.js';
 import type { MigrationBucketHandle, MigrationContext } from './types.js';
 
