@@ -1,4 +1,4 @@
-// The editor back end of SPEC §0.1 on Quire: codices (documents made from
+// An editor back end on Quire: codices (documents made from
 // templates) in a durable store, served as JSON-RPC methods.
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
