@@ -117,6 +117,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
   const serverOptions: ServerOptions = {
     store: opened.store,
     stopStoreOnClose: true,
+    readOnly: opts.readOnly === true,
     ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),

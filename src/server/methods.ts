@@ -357,7 +357,13 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
   d.register('defineQuery', (params: unknown, ctx: MethodContext) => {
     const p = obj(params);
     ctx.authorize('admin', '*');
-    store.defineDeclarativeQuery(str(p, 'name'), record(p, 'config') as never);
+    const name = str(p, 'name');
+    const config = record(p, 'config');
+    // Idempotent over RPC: a program run twice, or a client re-defining its queries after a
+    // reconnect, gets `true` for the same definition; a different one is QUERY_ALREADY_DEFINED.
+    const existing = store.getQueryInfo(name)?.config;
+    if (existing !== undefined && deepEqual(existing, config)) return true;
+    store.defineDeclarativeQuery(name, config as never);
     return true;
   });
   d.register('undefineQuery', (params: unknown, ctx: MethodContext) => {

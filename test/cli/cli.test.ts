@@ -332,7 +332,13 @@ describe('quire CLI', () => {
     const ro = await serveHttp('--db', 'served.db', '--read-only');
     const roClient = connectHttp(ro.url);
     expect(await roClient.bucket('users').count()).toBe(2);
-    await expect(roClient.bucket('users').insert({ id: 'r', name: 'Ro' })).rejects.toThrow(/read-only/i);
+    const refused = await roClient.bucket('users').insert({ id: 'r', name: 'Ro' }).catch((e) => e);
+    expect(refused.data?.code).toBe('READ_ONLY');
+    const refusedTx = await roClient
+      .transaction([{ op: 'delete', bucket: 'users', key: 'x' }])
+      .catch((e) => e);
+    expect(refusedTx.data?.code).toBe('READ_ONLY');
+    expect(await roClient.bucket('users').count()).toBe(2);
     ro.child.kill('SIGTERM');
     expect(await exited(ro.child)).toBe(0);
     expect((await quire('checkpoint', '--db', 'served.db')).code).toBe(3);
