@@ -159,6 +159,24 @@ describe('the packed package in an outside app', () => {
     expect(run(app, 'npm', ['install-scripts', 'ls'])).not.toMatch(/better-sqlite3/);
   });
 
+  it('npm install on a fresh clone leaves the committed package-lock.json as it is', {
+    timeout: 300_000,
+  }, () => {
+    // The lockfile npm computes for the committed package.json (the npm CI uses). A full
+    // `npm install` computes the same one, but compiles better-sqlite3 for minutes.
+    const clone = join(work, 'clone');
+    run(work, 'git', ['clone', '--quiet', root, clone]);
+    run(clone, 'npm', [
+      'install',
+      '--package-lock-only',
+      '--ignore-scripts',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+    ]);
+    expect(run(clone, 'git', ['status', '--porcelain'])).toBe('');
+  });
+
   it('README, docs and examples describe behaviour instead of citing the spec', () => {
     const texts = [join(root, 'README.md')];
     for (const f of packed.files.map((x) => x.path).filter((p) => p.startsWith('docs/')))
