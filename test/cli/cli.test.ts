@@ -332,7 +332,10 @@ describe('quire CLI', () => {
     const ro = await serveHttp('--db', 'served.db', '--read-only');
     const roClient = connectHttp(ro.url);
     expect(await roClient.bucket('users').count()).toBe(2);
-    const refused = await roClient.bucket('users').insert({ id: 'r', name: 'Ro' }).catch((e) => e);
+    const refused = await roClient
+      .bucket('users')
+      .insert({ id: 'r', name: 'Ro' })
+      .catch((e) => e);
     expect(refused.data?.code).toBe('READ_ONLY');
     const refusedTx = await roClient
       .transaction([{ op: 'delete', bucket: 'users', key: 'x' }])
