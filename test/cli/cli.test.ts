@@ -93,7 +93,8 @@ const exited = (child: ChildProcess) =>
     else child.on('exit', (code) => r(code));
   });
 
-describe('quire CLI', () => {
+// Every test starts several CLI processes on the TypeScript sources (tsx): slow on a loaded machine.
+describe('quire CLI', { timeout: 180_000 }, () => {
   it('--help everywhere; usage errors exit 2', async () => {
     const commands = [
       'serve',
