@@ -83,7 +83,8 @@ export interface QuireMethods {
     B & W & { readonly key: unknown; readonly changes: Rec; readonly expectedVersion?: number },
     Rec_
   >;
-  delete: MethodSpec<B & W & { readonly key: unknown; readonly expectedVersion?: number }, true>;
+  /** `true` when a record was deleted, `false` when there was none with that key. */
+  delete: MethodSpec<B & W & { readonly key: unknown; readonly expectedVersion?: number }, boolean>;
   upsert: MethodSpec<B & W & { readonly record: Rec }, Rec_>;
   clear: MethodSpec<B & W, true>;
   insertMany: MethodSpec<B & W & { readonly records: readonly Rec[] }, Rec_[]>;

@@ -56,6 +56,11 @@ export interface ServerOptions {
   readonly backupDir?: string;
   /** Where log lines go. Default: stderr (never stdout). */
   readonly log?: Logger;
+  /**
+   * Serve reads only: every method that needs write or admin access fails
+   * with READ_ONLY (a store opened read-only keeps writes in memory only).
+   */
+  readonly readOnly?: boolean;
 }
 
 export interface ListenOptions {
@@ -114,6 +119,7 @@ export class QuireServer {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       maxBatch: options.maxBatch ?? 1000,
       authRequired: this.#auth !== undefined,
+      readOnly: options.readOnly === true,
       onInternalError: (method, e) =>
         this.#log('error', `internal error in "${method}": ${(e as Error)?.stack ?? String(e)}`),
     });
