@@ -75,7 +75,14 @@ function prepareNewStore(path: string): () => void {
   const madeDir = !existsSync(dir);
   if (madeDir) mkdirSync(dir, { recursive: true });
   return () => {
-    for (const f of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`, `${path}.lock`])
+    for (const f of [
+      path,
+      `${path}-wal`,
+      `${path}-shm`,
+      `${path}-journal`,
+      `${path}.lock`,
+      `${path}.lock.os`,
+    ])
       rmSync(f, { force: true });
     if (madeDir) rmSync(dir, { recursive: true, force: true });
   };
