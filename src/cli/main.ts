@@ -1,4 +1,4 @@
-// The `quire` command line (P-11): serve, import, export, backup, restore,
+// The `quire` command line (P-11): serve, inspect, import, export, backup, restore,
 // history, stats, check, checkpoint. Results go to stdout, messages and
 // progress to stderr; exit codes are listed in open.ts (EXIT).
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -14,7 +14,7 @@ import {
   ValidationError,
 } from '../index.js';
 import type { DataFormat } from '../io/index.js';
-import { type AuthOptions, QuireServer, type ServerOptions } from '../server/index.js';
+import { type AuthOptions, QuireServer, type ServerOptions, sqliteStorageReport } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
 import { CliError, cliErrorOf, databasePath, EXIT, type OpenOptions, openStore, storeNames } from './open.js';
 import { progressBar } from './progress.js';
@@ -87,27 +87,34 @@ function readAuthFile(file: string): AuthOptions {
 // ── Commands ─────────────────────────────────────────────────────────
 
 async function serve(opts: Record<string, any>): Promise<void> {
-  if (opts.ui === true) throw new CliError('--ui is not available yet (SPEC P-13)', EXIT.USAGE);
+  if (opts.ui === true && opts.http === undefined)
+    throw new CliError('--ui serves the inspector over HTTP: give --http PORT as well', EXIT.USAGE);
   const stdio = opts.stdio === true || opts.http === undefined;
   const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
+  const readOnly = opts.readOnly === true;
   const opened = await openStore({
     db: opts.db,
     workspace: opts.workspace,
     name: opts.name,
     schema: opts.schema,
     durability: opts.durability,
-    create: true,
+    create: !readOnly,
+    readOnly,
   });
   const serverOptions: ServerOptions = {
     store: opened.store,
     stopStoreOnClose: true,
+    readOnly,
+    ...(opts.ui === true
+      ? { inspector: true, storageReport: sqliteStorageReport(opened.adapter, opened.name) }
+      : {}),
     ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),
     ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
     ...(opts.rateLimit !== undefined ? { rateLimit: { requests: opts.rateLimit, intervalMs: 1000 } } : {}),
   };
-  const server = new QuireServer(serverOptions);
+  const server = newServer(serverOptions);
   server.handleSignals();
   const buckets = (await opened.store.getStats()).buckets.names;
   if (opts.http !== undefined) {
@@ -117,6 +124,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
         `quire: serving ${opened.path} (store "${opened.name}", buckets: ${buckets.join(', ') || 'none'})`,
       );
       info(`quire: HTTP ${a.url}  WebSocket ${a.wsUrl}  health http://${a.host}:${a.port}/health`);
+      if (opts.ui === true) info(`quire: inspector ${a.url.slice(0, -'rpc'.length)}`);
     } catch (e) {
       await server.close();
       throw new CliError(`cannot listen on ${opts.host}:${opts.http}: ${(e as Error).message}`, EXIT.FAILED);
@@ -133,6 +141,74 @@ async function serve(opts: Record<string, any>): Promise<void> {
     });
   }
   // Runs until a signal (or the end of stdin).
+  await new Promise<never>(() => {});
+}
+
+/** A server, or a CLI error when the inspector page is not built. */
+function newServer(options: ServerOptions): QuireServer {
+  try {
+    return new QuireServer(options);
+  } catch (e) {
+    void options.store.stop();
+    throw new CliError((e as Error).message, EXIT.FAILED);
+  }
+}
+
+/**
+ * The store `quire inspect` looks at: an SQLite file (the argument, --db or
+ * --workspace), or a PostgreSQL database (--pg URL).
+ */
+async function openInspected(
+  file: string | undefined,
+  opts: Record<string, any>,
+  readOnly: boolean,
+): Promise<{ store: ServerOptions['store']; label: string; storageReport?: ServerOptions['storageReport'] }> {
+  const given = [file, opts.db, opts.workspace, opts.pg].filter((v) => v !== undefined).length;
+  if (given === 0)
+    throw new CliError('which store? give FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
+  if (given > 1)
+    throw new CliError('give one store: FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
+  if (opts.pg !== undefined)
+    throw new CliError('--pg: PostgreSQL stores are not supported by this version of quire', EXIT.USAGE);
+  const opened = await openStore({
+    db: file ?? opts.db,
+    workspace: opts.workspace,
+    name: opts.name,
+    readOnly,
+    create: false,
+  });
+  return {
+    store: opened.store,
+    label: `${opened.path} (store "${opened.name}")`,
+    storageReport: sqliteStorageReport(opened.adapter, opened.name),
+  };
+}
+
+async function inspectCmd(file: string | undefined, opts: Record<string, any>): Promise<void> {
+  const readOnly = opts.write !== true;
+  const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
+  const target = await openInspected(file, opts, readOnly);
+  const server = newServer({
+    store: target.store,
+    stopStoreOnClose: true,
+    readOnly,
+    inspector: true,
+    ...(target.storageReport !== undefined ? { storageReport: target.storageReport } : {}),
+    ...(auth !== undefined ? { auth } : {}),
+  });
+  server.handleSignals();
+  let address: { host: string; port: number; url: string };
+  try {
+    address = await server.listen({ port: opts.port ?? 0, host: opts.host });
+  } catch (e) {
+    await server.close();
+    throw new CliError(
+      `cannot listen on ${opts.host}:${opts.port ?? 0}: ${(e as Error).message}`,
+      EXIT.FAILED,
+    );
+  }
+  info(`quire: inspecting ${target.label}${readOnly ? ', read-only (--write allows edits)' : ', writable'}`);
+  out(address.url.slice(0, -'rpc'.length));
   await new Promise<never>(() => {});
 }
 
@@ -428,8 +504,22 @@ export function program(): Command {
     .option('--request-timeout <ms>', 'per-request timeout (default 30000)', int('--request-timeout'))
     .option('--max-connections <n>', 'open connections (default 1000)', int('--max-connections', 1))
     .option('--rate-limit <n>', 'requests per second per connection', int('--rate-limit', 1))
-    .option('--ui', 'web inspector (not available yet)')
+    .option('--ui', 'serve the inspector web page at / (needs --http)')
+    .option('--read-only', 'open the store read-only; the server refuses every write')
     .action(serve);
+
+  p.command('inspect')
+    .description('open the inspector web page on a store (read-only unless --write); prints its URL')
+    .argument('[file]', 'SQLite store file')
+    .option('--db <file>', 'SQLite store file')
+    .option('--workspace <dir>', 'workspace directory (store in <dir>/.quire/store.db)')
+    .option('--pg <url>', 'PostgreSQL store (connection URL)')
+    .option('--name <store>', 'store name inside the file (default: the only one, or "quire")')
+    .option('--write', 'allow edits (takes the writer lock of the store)')
+    .option('--port <port>', 'port to listen on (default: any free port)', int('--port'))
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--auth <file>', 'bearer tokens and permissions (as for serve)')
+    .action(inspectCmd);
 
   location(
     p

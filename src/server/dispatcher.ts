@@ -19,6 +19,7 @@ import {
   TIMEOUT,
   UNAUTHORIZED,
 } from './protocol.js';
+import { readOnlyError, readOnlyRefusal } from './read-only.js';
 
 export type Transport = 'stdio' | 'http' | 'ws';
 
@@ -144,6 +145,8 @@ export interface DispatcherOptions {
   readonly maxBatch: number;
   /** Whether sessions must authenticate. */
   readonly authRequired: boolean;
+  /** Refuse every write (read-only.ts): built-in write methods and `authorize('write' …)`. */
+  readonly readOnly?: boolean;
   readonly onInternalError: (method: string, error: unknown) => void;
 }
 
@@ -364,11 +367,16 @@ export class Dispatcher {
     }
 
     const name = req.method;
+    if (this.#options.readOnly === true) {
+      const refusal = readOnlyRefusal(name, params);
+      if (refusal !== undefined) return respond(toRpcError(refusal));
+    }
     const ctx: MethodContext = {
       session,
       identity: session.identity,
       method: name,
       authorize: (access, bucket) => {
+        if (access === 'write' && this.#options.readOnly === true) throw readOnlyError(`write "${bucket}"`);
         if (this.#options.authRequired) session.identity?.require(access, bucket);
       },
       actor: (p) => {

@@ -32,6 +32,8 @@ export interface HttpOptions {
   /** Interval of WebSocket pings; a peer that misses one is dropped. 0 = off. */
   readonly heartbeatMs: number;
   readonly authenticator: Authenticator | undefined;
+  /** Static files (the inspector page) served on GET before the RPC paths. */
+  readonly assets?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
   readonly health: () => Record<string, unknown>;
   readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -183,6 +185,7 @@ export class HttpTransport {
       send(res, 200, JSON.stringify({ status: this.#closing ? 'closing' : 'ok', ...this.#o.health() }));
       return;
     }
+    if (this.#o.assets?.(req, res, url) === true) return;
     if (!RPC_PATHS.has(url.pathname)) {
       send(
         res,

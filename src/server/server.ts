@@ -1,10 +1,13 @@
 // QuireServer: a Store served over JSON-RPC 2.0 on stdio, HTTP and
 // WebSocket, with one dispatcher and one method table for all three.
 import type { Readable, Writable } from 'node:stream';
+import { type AssetHandler, inspectorAssets, type StorageReporter } from '../inspector/index.js';
 import type { Store } from '../store/index.js';
+import { ActivityMonitor } from './activity.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
 import { HttpTransport } from './http.js';
+import { registerInspectionMethods } from './inspection.js';
 import { registerStoreMethods } from './methods.js';
 import { StdioTransport } from './stdio.js';
 
@@ -37,6 +40,15 @@ export interface ServerOptions {
   readonly auth?: AuthOptions;
   /** Where log lines go. Default: stderr (never stdout). */
   readonly log?: Logger;
+  /**
+   * Refuse every write: the built-in write methods, and `authorize('write', …)`
+   * of application methods, fail with READ_ONLY. Default false.
+   */
+  readonly readOnly?: boolean;
+  /** Serve the inspector page at `GET /` of the HTTP transport (docs/inspector.md). Default false. */
+  readonly inspector?: boolean;
+  /** Storage sizes shown by the inspector (see `sqliteStorageReport`). */
+  readonly storageReport?: StorageReporter;
 }
 
 export interface ListenOptions {
@@ -79,6 +91,8 @@ export class QuireServer {
   readonly #http: HttpTransport[] = [];
   readonly #stdio: StdioTransport[] = [];
   readonly #started = Date.now();
+  readonly #activity: ActivityMonitor;
+  readonly #assets: AssetHandler | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions) {
@@ -93,10 +107,25 @@ export class QuireServer {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       maxBatch: options.maxBatch ?? 1000,
       authRequired: this.#auth !== undefined,
+      readOnly: options.readOnly === true,
       onInternalError: (method, e) =>
         this.#log('error', `internal error in "${method}": ${(e as Error)?.stack ?? String(e)}`),
     });
     registerStoreMethods(this.#d, this.store, { authenticator: this.#auth });
+    this.#activity = new ActivityMonitor(this.store);
+    registerInspectionMethods(this.#d, this.store, {
+      readOnly: options.readOnly === true,
+      auth: this.#auth !== undefined,
+      storageReport: options.storageReport,
+      activity: this.#activity,
+    });
+    if (options.inspector === true) {
+      this.#assets = inspectorAssets();
+      if (this.#assets === undefined)
+        throw new Error(
+          'QuireServer: the inspector page is not built (run "npm run build", which writes dist/ui)',
+        );
+    }
   }
 
   /**
@@ -141,6 +170,7 @@ export class QuireServer {
       slowClientMs: this.#o.slowClientMs ?? 5000,
       heartbeatMs: this.#o.heartbeatMs ?? 30_000,
       authenticator: this.#auth,
+      assets: this.#assets,
       log: this.#log,
       health: () => ({
         store: this.store.name,
@@ -151,6 +181,8 @@ export class QuireServer {
     });
     const { host, port } = await http.listen();
     this.#http.push(http);
+    // The page charts writes per second over the last minutes: sample from the start.
+    if (this.#assets !== undefined) this.#activity.start();
     const h = host.includes(':') ? `[${host}]` : host;
     return { host, port, url: `http://${h}:${port}/rpc`, wsUrl: `ws://${h}:${port}/rpc` };
   }
@@ -193,6 +225,7 @@ export class QuireServer {
 
   async #close(): Promise<void> {
     this.#d.beginShutdown();
+    this.#activity.stop();
     for (const h of this.#http) h.stopAccepting();
     for (const s of this.#stdio) s.stop();
     await this.#d.drain();
