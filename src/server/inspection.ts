@@ -76,7 +76,8 @@ export function registerInspectionMethods(d: Dispatcher, store: Store, o: Inspec
     readOnly: o.readOnly,
     auth: o.auth,
     identity: ctx.identity?.name ?? null,
-    admin: !o.readOnly && (ctx.identity === undefined || ctx.identity.admin),
+    /** May administer (backups); on a read-only server only the reading part of it. */
+    admin: ctx.identity === undefined || ctx.identity.admin,
   }));
 
   d.register('describeBuckets', async (_params: unknown, ctx: MethodContext) => {
