@@ -47,6 +47,8 @@ function Chart(props: { activity: Activity }) {
   const bar = w / Math.max(60, perSecond.length);
   const last = perSecond[perSecond.length - 1] ?? 0;
   const avg = perSecond.length > 0 ? perSecond.reduce((a, b) => a + b, 0) / perSecond.length : 0;
+  // Each bar is one sample: its place on the time axis (slots back from now) is its identity.
+  const bars = perSecond.map((v, i) => ({ v, back: perSecond.length - i, at: props.activity.at }));
   return (
     <figure class="chart">
       <svg
@@ -56,12 +58,12 @@ function Chart(props: { activity: Activity }) {
         preserveAspectRatio="none"
       >
         <line x1="0" y1={h - 0.5} x2={w} y2={h - 0.5} class="axis" />
-        {perSecond.map((v, i) => {
+        {bars.map(({ v, back, at }) => {
           const bh = (v / max) * (h - 10);
           return (
             <rect
-              key={props.activity.at - (perSecond.length - 1 - i) * intervalMs}
-              x={w - (perSecond.length - i) * bar}
+              key={at - back * intervalMs}
+              x={w - back * bar}
               y={h - bh}
               width={Math.max(1, bar - 1)}
               height={bh}
