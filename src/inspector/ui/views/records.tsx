@@ -91,7 +91,7 @@ function Records(props: {
   const [pageSize, setPageSize] = useState(50);
   const [page, setPage] = useState(0);
   const [columns, setColumns] = useState<string[]>(() => loadColumns(b));
-  const [data, setData] = useState<{ records: Rec[]; total: number; at: number } | undefined>();
+  const [data, setData] = useState<{ records: Rec[]; total: number; offset: number } | undefined>();
   const [loading, setLoading] = useState(false);
   const [tick, setTick] = useState(0);
   const [creating, setCreating] = useState(false);
@@ -130,7 +130,7 @@ function Records(props: {
       ([records, total]) => {
         if (id !== request.current) return;
         setLoading(false);
-        setData({ records, total, at: Date.now() });
+        setData({ records, total, offset: page * pageSize });
         setRawError(undefined);
         // The data shrank under us (deletes elsewhere): go to the last page that exists.
         if (records.length === 0 && page > 0 && total > 0) setPage(Math.floor((total - 1) / pageSize));
@@ -189,8 +189,10 @@ function Records(props: {
 
   const total = data?.total ?? 0;
   const pages = Math.max(1, Math.ceil(total / pageSize));
-  const from = total === 0 ? 0 : page * pageSize + 1;
-  const to = Math.min(total, (page + 1) * pageSize);
+  // What is on screen: the rows of the last answer (the page number may be ahead of it while loading).
+  const shownFrom = data?.offset ?? 0;
+  const from = total === 0 || data === undefined ? 0 : Math.min(total, shownFrom + 1);
+  const to = Math.min(total, shownFrom + (data?.records.length ?? 0));
   const filtered = Object.keys(filter).length > 0;
 
   return (
@@ -417,7 +419,7 @@ function Records(props: {
       </div>
 
       <div class="scroll">
-        <table class="data records" data-testid="records">
+        <table class="data records" data-testid="records" aria-busy={loading}>
           <thead>
             <tr>
               {columns.map((c) => (
