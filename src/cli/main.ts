@@ -13,6 +13,7 @@ import {
   StorageLockedError,
   ValidationError,
 } from '../index.js';
+import { inspectorDirectory } from '../inspector/index.js';
 import type { DataFormat } from '../io/index.js';
 import { type AuthOptions, QuireServer, type ServerOptions, sqliteStorageReport } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
@@ -92,6 +93,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
   const stdio = opts.stdio === true || opts.http === undefined;
   const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
   const readOnly = opts.readOnly === true;
+  if (opts.ui === true) requirePage();
   const opened = await openStore({
     db: opts.db,
     workspace: opts.workspace,
@@ -114,7 +116,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
     ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
     ...(opts.rateLimit !== undefined ? { rateLimit: { requests: opts.rateLimit, intervalMs: 1000 } } : {}),
   };
-  const server = newServer(serverOptions);
+  const server = new QuireServer(serverOptions);
   server.handleSignals();
   const buckets = (await opened.store.getStats()).buckets.names;
   if (opts.http !== undefined) {
@@ -144,14 +146,13 @@ async function serve(opts: Record<string, any>): Promise<void> {
   await new Promise<never>(() => {});
 }
 
-/** A server, or a CLI error when the inspector page is not built. */
-function newServer(options: ServerOptions): QuireServer {
-  try {
-    return new QuireServer(options);
-  } catch (e) {
-    void options.store.stop();
-    throw new CliError((e as Error).message, EXIT.FAILED);
-  }
+/** The page must have been built (dist/ui) before a command offers it. */
+function requirePage(): void {
+  if (inspectorDirectory() === undefined)
+    throw new CliError(
+      'the inspector page is not built: run "npm run build" (it writes dist/ui)',
+      EXIT.FAILED,
+    );
 }
 
 /**
@@ -186,9 +187,10 @@ async function openInspected(
 
 async function inspectCmd(file: string | undefined, opts: Record<string, any>): Promise<void> {
   const readOnly = opts.write !== true;
+  requirePage();
   const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
   const target = await openInspected(file, opts, readOnly);
-  const server = newServer({
+  const server = new QuireServer({
     store: target.store,
     stopStoreOnClose: true,
     readOnly,

@@ -39,6 +39,18 @@ interface Asset {
   readonly type: string;
 }
 
+/** Answers GET / when the page has not been built (a source checkout before `npm run build`). */
+export const pageNotBuilt: AssetHandler = (req, res, url) => {
+  if (
+    (req.method !== 'GET' && req.method !== 'HEAD') ||
+    (url.pathname !== '/' && !url.pathname.startsWith('/ui/'))
+  )
+    return false;
+  res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', ...HEADERS });
+  res.end('The inspector page is not built: run "npm run build" (it writes dist/ui).\n');
+  return true;
+};
+
 /** The handler, or undefined when the page has not been built. */
 export function inspectorAssets(dir = inspectorDirectory()): AssetHandler | undefined {
   if (dir === undefined) return undefined;

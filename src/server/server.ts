@@ -1,7 +1,12 @@
 // QuireServer: a Store served over JSON-RPC 2.0 on stdio, HTTP and
 // WebSocket, with one dispatcher and one method table for all three.
 import type { Readable, Writable } from 'node:stream';
-import { type AssetHandler, inspectorAssets, type StorageReporter } from '../inspector/index.js';
+import {
+  type AssetHandler,
+  inspectorAssets,
+  pageNotBuilt,
+  type StorageReporter,
+} from '../inspector/index.js';
 import type { Store } from '../store/index.js';
 import { ActivityMonitor } from './activity.js';
 import { Authenticator, type AuthOptions } from './auth.js';
@@ -119,13 +124,8 @@ export class QuireServer {
       storageReport: options.storageReport,
       activity: this.#activity,
     });
-    if (options.inspector === true) {
-      this.#assets = inspectorAssets();
-      if (this.#assets === undefined)
-        throw new Error(
-          'QuireServer: the inspector page is not built (run "npm run build", which writes dist/ui)',
-        );
-    }
+    // A checkout that was never built answers GET / with a 503 saying so.
+    if (options.inspector === true) this.#assets = inspectorAssets() ?? pageNotBuilt;
   }
 
   /**

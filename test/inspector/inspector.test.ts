@@ -38,6 +38,7 @@ let browser: Browser;
 let page: Page;
 
 async function shot(p: Page, name: string): Promise<void> {
+  await p.evaluate('window.scrollTo(0, 0)');
   await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 }
 
@@ -47,9 +48,7 @@ async function live(p: Page): Promise<void> {
 }
 
 async function open(p: Page, hash: string): Promise<void> {
-  await p.evaluate((h) => {
-    location.hash = h;
-  }, hash);
+  await p.evaluate(`location.hash = ${JSON.stringify(hash)}`);
 }
 
 beforeAll(async () => {
@@ -107,14 +106,10 @@ describe('inspector page', () => {
     await page.goto(base);
     const table = page.getByTestId('bucket-table');
     await table.waitFor();
-    const timing = await page.evaluate(() => {
-      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
-      return {
-        domContentLoaded: nav.domContentLoadedEventEnd,
-        load: nav.loadEventEnd,
-        now: performance.now(),
-      };
-    });
+    const timing = (await page.evaluate(`(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      return { domContentLoaded: nav.domContentLoadedEventEnd, load: nav.loadEventEnd, now: performance.now() };
+    })()`)) as { domContentLoaded: number; load: number; now: number };
     process.stderr.write(
       `inspector page: app.js ${js.bytes} bytes gzipped; DOMContentLoaded ${timing.domContentLoaded.toFixed(0)} ms, load ${timing.load.toFixed(0)} ms, bucket table shown at ${timing.now.toFixed(0)} ms\n`,
     );
@@ -208,7 +203,7 @@ describe('inspector page', () => {
     await page.locator('details.columns > summary').click();
     await page.getByRole('button', { name: 'Copy page as JSON' }).click();
     await page.getByRole('status').filter({ hasText: 'Copied 4 records' }).waitFor();
-    const copied = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+    const copied = JSON.parse((await page.evaluate('navigator.clipboard.readText()')) as string);
     // The page as shown: ids ≤ 10 in alpha or beta, still sorted by score (descending).
     expect(copied.map((r: { id: number }) => r.id).sort((a: number, b: number) => a - b)).toEqual([
       1, 5, 6, 10,
@@ -348,7 +343,9 @@ describe('inspector page', () => {
     const narrow = await browser.newPage({ viewport: { width: 390, height: 800 } });
     await narrow.goto(`${base}#/b/items`);
     await narrow.getByTestId('range').filter({ hasText: 'of 100,000' }).waitFor();
-    const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = (await narrow.evaluate(
+      'document.documentElement.scrollWidth - window.innerWidth',
+    )) as number;
     expect(overflow).toBeLessThanOrEqual(1);
     await shot(narrow, 'narrow');
 
@@ -358,11 +355,11 @@ describe('inspector page', () => {
     let reached = false;
     for (let i = 0; i < 40 && !reached; i++) {
       await narrow.keyboard.press('Tab');
-      reached = await narrow.evaluate(() => document.activeElement?.textContent === 'customers');
+      reached = (await narrow.evaluate("document.activeElement?.textContent === 'customers'")) as boolean;
     }
     expect(reached).toBe(true);
     await narrow.keyboard.press('Enter');
-    await expect.poll(() => narrow.evaluate(() => location.hash)).toBe('#/b/customers');
+    await expect.poll(() => narrow.evaluate('location.hash')).toBe('#/b/customers');
 
     await narrow.goto(`${base}#/b/nope`);
     await narrow.getByRole('alert').filter({ hasText: 'Bucket "nope" does not exist' }).waitFor();
@@ -412,7 +409,7 @@ describe('read-only and auth', () => {
     await p.getByTestId('bytes').waitFor();
     expect(await p.getByRole('button', { name: 'Make a backup' }).count()).toBe(0);
     // The server refuses writes whatever the page shows.
-    const refused = await p.evaluate(async () => {
+    const refused = (await p.evaluate(async () => {
       const res = await fetch('rpc', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -423,8 +420,8 @@ describe('read-only and auth', () => {
           params: { bucket: 'people', key: 'ann', changes: { age: 99 } },
         }),
       });
-      return (await res.json()).error;
-    });
+      return ((await res.json()) as { error: unknown }).error;
+    })) as { data: { code: string } };
     expect(refused.data.code).toBe('READ_ONLY');
     await p.close();
     const ann = (await client.call('get', { bucket: 'people', key: 'ann' })) as Record<string, unknown>;
@@ -455,7 +452,7 @@ describe('read-only and auth', () => {
       await live(p);
       await p.reload();
       await p.getByTestId('bucket-table').waitFor();
-      expect(await p.evaluate(() => sessionStorage.getItem('quire-inspector-token'))).toBe('right-token');
+      expect(await p.evaluate("sessionStorage.getItem('quire-inspector-token')")).toBe('right-token');
       // Per-bucket permissions: people is writable, items is not.
       await p.goto(`${url}#/b/items`);
       await p.getByTestId('range').filter({ hasText: 'of 100,000' }).waitFor();

@@ -2,12 +2,13 @@
 // read-only server mode, and the page's files at GET /, over real HTTP on
 // 127.0.0.1 against stores in memory and in a real SQLite file.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, RpcError } from '../../src/client/index.js';
 import { SQLiteAdapter, Store } from '../../src/index.js';
+import { inspectorAssets, pageNotBuilt } from '../../src/inspector/index.js';
 import { QuireServer, sqliteStorageReport } from '../../src/server/index.js';
 import { buildPage } from '../inspector/fixture.js';
 import { startHttp } from './fixture.js';
@@ -321,6 +322,23 @@ describe('read-only server', () => {
 });
 
 describe('page files at GET /', () => {
+  it('a checkout whose page was never built says so at GET / (503), not a blank page', async () => {
+    expect(inspectorAssets(join(tmpdir(), 'no-such-dir-'))).toBeUndefined();
+    const http = createServer((req, res) => {
+      if (!pageNotBuilt(req, res, new URL(req.url ?? '/', 'http://x'))) res.writeHead(418).end();
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const { port } = http.address() as { port: number };
+    try {
+      const r = await get(`http://127.0.0.1:${port}/`);
+      expect(r.status).toBe(503);
+      expect(r.body).toMatch(/npm run build/);
+      expect((await get(`http://127.0.0.1:${port}/health`)).status).toBe(418);
+    } finally {
+      http.close();
+    }
+  });
+
   it('without the inspector, GET / is not served; with it, the page and its files are', async () => {
     const plain = await startHttp();
     try {
