@@ -194,6 +194,9 @@ describe('inspector page', () => {
     await raw.fill('{"category": {"$in": ["alpha", "beta"]}, "id": {"$lte": 10}}');
     await form.getByRole('button', { name: 'Apply JSON filter' }).click();
     await expect.poll(() => range.textContent()).toContain('1–4 of 4 matching');
+    expect(await page.getByTestId('applied-filter').textContent()).toBe(
+      'Applied: {"category":{"$in":["alpha","beta"]},"id":{"$lte":10}}',
+    );
     expect(await page.locator('#raw-filter-error').count()).toBe(0);
 
     // Column chooser and copy as JSON.

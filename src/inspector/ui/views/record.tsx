@@ -145,6 +145,12 @@ function RecordPage(props: { bucket: BucketInfo; recordKey: unknown }) {
           </button>
         )}
       </div>
+      {record !== null && (
+        <p class="muted meta">
+          created {formatTime(record._createdAt)} · updated {formatTime(record._updatedAt)}
+          {record._expiresAt !== undefined && ` · expires ${formatTime(record._expiresAt)}`}
+        </p>
+      )}
       {changedElsewhere && (
         <p class="notice" role="status" data-testid="changed-elsewhere">
           This record changed while you were looking; it is shown as it is now.

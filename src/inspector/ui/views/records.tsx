@@ -318,6 +318,9 @@ function Records(props: {
           <button type="button" onClick={applyRaw}>
             Apply JSON filter
           </button>
+          <span class="muted applied" data-testid="applied-filter">
+            {filtered ? `Applied: ${JSON.stringify(filter)}` : 'No filter applied'}
+          </span>
         </div>
       </form>
 
