@@ -37,7 +37,7 @@ export function sqliteStorageReport(
   store: string,
   options: { cacheMs?: number } = {},
 ): () => StorageReport {
-  const cacheMs = options.cacheMs ?? 15_000;
+  const cacheMs = options.cacheMs ?? 60_000;
   let cached: { at: number; buckets: Record<string, number> } | undefined;
   const perBucket = (): Record<string, number> => {
     if (cached !== undefined && Date.now() - cached.at < cacheMs) return cached.buckets;
