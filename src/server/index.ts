@@ -23,6 +23,7 @@ export type { DeleteEffect } from './inspection.js';
 export * from './protocol.js';
 export {
   createServer,
+  InsecureBindError,
   type ListenAddress,
   type ListenOptions,
   type Logger,
