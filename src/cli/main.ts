@@ -1,4 +1,4 @@
-// The `quire` command line (P-11): serve, import, export, backup, restore,
+// The `quire` command line (P-11): serve, inspect, import, export, backup, restore,
 // history, stats, check, checkpoint. Results go to stdout, messages and
 // progress to stderr; exit codes are listed in open.ts (EXIT).
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -13,8 +13,15 @@ import {
   StorageLockedError,
   ValidationError,
 } from '../index.js';
+import { inspectorDirectory } from '../inspector/index.js';
 import type { DataFormat } from '../io/index.js';
-import { type AuthOptions, InsecureBindError, QuireServer, type ServerOptions } from '../server/index.js';
+import {
+  type AuthOptions,
+  InsecureBindError,
+  QuireServer,
+  type ServerOptions,
+  sqliteStorageReport,
+} from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
 import {
   CliError,
@@ -103,11 +110,14 @@ function readAuthFile(file: string): AuthOptions {
 // ── Commands ─────────────────────────────────────────────────────────
 
 async function serve(opts: Record<string, any>): Promise<void> {
-  if (opts.ui === true) throw new CliError('--ui is not available yet', EXIT.USAGE);
+  if (opts.ui === true && opts.http === undefined)
+    throw new CliError('--ui serves the inspector over HTTP: give --http PORT as well', EXIT.USAGE);
   const stdio = opts.stdio === true || opts.http === undefined;
   if (opts.readOnly === true && opts.create === true)
     throw new CliError('--read-only and --create exclude each other', EXIT.USAGE);
   const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
+  const readOnly = opts.readOnly === true;
+  if (opts.ui === true) requirePage();
   const opened = await openStore({
     db: opts.db,
     workspace: opts.workspace,
@@ -115,7 +125,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
     schema: opts.schema,
     durability: opts.durability,
     create: opts.create === true,
-    readOnly: opts.readOnly === true,
+    readOnly,
   });
   const origins: string[] = opts.allowedOrigin ?? [];
   const serverOptions: ServerOptions = {
@@ -124,7 +134,10 @@ async function serve(opts: Record<string, any>): Promise<void> {
     allowedOrigins: origins,
     insecure: opts.insecure === true,
     backupDir: resolve(opts.backupDir ?? `${opened.path}.backups`),
-    readOnly: opts.readOnly === true,
+    readOnly,
+    ...(opts.ui === true
+      ? { inspector: true, storageReport: sqliteStorageReport(opened.adapter, opened.name) }
+      : {}),
     ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),
@@ -147,6 +160,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
         `quire: serving ${opened.path}${opts.readOnly === true ? ' read-only' : ''} (store "${opened.name}", buckets: ${buckets.join(', ') || 'none'})`,
       );
       info(`quire: HTTP ${a.url}  WebSocket ${a.wsUrl}  health http://${a.host}:${a.port}/health`);
+      if (opts.ui === true) info(`quire: inspector ${a.url.slice(0, -'rpc'.length)}`);
     } catch (e) {
       await server.close();
       await opened.close({ failed: true });
@@ -165,6 +179,74 @@ async function serve(opts: Record<string, any>): Promise<void> {
     });
   }
   // Runs until a signal (or the end of stdin).
+  await new Promise<never>(() => {});
+}
+
+/** The page must have been built (dist/ui) before a command offers it. */
+function requirePage(): void {
+  if (inspectorDirectory() === undefined)
+    throw new CliError(
+      'the inspector page is not built: run "npm run build" (it writes dist/ui)',
+      EXIT.FAILED,
+    );
+}
+
+/**
+ * The store `quire inspect` looks at: an SQLite file (the argument, --db or
+ * --workspace), or a PostgreSQL database (--pg URL).
+ */
+async function openInspected(
+  file: string | undefined,
+  opts: Record<string, any>,
+  readOnly: boolean,
+): Promise<{ store: ServerOptions['store']; label: string; storageReport?: ServerOptions['storageReport'] }> {
+  const given = [file, opts.db, opts.workspace, opts.pg].filter((v) => v !== undefined).length;
+  if (given === 0)
+    throw new CliError('which store? give FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
+  if (given > 1)
+    throw new CliError('give one store: FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
+  if (opts.pg !== undefined)
+    throw new CliError('--pg: PostgreSQL stores are not supported by this version of quire', EXIT.USAGE);
+  const opened = await openStore({
+    db: file ?? opts.db,
+    workspace: opts.workspace,
+    name: opts.name,
+    readOnly,
+    create: false,
+  });
+  return {
+    store: opened.store,
+    label: `${opened.path} (store "${opened.name}")`,
+    storageReport: sqliteStorageReport(opened.adapter, opened.name),
+  };
+}
+
+async function inspectCmd(file: string | undefined, opts: Record<string, any>): Promise<void> {
+  const readOnly = opts.write !== true;
+  requirePage();
+  const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
+  const target = await openInspected(file, opts, readOnly);
+  const server = new QuireServer({
+    store: target.store,
+    stopStoreOnClose: true,
+    readOnly,
+    inspector: true,
+    ...(target.storageReport !== undefined ? { storageReport: target.storageReport } : {}),
+    ...(auth !== undefined ? { auth } : {}),
+  });
+  server.handleSignals();
+  let address: { host: string; port: number; url: string };
+  try {
+    address = await server.listen({ port: opts.port ?? 0, host: opts.host });
+  } catch (e) {
+    await server.close();
+    throw new CliError(
+      `cannot listen on ${opts.host}:${opts.port ?? 0}: ${(e as Error).message}`,
+      EXIT.FAILED,
+    );
+  }
+  info(`quire: inspecting ${target.label}${readOnly ? ', read-only (--write allows edits)' : ', writable'}`);
+  out(address.url.slice(0, -'rpc'.length));
   await new Promise<never>(() => {});
 }
 
@@ -513,8 +595,22 @@ export function program(): Command {
     .option('--request-timeout <ms>', 'per-request timeout (default 30000)', int('--request-timeout'))
     .option('--max-connections <n>', 'open connections (default 1000)', int('--max-connections', 1))
     .option('--rate-limit <n>', 'requests per second per connection', int('--rate-limit', 1))
-    .option('--ui', 'web inspector (not available yet)')
+    .option('--ui', 'serve the inspector web page at / (needs --http)')
+    .option('--read-only', 'open the store read-only; the server refuses every write')
     .action(serve);
+
+  p.command('inspect')
+    .description('open the inspector web page on a store (read-only unless --write); prints its URL')
+    .argument('[file]', 'SQLite store file')
+    .option('--db <file>', 'SQLite store file')
+    .option('--workspace <dir>', 'workspace directory (store in <dir>/.quire/store.db)')
+    .option('--pg <url>', 'PostgreSQL store (connection URL)')
+    .option('--name <store>', 'store name inside the file (default: the only one, or "quire")')
+    .option('--write', 'allow edits (takes the writer lock of the store)')
+    .option('--port <port>', 'port to listen on (default: any free port)', int('--port'))
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--auth <file>', 'bearer tokens and permissions (as for serve)')
+    .action(inspectCmd);
 
   location(
     p

@@ -20,6 +20,7 @@ import {
   TIMEOUT,
   UNAUTHORIZED,
 } from './protocol.js';
+import { readOnlyRefusal } from './read-only.js';
 
 export type Transport = 'stdio' | 'http' | 'ws';
 
@@ -367,6 +368,10 @@ export class Dispatcher {
     }
 
     const name = req.method;
+    if (this.#options.readOnly === true) {
+      const refusal = readOnlyRefusal(name, params);
+      if (refusal !== undefined) return respond(toRpcError(refusal));
+    }
     const ctx: MethodContext = {
       session,
       identity: session.identity,

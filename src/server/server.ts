@@ -2,10 +2,18 @@
 // WebSocket, with one dispatcher and one method table for all three.
 import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import {
+  type AssetHandler,
+  inspectorAssets,
+  pageNotBuilt,
+  type StorageReporter,
+} from '../inspector/index.js';
 import { QuireError, type Store } from '../store/index.js';
+import { ActivityMonitor } from './activity.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
 import { HttpTransport } from './http.js';
+import { registerInspectionMethods } from './inspection.js';
 import { registerStoreMethods } from './methods.js';
 import { isLoopbackHost, OriginPolicy } from './origin.js';
 import { StdioTransport } from './stdio.js';
@@ -57,10 +65,14 @@ export interface ServerOptions {
   /** Where log lines go. Default: stderr (never stdout). */
   readonly log?: Logger;
   /**
-   * Serve reads only: every method that needs write or admin access fails
-   * with READ_ONLY (a store opened read-only keeps writes in memory only).
+   * Refuse every write: the built-in write methods, and `authorize('write', …)`
+   * of application methods, fail with READ_ONLY. Default false.
    */
   readonly readOnly?: boolean;
+  /** Serve the inspector page at `GET /` of the HTTP transport (docs/inspector.md). Default false. */
+  readonly inspector?: boolean;
+  /** Storage sizes shown by the inspector (see `sqliteStorageReport`). */
+  readonly storageReport?: StorageReporter;
 }
 
 export interface ListenOptions {
@@ -104,6 +116,8 @@ export class QuireServer {
   readonly #http: HttpTransport[] = [];
   readonly #stdio: StdioTransport[] = [];
   readonly #started = Date.now();
+  readonly #activity: ActivityMonitor;
+  readonly #assets: AssetHandler | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions) {
@@ -127,6 +141,15 @@ export class QuireServer {
       authenticator: this.#auth,
       backupDir: options.backupDir !== undefined ? resolve(options.backupDir) : undefined,
     });
+    this.#activity = new ActivityMonitor(this.store);
+    registerInspectionMethods(this.#d, this.store, {
+      readOnly: options.readOnly === true,
+      auth: this.#auth !== undefined,
+      storageReport: options.storageReport,
+      activity: this.#activity,
+    });
+    // A checkout that was never built answers GET / with a 503 saying so.
+    if (options.inspector === true) this.#assets = inspectorAssets() ?? pageNotBuilt;
   }
 
   /**
@@ -180,6 +203,7 @@ export class QuireServer {
       heartbeatMs: this.#o.heartbeatMs ?? 30_000,
       authenticator: this.#auth,
       origins: this.#origins,
+      assets: this.#assets,
       log: this.#log,
       health: () => ({
         ...storageHealth(this.store),
@@ -191,6 +215,8 @@ export class QuireServer {
     });
     const bound = await http.listen();
     this.#http.push(http);
+    // The page charts writes per second over the last minutes: sample from the start.
+    if (this.#assets !== undefined) this.#activity.start();
     const h = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
     return {
       host: bound.host,
@@ -238,6 +264,7 @@ export class QuireServer {
 
   async #close(): Promise<void> {
     this.#d.beginShutdown();
+    this.#activity.stop();
     for (const h of this.#http) h.stopAccepting();
     for (const s of this.#stdio) s.stop();
     await this.#d.drain();
