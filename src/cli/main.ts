@@ -557,7 +557,10 @@ export function program(): Command {
   )
     .option('--schema <file>', 'bucket definitions (YAML or JSON)')
     .option('--create', 'make a new store when the file does not exist (otherwise: exit 2)')
-    .option('--read-only', 'serve without writing (works while another process holds the store)')
+    .option(
+      '--read-only',
+      'open the store read-only: the server refuses every write (works while another process holds the store)',
+    )
     .option('--stdio', 'newline-delimited JSON-RPC on stdin/stdout (default when --http is not given)')
     .option(
       '--http <port>',
@@ -596,7 +599,6 @@ export function program(): Command {
     .option('--max-connections <n>', 'open connections (default 1000)', int('--max-connections', 1))
     .option('--rate-limit <n>', 'requests per second per connection', int('--rate-limit', 1))
     .option('--ui', 'serve the inspector web page at / (needs --http)')
-    .option('--read-only', 'open the store read-only; the server refuses every write')
     .action(serve);
 
   p.command('inspect')
