@@ -1,8 +1,8 @@
-// The `quire` command line (P-11): serve, import, export, backup, restore,
+// The `quire` command line (P-11): serve, inspect, import, export, backup, restore,
 // history, stats, check, checkpoint. Results go to stdout, messages and
 // progress to stderr; exit codes are listed in open.ts (EXIT).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import {
@@ -13,10 +13,26 @@ import {
   StorageLockedError,
   ValidationError,
 } from '../index.js';
+import { inspectorDirectory } from '../inspector/index.js';
 import type { DataFormat } from '../io/index.js';
-import { type AuthOptions, InsecureBindError, QuireServer, type ServerOptions } from '../server/index.js';
+import {
+  type AuthOptions,
+  InsecureBindError,
+  QuireServer,
+  type ServerOptions,
+  sqliteStorageReport,
+} from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
-import { CliError, cliErrorOf, databasePath, EXIT, type OpenOptions, openStore, storeNames } from './open.js';
+import {
+  CliError,
+  cliErrorOf,
+  databasePath,
+  EXIT,
+  lockedMessage,
+  type OpenOptions,
+  openStore,
+  storeNames,
+} from './open.js';
 import { progressBar } from './progress.js';
 import { addTypesCommand } from './types.js';
 
@@ -25,11 +41,15 @@ const VERSION = '0.1.0';
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const info = (line: string) => process.stderr.write(`${line}\n`);
 
-function int(name: string, min = 0) {
+function int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER
+          ? `${name} must be an integer >= ${min}`
+          : `${name} must be an integer from ${min} to ${max}`,
+      );
     return n;
   };
 }
@@ -91,16 +111,22 @@ function readAuthFile(file: string): AuthOptions {
 // ── Commands ─────────────────────────────────────────────────────────
 
 async function serve(opts: Record<string, any>): Promise<void> {
-  if (opts.ui === true) throw new CliError('--ui is not available yet (SPEC P-13)', EXIT.USAGE);
+  if (opts.ui === true && opts.http === undefined)
+    throw new CliError('--ui serves the inspector over HTTP: give --http PORT as well', EXIT.USAGE);
   const stdio = opts.stdio === true || opts.http === undefined;
+  if (opts.readOnly === true && opts.create === true)
+    throw new CliError('--read-only and --create exclude each other', EXIT.USAGE);
   const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
+  const readOnly = opts.readOnly === true;
+  if (opts.ui === true) requirePage();
   const opened = await openStore({
     db: opts.db,
     workspace: opts.workspace,
     name: opts.name,
     schema: opts.schema,
     durability: opts.durability,
-    create: true,
+    create: opts.create === true,
+    readOnly,
   });
   const origins: string[] = opts.allowedOrigin ?? [];
   const serverOptions: ServerOptions = {
@@ -109,6 +135,10 @@ async function serve(opts: Record<string, any>): Promise<void> {
     allowedOrigins: origins,
     insecure: opts.insecure === true,
     backupDir: resolve(opts.backupDir ?? `${opened.path}.backups`),
+    readOnly,
+    ...(opts.ui === true
+      ? { inspector: true, storageReport: sqliteStorageReport(opened.adapter, opened.name) }
+      : {}),
     ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),
@@ -128,11 +158,13 @@ async function serve(opts: Record<string, any>): Promise<void> {
     try {
       const a = await server.listen({ port: opts.http, host: opts.host });
       info(
-        `quire: serving ${opened.path} (store "${opened.name}", buckets: ${buckets.join(', ') || 'none'})`,
+        `quire: serving ${opened.path}${opts.readOnly === true ? ' read-only' : ''} (store "${opened.name}", buckets: ${buckets.join(', ') || 'none'})`,
       );
       info(`quire: HTTP ${a.url}  WebSocket ${a.wsUrl}  health http://${a.host}:${a.port}/health`);
+      if (opts.ui === true) info(`quire: inspector ${a.url.slice(0, -'rpc'.length)}`);
     } catch (e) {
       await server.close();
+      await opened.close({ failed: true });
       if (e instanceof InsecureBindError) throw new CliError(e.message, EXIT.USAGE);
       throw new CliError(`cannot listen on ${opts.host}:${opts.http}: ${(e as Error).message}`, EXIT.FAILED);
     }
@@ -151,6 +183,74 @@ async function serve(opts: Record<string, any>): Promise<void> {
   await new Promise<never>(() => {});
 }
 
+/** The page must have been built (dist/ui) before a command offers it. */
+function requirePage(): void {
+  if (inspectorDirectory() === undefined)
+    throw new CliError(
+      'the inspector page is not built: run "npm run build" (it writes dist/ui)',
+      EXIT.FAILED,
+    );
+}
+
+/**
+ * The store `quire inspect` looks at: an SQLite file (the argument, --db or
+ * --workspace), or a PostgreSQL database (--pg URL).
+ */
+async function openInspected(
+  file: string | undefined,
+  opts: Record<string, any>,
+  readOnly: boolean,
+): Promise<{ store: ServerOptions['store']; label: string; storageReport?: ServerOptions['storageReport'] }> {
+  const given = [file, opts.db, opts.workspace, opts.pg].filter((v) => v !== undefined).length;
+  if (given === 0)
+    throw new CliError('which store? give FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
+  if (given > 1)
+    throw new CliError('give one store: FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
+  if (opts.pg !== undefined)
+    throw new CliError('--pg: PostgreSQL stores are not supported by this version of quire', EXIT.USAGE);
+  const opened = await openStore({
+    db: file ?? opts.db,
+    workspace: opts.workspace,
+    name: opts.name,
+    readOnly,
+    create: false,
+  });
+  return {
+    store: opened.store,
+    label: `${opened.path} (store "${opened.name}")`,
+    storageReport: sqliteStorageReport(opened.adapter, opened.name),
+  };
+}
+
+async function inspectCmd(file: string | undefined, opts: Record<string, any>): Promise<void> {
+  const readOnly = opts.write !== true;
+  requirePage();
+  const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
+  const target = await openInspected(file, opts, readOnly);
+  const server = new QuireServer({
+    store: target.store,
+    stopStoreOnClose: true,
+    readOnly,
+    inspector: true,
+    ...(target.storageReport !== undefined ? { storageReport: target.storageReport } : {}),
+    ...(auth !== undefined ? { auth } : {}),
+  });
+  server.handleSignals();
+  let address: { host: string; port: number; url: string };
+  try {
+    address = await server.listen({ port: opts.port ?? 0, host: opts.host });
+  } catch (e) {
+    await server.close();
+    throw new CliError(
+      `cannot listen on ${opts.host}:${opts.port ?? 0}: ${(e as Error).message}`,
+      EXIT.FAILED,
+    );
+  }
+  info(`quire: inspecting ${target.label}${readOnly ? ', read-only (--write allows edits)' : ', writable'}`);
+  out(address.url.slice(0, -'rpc'.length));
+  await new Promise<never>(() => {});
+}
+
 async function importCmd(file: string, opts: Record<string, any>): Promise<void> {
   const path = resolve(file);
   if (!existsSync(path)) throw new CliError(`input file not found: ${path}`, EXIT.USAGE);
@@ -158,19 +258,38 @@ async function importCmd(file: string, opts: Record<string, any>): Promise<void>
   const opened = await openStore({
     ...loc(opts),
     schema: opts.schema,
-    create: true,
+    create: opts.create === true,
     durability: 'debounced',
   });
-  const bar = progressBar(`importing ${opts.bucket}`);
+  let failed = true;
+  // NDJSON is read as a stream: progress is bytes read of the file's size (the
+  // record count is unknown until the end). JSON and YAML are parsed whole
+  // first, so their record total is known.
+  const stream = format === 'ndjson';
+  const bar = progressBar(`importing ${opts.bucket}`, { unit: stream ? 'bytes' : 'records' });
   try {
     if (!opened.store.hasBucket(opts.bucket))
       throw new CliError(`bucket "${opts.bucket}" is not defined (define it with --schema FILE)`, EXIT.USAGE);
-    const r = await opened.store.bucket(opts.bucket).import(path, {
+    const size = statSync(path).size;
+    let bytes = 0;
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        bar.update(bytes, size);
+        yield chunk;
+      }
+    }
+    const r = await opened.store.bucket(opts.bucket).import(stream ? counted() : path, {
       format,
       mode: opts.upsert === true ? 'upsert' : 'insert',
       onlyIfEmpty: opts.ifEmpty === true,
       ...(opts.actor !== undefined ? { actor: opts.actor } : {}),
-      onProgress: (p) => bar.update(p.processed, p.total),
+      ...(stream
+        ? {}
+        : {
+            onProgress: (p: { processed: number; total?: number }) =>
+              bar.update(p.processed, p.total ?? p.processed),
+          }),
     });
     bar.stop();
     await opened.store.flush();
@@ -179,13 +298,15 @@ async function importCmd(file: string, opts: Record<string, any>): Promise<void>
         ? `skipped: bucket "${opts.bucket}" is not empty`
         : `imported ${r.imported} records into "${opts.bucket}"`,
     );
+    failed = false;
   } catch (e) {
     bar.stop();
     if (e instanceof ValidationError || (e as { name?: string }).name === 'ImportError')
       throw new CliError(`import failed, nothing was imported: ${(e as Error).message}`, EXIT.USAGE);
     throw e;
   } finally {
-    await opened.store.stop();
+    // A store this command created is removed again when the import fails.
+    await opened.close({ failed });
   }
 }
 
@@ -200,10 +321,9 @@ async function exportCmd(opts: Record<string, any>): Promise<void> {
     }
   }
   const opened = await openStore({ ...loc(opts), readOnly: true });
-  const bar = progressBar(
-    `exporting ${opts.bucket}`,
-    opts.out !== undefined && process.stderr.isTTY === true,
-  );
+  const bar = progressBar(`exporting ${opts.bucket}`, {
+    enabled: opts.out !== undefined && process.stderr.isTTY === true,
+  });
   try {
     if (!opened.store.hasBucket(opts.bucket))
       throw new CliError(`bucket "${opts.bucket}" not found in ${opened.path}`, EXIT.USAGE);
@@ -213,6 +333,14 @@ async function exportCmd(opts: Record<string, any>): Promise<void> {
       onProgress: (p: { processed: number; total: number }) => bar.update(p.processed, p.total),
     };
     const b = opened.store.bucket(opts.bucket);
+    if (filter !== undefined) {
+      // A bad filter is bad usage (exit 2), checked before anything is written.
+      try {
+        await b.count(filter);
+      } catch (e) {
+        throw new CliError(`bad --filter: ${(e as Error).message}`, EXIT.USAGE);
+      }
+    }
     if (opts.out !== undefined) {
       const r = await b.export(format, { ...options, to: resolve(opts.out) });
       bar.stop();
@@ -234,7 +362,7 @@ async function backupCmd(opts: Record<string, any>): Promise<void> {
     throw new CliError(`${target} exists (use --force to overwrite)`, EXIT.USAGE);
   // An online, consistent copy through SQLite's backup API; works while a server writes.
   const adapter = new SQLiteAdapter(path, { readOnly: true });
-  const bar = progressBar('backup');
+  const bar = progressBar('backup', { unit: 'pages' });
   try {
     const r = await adapter.database.backup(target, {
       progress: ({ totalPages, remainingPages }) => {
@@ -255,13 +383,17 @@ async function backupCmd(opts: Record<string, any>): Promise<void> {
 async function restoreCmd(opts: Record<string, any>): Promise<void> {
   const from = resolve(opts.from);
   if (!existsSync(from)) throw new CliError(`backup file not found: ${from}`, EXIT.USAGE);
+  // Restoring makes the store from the backup, so the target may be new (no --create needed).
   const path = databasePath(loc(opts), { create: true });
+  const madeDir = !existsSync(dirname(path));
+  if (madeDir) mkdirSync(dirname(path), { recursive: true });
   // Checks the backup (integrity, Quire tables, storage version), takes the
   // store's writer lock, and swaps the file in atomically.
   try {
     await restoreFromBackup(from, path, { overwrite: opts.force === true });
   } catch (e) {
-    if (e instanceof StorageLockedError) throw new CliError(e.message, EXIT.LOCKED);
+    if (madeDir) rmSync(dirname(path), { recursive: true, force: true });
+    if (e instanceof StorageLockedError) throw new CliError(lockedMessage(e), EXIT.LOCKED);
     if (e instanceof StorageCorruptionError)
       throw new CliError(`not a usable backup: ${e.message}`, EXIT.USAGE);
     if (e instanceof InvalidArgument && /exists/.test(e.message))
@@ -285,6 +417,8 @@ async function historyCmd(opts: Record<string, any>): Promise<void> {
       parseKey(opts.key),
       opts.limit !== undefined ? { limit: opts.limit } : {},
     );
+    if (entries.length === 0)
+      throw new CliError(`no history for key ${opts.key} in bucket "${opts.bucket}"`, EXIT.FAILED);
     if (opts.json === true) out(JSON.stringify(entries, null, 2));
     else
       for (const e of entries as Array<Record<string, unknown>>) {
@@ -340,10 +474,13 @@ async function checkCmd(opts: Record<string, any>): Promise<void> {
             problems.push(`${store}/${bucket}: stored definition is invalid: ${(e as Error).message}`);
           }
         } else problems.push(`${store}/${bucket}: no stored definition`);
-        const bar = progressBar(`checking ${bucket}`);
+        const total = adapter.recordCount(store, bucket);
+        const bar = progressBar(`checking ${bucket}`, { unit: 'records' });
+        let done = 0;
         try {
           for (const r of stored.records) {
             records++;
+            done++;
             if (validate !== undefined) {
               try {
                 validate(r);
@@ -351,8 +488,9 @@ async function checkCmd(opts: Record<string, any>): Promise<void> {
                 if (problems.length < 100) problems.push(`${store}/${bucket}: ${(e as Error).message}`);
               }
             }
-            if (records % 10_000 === 0) bar.update(records);
+            if (done % 1000 === 0) bar.update(done, total);
           }
+          bar.update(done, Math.max(total, done));
         } catch (e) {
           problems.push(`${store}/${bucket}: ${(e as Error).message}`);
         } finally {
@@ -411,7 +549,7 @@ export function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 failed (e.g. check found problems), 2 bad usage or input, 3 store locked by another process.',
+      '\nExit codes: 0 ok, 1 failed (check found problems, no history for the key, a runtime error), 2 bad usage or input (unknown option, missing store file, bad schema, filter or data file), 3 store locked by another process.',
     )
     .exitOverride();
 
@@ -419,11 +557,16 @@ export function program(): Command {
     p.command('serve').description('serve the store over JSON-RPC (stdio by default, or HTTP + WebSocket)'),
   )
     .option('--schema <file>', 'bucket definitions (YAML or JSON)')
+    .option('--create', 'make a new store when the file does not exist (otherwise: exit 2)')
+    .option(
+      '--read-only',
+      'open the store read-only: the server refuses every write (works while another process holds the store)',
+    )
     .option('--stdio', 'newline-delimited JSON-RPC on stdin/stdout (default when --http is not given)')
     .option(
       '--http <port>',
       'listen for HTTP (POST /rpc, GET /health) and WebSocket on this port (0 = any)',
-      int('--http'),
+      int('--http', 0, 65535),
     )
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option(
@@ -456,8 +599,21 @@ export function program(): Command {
     .option('--request-timeout <ms>', 'per-request timeout (default 30000)', int('--request-timeout'))
     .option('--max-connections <n>', 'open connections (default 1000)', int('--max-connections', 1))
     .option('--rate-limit <n>', 'requests per second per connection', int('--rate-limit', 1))
-    .option('--ui', 'web inspector (not available yet)')
+    .option('--ui', 'serve the inspector web page at / (needs --http)')
     .action(serve);
+
+  p.command('inspect')
+    .description('open the inspector web page on a store (read-only unless --write); prints its URL')
+    .argument('[file]', 'SQLite store file')
+    .option('--db <file>', 'SQLite store file')
+    .option('--workspace <dir>', 'workspace directory (store in <dir>/.quire/store.db)')
+    .option('--pg <url>', 'PostgreSQL store (connection URL)')
+    .option('--name <store>', 'store name inside the file (default: the only one, or "quire")')
+    .option('--write', 'allow edits (takes the writer lock of the store)')
+    .option('--port <port>', 'port to listen on (default: any free port)', int('--port'))
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--auth <file>', 'bearer tokens and permissions (as for serve)')
+    .action(inspectCmd);
 
   location(
     p
@@ -467,6 +623,7 @@ export function program(): Command {
   )
     .requiredOption('--bucket <name>', 'target bucket')
     .option('--schema <file>', 'bucket definitions (YAML or JSON), for a bucket not yet stored')
+    .option('--create', 'make a new store when the file does not exist (otherwise: exit 2)')
     .addOption(
       new Option('--format <format>', 'input format (default: from the extension)').choices([
         'json',

@@ -329,12 +329,31 @@ export class BucketState {
   /** Records matching `filter`, using the best index; sorted, offset and limited per options. */
   select(filter: WhereFilter | undefined, options?: WhereOptions): StoreRecord[] {
     const opts = checkOptions(options);
-    const pred = filter === undefined ? undefined : compileFilter(filter);
+    const compiled = filter === undefined ? undefined : compileFilter(filter);
+    // `{}` matches every record: no predicate to call a million times, no plan.
+    const matchesAll = filter === undefined || Object.keys(filter).length === 0;
+    const pred = matchesAll ? undefined : compiled;
     const sortEntries = opts.sort !== undefined ? Object.entries(opts.sort) : undefined;
     const offset = opts.offset ?? 0;
     const limit = opts.limit ?? Number.POSITIVE_INFINITY;
 
-    const candidates = filter !== undefined ? this.#plan(filter) : undefined;
+    // One page of an unfiltered, unsorted bucket in insertion order: walk to it, copy only the page.
+    if (matchesAll && (sortEntries === undefined || sortEntries.length === 0) && !this.def.orderedByKey) {
+      const out: StoreRecord[] = [];
+      if (limit === 0) return out;
+      let skipped = 0;
+      for (const r of this.records.values()) {
+        if (skipped < offset) {
+          skipped++;
+          continue;
+        }
+        out.push(r);
+        if (out.length >= limit) break;
+      }
+      return out;
+    }
+
+    const candidates = matchesAll ? undefined : this.#plan(filter!);
 
     // A sort on one field with a sorted index and no narrower plan: walk the index, stop early.
     if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {

@@ -376,6 +376,19 @@ export class SQLiteAdapter implements IncrementalAdapter {
     };
   }
 
+  /** How many records a stored bucket holds (0 for an unknown bucket), without loading them. */
+  recordCount(store: string, bucket: string): number {
+    this.#ensure();
+    const st = this.#st;
+    if (st === undefined) return 0;
+    const row = st.bucketRow.get(store, bucket) as { id: number } | undefined;
+    if (row === undefined) return 0;
+    return this.database
+      .prepare('SELECT count(*) FROM quire_records WHERE bucket_id = ?')
+      .pluck()
+      .get(row.id) as number;
+  }
+
   listBuckets(store: string): string[] {
     this.#ensure();
     return (this.#st?.listBuckets.all(store) as string[] | undefined) ?? [];

@@ -83,7 +83,8 @@ export interface QuireMethods {
     B & W & { readonly key: unknown; readonly changes: Rec; readonly expectedVersion?: number },
     Rec_
   >;
-  delete: MethodSpec<B & W & { readonly key: unknown; readonly expectedVersion?: number }, true>;
+  /** `true` when a record was deleted, `false` when there was none with that key. */
+  delete: MethodSpec<B & W & { readonly key: unknown; readonly expectedVersion?: number }, boolean>;
   upsert: MethodSpec<B & W & { readonly record: Rec }, Rec_>;
   clear: MethodSpec<B & W, true>;
   insertMany: MethodSpec<B & W & { readonly records: readonly Rec[] }, Rec_[]>;
@@ -187,6 +188,75 @@ export interface QuireMethods {
   >;
   restoreVersion: MethodSpec<B & W & { readonly key: unknown; readonly version: number }, Rec_>;
   changes: MethodSpec<{ readonly since?: number; readonly limit?: number } | undefined, unknown[]>;
+
+  // ── Inspection (the inspector page; docs/inspector.md) ──
+  /** What this server is and what the caller may do. */
+  serverInfo: MethodSpec<
+    Record<string, never> | undefined,
+    {
+      readonly store: string;
+      readonly readOnly: boolean;
+      readonly auth: boolean;
+      readonly identity: string | null;
+      readonly admin: boolean;
+    }
+  >;
+  /** Definitions, counts and stored sizes of the buckets the caller may read. */
+  describeBuckets: MethodSpec<Record<string, never> | undefined, BucketDescription[]>;
+  /** Bytes on disk, WAL size, records per readable bucket, query counts. */
+  storageStats: MethodSpec<
+    Record<string, never> | undefined,
+    {
+      readonly persistent: boolean;
+      readonly kind: string | null;
+      readonly location: string | null;
+      readonly bytes: number | null;
+      readonly walBytes: number | null;
+      readonly records: Record<string, number>;
+      readonly queries: { readonly defined: number; readonly activeSubscriptions: number };
+    }
+  >;
+  /** Changes per interval over the last minutes (needs read on every bucket). */
+  storeActivity: MethodSpec<
+    Record<string, never> | undefined,
+    { readonly intervalMs: number; readonly samples: number[]; readonly at: number; readonly total: number }
+  >;
+  /** The newest `limit` (default 100) change-feed entries of readable buckets, oldest first. */
+  recentChanges: MethodSpec<{ readonly limit?: number; readonly bucket?: string } | undefined, unknown[]>;
+  /** What deleting a record would also change (cascades, set null, restricting referrers). */
+  previewDelete: MethodSpec<
+    B & { readonly key: unknown },
+    {
+      readonly exists: boolean;
+      readonly truncated: boolean;
+      readonly effects: ReadonlyArray<{
+        readonly bucket: string;
+        readonly key?: unknown;
+        readonly field: string;
+        readonly action: 'delete' | 'set_null' | 'restrict';
+      }>;
+    }
+  >;
+}
+
+/** One bucket as `describeBuckets` reports it (definition as JSON: functions become "(function)"). */
+export interface BucketDescription {
+  readonly name: string;
+  readonly count: number;
+  readonly key: string | string[];
+  readonly schema: Record<string, Rec>;
+  readonly indexes: unknown[];
+  readonly history: boolean | Rec;
+  readonly ttl: number | string | null;
+  readonly maxSize: number | null;
+  readonly etsType: string;
+  readonly persistent: boolean;
+  /** The bucket has a whole-record validator. */
+  readonly validate: boolean;
+  /** Stored bytes (records and history); null when storage does not report sizes. */
+  readonly bytes: number | null;
+  /** The caller may write it (false on a read-only server). */
+  readonly writable: boolean;
 }
 
 export type MethodName = keyof QuireMethods;

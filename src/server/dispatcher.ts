@@ -16,9 +16,11 @@ import {
   type RpcErrorObject,
   type RpcId,
   SHUTTING_DOWN,
+  STORE_ERROR,
   TIMEOUT,
   UNAUTHORIZED,
 } from './protocol.js';
+import { readOnlyRefusal } from './read-only.js';
 
 export type Transport = 'stdio' | 'http' | 'ws';
 
@@ -144,6 +146,8 @@ export interface DispatcherOptions {
   readonly maxBatch: number;
   /** Whether sessions must authenticate. */
   readonly authRequired: boolean;
+  /** Refuse write and admin access (a read-only server). */
+  readonly readOnly?: boolean;
   readonly onInternalError: (method: string, error: unknown) => void;
 }
 
@@ -364,11 +368,19 @@ export class Dispatcher {
     }
 
     const name = req.method;
+    if (this.#options.readOnly === true) {
+      const refusal = readOnlyRefusal(name, params);
+      if (refusal !== undefined) return respond(toRpcError(refusal));
+    }
     const ctx: MethodContext = {
       session,
       identity: session.identity,
       method: name,
       authorize: (access, bucket) => {
+        if (this.#options.readOnly === true && access !== 'read')
+          throw new RpcError(STORE_ERROR, `Read-only server: "${name}" needs ${access} access`, {
+            code: 'READ_ONLY',
+          });
         if (this.#options.authRequired) session.identity?.require(access, bucket);
       },
       actor: (p) => {

@@ -35,6 +35,8 @@ export interface HttpOptions {
   readonly authenticator: Authenticator | undefined;
   /** Which browser origins may call (HTTP and WebSocket). */
   readonly origins: OriginPolicy;
+  /** Static files (the inspector page) served on GET before the RPC paths. */
+  readonly assets?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
   readonly health: () => Record<string, unknown>;
   readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -215,6 +217,7 @@ export class HttpTransport {
       send(res, 200, JSON.stringify({ ...health, status }));
       return;
     }
+    if (this.#o.assets?.(req, res, url) === true) return;
     if (!RPC_PATHS.has(url.pathname)) {
       send(
         res,

@@ -1,5 +1,13 @@
 // `quiredb/server`: serve a Store over JSON-RPC 2.0 (stdio, HTTP, WebSocket).
+
+export {
+  type StorageReport,
+  type StorageReporter,
+  sqliteStorageReport,
+} from '../inspector/index.js';
+export type { ActivityReport } from './activity.js';
 export type {
+  BucketDescription,
   HistoryEntry,
   MethodName,
   MethodSpec,
@@ -11,6 +19,7 @@ export type {
 export { type Access, type AuthOptions, Identity, type TokenGrant } from './auth.js';
 export type { Handler, MethodContext, MethodOptions, RateLimit, Session, Transport } from './dispatcher.js';
 export { RpcError } from './errors.js';
+export type { DeleteEffect } from './inspection.js';
 export * from './protocol.js';
 export {
   createServer,

@@ -201,15 +201,17 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
     writer(async (b, p, o) => {
       const k = key(p);
       const expected = optInt(p, 'expectedVersion', 1);
-      if (expected === undefined) await b.delete(k, o);
-      else
-        await store.transaction(async (tx) => {
-          const t = await tx.bucket(b.name);
-          const cur = await t.get(k);
-          if (cur?._version !== expected) throw conflict(b.name, k, expected, cur?._version);
-          await t.delete(k);
-        }, o);
-      return true;
+      // Whether a record was deleted (the library's delete resolves void, as noex-store's does);
+      // read and delete in one transaction so the answer is exact under concurrent writers.
+      return store.transaction(async (tx) => {
+        const t = await tx.bucket(b.name);
+        const cur = await t.get(k);
+        if (expected !== undefined && cur?._version !== expected)
+          throw conflict(b.name, k, expected, cur?._version);
+        if (cur === undefined) return false;
+        await t.delete(k);
+        return true;
+      }, o);
     }),
   );
   d.register(
@@ -391,7 +393,13 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
   d.register('defineQuery', (params: unknown, ctx: MethodContext) => {
     const p = obj(params);
     ctx.authorize('admin', '*');
-    store.defineDeclarativeQuery(str(p, 'name'), record(p, 'config') as never);
+    const name = str(p, 'name');
+    const config = record(p, 'config');
+    // Idempotent over RPC: a program run twice, or a client re-defining its queries after a
+    // reconnect, gets `true` for the same definition; a different one is QUERY_ALREADY_DEFINED.
+    const existing = store.getQueryInfo(name)?.config;
+    if (existing !== undefined && deepEqual(existing, config)) return true;
+    store.defineDeclarativeQuery(name, config as never);
     return true;
   });
   d.register('undefineQuery', (params: unknown, ctx: MethodContext) => {
@@ -654,7 +662,7 @@ async function runOp(t: TransactionBucketHandle, o: P): Promise<unknown> {
       if (expected !== undefined) {
         const cur = await t.get(k);
         if (cur?._version !== expected) throw conflict(t.name, k, expected, cur?._version);
-      } else if ((await t.get(k)) === undefined) return true;
+      } else if ((await t.get(k)) === undefined) return false;
       await t.delete(k);
       return true;
     }

@@ -2,10 +2,18 @@
 // WebSocket, with one dispatcher and one method table for all three.
 import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import {
+  type AssetHandler,
+  inspectorAssets,
+  pageNotBuilt,
+  type StorageReporter,
+} from '../inspector/index.js';
 import { type AnyStore, QuireError, type Store } from '../store/index.js';
+import { ActivityMonitor } from './activity.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
 import { HttpTransport } from './http.js';
+import { registerInspectionMethods } from './inspection.js';
 import { registerStoreMethods } from './methods.js';
 import { isLoopbackHost, OriginPolicy } from './origin.js';
 import { StdioTransport } from './stdio.js';
@@ -57,6 +65,15 @@ export interface ServerOptions {
   readonly backupDir?: string;
   /** Where log lines go. Default: stderr (never stdout). */
   readonly log?: Logger;
+  /**
+   * Refuse every write: the built-in write methods, and `authorize('write', …)`
+   * of application methods, fail with READ_ONLY. Default false.
+   */
+  readonly readOnly?: boolean;
+  /** Serve the inspector page at `GET /` of the HTTP transport (docs/inspector.md). Default false. */
+  readonly inspector?: boolean;
+  /** Storage sizes shown by the inspector (see `sqliteStorageReport`). */
+  readonly storageReport?: StorageReporter;
 }
 
 export interface ListenOptions {
@@ -100,6 +117,8 @@ export class QuireServer {
   readonly #http: HttpTransport[] = [];
   readonly #stdio: StdioTransport[] = [];
   readonly #started = Date.now();
+  readonly #activity: ActivityMonitor;
+  readonly #assets: AssetHandler | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions) {
@@ -115,6 +134,7 @@ export class QuireServer {
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       maxBatch: options.maxBatch ?? 1000,
       authRequired: this.#auth !== undefined,
+      readOnly: options.readOnly === true,
       onInternalError: (method, e) =>
         this.#log('error', `internal error in "${method}": ${(e as Error)?.stack ?? String(e)}`),
     });
@@ -122,6 +142,15 @@ export class QuireServer {
       authenticator: this.#auth,
       backupDir: options.backupDir !== undefined ? resolve(options.backupDir) : undefined,
     });
+    this.#activity = new ActivityMonitor(this.store);
+    registerInspectionMethods(this.#d, this.store, {
+      readOnly: options.readOnly === true,
+      auth: this.#auth !== undefined,
+      storageReport: options.storageReport,
+      activity: this.#activity,
+    });
+    // A checkout that was never built answers GET / with a 503 saying so.
+    if (options.inspector === true) this.#assets = inspectorAssets() ?? pageNotBuilt;
   }
 
   /**
@@ -175,6 +204,7 @@ export class QuireServer {
       heartbeatMs: this.#o.heartbeatMs ?? 30_000,
       authenticator: this.#auth,
       origins: this.#origins,
+      assets: this.#assets,
       log: this.#log,
       health: () => ({
         ...storageHealth(this.store),
@@ -186,6 +216,8 @@ export class QuireServer {
     });
     const bound = await http.listen();
     this.#http.push(http);
+    // The page charts writes per second over the last minutes: sample from the start.
+    if (this.#assets !== undefined) this.#activity.start();
     const h = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
     return {
       host: bound.host,
@@ -233,6 +265,7 @@ export class QuireServer {
 
   async #close(): Promise<void> {
     this.#d.beginShutdown();
+    this.#activity.stop();
     for (const h of this.#http) h.stopAccepting();
     for (const s of this.#stdio) s.stop();
     await this.#d.drain();

@@ -606,7 +606,7 @@ function serve(
   args: string[],
   cwd: string,
 ): { child: ChildProcess; listening: Promise<string>; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+  const child = spawn(process.execPath, [BIN, 'serve', '--create', ...args], {
     cwd,
     env: ENV,
     stdio: ['ignore', 'pipe', 'pipe'],
