@@ -586,7 +586,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   ownFiles(): OwnFiles {
     const p = this.path;
-    return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`], dirs: [] };
+    return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`, `${p}.lock.os`], dirs: [] };
   }
 
   close(store?: string): void {
