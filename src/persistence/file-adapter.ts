@@ -39,6 +39,7 @@ import {
   readStoredHistory,
   type StoreImage,
 } from './log.js';
+import type { OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -448,6 +449,15 @@ export class FileAdapter implements IncrementalAdapter {
     }
     s.journalSize = 0;
     s.compactRetryAt = 0;
+  }
+
+  ownFiles(store: string): OwnFiles {
+    const f = this.#files(store);
+    // Every entry of the directory (snapshots, journals, locks and their temporary files) and of kv/.
+    return {
+      files: [f.snapshot, f.journal, `${f.base}.lock`, `${f.base}.lock.os`],
+      dirs: [this.dir, path.join(this.dir, 'kv')],
+    };
   }
 
   close(store: string): void {

@@ -30,6 +30,7 @@ import { InvalidArgumentError } from '../engine/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
+import type { OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -568,6 +569,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
       integrity_check: string;
     }>;
     return rows.map((r) => r.integrity_check).join('\n');
+  }
+
+  ownFiles(): OwnFiles {
+    const p = this.path;
+    return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`], dirs: [] };
   }
 
   close(store?: string): void {
