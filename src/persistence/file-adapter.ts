@@ -270,10 +270,18 @@ export class FileAdapter implements IncrementalAdapter {
     const tail = end < buf.length;
     const middle = skipped.length - (tail ? 1 : 0);
     let copy: string | undefined;
+    let copyFailed: string | undefined;
     if (!this.readOnly) {
-      copy = `${file}.corrupt-${Date.now()}`;
-      replaceFileDurably(copy, (write) => write(buf));
-      if (tail) fs.truncateSync(file, end);
+      try {
+        copy = `${file}.corrupt-${Date.now()}`;
+        replaceFileDurably(copy, (write) => write(buf));
+        if (tail) fs.truncateSync(file, end);
+      } catch (e) {
+        // No room for the copy (full disk …): cut nothing, rewrite nothing; still start. A torn
+        // tail (never acknowledged) is cut by the next append.
+        copy = undefined;
+        copyFailed = (e as Error).message;
+      }
     }
     const ranges = skipped.map((r) => {
       const what =
@@ -291,13 +299,17 @@ export class FileAdapter implements IncrementalAdapter {
               .join(', ')}${r.records.length > 20 ? ` and ${r.records.length - 20} more` : ''}`;
       return `bytes ${r.from}-${r.to} (${r.reason}; ${what}${keys})`;
     });
-    const kept = this.readOnly ? 'nothing changed (read-only)' : `the journal as it was is kept in "${copy}"`;
+    const kept = this.readOnly
+      ? 'nothing changed (read-only)'
+      : copy === undefined
+        ? `no copy could be kept (${copyFailed}), so the journal file was left as it is`
+        : `the journal as it was is kept in "${copy}"`;
     const message =
       middle === 0
-        ? `Journal "${file}" has a torn or corrupt tail at byte ${end}: ${ranges[0]} ${this.readOnly ? 'ignored' : 'cut off'}; every frame before it was applied; ${kept}`
+        ? `Journal "${file}" has a torn or corrupt tail at byte ${end}: ${ranges[0]} ${copy === undefined ? 'ignored' : 'cut off'}; every frame before it was applied; ${kept}`
         : `Journal "${file}" has ${skipped.length} damaged range(s), skipped: ${ranges.join('; ')}. ${recovered} valid frame(s) after the damage were recovered and applied; ${kept}`;
     s.context.onError(new JournalDamagedError(file, message, skipped, recovered, copy));
-    return { rewrite: middle > 0 };
+    return { rewrite: middle > 0 && copy !== undefined };
   }
 
   #require(store: string): FileStore {
