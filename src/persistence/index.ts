@@ -9,9 +9,11 @@ export {
   type LockHolder,
   ReadOnlyStorageError,
   SchemaMismatchError,
+  StorageCorruptError,
   StorageCorruptionError,
   StorageError,
   StorageLockedError,
+  StorageUnavailableError,
 } from './errors.js';
 export { FileAdapter, type FileAdapterOptions } from './file-adapter.js';
 export { PersistenceManager } from './manager.js';

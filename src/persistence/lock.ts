@@ -45,9 +45,13 @@ export class WriterLock {
         try {
           fs.writeSync(fd, JSON.stringify(me));
           fs.fsyncSync(fd);
-        } finally {
+        } catch (e) {
+          // Full disk: leave no empty lock file behind (it would block the next start).
           fs.closeSync(fd);
+          fs.rmSync(this.path, { force: true });
+          throw e;
         }
+        fs.closeSync(fd);
         this.#held = true;
         return;
       } catch (e) {

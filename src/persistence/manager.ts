@@ -11,9 +11,12 @@
 //
 // - debounced (default): a flush runs `debounceMs` after the first queued
 //   change; a crash loses at most that window.
-// - strict: a write's promise resolves only once its unit is committed.
-//   Writes queue and the flush runs on setImmediate, so concurrent writers
-//   share one commit (group commit).
+// - strict: a write's promise resolves only once its unit is committed and
+//   fsynced (the adapter makes it survive a power loss). Writes queue and
+//   the flush runs on setImmediate, so concurrent writers share one commit
+//   and one fsync (group commit).
+// - process: as strict, but the commit only has to reach the OS (survives a
+//   process crash, not a power loss).
 //
 // Failures never reach the writer: they go to `onError` as StorageError,
 // the queue is kept (nothing is dropped), and the flush is retried with
@@ -21,6 +24,11 @@
 // store keeps serving from memory. In strict mode the write's promise stays
 // pending until its unit is committed — it settles only when storage works
 // again, or rejects when the store is stopped before that.
+//
+// Loading is all or nothing: stored data that cannot be read completely
+// (damaged rows, missing rows, unreadable files) fails `Store.start` or
+// `defineBucket` with a typed error, and the bucket is not defined, so no
+// write can replace rows that were never loaded.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -48,14 +56,16 @@ import { bucketKey, diffDefinitions, encodeKey, sameDefinition, serializeDefinit
 import {
   ReadOnlyStorageError,
   SchemaMismatchError,
+  StorageCorruptError,
   StorageError,
-  StorageLockedError,
+  StorageUnavailableError,
   toStorageError,
 } from './errors.js';
 import { SQLiteAdapter } from './sqlite-adapter.js';
 import {
   type BucketWrite,
   type CommitUnit,
+  type Durability,
   type FeedWrite,
   type HistoryWrite,
   type IncrementalAdapter,
@@ -104,6 +114,7 @@ export class PersistenceManager implements StoreStorage {
   readonly #kv: StorageAdapter | undefined;
   readonly #debounceMs: number;
   readonly #strict: boolean;
+  readonly #durability: Durability;
   readonly #onError: ((e: Error) => void) | undefined;
   #host: StorageHost | undefined;
   #opened = false;
@@ -153,16 +164,18 @@ export class PersistenceManager implements StoreStorage {
         `expected a number >= 0, got ${String(debounce)}`,
       );
     const durability = config.durability ?? 'debounced';
-    if (durability !== 'debounced' && durability !== 'strict')
+    if (durability !== 'debounced' && durability !== 'process' && durability !== 'strict')
       throw new InvalidArgumentError(
         'Store.start',
         'persistence.durability',
-        `expected "debounced" or "strict", got ${JSON.stringify(durability)}`,
+        `expected "debounced", "process" or "strict", got ${JSON.stringify(durability)}`,
       );
     if (config.onError !== undefined && typeof config.onError !== 'function')
       throw new InvalidArgumentError('Store.start', 'persistence.onError', 'expected a function');
     this.#debounceMs = debounce;
-    this.#strict = durability === 'strict';
+    // Writes wait for their commit in both process and strict; only the adapter's sync differs.
+    this.#strict = durability !== 'debounced';
+    this.#durability = durability;
     this.#onError = config.onError;
   }
 
@@ -172,9 +185,11 @@ export class PersistenceManager implements StoreStorage {
     try {
       await m.#open();
     } catch (e) {
-      // Another live writer holds the store: fatal. Anything else (unwritable directory, damaged
-      // file …) is reported; the store serves from memory and storage is retried on every flush.
-      if (e instanceof StorageLockedError) throw e;
+      // Storage that holds nothing yet and cannot be created now (unwritable location) is reported;
+      // the store serves from memory and retries on every flush. Anything else (another live writer,
+      // a damaged or unreadable file, a full disk) is fatal: starting without the stored data would
+      // let new writes replace it.
+      if (!(e instanceof StorageUnavailableError)) throw m.#openFailure(e);
       m.#report(e, 'open');
     }
     return m;
@@ -189,11 +204,56 @@ export class PersistenceManager implements StoreStorage {
     }
   }
 
+  /** The file or directory of the adapter, for messages. */
+  get #where(): string {
+    const a = (this.#incremental ?? this.#snapshot) as { path?: unknown; dir?: unknown };
+    return String(a.path ?? a.dir ?? 'storage');
+  }
+
+  /** Why storage could not be opened at start, as a typed error. */
+  #openFailure(e: unknown): StorageError {
+    if (e instanceof StorageError && !(e.code === 'STORAGE_ERROR' && isCorruption(e))) return e;
+    if (isCorruption(e))
+      return new StorageCorruptError(
+        this.#where,
+        `Storage "${this.#where}" is damaged and cannot be opened (${(e as Error).message}); the store did not start, nothing was changed`,
+        undefined,
+        e,
+        { lost: 'the whole store' },
+      );
+    return toStorageError('open', e, this.#where);
+  }
+
+  /** Why a bucket could not be loaded, as a typed error naming the bucket (StorageCorruptError for damaged data). */
+  #loadFailure(name: string, e: unknown): StorageError {
+    const tail = 'The bucket is not defined and nothing was changed, so its stored data is not written over.';
+    if (e instanceof StorageCorruptError && e.bucket === name) return e;
+    if (
+      e instanceof StorageCorruptError ||
+      ((!(e instanceof StorageError) || e.code === 'STORAGE_ERROR') && isCorruption(e))
+    )
+      return new StorageCorruptError(
+        e instanceof StorageError ? (e.path ?? this.#where) : this.#where,
+        `Stored data of bucket "${name}" is damaged: ${(e as Error).message}. ${tail}`,
+        e instanceof StorageCorruptError ? e.offset : undefined,
+        e,
+        { bucket: name, lost: e instanceof StorageCorruptError ? e.lost : undefined },
+      );
+    const err = toStorageError('load', e, this.#where);
+    return new StorageError('load', `Loading bucket "${name}" failed: ${err.message}. ${tail}`, {
+      path: err.path,
+      cause: e,
+    });
+  }
+
   /** Open an incremental adapter (once); throws the adapter's error. */
   async #open(): Promise<void> {
     const a = this.#incremental;
     if (a === undefined || this.#opened) return;
-    const { lastSeq } = await a.open(this.#store, { onError: (e) => this.#report(e, 'load') });
+    const { lastSeq } = await a.open(this.#store, {
+      onError: (e) => this.#report(e, 'load'),
+      durability: this.#durability,
+    });
     this.#opened = true;
     if (lastSeq > 0) this.#renumber(lastSeq);
   }
@@ -233,7 +293,13 @@ export class PersistenceManager implements StoreStorage {
       if (p === undefined || p === null) return undefined;
       const st = p.state;
       if (st === null || typeof st !== 'object' || !Array.isArray(st.records))
-        throw new StorageError('load', `Snapshot of bucket "${name}" has no records array`);
+        throw new StorageCorruptError(
+          this.#where,
+          `Snapshot of bucket "${name}" has no records array`,
+          undefined,
+          undefined,
+          { bucket: name, lost: 'every record of the bucket' },
+        );
       const pairs = st.records as unknown[];
       return {
         definition: st.definition,
@@ -252,35 +318,25 @@ export class PersistenceManager implements StoreStorage {
     try {
       stored = await this.#loadStored(name);
     } catch (e) {
-      this.#report(
-        new StorageError(
-          'load',
-          `Loading bucket "${name}" failed, so it starts empty: ${(e as Error).message}`,
-          { cause: e },
-        ),
-        'load',
-      );
-      return;
+      // Storage holds nothing yet and cannot be created now: the bucket starts empty, as it is stored.
+      if (e instanceof StorageUnavailableError) {
+        this.#report(e, 'load');
+        return;
+      }
+      throw this.#loadFailure(name, e);
     }
     if (stored === undefined) {
       this.#storeDefinition(name, current);
       return;
     }
     const storedDef = stored.definition;
+    // Failures of the stored rows themselves (not of the records they hold) become typed load errors.
+    const storedRecords = readAll(stored.records, (e) => this.#loadFailure(name, e));
     if (storedDef === undefined || sameDefinition(storedDef, current)) {
       try {
-        state.load(stored.records);
+        state.load(storedRecords);
       } catch (e) {
-        if (e instanceof StorageError) {
-          state.clear();
-          this.#report(
-            new StorageError('load', `Loading bucket "${name}" failed, so it starts empty: ${e.message}`, {
-              cause: e,
-            }),
-            'load',
-          );
-          return;
-        }
+        state.clear();
         throw e;
       }
       state.autoincrement = Math.max(state.autoincrement, stored.autoincrement);
@@ -289,7 +345,7 @@ export class PersistenceManager implements StoreStorage {
     }
     // The definition changed: the stored data must satisfy the new one.
     const diff = diffDefinitions(storedDef, current);
-    const records = [...stored.records];
+    const records = [...storedRecords];
     if (diff.keyChanged !== undefined && records.length > 0)
       throw new SchemaMismatchError(name, diff.differences, storedDef.definition, MIGRATION_HINT);
     const problems: string[] = [];
@@ -969,6 +1025,36 @@ export class PersistenceManager implements StoreStorage {
     const kv = this.#kv;
     if (kv === undefined) return undefined;
     return async (name: string) => kv.delete(this.#backupKey(name));
+  }
+}
+
+/** Errors of the stored bytes themselves (SQLite's damaged pages, unparsable JSON), as opposed to I/O. */
+function isCorruption(e: unknown): boolean {
+  if (e instanceof SyntaxError) return true;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB'))
+    return true;
+  // A StorageError wrapping one of those.
+  return e instanceof StorageError && e.cause !== undefined && e.cause !== e && isCorruption(e.cause);
+}
+
+/** Iterate stored records; an error thrown by the iteration itself goes through `wrap`. */
+function* readAll(records: Iterable<StoreRecord>, wrap: (e: unknown) => Error): Generator<StoreRecord> {
+  let it: Iterator<StoreRecord>;
+  try {
+    it = records[Symbol.iterator]();
+  } catch (e) {
+    throw wrap(e);
+  }
+  for (;;) {
+    let r: IteratorResult<StoreRecord>;
+    try {
+      r = it.next();
+    } catch (e) {
+      throw wrap(e);
+    }
+    if (r.done === true) return;
+    yield r.value;
   }
 }
 

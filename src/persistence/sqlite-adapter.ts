@@ -1,5 +1,6 @@
 // SQLiteAdapter: Quire's embedded default (P-1). better-sqlite3 in WAL mode
-// with synchronous=NORMAL; one SQLite transaction per flush across every
+// with synchronous=FULL (every commit fsyncs the WAL; NORMAL for stores
+// with durability 'process'); one SQLite transaction per flush across every
 // bucket; per-record upserts and deletes; tables created and upgraded on
 // open (`schema_version` in quire_meta); automatic WAL checkpoints
 // (`wal_autocheckpoint`) plus `checkpoint()` on demand. Restores stream rows
@@ -20,19 +21,31 @@
 //       (bucket_id, key, seq) for history(key), (bucket_id, at) for maxAge.
 //   quire_feed(store, seq, bucket, key, op, version, at, actor)   WITHOUT ROWID,
 //       the change feed: every persistent change, the last N by seq kept.
+// Schema version 3 adds `crc` to quire_records: CRC-32 of the row's key and
+// data, checked on every load (SQLite itself has no checksums), so changed
+// bytes are refused instead of loaded. A load also compares the rows read
+// with the key index's count, so rows a damaged page hides are noticed.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import * as zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { HistoryFilter, StoreRecord } from '../store/index.js';
 import { InvalidArgumentError } from '../store/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
-import { ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
+import {
+  ReadOnlyStorageError,
+  StorageCorruptError,
+  StorageError,
+  StorageUnavailableError,
+  toStorageError,
+} from './errors.js';
 import { WriterLock } from './lock.js';
 import type {
   AdapterContext,
   CommitUnit,
+  Durability,
   FeedWrite,
   HistoryWrite,
   IncrementalAdapter,
@@ -42,7 +55,16 @@ import type {
 } from './types.js';
 
 /** Current on-disk schema version. Bump and add a step to MIGRATIONS for every format change. */
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
+
+const crc32: (data: string | Uint8Array, value?: number) => number = (
+  zlib as unknown as { crc32: (d: string | Uint8Array, v?: number) => number }
+).crc32;
+
+/** Checksum of a stored record row: CRC-32 over its key and its data. */
+export function rowChecksum(key: string, data: string): number {
+  return crc32(data, crc32(key));
+}
 
 const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   // 0 → 1
@@ -99,6 +121,14 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       ) WITHOUT ROWID;
     `);
   },
+  // 2 → 3: a checksum per record row, computed for the rows already stored
+  (db) => {
+    db.exec('ALTER TABLE quire_records ADD COLUMN crc INTEGER');
+    db.function('quire_row_crc', { deterministic: true }, (key, data) =>
+      rowChecksum(String(key), String(data)),
+    );
+    db.exec('UPDATE quire_records SET crc = quire_row_crc(key, data)');
+  },
 ];
 
 export interface SQLiteAdapterOptions {
@@ -124,6 +154,7 @@ interface Statements {
   updateRecord: Database.Statement;
   deleteRecord: Database.Statement;
   scan: Database.Statement;
+  countRows: Database.Statement;
   listBuckets: Database.Statement;
   addHistory: Database.Statement;
   keepVersions: Database.Statement;
@@ -146,6 +177,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #lock: WriterLock | undefined;
   readonly #stores = new Set<string>();
   #ids = new Map<string, number>();
+  /** Durability of each open store: the `synchronous` level its commits run at. */
+  readonly #durability = new Map<string, Durability>();
+  #synchronous: 'FULL' | 'NORMAL' = 'FULL';
   #checkpointer: Worker | undefined;
   #walLimit = 0;
   #checkpointBusy = false;
@@ -189,6 +223,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #ensure(): Database.Database {
     if (this.#db !== undefined) return this.#db;
     const memory = this.path === ':memory:';
+    // Whether anything is stored yet: failing to open nothing is retried later, failing to open data is fatal.
+    const absent = !memory && storedNothing(this.path);
     let lock: WriterLock | undefined;
     let db: Database.Database | undefined;
     try {
@@ -201,7 +237,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
       db.pragma(`busy_timeout = ${this.#busyTimeout}`);
       if (!this.readOnly) {
         db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = NORMAL');
+        db.pragma('synchronous = FULL');
+        this.#synchronous = 'FULL';
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
         const worker = memory || this.#autoCheckpoint === 0 ? undefined : startCheckpointer(this.path);
@@ -232,7 +269,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
         /* ignore */
       }
       lock?.release();
-      throw toStorageError('open', e, this.path);
+      const err = toStorageError('open', e, this.path);
+      if (absent && !(err instanceof StorageUnavailableError) && err.code === 'STORAGE_ERROR')
+        throw new StorageUnavailableError('open', `${err.message} (nothing is stored there yet)`, {
+          path: this.path,
+          cause: e,
+        });
+      throw err;
     }
     this.#db = db;
     this.#lock = lock;
@@ -302,13 +345,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
       deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
       clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
       replaceRecord: db.prepare(
-        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       updateRecord: db.prepare(
-        'UPDATE quire_records SET seq = ?, version = ?, data = ? WHERE bucket_id = ? AND key = ?',
+        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
       ),
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
-      scan: db.prepare('SELECT data FROM quire_records WHERE bucket_id = ? ORDER BY ord').pluck(),
+      scan: db.prepare('SELECT key, data, crc FROM quire_records WHERE bucket_id = ? ORDER BY ord').raw(),
+      countRows: db
+        .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
+        .pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
       addHistory: db.prepare(
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -336,9 +382,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
     };
   }
 
-  open(store: string, _context: AdapterContext): { lastSeq: number } {
+  open(store: string, context: AdapterContext): { lastSeq: number } {
     this.#ensure();
     this.#stores.add(store);
+    this.#durability.set(store, context.durability ?? 'strict');
     const last = this.#st?.getStore.get(store) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
@@ -351,25 +398,80 @@ export class SQLiteAdapter implements IncrementalAdapter {
       | { id: number; definition: string | null; counter: number }
       | undefined;
     if (row === undefined) return undefined;
-    const scan = st.scan;
-    const path = this.path;
+    const { scan, countRows } = st;
+    const file = this.path;
+    let definition: StoredDefinition | undefined;
+    try {
+      definition = row.definition !== null ? (JSON.parse(row.definition) as StoredDefinition) : undefined;
+    } catch (e) {
+      throw new StorageCorruptError(
+        file,
+        `Stored definition of bucket "${bucket}" in "${file}" is damaged (${(e as Error).message})`,
+        undefined,
+        e,
+        { bucket, lost: 'the bucket definition' },
+      );
+    }
+    const damaged = (message: string, lost: string, cause?: unknown) =>
+      new StorageCorruptError(
+        file,
+        `Bucket "${bucket}" in "${file}": ${message}. Restore a backup (quire restore) or repair the file; \`quire check\` lists the damage`,
+        undefined,
+        cause,
+        { bucket, lost },
+      );
     return {
-      definition: row.definition !== null ? (JSON.parse(row.definition) as StoredDefinition) : undefined,
+      definition,
       autoincrement: row.counter,
       records: {
         *[Symbol.iterator]() {
-          for (const data of scan.iterate(row.id) as IterableIterator<string>) {
-            let r: StoreRecord;
-            try {
-              r = JSON.parse(data);
-            } catch (e) {
-              throw new StorageError('load', `Corrupt record in bucket "${bucket}" of "${path}"`, {
-                path,
-                cause: e,
-              });
+          let read = 0;
+          let bad: string[] | undefined;
+          let badCount = 0;
+          const rows = scan.iterate(row.id) as IterableIterator<[string, string, number | null]>;
+          try {
+            for (const [key, data, crc] of rows) {
+              read++;
+              let r: StoreRecord | undefined;
+              if (crc === rowChecksum(key, data)) {
+                try {
+                  r = JSON.parse(data);
+                } catch {
+                  /* counted as damaged below */
+                }
+              }
+              if (r === undefined) {
+                // Read on to say exactly what is damaged; nothing more is handed out.
+                badCount++;
+                if (bad === undefined) bad = [];
+                if (bad.length < 10) bad.push(key);
+                continue;
+              }
+              if (bad === undefined) yield r;
             }
-            yield r;
+          } catch (e) {
+            throw damaged(
+              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+              'the rows after the damage',
+              e,
+            );
           }
+          if (bad !== undefined)
+            throw damaged(
+              `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
+              `${badCount} of ${read} records`,
+            );
+          let indexed: number;
+          try {
+            indexed = countRows.get(row.id) as number;
+          } catch (e) {
+            throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+          }
+          if (indexed !== read)
+            throw damaged(
+              `${read} rows could be read but the key index lists ${indexed}: a damaged page hides rows`,
+              `${Math.abs(indexed - read)} of ${Math.max(indexed, read)} records`,
+            );
         },
       },
     };
@@ -395,6 +497,12 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const db = this.#ensure();
     const st = this.#st!;
     const ids = this.#ids;
+    // strict and debounced commits fsync the WAL (FULL); 'process' hands them to the OS only.
+    const sync = this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
+    if (sync !== this.#synchronous) {
+      db.pragma(`synchronous = ${sync}`);
+      this.#synchronous = sync;
+    }
     const run = db.transaction(() => {
       for (const b of unit.buckets) {
         if (b.drop === true || b.clear === true) {
@@ -421,9 +529,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
           id = this.#id(st, store, w.bucket, true)!;
           lastBucket = w.bucket;
         }
-        if (w.op === 'delete') st.deleteRecord.run(id, w.key);
-        else if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, id, w.key).changes === 0)
-          st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data);
+        if (w.op === 'delete') {
+          st.deleteRecord.run(id, w.key);
+          continue;
+        }
+        const crc = rowChecksum(w.key, w.data!);
+        if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, crc, id, w.key).changes === 0)
+          st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data, crc);
       }
       if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(st, store, unit);
       if (unit.feed !== undefined)
@@ -573,6 +685,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   close(store?: string): void {
     if (store !== undefined) {
       this.#stores.delete(store);
+      this.#durability.delete(store);
       if (this.#stores.size > 0) return;
     }
     const db = this.#db;
@@ -628,6 +741,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }>;
     const keys = new Set([...kv, ...buckets.map((b) => bucketKey(b.store, b.name))]);
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
+
+/** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
+function storedNothing(file: string): boolean {
+  try {
+    return fs.statSync(file).size === 0;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
   }
 }
 
