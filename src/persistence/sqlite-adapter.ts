@@ -2,9 +2,19 @@
 // with synchronous=FULL (every commit fsyncs the WAL; NORMAL for stores
 // with durability 'process'); one SQLite transaction per flush across every
 // bucket; per-record upserts and deletes; tables created and upgraded on
-// open (`schema_version` in quire_meta); automatic WAL checkpoints
-// (`wal_autocheckpoint`) plus `checkpoint()` on demand. Restores stream rows
-// in insertion order with `.iterate()`.
+// open (`schema_version` in quire_meta); automatic WAL checkpoints plus
+// `checkpoint()` on demand. Restores stream rows in insertion order with
+// `.iterate()`.
+//
+// The WAL stays bounded under any write load: past `autoCheckpointPages` a
+// worker thread checkpoints it (PASSIVE, on its own connection, so the
+// copying and fsyncs do not stall commits); when it is done, the writer
+// copies the few frames committed meanwhile, so the checkpoint is complete
+// and the next commit starts the WAL over (`journal_size_limit` trims the
+// file). Should the WAL still pass four times that size (readers holding old
+// snapshots, a slow disk), the writer runs a TRUNCATE checkpoint itself.
+// close() waits for a running worker checkpoint and closes the last
+// connection, which checkpoints and removes the -wal and -shm files.
 //
 // Layout (schema version 1):
 //   quire_meta(key, value)                      schema_version, created_by
@@ -179,10 +189,15 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #ids = new Map<string, number>();
   /** Durability of each open store: the `synchronous` level its commits run at. */
   readonly #durability = new Map<string, Durability>();
+  readonly #contexts = new Map<string, AdapterContext>();
   #synchronous: 'FULL' | 'NORMAL' = 'FULL';
   #checkpointer: Worker | undefined;
+  /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
+  #walHardLimit = 0;
   #checkpointBusy = false;
+  /** Shared with the worker: 1 while it checkpoints (close() waits on it), 0 when idle. */
+  #checkpointState = new Int32Array(new SharedArrayBuffer(4));
   /** Online backups running (automatic checkpoints wait for them). */
   #backups = 0;
 
@@ -241,14 +256,20 @@ export class SQLiteAdapter implements IncrementalAdapter {
         this.#synchronous = 'FULL';
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
-        const worker = memory || this.#autoCheckpoint === 0 ? undefined : startCheckpointer(this.path);
+        const state = new Int32Array(new SharedArrayBuffer(4));
+        const worker = memory || this.#autoCheckpoint === 0 ? undefined : startCheckpointer(this.path, state);
         db.pragma(`wal_autocheckpoint = ${worker === undefined ? this.#autoCheckpoint : 0}`);
         this.#upgrade(db);
         if (worker !== undefined) {
           this.#checkpointer = worker;
+          this.#checkpointState = state;
           this.#walLimit = this.#autoCheckpoint * (db.pragma('page_size', { simple: true }) as number);
+          this.#walHardLimit = 4 * this.#walLimit;
+          // A WAL that starts over is cut back to this size (SQLite keeps it at its largest otherwise).
+          db.pragma(`journal_size_limit = ${this.#walLimit}`);
           worker.on('message', () => {
             this.#checkpointBusy = false;
+            this.#catchUp();
           });
           worker.on('error', () => {
             // Fall back to inline automatic checkpoints.
@@ -386,6 +407,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#ensure();
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
+    this.#contexts.set(store, context);
     const last = this.#st?.getStore.get(store) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
@@ -552,17 +574,43 @@ export class SQLiteAdapter implements IncrementalAdapter {
       throw toStorageError('commit', e, this.path);
     }
     const worker = this.#checkpointer;
-    if (worker !== undefined && !this.#checkpointBusy && this.#backups === 0) {
+    if (worker !== undefined && this.#backups === 0) {
       let wal = 0;
       try {
         wal = fs.statSync(`${this.path}-wal`).size;
       } catch {
         /* no WAL yet */
       }
-      if (wal > this.#walLimit) {
+      if (wal > this.#walHardLimit) {
+        // The worker's checkpoints do not keep up: checkpoint here, blocking this writer until done.
+        try {
+          db.pragma('wal_checkpoint(TRUNCATE)');
+        } catch (e) {
+          // The commit itself succeeded; the next one tries again.
+          this.#contexts
+            .values()
+            .next()
+            .value?.onError(toStorageError('checkpoint', e, this.path));
+        }
+      } else if (wal > this.#walLimit && !this.#checkpointBusy) {
         this.#checkpointBusy = true;
+        Atomics.store(this.#checkpointState, 0, 1);
         worker.postMessage('checkpoint');
       }
+    }
+  }
+
+  /**
+   * After the worker's checkpoint: copy the frames committed while it ran, so the checkpoint is
+   * complete and the next commit starts the WAL over instead of appending to it forever.
+   */
+  #catchUp(): void {
+    const db = this.#db;
+    if (db === undefined || this.#backups > 0) return;
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      /* busy (a reader or another checkpoint): the size limits still apply */
     }
   }
 
@@ -686,13 +734,20 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (store !== undefined) {
       this.#stores.delete(store);
       this.#durability.delete(store);
+      this.#contexts.delete(store);
       if (this.#stores.size > 0) return;
     }
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
     this.#ids = new Map();
-    void this.#checkpointer?.terminate();
+    const worker = this.#checkpointer;
+    if (worker !== undefined) {
+      // Let a running checkpoint finish (its connection closes when it is done): the close below is
+      // then the last connection, which checkpoints and removes the -wal and -shm files.
+      Atomics.wait(this.#checkpointState, 0, 1, CLOSE_WAIT_MS);
+      void worker.terminate();
+    }
     this.#checkpointer = undefined;
     this.#checkpointBusy = false;
     try {
@@ -756,25 +811,36 @@ function storedNothing(file: string): boolean {
 
 const betterSqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
 
-/** A worker thread with its own connection that runs PASSIVE checkpoints on request. */
-function startCheckpointer(file: string): Worker | undefined {
+/** How long close() waits for a running worker checkpoint (ms). */
+const CLOSE_WAIT_MS = 10_000;
+
+/**
+ * A worker thread that runs a PASSIVE checkpoint on request, on a connection of its own that is
+ * open only while it runs. `state[0]` is set to 1 by the requester and back to 0 (with a notify)
+ * once the checkpoint is over and its connection closed.
+ */
+function startCheckpointer(file: string, state: Int32Array): Worker | undefined {
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     const Database = require(workerData.lib);
-    let db;
+    const state = workerData.state;
     parentPort.on('message', () => {
+      let db;
       try {
-        db ??= new Database(workerData.file, { fileMustExist: true });
+        db = new Database(workerData.file, { fileMustExist: true });
         db.pragma('busy_timeout = 1000');
         db.pragma('wal_checkpoint(PASSIVE)');
       } catch {}
+      try { db?.close(); } catch {}
+      Atomics.store(state, 0, 0);
+      Atomics.notify(state, 0);
       parentPort.postMessage('done');
     });
   `;
   try {
     const w = new Worker(code, {
       eval: true,
-      workerData: { file: path.resolve(file), lib: betterSqlitePath },
+      workerData: { file: path.resolve(file), lib: betterSqlitePath, state },
     });
     w.unref();
     return w;
