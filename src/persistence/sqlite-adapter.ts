@@ -133,7 +133,8 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   },
   // 2 → 3: a checksum per record row, computed for the rows already stored
   (db) => {
-    db.exec('ALTER TABLE quire_records ADD COLUMN crc INTEGER');
+    const columns = db.prepare('PRAGMA table_info(quire_records)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'crc')) db.exec('ALTER TABLE quire_records ADD COLUMN crc INTEGER');
     db.function('quire_row_crc', { deterministic: true }, (key, data) =>
       rowChecksum(String(key), String(data)),
     );
