@@ -584,7 +584,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
       }
       if (wal > this.#walHardLimit) {
         // The worker's checkpoints do not keep up: checkpoint here, blocking this writer until done.
+        // A checkpoint the worker is running holds SQLite's checkpoint lock: wait for it first.
         try {
+          if (this.#checkpointBusy) Atomics.wait(this.#checkpointState, 0, 1, CLOSE_WAIT_MS);
           db.pragma('wal_checkpoint(TRUNCATE)');
         } catch (e) {
           // The commit itself succeeded; the next one tries again.
