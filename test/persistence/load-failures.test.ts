@@ -4,13 +4,15 @@
 // new writes replace rows that were not loaded. Real files, damaged the way
 // disks and people damage them: a flipped byte in a row, a damaged page, a
 // truncated file, a path that cannot be opened, a full disk at start.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileAdapter, SQLiteAdapter, StorageCorruptError, StorageError, Store } from '../../src/index.js';
 import { tempDir } from './helpers.js';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/quire.js');
 
 const def = {
   key: 'id',
@@ -105,6 +107,13 @@ describe('SQLite: damaged rows and pages are refused, not loaded', () => {
     raw.close();
     expect(rows).toBe(200);
     expect(damaged).toBe(1);
+    // `quire check` reports the same damage
+    const check = spawnSync(process.execPath, [BIN, 'check', '--db', file], {
+      env: { ...process.env, QUIRE_CLI_SOURCE: '1' },
+      encoding: 'utf8',
+    });
+    expect(check.status).toBe(1);
+    expect(check.stdout).toMatch(/checksum/);
   });
 
   for (const damage of ['fewer cells', 'zeroed page', 'garbage in a page'] as const) {
