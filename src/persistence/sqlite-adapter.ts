@@ -31,8 +31,8 @@
 //       (bucket_id, key, seq) for history(key), (bucket_id, at) for maxAge.
 //   quire_feed(store, seq, bucket, key, op, version, at, actor)   WITHOUT ROWID,
 //       the change feed: every persistent change, the last N by seq kept.
-// Schema version 3 adds `crc` to quire_records: CRC-32 of the row's key and
-// data, checked on every load (SQLite itself has no checksums), so changed
+// Schema version 3 adds `crc` to quire_records: CRC-32 of the row's data,
+// checked on every load (SQLite itself has no checksums), so changed
 // bytes are refused instead of loaded. A load also compares the rows read
 // with the key index's count, so rows a damaged page hides are noticed.
 import * as fs from 'node:fs';
@@ -71,9 +71,12 @@ const crc32: (data: string | Uint8Array, value?: number) => number = (
   zlib as unknown as { crc32: (d: string | Uint8Array, v?: number) => number }
 ).crc32;
 
-/** Checksum of a stored record row: CRC-32 over its key and its data. */
-export function rowChecksum(key: string, data: string): number {
-  return crc32(data, crc32(key));
+/**
+ * Checksum of a stored record row: CRC-32 of its data (the record JSON, which holds the key fields
+ * too; one native call per row keeps restarts fast).
+ */
+export function rowChecksum(data: string): number {
+  return crc32(data);
 }
 
 const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
@@ -135,10 +138,8 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   (db) => {
     const columns = db.prepare('PRAGMA table_info(quire_records)').all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === 'crc')) db.exec('ALTER TABLE quire_records ADD COLUMN crc INTEGER');
-    db.function('quire_row_crc', { deterministic: true }, (key, data) =>
-      rowChecksum(String(key), String(data)),
-    );
-    db.exec('UPDATE quire_records SET crc = quire_row_crc(key, data)');
+    db.function('quire_row_crc', { deterministic: true }, (data) => rowChecksum(String(data)));
+    db.exec('UPDATE quire_records SET crc = quire_row_crc(data)');
   },
 ];
 
@@ -456,7 +457,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
             for (const [key, data, crc] of rows) {
               read++;
               let r: StoreRecord | undefined;
-              if (crc === rowChecksum(key, data)) {
+              if (crc === rowChecksum(data)) {
                 try {
                   r = JSON.parse(data);
                 } catch {
@@ -556,7 +557,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
           st.deleteRecord.run(id, w.key);
           continue;
         }
-        const crc = rowChecksum(w.key, w.data!);
+        const crc = rowChecksum(w.data!);
         if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, crc, id, w.key).changes === 0)
           st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data, crc);
       }
