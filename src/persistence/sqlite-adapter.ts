@@ -41,8 +41,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import Database from 'better-sqlite3';
-import type { HistoryFilter, StoreRecord } from '../store/index.js';
-import { InvalidArgumentError } from '../store/index.js';
+import type { HistoryFilter, StoreRecord } from '../engine/index.js';
+import { InvalidArgumentError } from '../engine/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import {
   ReadOnlyStorageError,
