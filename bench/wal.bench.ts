@@ -13,7 +13,11 @@ import { type BenchSection, formatNumber, table } from './harness.js';
 
 const def = {
   key: 'id',
-  schema: { id: { type: 'number', generated: 'autoincrement' }, v: { type: 'string' }, n: { type: 'number' } },
+  schema: {
+    id: { type: 'number', generated: 'autoincrement' },
+    v: { type: 'string' },
+    n: { type: 'number' },
+  },
 } as const;
 
 const MiB = 1024 * 1024;
@@ -114,7 +118,8 @@ export async function run(): Promise<BenchSection> {
     ]),
   );
   return {
-    title: 'Bounded WAL under back-to-back durable commits (target: never above 64 MiB; nothing left after stop)',
+    title:
+      'Bounded WAL under back-to-back durable commits (target: never above 64 MiB; nothing left after stop)',
     markdown,
   };
 }
