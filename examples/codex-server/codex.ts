@@ -1,10 +1,9 @@
-// The editor back end of SPEC §0.1 on Quire: codices (documents made from
+// An editor back end on Quire: codices (documents made from
 // templates) in a durable store, served as JSON-RPC methods.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type FieldDefinition,
   InvalidArgumentError,
   RecordNotFoundError,
   SQLiteAdapter,
@@ -13,13 +12,9 @@ import {
   type ValidationIssue,
 } from 'quiredb';
 import type { QuireServer } from 'quiredb/server';
+import { fieldIssues, type Template, type TemplateRegistry } from './templates.js';
 
-/** A template: `<workspace>/templates/<id>.json`. Its fields use Quire's field definitions. */
-export interface Template {
-  readonly id: string;
-  readonly name: string;
-  readonly fields: Readonly<Record<string, FieldDefinition>>;
-}
+export type { Template } from './templates.js';
 
 export const CODICES = {
   key: 'id',
@@ -55,59 +50,31 @@ export function present(r: Row) {
   };
 }
 
-export function loadTemplates(workspace: string): Map<string, Template> {
-  const dir = join(workspace, 'templates');
-  const out = new Map<string, Template>();
-  if (!existsSync(dir)) return out;
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.json')) continue;
-    const t = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Partial<Template>;
-    const id = t.id ?? f.slice(0, -5);
-    out.set(id, { id, name: t.name ?? id, fields: t.fields ?? {} });
-  }
-  return out;
-}
-
-/** Check `content.fields` against a template (type, required, enum, min/max, lengths). */
-function checkFields(template: Template, fields: Record<string, unknown>): void {
+/**
+ * Check `content.fields` against a template. `only`: check just these fields
+ * (an update checks the fields it changes, so content it did not touch never
+ * makes it fail, even if the template changed since).
+ */
+function checkFields(template: Template, fields: Record<string, unknown>, only?: ReadonlySet<string>): void {
   const issues: ValidationIssue[] = [];
   for (const [name, def] of Object.entries(template.fields)) {
-    const v = fields[name];
-    const field = `content.fields.${name}`;
-    if (v === undefined || v === null) {
-      if (def.required === true) issues.push({ field, message: 'Field is required', code: 'required' });
-      continue;
-    }
-    const type = Array.isArray(v) ? 'array' : typeof v;
-    if (type !== def.type) {
-      issues.push({ field, message: `Expected ${def.type}, got ${type}`, code: 'type' });
-      continue;
-    }
-    if (def.enum !== undefined && !def.enum.includes(v))
-      issues.push({ field, message: `Must be one of: ${def.enum.join(', ')}`, code: 'enum' });
-    if (typeof v === 'number') {
-      if (def.min !== undefined && v < def.min)
-        issues.push({ field, message: `Minimum is ${def.min}`, code: 'min' });
-      if (def.max !== undefined && v > def.max)
-        issues.push({ field, message: `Maximum is ${def.max}`, code: 'max' });
-    }
-    if (typeof v === 'string') {
-      if (def.minLength !== undefined && v.length < def.minLength)
-        issues.push({ field, message: `Minimum length is ${def.minLength}`, code: 'minLength' });
-      if (def.maxLength !== undefined && v.length > def.maxLength)
-        issues.push({ field, message: `Maximum length is ${def.maxLength}`, code: 'maxLength' });
-    }
+    if (only !== undefined && !only.has(name)) continue;
+    issues.push(...fieldIssues(name, def, fields[name]));
   }
   if (issues.length > 0) throw new ValidationError('codices', issues);
 }
 
-function initialFields(template: Template | undefined): Record<string, unknown> {
-  const fields: Record<string, unknown> = {};
+/** The template's defaults for fields the caller did not give. */
+function withDefaults(
+  template: Template | undefined,
+  fields: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(template?.fields ?? {})) {
     if (def.default !== undefined)
-      fields[name] = typeof def.default === 'function' ? def.default() : def.default;
+      out[name] = typeof def.default === 'function' ? def.default() : structuredClone(def.default);
   }
-  return fields;
+  return { ...out, ...fields };
 }
 
 function bad(argument: string, message: string): InvalidArgumentError {
@@ -120,7 +87,6 @@ function isObj(v: unknown): v is Record<string, unknown> {
 
 /** Open the workspace's store: `<workspace>/.quire/codex.db`, strict durability. */
 export async function openCodexStore(workspace: string): Promise<Store> {
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(join(workspace, '.quire'), { recursive: true });
   const store = await Store.start({
     name: 'codex',
@@ -130,24 +96,38 @@ export async function openCodexStore(workspace: string): Promise<Store> {
   return store;
 }
 
-/** Register the editor's methods on a server serving `store`. */
+/**
+ * Register the editor's methods on a server serving `store`. An unknown
+ * `template_id` is stored as given, without field validation, and logged
+ * (the editor decides which templates exist; a codex is never uncreatable).
+ */
 export function registerCodexMethods(
   server: QuireServer,
   store: Store,
-  templates: Map<string, Template>,
+  templates: TemplateRegistry,
+  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
 ): void {
   const codices = store.bucket('codices');
 
-  const template = (id: unknown): Template | undefined => {
+  const templateId = (id: unknown): string | undefined => {
     if (id === undefined || id === null) return undefined;
-    if (typeof id !== 'string') throw bad('template_id', 'expected a string');
+    if (typeof id !== 'string' || id === '') throw bad('template_id', 'expected a non-empty string');
+    return id;
+  };
+  /** The template of an id, or undefined (with a warning) for an id no template has. */
+  const templateOf = (id: string | undefined): Template | undefined => {
+    if (id === undefined) return undefined;
     const t = templates.get(id);
     if (t === undefined)
-      throw bad(
-        'template_id',
-        `unknown template "${id}" (known: ${[...templates.keys()].join(', ') || 'none'})`,
-      );
+      log(`codex-server: warning: unknown template "${id}": content.fields are not validated`);
     return t;
+  };
+  const fieldsOf = (content: unknown, argument: string): Record<string, unknown> | undefined => {
+    if (content === undefined) return undefined;
+    if (!isObj(content)) throw bad(argument, 'expected an object {fields?}');
+    if (content.fields !== undefined && !isObj(content.fields))
+      throw bad(`${argument}.fields`, 'expected an object');
+    return (content.fields as Record<string, unknown> | undefined) ?? {};
   };
   const codexId = (p: Record<string, unknown>): string => {
     if (typeof p.codex_id !== 'string' || p.codex_id === '')
@@ -165,14 +145,19 @@ export function registerCodexMethods(
   };
 
   server.register('create_codex', async (params: Record<string, unknown> = {}, ctx) => {
-    const t = template(params.template_id);
+    const id = templateId(params.template_id);
     if (params.metadata !== undefined && !isObj(params.metadata)) throw bad('metadata', 'expected an object');
+    const given = fieldsOf(params.content, 'content') ?? {};
     await checkRefs(params.references);
+    const t = templateOf(id);
+    const fields = withDefaults(t, given);
+    // Create and update validate alike: the whole content of a new codex.
+    if (t !== undefined) checkFields(t, fields);
     const record: Record<string, unknown> = {
       title: params.title,
-      content: { fields: initialFields(t) },
+      content: { ...(params.content as object | undefined), fields },
     };
-    if (t !== undefined) record.template_id = t.id;
+    if (id !== undefined) record.template_id = id;
     for (const k of ['metadata', 'project', 'tags', 'references'] as const)
       if (params[k] !== undefined) record[k] = params[k];
     const r = await codices.insert(record, { actor: ctx.actor(params) });
@@ -192,7 +177,7 @@ export function registerCodexMethods(
     if (current === undefined) throw new RecordNotFoundError('codices', id);
     const changes: Record<string, unknown> = {};
     if (params.title !== undefined) changes.title = params.title;
-    if (params.template_id !== undefined) changes.template_id = template(params.template_id)?.id;
+    if (params.template_id !== undefined) changes.template_id = templateId(params.template_id);
     if (params.metadata !== undefined) {
       if (!isObj(params.metadata)) throw bad('metadata', 'expected an object');
       changes.metadata = { ...(current.metadata as object), ...params.metadata };
@@ -202,19 +187,17 @@ export function registerCodexMethods(
       await checkRefs(params.references, id);
       changes.references = params.references;
     }
-    if (params.content !== undefined) {
-      if (!isObj(params.content)) throw bad('content', 'expected an object');
-      const fields = params.content.fields;
-      if (fields !== undefined && !isObj(fields)) throw bad('content.fields', 'expected an object');
-      changes.content = {
-        ...(current.content as object),
-        ...params.content,
-        fields: { ...((current.content as { fields?: object }).fields ?? {}), ...(fields ?? {}) },
-      };
+    const given = fieldsOf(params.content, 'content');
+    const currentFields = (current.content as { fields?: Record<string, unknown> } | undefined)?.fields ?? {};
+    const switching = changes.template_id !== undefined && changes.template_id !== current.template_id;
+    const t = templateOf((changes.template_id ?? current.template_id) as string | undefined);
+    if (given !== undefined || switching) {
+      // A new template brings its defaults for fields the codex does not have yet.
+      const fields = { ...(switching ? withDefaults(t, currentFields) : currentFields), ...(given ?? {}) };
+      changes.content = { ...(current.content as object), ...(params.content as object), fields };
+      // Check what this update changes: the fields it sets, and all of them when the template changes.
+      if (t !== undefined) checkFields(t, fields, switching ? undefined : new Set(Object.keys(given ?? {})));
     }
-    const t = template((changes.template_id ?? current.template_id) as string | undefined);
-    if (t !== undefined)
-      checkFields(t, ((changes.content ?? current.content) as { fields: Record<string, unknown> }).fields);
     // The version moves on every update, even when nothing else changed.
     const r = await codices.update(id, changes, { actor: ctx.actor(params) });
     return present(r as Row);
@@ -254,6 +237,11 @@ export function registerCodexMethods(
   });
 
   server.register('list_templates', () =>
-    [...templates.values()].map((t) => ({ id: t.id, name: t.name, fields: Object.keys(t.fields) })),
+    templates.all().map((t) => ({
+      id: t.id,
+      name: t.name,
+      fields: Object.keys(t.fields),
+      source: t.source,
+    })),
   );
 }

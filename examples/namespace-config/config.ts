@@ -1,4 +1,4 @@
-// The service configuration store of SPEC §0.3 on Quire: a proxy's
+// A service configuration store on Quire: a proxy's
 // namespaces (unique names, enum-checked status, JSON backend config, tags)
 // and per-namespace feature flags, in local SQLite under ./data.
 //

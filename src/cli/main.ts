@@ -1,8 +1,8 @@
 // The `quire` command line (P-11): serve, import, export, backup, restore,
 // history, stats, check, checkpoint. Results go to stdout, messages and
 // progress to stderr; exit codes are listed in open.ts (EXIT).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import {
@@ -14,9 +14,18 @@ import {
   ValidationError,
 } from '../index.js';
 import type { DataFormat } from '../io/index.js';
-import { type AuthOptions, QuireServer, type ServerOptions } from '../server/index.js';
+import { type AuthOptions, InsecureBindError, QuireServer, type ServerOptions } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
-import { CliError, cliErrorOf, databasePath, EXIT, type OpenOptions, openStore, storeNames } from './open.js';
+import {
+  CliError,
+  cliErrorOf,
+  databasePath,
+  EXIT,
+  lockedMessage,
+  type OpenOptions,
+  openStore,
+  storeNames,
+} from './open.js';
 import { progressBar } from './progress.js';
 
 const VERSION = '0.1.0';
@@ -24,11 +33,15 @@ const VERSION = '0.1.0';
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const info = (line: string) => process.stderr.write(`${line}\n`);
 
-function int(name: string, min = 0) {
+function int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER
+          ? `${name} must be an integer >= ${min}`
+          : `${name} must be an integer from ${min} to ${max}`,
+      );
     return n;
   };
 }
@@ -77,9 +90,12 @@ function readAuthFile(file: string): AuthOptions {
       `bad auth file ${path}: expected {tokens: {<token>: {identity, read?, write?, admin?}}}`,
       EXIT.USAGE,
     );
-  for (const [t, g] of Object.entries(tokens as Record<string, unknown>)) {
+  let position = 0;
+  for (const g of Object.values(tokens as Record<string, unknown>)) {
+    position++;
+    // Never print a token, not even part of it: name the entry by position.
     if (g === null || typeof g !== 'object' || typeof (g as { identity?: unknown }).identity !== 'string')
-      throw new CliError(`bad auth file ${path}: token "${t.slice(0, 4)}…" needs an "identity"`, EXIT.USAGE);
+      throw new CliError(`bad auth file ${path}: token entry #${position} needs an "identity"`, EXIT.USAGE);
   }
   return { tokens: tokens as AuthOptions extends { tokens: infer T } ? T : never };
 }
@@ -87,8 +103,10 @@ function readAuthFile(file: string): AuthOptions {
 // ── Commands ─────────────────────────────────────────────────────────
 
 async function serve(opts: Record<string, any>): Promise<void> {
-  if (opts.ui === true) throw new CliError('--ui is not available yet (SPEC P-13)', EXIT.USAGE);
+  if (opts.ui === true) throw new CliError('--ui is not available yet', EXIT.USAGE);
   const stdio = opts.stdio === true || opts.http === undefined;
+  if (opts.readOnly === true && opts.create === true)
+    throw new CliError('--read-only and --create exclude each other', EXIT.USAGE);
   const auth = opts.auth !== undefined ? readAuthFile(opts.auth) : undefined;
   const opened = await openStore({
     db: opts.db,
@@ -96,29 +114,43 @@ async function serve(opts: Record<string, any>): Promise<void> {
     name: opts.name,
     schema: opts.schema,
     durability: opts.durability,
-    create: true,
+    create: opts.create === true,
+    readOnly: opts.readOnly === true,
   });
+  const origins: string[] = opts.allowedOrigin ?? [];
   const serverOptions: ServerOptions = {
     store: opened.store,
     stopStoreOnClose: true,
+    allowedOrigins: origins,
+    insecure: opts.insecure === true,
+    backupDir: resolve(opts.backupDir ?? `${opened.path}.backups`),
+    readOnly: opts.readOnly === true,
     ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),
     ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
     ...(opts.rateLimit !== undefined ? { rateLimit: { requests: opts.rateLimit, intervalMs: 1000 } } : {}),
   };
-  const server = new QuireServer(serverOptions);
+  let server: QuireServer;
+  try {
+    server = new QuireServer(serverOptions);
+  } catch (e) {
+    await opened.store.stop();
+    throw new CliError((e as Error).message, EXIT.USAGE);
+  }
   server.handleSignals();
   const buckets = (await opened.store.getStats()).buckets.names;
   if (opts.http !== undefined) {
     try {
       const a = await server.listen({ port: opts.http, host: opts.host });
       info(
-        `quire: serving ${opened.path} (store "${opened.name}", buckets: ${buckets.join(', ') || 'none'})`,
+        `quire: serving ${opened.path}${opts.readOnly === true ? ' read-only' : ''} (store "${opened.name}", buckets: ${buckets.join(', ') || 'none'})`,
       );
       info(`quire: HTTP ${a.url}  WebSocket ${a.wsUrl}  health http://${a.host}:${a.port}/health`);
     } catch (e) {
       await server.close();
+      await opened.close({ failed: true });
+      if (e instanceof InsecureBindError) throw new CliError(e.message, EXIT.USAGE);
       throw new CliError(`cannot listen on ${opts.host}:${opts.http}: ${(e as Error).message}`, EXIT.FAILED);
     }
   }
@@ -143,19 +175,38 @@ async function importCmd(file: string, opts: Record<string, any>): Promise<void>
   const opened = await openStore({
     ...loc(opts),
     schema: opts.schema,
-    create: true,
+    create: opts.create === true,
     durability: 'debounced',
   });
-  const bar = progressBar(`importing ${opts.bucket}`);
+  let failed = true;
+  // NDJSON is read as a stream: progress is bytes read of the file's size (the
+  // record count is unknown until the end). JSON and YAML are parsed whole
+  // first, so their record total is known.
+  const stream = format === 'ndjson';
+  const bar = progressBar(`importing ${opts.bucket}`, { unit: stream ? 'bytes' : 'records' });
   try {
     if (!opened.store.hasBucket(opts.bucket))
       throw new CliError(`bucket "${opts.bucket}" is not defined (define it with --schema FILE)`, EXIT.USAGE);
-    const r = await opened.store.bucket(opts.bucket).import(path, {
+    const size = statSync(path).size;
+    let bytes = 0;
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        bar.update(bytes, size);
+        yield chunk;
+      }
+    }
+    const r = await opened.store.bucket(opts.bucket).import(stream ? counted() : path, {
       format,
       mode: opts.upsert === true ? 'upsert' : 'insert',
       onlyIfEmpty: opts.ifEmpty === true,
       ...(opts.actor !== undefined ? { actor: opts.actor } : {}),
-      onProgress: (p) => bar.update(p.processed, p.total),
+      ...(stream
+        ? {}
+        : {
+            onProgress: (p: { processed: number; total?: number }) =>
+              bar.update(p.processed, p.total ?? p.processed),
+          }),
     });
     bar.stop();
     await opened.store.flush();
@@ -164,13 +215,15 @@ async function importCmd(file: string, opts: Record<string, any>): Promise<void>
         ? `skipped: bucket "${opts.bucket}" is not empty`
         : `imported ${r.imported} records into "${opts.bucket}"`,
     );
+    failed = false;
   } catch (e) {
     bar.stop();
     if (e instanceof ValidationError || (e as { name?: string }).name === 'ImportError')
       throw new CliError(`import failed, nothing was imported: ${(e as Error).message}`, EXIT.USAGE);
     throw e;
   } finally {
-    await opened.store.stop();
+    // A store this command created is removed again when the import fails.
+    await opened.close({ failed });
   }
 }
 
@@ -185,10 +238,9 @@ async function exportCmd(opts: Record<string, any>): Promise<void> {
     }
   }
   const opened = await openStore({ ...loc(opts), readOnly: true });
-  const bar = progressBar(
-    `exporting ${opts.bucket}`,
-    opts.out !== undefined && process.stderr.isTTY === true,
-  );
+  const bar = progressBar(`exporting ${opts.bucket}`, {
+    enabled: opts.out !== undefined && process.stderr.isTTY === true,
+  });
   try {
     if (!opened.store.hasBucket(opts.bucket))
       throw new CliError(`bucket "${opts.bucket}" not found in ${opened.path}`, EXIT.USAGE);
@@ -198,6 +250,14 @@ async function exportCmd(opts: Record<string, any>): Promise<void> {
       onProgress: (p: { processed: number; total: number }) => bar.update(p.processed, p.total),
     };
     const b = opened.store.bucket(opts.bucket);
+    if (filter !== undefined) {
+      // A bad filter is bad usage (exit 2), checked before anything is written.
+      try {
+        await b.count(filter);
+      } catch (e) {
+        throw new CliError(`bad --filter: ${(e as Error).message}`, EXIT.USAGE);
+      }
+    }
     if (opts.out !== undefined) {
       const r = await b.export(format, { ...options, to: resolve(opts.out) });
       bar.stop();
@@ -219,7 +279,7 @@ async function backupCmd(opts: Record<string, any>): Promise<void> {
     throw new CliError(`${target} exists (use --force to overwrite)`, EXIT.USAGE);
   // An online, consistent copy through SQLite's backup API; works while a server writes.
   const adapter = new SQLiteAdapter(path, { readOnly: true });
-  const bar = progressBar('backup');
+  const bar = progressBar('backup', { unit: 'pages' });
   try {
     const r = await adapter.database.backup(target, {
       progress: ({ totalPages, remainingPages }) => {
@@ -240,13 +300,17 @@ async function backupCmd(opts: Record<string, any>): Promise<void> {
 async function restoreCmd(opts: Record<string, any>): Promise<void> {
   const from = resolve(opts.from);
   if (!existsSync(from)) throw new CliError(`backup file not found: ${from}`, EXIT.USAGE);
+  // Restoring makes the store from the backup, so the target may be new (no --create needed).
   const path = databasePath(loc(opts), { create: true });
+  const madeDir = !existsSync(dirname(path));
+  if (madeDir) mkdirSync(dirname(path), { recursive: true });
   // Checks the backup (integrity, Quire tables, storage version), takes the
   // store's writer lock, and swaps the file in atomically.
   try {
     await restoreFromBackup(from, path, { overwrite: opts.force === true });
   } catch (e) {
-    if (e instanceof StorageLockedError) throw new CliError(e.message, EXIT.LOCKED);
+    if (madeDir) rmSync(dirname(path), { recursive: true, force: true });
+    if (e instanceof StorageLockedError) throw new CliError(lockedMessage(e), EXIT.LOCKED);
     if (e instanceof StorageCorruptionError)
       throw new CliError(`not a usable backup: ${e.message}`, EXIT.USAGE);
     if (e instanceof InvalidArgument && /exists/.test(e.message))
@@ -270,6 +334,8 @@ async function historyCmd(opts: Record<string, any>): Promise<void> {
       parseKey(opts.key),
       opts.limit !== undefined ? { limit: opts.limit } : {},
     );
+    if (entries.length === 0)
+      throw new CliError(`no history for key ${opts.key} in bucket "${opts.bucket}"`, EXIT.FAILED);
     if (opts.json === true) out(JSON.stringify(entries, null, 2));
     else
       for (const e of entries as Array<Record<string, unknown>>) {
@@ -325,10 +391,13 @@ async function checkCmd(opts: Record<string, any>): Promise<void> {
             problems.push(`${store}/${bucket}: stored definition is invalid: ${(e as Error).message}`);
           }
         } else problems.push(`${store}/${bucket}: no stored definition`);
-        const bar = progressBar(`checking ${bucket}`);
+        const total = adapter.recordCount(store, bucket);
+        const bar = progressBar(`checking ${bucket}`, { unit: 'records' });
+        let done = 0;
         try {
           for (const r of stored.records) {
             records++;
+            done++;
             if (validate !== undefined) {
               try {
                 validate(r);
@@ -336,8 +405,9 @@ async function checkCmd(opts: Record<string, any>): Promise<void> {
                 if (problems.length < 100) problems.push(`${store}/${bucket}: ${(e as Error).message}`);
               }
             }
-            if (records % 10_000 === 0) bar.update(records);
+            if (done % 1000 === 0) bar.update(done, total);
           }
+          bar.update(done, Math.max(total, done));
         } catch (e) {
           problems.push(`${store}/${bucket}: ${(e as Error).message}`);
         } finally {
@@ -396,7 +466,7 @@ export function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 failed (e.g. check found problems), 2 bad usage or input, 3 store locked by another process.',
+      '\nExit codes: 0 ok, 1 failed (check found problems, no history for the key, a runtime error), 2 bad usage or input (unknown option, missing store file, bad schema, filter or data file), 3 store locked by another process.',
     )
     .exitOverride();
 
@@ -404,13 +474,28 @@ export function program(): Command {
     p.command('serve').description('serve the store over JSON-RPC (stdio by default, or HTTP + WebSocket)'),
   )
     .option('--schema <file>', 'bucket definitions (YAML or JSON)')
+    .option('--create', 'make a new store when the file does not exist (otherwise: exit 2)')
+    .option('--read-only', 'serve without writing (works while another process holds the store)')
     .option('--stdio', 'newline-delimited JSON-RPC on stdin/stdout (default when --http is not given)')
     .option(
       '--http <port>',
       'listen for HTTP (POST /rpc, GET /health) and WebSocket on this port (0 = any)',
-      int('--http'),
+      int('--http', 0, 65535),
     )
     .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option(
+      '--insecure',
+      'allow a non-loopback --host without --auth (anyone who can reach it can read and write)',
+    )
+    .option(
+      '--allowed-origin <origin>',
+      'a browser origin allowed to call the server, with CORS (repeatable; default none)',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
+    .option(
+      '--backup-dir <dir>',
+      'where the "backupTo" method writes backups, by file name (default <db>.backups/)',
+    )
     .option(
       '--auth <file>',
       'bearer tokens and permissions (YAML/JSON: {tokens: {<token>: {identity, read, write, admin}}})',
@@ -439,6 +524,7 @@ export function program(): Command {
   )
     .requiredOption('--bucket <name>', 'target bucket')
     .option('--schema <file>', 'bucket definitions (YAML or JSON), for a bucket not yet stored')
+    .option('--create', 'make a new store when the file does not exist (otherwise: exit 2)')
     .addOption(
       new Option('--format <format>', 'input format (default: from the extension)').choices([
         'json',

@@ -2,11 +2,11 @@
 // --workspace DIR → DIR/.quire/store.db), which store inside it (--name, or
 // the only one there), and which buckets (stored definitions, plus those of
 // a YAML/JSON schema file).
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { SQLiteAdapter, StorageLockedError, Store } from '../index.js';
-import type { BucketDefinition } from '../store/index.js';
+import { type BucketDefinition, compileDefinition } from '../store/index.js';
 
 /** Exit codes scripts can rely on. */
 export const EXIT = {
@@ -34,7 +34,13 @@ export interface Location {
   readonly workspace?: string;
 }
 
-/** The database file of `--db FILE` or `--workspace DIR`. */
+const MISSING_HINT = '(use --create to make a new one)';
+
+/**
+ * The database file of `--db FILE` or `--workspace DIR`. A missing file is an
+ * error unless `create` is set (a typo must not make a new, empty store);
+ * nothing is created here: the caller creates the store once its inputs are valid.
+ */
 export function databasePath(loc: Location, options: { create: boolean }): string {
   if (loc.db !== undefined && loc.workspace !== undefined)
     throw new CliError('give either --db FILE or --workspace DIR, not both', EXIT.USAGE);
@@ -44,18 +50,42 @@ export function databasePath(loc: Location, options: { create: boolean }): strin
     const ws = resolve(loc.workspace);
     if (!existsSync(ws) || !statSync(ws).isDirectory())
       throw new CliError(`workspace directory not found: ${ws}`, EXIT.USAGE);
-    const dir = join(ws, '.quire');
-    if (options.create) mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'store.db');
+    const file = join(ws, '.quire', 'store.db');
     if (!options.create && !existsSync(file))
-      throw new CliError(`no Quire store in workspace ${ws} (${file} does not exist)`, EXIT.USAGE);
+      throw new CliError(
+        `no Quire store in workspace ${ws} (${file} does not exist) ${MISSING_HINT}`,
+        EXIT.USAGE,
+      );
     return file;
   }
   const file = resolve(loc.db!);
-  if (!options.create && !existsSync(file)) throw new CliError(`store file not found: ${file}`, EXIT.USAGE);
+  if (!options.create && !existsSync(file))
+    throw new CliError(`store file not found: ${file} ${MISSING_HINT}`, EXIT.USAGE);
   if (options.create && !existsSync(dirname(file)))
     throw new CliError(`directory of the store file does not exist: ${dirname(file)}`, EXIT.USAGE);
   return file;
+}
+
+/**
+ * Make room for a new store file (the workspace's .quire folder) and return
+ * how to remove everything this made, for a command that fails after creating it.
+ */
+function prepareNewStore(path: string): () => void {
+  const dir = dirname(path);
+  const madeDir = !existsSync(dir);
+  if (madeDir) mkdirSync(dir, { recursive: true });
+  return () => {
+    for (const f of [
+      path,
+      `${path}-wal`,
+      `${path}-shm`,
+      `${path}-journal`,
+      `${path}.lock`,
+      `${path}.lock.os`,
+    ])
+      rmSync(f, { force: true });
+    if (madeDir) rmSync(dir, { recursive: true, force: true });
+  };
 }
 
 /** Bucket definitions of a schema file: `{buckets: {name: definition}}` or `{name: definition}`, YAML or JSON. */
@@ -77,6 +107,12 @@ export function readSchemaFile(file: string): Record<string, BucketDefinition> {
   for (const [name, def] of Object.entries(buckets)) {
     if (!isObj(def) || def.key === undefined || !isObj(def.schema))
       throw new CliError(`bad schema file ${path}: bucket "${name}" needs "key" and "schema"`, EXIT.USAGE);
+    // Checked before any store is opened or created: a bad schema leaves nothing behind.
+    try {
+      compileDefinition(name, def as unknown as BucketDefinition);
+    } catch (e) {
+      throw new CliError(`schema file: bucket "${name}": ${(e as Error).message}`, EXIT.USAGE);
+    }
   }
   return buckets as Record<string, BucketDefinition>;
 }
@@ -86,7 +122,7 @@ export interface OpenOptions extends Location {
   readonly schema?: string;
   readonly readOnly?: boolean;
   readonly durability?: 'strict' | 'process' | 'debounced';
-  /** Create the database if it does not exist (serve, import). */
+  /** Create the database if it does not exist (`--create`). */
   readonly create?: boolean;
   readonly onError?: (e: Error) => void;
 }
@@ -98,6 +134,10 @@ export interface OpenedStore {
   readonly name: string;
   /** Buckets defined from stored definitions (not in the schema file). */
   readonly storedBuckets: string[];
+  /** This command created the store file. */
+  readonly created: boolean;
+  /** Stop the store; when this command created it, remove what it created (a failed first command leaves nothing). */
+  close(options: { failed: boolean }): Promise<void>;
 }
 
 /** Store names present in the database file. */
@@ -108,9 +148,15 @@ export function storeNames(adapter: SQLiteAdapter): string[] {
   return db.prepare('SELECT DISTINCT store FROM quire_buckets ORDER BY store').pluck().all() as string[];
 }
 
+/** The lock message with the CLI's way out (the library's names `{readOnly: true}`). */
+export function lockedMessage(e: StorageLockedError): string {
+  const h = e.holder;
+  return `Storage "${e.path}" is locked for writing by process ${h.pid} on host "${h.host}" (since ${new Date(h.since).toISOString()}); stop that process, or use --read-only (quire serve --read-only; export, stats, history, backup and check only read)`;
+}
+
 /** Map storage errors to CLI errors with exit codes. */
 export function cliErrorOf(e: unknown, path: string): unknown {
-  if (e instanceof StorageLockedError) return new CliError(e.message, EXIT.LOCKED);
+  if (e instanceof StorageLockedError) return new CliError(lockedMessage(e), EXIT.LOCKED);
   if (
     e instanceof Error &&
     /SQLITE_NOTADB|file is not a database/i.test(`${(e as { code?: string }).code} ${e.message}`)
@@ -124,10 +170,12 @@ export function cliErrorOf(e: unknown, path: string): unknown {
  * every stored bucket, and the buckets of the schema file.
  */
 export async function openStore(options: OpenOptions): Promise<OpenedStore> {
-  const path = databasePath(options, { create: options.create === true });
-  const schema = options.schema !== undefined ? readSchemaFile(options.schema) : {};
   const readOnly = options.readOnly === true;
-  let adapter: SQLiteAdapter;
+  const path = databasePath(options, { create: options.create === true && !readOnly });
+  const schema = options.schema !== undefined ? readSchemaFile(options.schema) : {};
+  const created = !existsSync(path);
+  const removeCreated = created ? prepareNewStore(path) : () => {};
+  let adapter: SQLiteAdapter | undefined;
   let name: string;
   let stored: string[];
   try {
@@ -144,6 +192,8 @@ export async function openStore(options: OpenOptions): Promise<OpenedStore> {
       throw new CliError(`${path} has no store "${name}" (it has: ${names.join(', ')})`, EXIT.USAGE);
     stored = adapter.listBuckets(name);
   } catch (e) {
+    adapter?.close();
+    removeCreated();
     throw cliErrorOf(e, path);
   }
   const definitions = new Map<string, BucketDefinition>();
@@ -164,6 +214,7 @@ export async function openStore(options: OpenOptions): Promise<OpenedStore> {
     });
   } catch (e) {
     adapter.close();
+    removeCreated();
     throw cliErrorOf(e, path);
   }
   const fromStore: string[] = [];
@@ -182,7 +233,15 @@ export async function openStore(options: OpenOptions): Promise<OpenedStore> {
     }
   } catch (e) {
     await store.stop().catch(() => {});
+    removeCreated();
     throw e;
   }
-  return { store, adapter, path, name, storedBuckets: fromStore };
+  let closed: Promise<void> | undefined;
+  const close = ({ failed }: { failed: boolean }): Promise<void> => {
+    closed ??= store.stop().finally(() => {
+      if (failed) removeCreated();
+    });
+    return closed;
+  };
+  return { store, adapter, path, name, storedBuckets: fromStore, created, close };
 }

@@ -77,6 +77,33 @@ export type BatchResult =
   | { readonly ok: true; readonly result: unknown }
   | { readonly ok: false; readonly error: RpcError };
 
+/**
+ * A subscription could not be made again after a reconnect (the server lost
+ * or changed the query, or refused it). The subscription is over: its
+ * callback gets no more results; subscribe again once the cause is fixed.
+ */
+export class ResubscribeError extends Error {
+  readonly code = 'RESUBSCRIBE_FAILED';
+  /** The query name (query subscriptions) or event pattern (event subscriptions). */
+  readonly subscription: string;
+  override readonly cause: Error;
+  constructor(subscription: string, cause: Error) {
+    super(`subscription to "${subscription}" could not be restored after reconnecting: ${cause.message}`);
+    this.name = 'ResubscribeError';
+    this.subscription = subscription;
+    this.cause = cause;
+  }
+}
+
+/** Options of one subscription. */
+export interface SubscribeOptions {
+  /**
+   * Called when the subscription ends by an error: it could not be restored
+   * after a reconnect (ResubscribeError). Without it, the client's `onError` gets it.
+   */
+  readonly onError?: (error: ResubscribeError) => void;
+}
+
 /** A live reactive-query subscription. */
 export interface QuerySubscription<R = unknown> {
   /** The query's result when the subscription was made (later results go to the callback). */
@@ -126,9 +153,20 @@ export abstract class QuireClient {
     return this.call('dropBucket', { name });
   }
 
-  defineQuery(name: string, config: DeclarativeQueryConfig): Promise<true> {
-    return this.call('defineQuery', { name, config });
+  /**
+   * Define a declarative query on the server. Defining the same definition
+   * again is a no-op; a different one under the same name fails with
+   * QUERY_ALREADY_DEFINED. Connections that reconnect define it again
+   * before restoring subscriptions (the server may have restarted).
+   */
+  async defineQuery(name: string, config: DeclarativeQueryConfig): Promise<true> {
+    const r = await this.call('defineQuery', { name, config });
+    this.definedQueries.set(name, config);
+    return r;
   }
+
+  /** Queries this client defined, re-defined after a reconnect. */
+  protected readonly definedQueries = new Map<string, DeclarativeQueryConfig>();
 
   getStats(): Promise<ResultOf<'getStats'>> {
     return this.call('getStats');
@@ -139,6 +177,7 @@ export abstract class QuireClient {
     _query: string,
     _params: unknown,
     _callback: (result: R) => void,
+    _options?: SubscribeOptions,
   ): Promise<QuerySubscription<R>> {
     return Promise.reject(
       new RpcError({
@@ -153,6 +192,7 @@ export abstract class QuireClient {
   on<E = BucketEvent>(
     _pattern: string,
     _callback: (event: E, topic: string) => void,
+    _options?: SubscribeOptions,
   ): Promise<EventSubscription> {
     return Promise.reject(
       new RpcError({
@@ -192,8 +232,9 @@ export class RemoteBucket<R extends Rec = Rec> {
   ): Promise<StoreRecord<R>> {
     return this.#call('update', { key, changes, ...options });
   }
-  async delete(key: unknown, options?: WriteOpts & { readonly expectedVersion?: number }): Promise<void> {
-    await this.#call('delete', { key, ...options });
+  /** Resolves whether a record was deleted (`false`: no record with that key). */
+  delete(key: unknown, options?: WriteOpts & { readonly expectedVersion?: number }): Promise<boolean> {
+    return this.#call('delete', { key, ...options });
   }
   upsert(record: Partial<R>, options?: WriteOpts): Promise<StoreRecord<R>> {
     return this.#call('upsert', { record, ...options });
@@ -294,6 +335,7 @@ interface LocalSubscription {
   readonly params?: unknown;
   readonly pattern?: string;
   readonly callback: (...args: any[]) => void;
+  readonly onError: ((error: ResubscribeError) => void) | undefined;
   serverId: string;
   last: unknown;
   active: boolean;
@@ -302,7 +344,11 @@ interface LocalSubscription {
 export interface StreamClientOptions {
   /** Reject a call that got no answer after this long. Default 30 000 ms; 0 = never. */
   readonly callTimeoutMs?: number;
-  /** Called with a callback's exception or an unreadable message. Default: ignored. */
+  /**
+   * Called with a callback's exception, an unreadable message, a query that
+   * could not be re-defined after a reconnect, and a ResubscribeError of a
+   * subscription without its own `onError`. Default: ignored.
+   */
   readonly onError?: (error: Error) => void;
 }
 
@@ -493,6 +539,7 @@ export abstract class StreamClient extends QuireClient {
     query: string,
     params: unknown,
     callback: (result: R) => void,
+    options: SubscribeOptions = {},
   ): Promise<QuerySubscription<R>> {
     const r = (await this.call('subscribe', params === undefined ? { query } : { query, params })) as {
       subscription: string;
@@ -503,6 +550,7 @@ export abstract class StreamClient extends QuireClient {
       query,
       params,
       callback,
+      onError: options.onError,
       serverId: r.subscription,
       last: r.result,
       active: true,
@@ -514,12 +562,14 @@ export abstract class StreamClient extends QuireClient {
   override async on<E = BucketEvent>(
     pattern: string,
     callback: (event: E, topic: string) => void,
+    options: SubscribeOptions = {},
   ): Promise<EventSubscription> {
     const r = await this.call('subscribeEvents', { pattern });
     const sub: LocalSubscription = {
       kind: 'events',
       pattern,
       callback,
+      onError: options.onError,
       serverId: r.subscription,
       last: undefined,
       active: true,
@@ -539,8 +589,20 @@ export abstract class StreamClient extends QuireClient {
     }
   }
 
-  /** After a reconnect: subscribe again; a query whose result changed meanwhile reports it. */
+  /**
+   * After a reconnect: define this client's queries again (the server may
+   * have restarted and lost them), then subscribe again; a query whose
+   * result changed meanwhile reports it. A subscription that cannot be
+   * restored ends with a ResubscribeError to its `onError`.
+   */
   protected async resubscribe(): Promise<void> {
+    for (const [name, config] of this.definedQueries) {
+      try {
+        await this.call('defineQuery', { name, config });
+      } catch (e) {
+        this.onError(e as Error);
+      }
+    }
     const subs = [...this.subscriptions.values()].filter((s) => s.active);
     this.subscriptions.clear();
     for (const sub of subs) {
@@ -562,7 +624,16 @@ export abstract class StreamClient extends QuireClient {
           this.subscriptions.set(sub.serverId, sub);
         }
       } catch (e) {
-        this.onError(e as Error);
+        sub.active = false;
+        const error = new ResubscribeError(
+          sub.kind === 'query' ? sub.query! : sub.pattern!,
+          e instanceof Error ? e : new Error(String(e)),
+        );
+        try {
+          (sub.onError ?? this.onError)(error);
+        } catch (thrown) {
+          this.onError(thrown as Error);
+        }
       }
     }
   }

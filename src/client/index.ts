@@ -22,9 +22,11 @@ export {
   type QuerySubscription,
   QuireClient,
   RemoteBucket,
+  ResubscribeError,
   RpcError,
   StreamClient,
   type StreamClientOptions,
+  type SubscribeOptions,
   type WriteOpts,
 } from './client.js';
 export { connectHttp, HttpClient, type HttpClientOptions } from './http.js';

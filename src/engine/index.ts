@@ -21,5 +21,12 @@ export { compileFilter, isFilterOperators, matchesFilter } from './filter.js';
 export type { KeyId } from './indexes.js';
 export type { InferField, InferInsert, InferRecord, InferSchema, InferStoredRecord } from './infer.js';
 export type * from './types.js';
-export { compareValues, deepEqual, encodeTuple, isObjectArg, isPlainObject } from './values.js';
+export {
+  compareValues,
+  DEFAULT_MAX_NESTING_DEPTH,
+  deepEqual,
+  encodeTuple,
+  isObjectArg,
+  isPlainObject,
+} from './values.js';
 export { type Change, type ChangeBatch, type ChangeOp, RefIndex, WriteSet } from './write-set.js';

@@ -22,8 +22,9 @@ export class BucketAlreadyExistsError extends QuireError {
 export class BucketNotDefinedError extends QuireError {
   override readonly code = 'BUCKET_NOT_DEFINED';
   readonly bucket: string;
-  constructor(bucket: string) {
-    super(`Bucket "${bucket}" is not defined`);
+  /** `message` differs only where noex-store worded it differently (a migration step: "does not exist"). */
+  constructor(bucket: string, message = `Bucket "${bucket}" is not defined`) {
+    super(message);
     this.bucket = bucket;
   }
 }

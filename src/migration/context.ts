@@ -5,6 +5,7 @@
 // definition. The runner wraps a whole migration in a schema session, so a
 // failure in any later step puts everything back.
 
+import { BucketNotDefinedError } from '../errors/index.js';
 import type {
   BucketDefinition,
   FieldDefinition,
@@ -218,7 +219,10 @@ class MigrationBucketHandleImpl implements MigrationBucketHandle {
 
   #step(fn: (def: BucketDefinition) => Promise<void>): Promise<void> {
     return this.#ctx.run(async () => {
-      // Throws BucketNotDefinedError for an unknown bucket; waits for a restore in progress.
+      // noex-store's wording for a step on a missing bucket: 'Bucket "x" does not exist'.
+      if (!this.#store.hasBucket(this.#name))
+        throw new BucketNotDefinedError(this.#name, `Bucket "${this.#name}" does not exist`);
+      // Waits for a restore in progress.
       await this.#store.bucket(this.#name).count();
       await fn(this.#store.getBucketSchema(this.#name)!);
     });

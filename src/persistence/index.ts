@@ -1,9 +1,11 @@
 // Durable storage for Quire: the PersistenceManager the Store builds when
 // `persistence` is configured, the adapters behind it, and its errors.
 export {
+  JournalDamagedError,
   type LockHolder,
   ReadOnlyStorageError,
   SchemaMismatchError,
+  type SkippedJournalRange,
   StorageCorruptError,
   StorageCorruptionError,
   StorageError,

@@ -16,6 +16,7 @@ import {
   type HistoryFilter,
   InvalidArgumentError,
   type KeyId,
+  type StorageStatus,
 } from '../engine/index.js';
 import { backupTo } from './backup-to.js';
 import { encodeKey, serializeDefinition } from './codec.js';
@@ -53,6 +54,8 @@ export class PersistenceManager implements StoreStorage {
   readonly #queue: CommitQueue;
   readonly #log: LogSource;
   #opened = false;
+  /** The last storage failure reported (cleared once storage works again). */
+  #lastError: { message: string; at: number } | undefined;
 
   private constructor(store: string, config: StorePersistenceConfig) {
     const adapter = config.adapter;
@@ -160,6 +163,7 @@ export class PersistenceManager implements StoreStorage {
 
   #report(e: unknown, operation = 'commit'): void {
     const err = toStorageError(operation, e);
+    this.#lastError = { message: err.message, at: Date.now() };
     try {
       this.#onError?.(err);
     } catch {
@@ -315,6 +319,22 @@ export class PersistenceManager implements StoreStorage {
     return b && ((name: string) => b.delete(name));
   }
 
+  /** Storage health for monitoring (`/health`): degraded while commits fail or after changes were lost. */
+  status(): StorageStatus {
+    const { failures, lostWrites } = this.#queue.health;
+    if (failures === 0 && lostWrites === 0 && (this.#opened || this.#incremental === undefined))
+      this.#lastError = undefined;
+    const degraded = failures > 0 || lostWrites > 0 || this.#lastError !== undefined;
+    const last = this.#lastError;
+    return {
+      state: degraded ? 'degraded' : 'ok',
+      ...(last !== undefined ? { lastError: last.message, lastErrorAt: last.at } : {}),
+      failures,
+      lostWrites,
+    };
+  }
+
+  /** Flush and close; rejects with StorageError when acknowledged changes could not be stored. */
   async close(): Promise<void> {
     if (this.#queue.closed) return;
     try {
@@ -322,7 +342,7 @@ export class PersistenceManager implements StoreStorage {
     } catch {
       /* reported */
     }
-    this.#queue.close();
+    const lost = this.#queue.close();
     try {
       if (this.#incremental !== undefined) {
         if (this.#opened) await this.#incremental.close(this.#store);
@@ -330,5 +350,6 @@ export class PersistenceManager implements StoreStorage {
     } catch (e) {
       this.#report(e, 'close');
     }
+    if (lost !== undefined) throw lost;
   }
 }

@@ -52,6 +52,7 @@ import {
   toStorageError,
 } from './errors.js';
 import { WriterLock } from './lock.js';
+import type { OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -247,8 +248,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
     try {
       if (!this.readOnly && !memory) {
         fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
-        lock = new WriterLock(`${this.path}.lock`);
-        lock.acquire(this.path);
+        lock = new WriterLock(this.path);
+        lock.acquire();
       }
       db = new Database(this.path, { readonly: this.readOnly, fileMustExist: this.readOnly });
       db.pragma(`busy_timeout = ${this.#busyTimeout}`);
@@ -501,6 +502,19 @@ export class SQLiteAdapter implements IncrementalAdapter {
     };
   }
 
+  /** How many records a stored bucket holds (0 for an unknown bucket), without loading them. */
+  recordCount(store: string, bucket: string): number {
+    this.#ensure();
+    const st = this.#st;
+    if (st === undefined) return 0;
+    const row = st.bucketRow.get(store, bucket) as { id: number } | undefined;
+    if (row === undefined) return 0;
+    return this.database
+      .prepare('SELECT count(*) FROM quire_records WHERE bucket_id = ?')
+      .pluck()
+      .get(row.id) as number;
+  }
+
   listBuckets(store: string): string[] {
     this.#ensure();
     return (this.#st?.listBuckets.all(store) as string[] | undefined) ?? [];
@@ -732,6 +746,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
       integrity_check: string;
     }>;
     return rows.map((r) => r.integrity_check).join('\n');
+  }
+
+  ownFiles(): OwnFiles {
+    const p = this.path;
+    return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`], dirs: [] };
   }
 
   close(store?: string): void {

@@ -108,6 +108,8 @@ export interface AdapterContext {
   readonly durability?: Durability;
 }
 
+import type { OwnFiles } from './own-files.js';
+
 type MaybePromise<T> = T | Promise<T>;
 
 /** Quire's incremental adapter interface. Every method may be synchronous or return a promise. */
@@ -142,6 +144,8 @@ export interface IncrementalAdapter {
   readChanges?(store: string, since: number, limit: number): MaybePromise<FeedWrite[]>;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
+  /** The files (and directories) that hold a store: a backup must never be written onto them. */
+  ownFiles?(store: string): OwnFiles;
   /** Every stored history and feed row of a store, read synchronously (`store.backupTo()` copies them). */
   dumpLog?(store: string): { history: HistoryWrite[]; feed: FeedWrite[] };
   /**

@@ -83,7 +83,8 @@ export interface QuireMethods {
     B & W & { readonly key: unknown; readonly changes: Rec; readonly expectedVersion?: number },
     Rec_
   >;
-  delete: MethodSpec<B & W & { readonly key: unknown; readonly expectedVersion?: number }, true>;
+  /** `true` when a record was deleted, `false` when there was none with that key. */
+  delete: MethodSpec<B & W & { readonly key: unknown; readonly expectedVersion?: number }, boolean>;
   upsert: MethodSpec<B & W & { readonly record: Rec }, Rec_>;
   clear: MethodSpec<B & W, true>;
   insertMany: MethodSpec<B & W & { readonly records: readonly Rec[] }, Rec_[]>;
@@ -171,9 +172,9 @@ export interface QuireMethods {
   flush: MethodSpec<Record<string, never> | undefined, true>;
   checkpoint: MethodSpec<Record<string, never> | undefined, unknown>;
   createBackup: MethodSpec<{ readonly name?: string } | undefined, BackupInfo>;
-  /** Online, consistent copy of the store to a file on the server's machine (admin). */
+  /** Online, consistent copy of the store to a file in the server's backup directory (admin). */
   backupTo: MethodSpec<
-    { readonly path: string; readonly overwrite?: boolean },
+    { readonly file: string; readonly overwrite?: boolean },
     { readonly path: string; readonly bytes: number; readonly durationMs: number }
   >;
   listBackups: MethodSpec<Record<string, never> | undefined, BackupInfo[]>;

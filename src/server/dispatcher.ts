@@ -16,6 +16,7 @@ import {
   type RpcErrorObject,
   type RpcId,
   SHUTTING_DOWN,
+  STORE_ERROR,
   TIMEOUT,
   UNAUTHORIZED,
 } from './protocol.js';
@@ -144,6 +145,8 @@ export interface DispatcherOptions {
   readonly maxBatch: number;
   /** Whether sessions must authenticate. */
   readonly authRequired: boolean;
+  /** Refuse write and admin access (a read-only server). */
+  readonly readOnly?: boolean;
   readonly onInternalError: (method: string, error: unknown) => void;
 }
 
@@ -369,6 +372,10 @@ export class Dispatcher {
       identity: session.identity,
       method: name,
       authorize: (access, bucket) => {
+        if (this.#options.readOnly === true && access !== 'read')
+          throw new RpcError(STORE_ERROR, `Read-only server: "${name}" needs ${access} access`, {
+            code: 'READ_ONLY',
+          });
         if (this.#options.authRequired) session.identity?.require(access, bucket);
       },
       actor: (p) => {

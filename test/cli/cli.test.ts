@@ -1,7 +1,7 @@
 // The `quire` binary, run as a real child process (bin/quire.js on the
 // TypeScript source): commands, exit codes, messages, serving.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,7 +93,8 @@ const exited = (child: ChildProcess) =>
     else child.on('exit', (code) => r(code));
   });
 
-describe('quire CLI', () => {
+// Every test starts several CLI processes on the TypeScript sources (tsx): slow on a loaded machine.
+describe('quire CLI', { timeout: 180_000 }, () => {
   it('--help everywhere; usage errors exit 2', async () => {
     const commands = [
       'serve',
@@ -137,11 +138,11 @@ describe('quire CLI', () => {
     writeFileSync(join(dir, 'auth.yaml'), 'tokens:\n  abc: {read: "*"}\n');
     const [nf, ns, bs, nk, notdb, badAuth] = await Promise.all([
       quire('stats', '--db', 'nope.db'),
-      quire('serve', '--db', 's0.db', '--schema', 'missing.yaml'),
-      quire('serve', '--db', 's1.db', '--schema', 'broken.yaml'),
-      quire('serve', '--db', 's2.db', '--schema', 'nokey.yaml'),
+      quire('serve', '--db', 's0.db', '--create', '--schema', 'missing.yaml'),
+      quire('serve', '--db', 's1.db', '--create', '--schema', 'broken.yaml'),
+      quire('serve', '--db', 's2.db', '--create', '--schema', 'nokey.yaml'),
       quire('stats', '--db', 'notdb.db'),
-      quire('serve', '--db', 's3.db', '--auth', 'auth.yaml', '--http', '0'),
+      quire('serve', '--db', 's3.db', '--create', '--auth', 'auth.yaml', '--http', '0'),
     ]);
     expect(nf!.code).toBe(2);
     expect(nf!.stderr).toMatch(/store file not found: .*nope\.db/);
@@ -167,6 +168,7 @@ describe('quire CLI', () => {
       'users',
       '--schema',
       'schema.yaml',
+      '--create',
     );
     expect(imp.stderr).toBe('');
     expect(imp.code).toBe(0);
@@ -233,6 +235,7 @@ describe('quire CLI', () => {
           'users',
           '--schema',
           'schema.yaml',
+          '--create',
         )
       ).code,
     ).toBe(0);
@@ -266,6 +269,7 @@ describe('quire CLI', () => {
       'hist.yaml',
       '--actor',
       'alice',
+      '--create',
     );
     expect(a.code).toBe(0);
     expect(
@@ -305,8 +309,10 @@ describe('quire CLI', () => {
     expect(none!.stderr).toMatch(/keeps no history/);
   });
 
-  it('serve --http: clients, online backup, lock errors, SIGTERM, restore', async () => {
-    const s = await serveHttp('--db', 'served.db', '--schema', 'schema.yaml');
+  it('serve --http: clients, online backup, lock errors, SIGTERM, restore', {
+    timeout: 120_000,
+  }, async () => {
+    const s = await serveHttp('--db', 'served.db', '--schema', 'schema.yaml', '--create');
     const http = connectHttp(s.url);
     await http.bucket('users').insertMany([
       { id: 'x', name: 'Xi' },
@@ -320,6 +326,25 @@ describe('quire CLI', () => {
     const second = await quire('serve', '--db', 'served.db', '--http', '0');
     expect(second.code).toBe(3);
     expect(second.stderr).toMatch(/locked for writing by process \d+/);
+    // The way out the CLI offers is its own flag, not the library's option.
+    expect(second.stderr).toMatch(/--read-only/);
+    expect(second.stderr).not.toMatch(/readOnly: true/);
+    // ... and that flag serves the store read-only while the writer runs.
+    const ro = await serveHttp('--db', 'served.db', '--read-only');
+    const roClient = connectHttp(ro.url);
+    expect(await roClient.bucket('users').count()).toBe(2);
+    const refused = await roClient
+      .bucket('users')
+      .insert({ id: 'r', name: 'Ro' })
+      .catch((e) => e);
+    expect(refused.data?.code).toBe('READ_ONLY');
+    const refusedTx = await roClient
+      .transaction([{ op: 'delete', bucket: 'users', key: 'x' }])
+      .catch((e) => e);
+    expect(refusedTx.data?.code).toBe('READ_ONLY');
+    expect(await roClient.bucket('users').count()).toBe(2);
+    ro.child.kill('SIGTERM');
+    expect(await exited(ro.child)).toBe(0);
     expect((await quire('checkpoint', '--db', 'served.db')).code).toBe(3);
     expect(JSON.parse((await quire('stats', '--db', 'served.db', '--json')).stdout).records.total).toBe(2);
     const backup = await quire('backup', '--db', 'served.db', '--out', 'served.bak');
@@ -347,7 +372,16 @@ describe('quire CLI', () => {
     rmSync(ws, { recursive: true, force: true });
     const { mkdirSync } = await import('node:fs');
     mkdirSync(ws);
-    const args = [BIN, 'serve', '--workspace', ws, '--schema', join(dir, 'schema.yaml'), '--stdio'];
+    const args = [
+      BIN,
+      'serve',
+      '--workspace',
+      ws,
+      '--schema',
+      join(dir, 'schema.yaml'),
+      '--stdio',
+      '--create',
+    ];
     const c1 = await spawnStdio(process.execPath, args, { env: ENV, stderr: 'pipe' });
     for (let i = 0; i < 20; i++) await c1.bucket('users').insert({ id: `k${i}`, name: `N${i}` });
     await c1.bucket('users').update('k3', { role: 'admin' });
@@ -361,5 +395,185 @@ describe('quire CLI', () => {
     await c2.close();
     expect((await c2.exited).code).toBe(0);
     expect((await quire('stats', '--workspace', ws)).stdout).toMatch(/users\s+20 records/);
+  });
+
+  it('a missing store file is an error unless --create; --create makes it', async () => {
+    mkdirSync(join(dir, 'emptyws'), { recursive: true });
+    const [serve, imp, stdioServe, ws] = await Promise.all([
+      quire('serve', '--db', 'typo.db', '--http', '0'),
+      quire('import', 'users.json', '--db', 'typo2.db', '--bucket', 'users', '--schema', 'schema.yaml'),
+      quire('serve', '--db', 'typo3.db', '--stdio'),
+      quire('serve', '--workspace', 'emptyws', '--stdio'),
+    ]);
+    for (const r of [serve, imp, stdioServe]) {
+      expect(r!.code).toBe(2);
+      expect(r!.stderr).toMatch(/store file not found: .*typo\d?\.db \(use --create to make a new one\)/);
+    }
+    expect(ws!.code).toBe(2);
+    expect(ws!.stderr).toMatch(/use --create to make a new one/);
+    for (const f of ['typo.db', 'typo2.db', 'typo3.db', 'emptyws/.quire'])
+      expect(existsSync(join(dir, f))).toBe(false);
+
+    const made = await quire(
+      'import',
+      'users.json',
+      '--db',
+      'created.db',
+      '--bucket',
+      'users',
+      '--schema',
+      'schema.yaml',
+      '--create',
+    );
+    expect(made.code).toBe(0);
+    expect(existsSync(join(dir, 'created.db'))).toBe(true);
+    // --create on an existing store just opens it.
+    expect(
+      (await quire('import', 'more.ndjson', '--db', 'created.db', '--bucket', 'users', '--create')).code,
+    ).toBe(0);
+    expect(JSON.parse((await quire('stats', '--db', 'created.db', '--json')).stdout).records.total).toBe(4);
+  });
+
+  it('a command that fails leaves no store file behind', async () => {
+    writeFileSync(
+      join(dir, 'unknown-option.yaml'),
+      'users: {key: id, colour: red, schema: {id: {type: string}}}',
+    );
+    writeFileSync(join(dir, 'bad-type.yaml'), 'users: {key: id, schema: {id: {type: strin}}}');
+    mkdirSync(join(dir, 'failws'), { recursive: true });
+    const [opt, type, undefinedBucket, badData, wsFail] = await Promise.all([
+      quire('serve', '--db', 'f1.db', '--create', '--schema', 'unknown-option.yaml', '--http', '0'),
+      quire(
+        'import',
+        'users.json',
+        '--db',
+        'f2.db',
+        '--create',
+        '--bucket',
+        'users',
+        '--schema',
+        'bad-type.yaml',
+      ),
+      quire('import', 'users.json', '--db', 'f3.db', '--create', '--bucket', 'users'),
+      quire(
+        'import',
+        'bad.ndjson',
+        '--db',
+        'f4.db',
+        '--create',
+        '--bucket',
+        'users',
+        '--schema',
+        'schema.yaml',
+      ),
+      quire(
+        'import',
+        'users.json',
+        '--workspace',
+        'failws',
+        '--create',
+        '--bucket',
+        'nope',
+        '--schema',
+        'schema.yaml',
+      ),
+    ]);
+    expect(opt!.code).toBe(2);
+    expect(opt!.stderr).toMatch(/bucket "users".*Unknown option "colour"/);
+    expect(type!.code).toBe(2);
+    expect(type!.stderr).toMatch(/Unknown type "strin"/);
+    expect(undefinedBucket!.code).toBe(2);
+    expect(undefinedBucket!.stderr).toMatch(/bucket "users" is not defined/);
+    expect(badData!.code).toBe(2);
+    expect(badData!.stderr).toMatch(/nothing was imported/);
+    expect(wsFail!.code).toBe(2);
+    const left = readdirSync(dir).filter((f) => /^f\d\.db/.test(f));
+    expect(left).toEqual([]);
+    expect(readdirSync(join(dir, 'failws'))).toEqual([]);
+    // A failure on an existing store keeps the store.
+    expect((await quire('import', 'bad.ndjson', '--db', 'created.db', '--bucket', 'users')).code).toBe(2);
+    expect(JSON.parse((await quire('stats', '--db', 'created.db', '--json')).stdout).records.total).toBe(4);
+  });
+
+  it('exit codes: bad port and bad filter are usage errors (2); no history for a key is 1', async () => {
+    const [port, filter, badJson, hist] = await Promise.all([
+      quire('serve', '--db', 'created.db', '--http', '99999'),
+      quire('export', '--db', 'created.db', '--bucket', 'users', '--filter', '{"name":{"$near":3}}'),
+      quire('export', '--db', 'created.db', '--bucket', 'users', '--filter', '{nope'),
+      quire('history', '--db', 'hist.db', '--bucket', 'notes', '--key', 'nope'),
+    ]);
+    expect(port!.code).toBe(2);
+    expect(port!.stderr).toMatch(/--http must be an integer from 0 to 65535/);
+    expect(filter!.code).toBe(2);
+    expect(filter!.stderr).toMatch(/bad --filter/);
+    expect(filter!.stdout).toBe('');
+    expect(badJson!.code).toBe(2);
+    expect(hist!.code).toBe(1);
+    expect(hist!.stderr).toMatch(/no history for key nope/);
+  });
+
+  it('progress: bytes of the file size for NDJSON, real per-bucket totals for check; none without a terminal', {
+    timeout: 120_000,
+  }, async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 30_000; i++) lines.push(JSON.stringify({ id: `p${i}`, name: `Name ${i}` }));
+    writeFileSync(join(dir, 'big.ndjson'), `${lines.join('\n')}\n`);
+    const size = statSync(join(dir, 'big.ndjson')).size;
+    // `script` gives the command a terminal (stdout and stderr), as a user at a shell has.
+    const inTerminal = (...args: string[]) => {
+      const cmd = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ');
+      return new Promise<Result>((resolve) => {
+        const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: ENV });
+        let stdout = '';
+        child.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        child.on('exit', (code) => resolve({ code, stdout, stderr: '' }));
+      });
+    };
+    const imp = await inTerminal(
+      'import',
+      'big.ndjson',
+      '--db',
+      'progress.db',
+      '--create',
+      '--bucket',
+      'users',
+      '--schema',
+      'schema.yaml',
+    );
+    expect(imp.code).toBe(0);
+    const totals = [...imp.stdout.matchAll(/(\d+)\/(\d+) bytes/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(totals.length).toBeGreaterThan(0);
+    // The total is the file's size from the first frame on; the last frame is the whole file.
+    for (const [, total] of totals) expect(total).toBe(size);
+    expect(totals.at(-1)![0]).toBe(size);
+    expect(imp.stdout).toMatch(/imported 30000 records/);
+
+    const check = await inTerminal('check', '--db', 'progress.db');
+    expect(check.code).toBe(0);
+    const checked = [...check.stdout.matchAll(/checking users .*?(\d+)\/(\d+) records/g)].map((m) => [
+      Number(m[1]),
+      Number(m[2]),
+    ]);
+    expect(checked.length).toBeGreaterThan(0);
+    for (const [, total] of checked) expect(total).toBe(30_000);
+    expect(checked.at(-1)![0]).toBe(30_000);
+
+    // Not a terminal: no bars, only the summary lines.
+    const plain = await quire('check', '--db', 'progress.db');
+    expect(plain.stderr).toBe('');
+    expect(plain.stdout).toMatch(/^ok: .*\(30000 records checked\)\n$/);
+    const plainImport = await quire(
+      'import',
+      'big.ndjson',
+      '--db',
+      'progress.db',
+      '--bucket',
+      'users',
+      '--upsert',
+    );
+    expect(plainImport.code).toBe(0);
+    expect(plainImport.stderr).toBe('');
   });
 });

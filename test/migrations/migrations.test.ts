@@ -285,6 +285,10 @@ describe('migration context operations', () => {
       m(1, 'a', async (ctx) => ctx.bucket('ghosts').addField('x', { type: 'string' })),
     ]).catch((e) => e);
     expect(err).toBeInstanceOf(BucketNotDefinedError);
+    // noex-store's wording, which programs match on.
+    expect(err.message).toBe('Bucket "ghosts" does not exist');
+    // store.bucket() keeps its own wording.
+    expect(() => store.bucket('ghosts')).toThrow('Bucket "ghosts" is not defined');
   });
 
   it('addIndex / removeIndex', async () => {

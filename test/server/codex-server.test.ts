@@ -34,9 +34,13 @@ afterAll(() => {
 });
 
 const start = () =>
-  spawnStdio(process.execPath, ['--import', 'tsx', join(EXAMPLE, 'server.ts'), '--workspace', workspace], {
-    stderr: 'pipe',
-  });
+  spawnStdio(
+    process.execPath, // The package's own source (the quiredb-source export condition), not a possibly stale dist/.
+    ['--conditions=quiredb-source', '--import', 'tsx', join(EXAMPLE, 'server.ts'), '--workspace', workspace],
+    {
+      stderr: 'pipe',
+    },
+  );
 
 /** The error a call fails with (data typed loosely for assertions). */
 async function failure(p: Promise<unknown>): Promise<RpcError & { data: any }> {
@@ -59,6 +63,7 @@ describe('codex-server example', () => {
     expect(await c.call('list_codices')).toEqual([]);
     expect(((await c.call('list_templates')) as Array<{ id: string }>).map((t) => t.id).sort()).toEqual([
       'character',
+      'location',
       'note',
       'scene',
     ]);
@@ -106,8 +111,8 @@ describe('codex-server example', () => {
 
     const noTitle = await failure(c.call('create_codex', { template_id: 'note' }));
     expect(noTitle.data).toMatchObject({ code: 'VALIDATION' });
-    const unknownTemplate = await failure(c.call('create_codex', { title: 'x', template_id: 'dragon' }));
-    expect(unknownTemplate.data.code).toBe('INVALID_ARGUMENT');
+    const badTemplate = await failure(c.call('create_codex', { title: 'x', template_id: 42 }));
+    expect(badTemplate.data.code).toBe('INVALID_ARGUMENT');
     const missing = await failure(c.call('get_codex', { codex_id: 'nope' }));
     expect(missing.data.code).toBe('RECORD_NOT_FOUND');
 

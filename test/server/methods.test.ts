@@ -107,8 +107,10 @@ describe.each(['http', 'ws', 'stdio'] as const)('built-in methods over %s', (kin
     expect(fresh._version).toBe(1);
 
     expect(await c.call('delete', { bucket: 'users', key: 'u2', expectedVersion: 1 })).toBe(true);
-    await users.delete(ann.id);
-    await users.delete('never-existed');
+    // delete answers whether a record was deleted.
+    expect(await users.delete(ann.id)).toBe(true);
+    expect(await users.delete('never-existed')).toBe(false);
+    expect(await c.call('delete', { bucket: 'users', key: 'never-existed' })).toBe(false);
     expect(await users.count()).toBe(0);
     const gone = await rpcError(users.delete('u2', { expectedVersion: 1 }));
     expect(gone.data?.code).toBe('TRANSACTION_CONFLICT');
@@ -232,6 +234,14 @@ describe.each(['http', 'ws', 'stdio'] as const)('built-in methods over %s', (kin
     expect(results[3]).toMatchObject({ id: 'n', value: 2 });
     expect(results[4]).toBe(1);
     expect((await c.bucket('counters').get('n'))?.value).toBe(2);
+    // delete in a transaction answers whether a record was deleted, as the method does.
+    expect(
+      await c.transaction([
+        { op: 'delete', bucket: 'users', key: 't1' },
+        { op: 'delete', bucket: 'users', key: 't1' },
+      ]),
+    ).toEqual([true, false]);
+    await c.bucket('users').insert({ id: 't1', name: 'T1' });
 
     // A failing operation undoes the whole transaction and names the operation.
     const err = await rpcError(
