@@ -57,9 +57,11 @@ export {
   SQLiteAdapter,
   type SQLiteAdapterOptions,
   type StorageAdapter,
+  StorageCorruptError,
   StorageCorruptionError,
   StorageError,
   StorageLockedError,
+  StorageUnavailableError,
   type StoredBucket,
   type StoredDefinition,
 } from './persistence/index.js';

@@ -587,7 +587,7 @@ export function program(): Command {
     )
     .addOption(
       new Option('--durability <mode>', 'when a write is acknowledged')
-        .choices(['strict', 'debounced'])
+        .choices(['strict', 'process', 'debounced'])
         .default('strict'),
     )
     .option(

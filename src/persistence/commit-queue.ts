@@ -4,9 +4,12 @@
 //
 // - debounced (default): a flush runs `debounceMs` after the first queued
 //   change; a crash loses at most that window.
-// - strict: a write's promise resolves only once its unit is committed.
-//   Writes queue and the flush runs on setImmediate, so concurrent writers
-//   share one commit (group commit).
+// - strict: a write's promise resolves only once its unit is committed and
+//   fsynced (the adapter makes it survive a power loss). Writes queue and
+//   the flush runs on setImmediate, so concurrent writers share one commit
+//   and one fsync (group commit).
+// - process: as strict, but the commit only has to reach the OS (survives a
+//   process crash, not a power loss); `strict` below covers both.
 //
 // Failures never reach the writer: they go to `onError` as StorageError,
 // the queue is kept (nothing is dropped), and the flush is retried with

@@ -27,6 +27,7 @@ import {
   type SkippedJournalRange,
   StorageCorruptionError,
   StorageError,
+  StorageUnavailableError,
   toStorageError,
 } from './errors.js';
 import { fsyncDir, replaceFileDurably, writeFully } from './fsio.js';
@@ -106,6 +107,8 @@ export class FileAdapter implements IncrementalAdapter {
     const existing = this.#stores.get(store);
     if (existing !== undefined) return { lastSeq: existing.lastSeq };
     const files = this.#files(store);
+    // Nothing stored yet: failing to create storage now is retried later; failing to read data is fatal.
+    const absent = !fs.existsSync(files.snapshot) && !fs.existsSync(files.journal);
     let lock: WriterLock | undefined;
     try {
       if (!this.readOnly) {
@@ -147,7 +150,13 @@ export class FileAdapter implements IncrementalAdapter {
       return { lastSeq: s.lastSeq };
     } catch (e) {
       lock?.release();
-      throw toStorageError('open', e, files.base);
+      const err = toStorageError('open', e, files.base);
+      if (absent && err.code === 'STORAGE_ERROR')
+        throw new StorageUnavailableError('open', `${err.message} (nothing is stored there yet)`, {
+          path: files.base,
+          cause: e,
+        });
+      throw err;
     }
   }
 
@@ -207,18 +216,14 @@ export class FileAdapter implements IncrementalAdapter {
       }
       throw new Error('snapshot has no end line');
     } catch (e) {
-      // An atomically written snapshot is damaged only by outside causes. Keep it aside, report, go on.
-      s.buckets = new Map();
-      s.log = newStoredLog();
-      const aside = `${file}.corrupt-${Date.now()}`;
-      if (!this.readOnly) fs.renameSync(file, aside);
-      s.context.onError(
-        new StorageCorruptionError(
-          file,
-          `Snapshot "${file}" is unreadable (${(e as Error).message}); ${this.readOnly ? 'ignored' : `moved to "${aside}"`}, continuing from the journal`,
-          undefined,
-          e,
-        ),
+      // An atomically written snapshot is damaged only by outside causes. Starting from the journal
+      // alone would lose every record the snapshot holds: refuse, and leave the file as it is.
+      throw new StorageCorruptionError(
+        file,
+        `Snapshot "${file}" is unreadable (${(e as Error).message}); the store did not start and nothing was changed. Restore a backup or repair the snapshot`,
+        undefined,
+        e,
+        { lost: 'every record in the snapshot' },
       );
     }
   }

@@ -6,9 +6,11 @@ export {
   ReadOnlyStorageError,
   SchemaMismatchError,
   type SkippedJournalRange,
+  StorageCorruptError,
   StorageCorruptionError,
   StorageError,
   StorageLockedError,
+  StorageUnavailableError,
 } from './errors.js';
 export { FileAdapter, type FileAdapterOptions } from './file-adapter.js';
 export { PersistenceManager } from './manager.js';

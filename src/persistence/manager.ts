@@ -21,10 +21,10 @@ import {
 import { backupTo } from './backup-to.js';
 import { encodeKey, serializeDefinition } from './codec.js';
 import { CommitQueue } from './commit-queue.js';
-import { StorageLockedError, toStorageError } from './errors.js';
+import { StorageCorruptError, StorageError, StorageUnavailableError, toStorageError } from './errors.js';
 import { type LogSource, readChanges, readHistory } from './log-reads.js';
 import { NamedBackups } from './named-backups.js';
-import { restoreBucket } from './restore.js';
+import { isCorruption, restoreBucket } from './restore.js';
 import { loadSnapshotBucket } from './snapshot.js';
 import type {
   BackupFileInfo,
@@ -34,6 +34,7 @@ import type {
   StoreStorage,
 } from './store-storage.js';
 import {
+  type Durability,
   type FeedWrite,
   type HistoryWrite,
   type IncrementalAdapter,
@@ -49,6 +50,7 @@ export class PersistenceManager implements StoreStorage {
   readonly #snapshot: StorageAdapter | undefined;
   readonly #backups: NamedBackups | undefined;
   readonly #onError: ((e: Error) => void) | undefined;
+  readonly #durability: Durability;
   readonly #queue: CommitQueue;
   readonly #log: LogSource;
   #opened = false;
@@ -81,21 +83,23 @@ export class PersistenceManager implements StoreStorage {
         `expected a number >= 0, got ${String(debounce)}`,
       );
     const durability = config.durability ?? 'debounced';
-    if (durability !== 'debounced' && durability !== 'strict')
+    if (durability !== 'debounced' && durability !== 'process' && durability !== 'strict')
       throw new InvalidArgumentError(
         'Store.start',
         'persistence.durability',
-        `expected "debounced" or "strict", got ${JSON.stringify(durability)}`,
+        `expected "debounced", "process" or "strict", got ${JSON.stringify(durability)}`,
       );
     if (config.onError !== undefined && typeof config.onError !== 'function')
       throw new InvalidArgumentError('Store.start', 'persistence.onError', 'expected a function');
     this.#onError = config.onError;
+    this.#durability = durability;
     this.#backups = kv === undefined ? undefined : new NamedBackups(kv, store);
     this.#queue = new CommitQueue({
       store,
       incremental: this.#incremental,
       snapshot: this.#snapshot,
-      strict: durability === 'strict',
+      // Writes wait for their commit in both process and strict; only the adapter's sync differs.
+      strict: durability !== 'debounced',
       debounceMs: debounce,
       open: () => this.#open(),
       report: (e, operation) => this.#report(e, operation),
@@ -127,12 +131,34 @@ export class PersistenceManager implements StoreStorage {
     try {
       await m.#open();
     } catch (e) {
-      // Another live writer holds the store: fatal. Anything else (unwritable directory, damaged
-      // file …) is reported; the store serves from memory and storage is retried on every flush.
-      if (e instanceof StorageLockedError) throw e;
+      // Storage that holds nothing yet and cannot be created now (unwritable location) is reported;
+      // the store serves from memory and retries on every flush. Anything else (another live writer,
+      // a damaged or unreadable file, a full disk) is fatal: starting without the stored data would
+      // let new writes replace it.
+      if (!(e instanceof StorageUnavailableError)) throw m.#openFailure(e);
       m.#report(e, 'open');
     }
     return m;
+  }
+
+  /** The file or directory of the adapter, for messages. */
+  get #where(): string {
+    const a = (this.#incremental ?? this.#snapshot) as { path?: unknown; dir?: unknown };
+    return String(a.path ?? a.dir ?? 'storage');
+  }
+
+  /** Why storage could not be opened at start, as a typed error. */
+  #openFailure(e: unknown): StorageError {
+    if (e instanceof StorageError && !(e.code === 'STORAGE_ERROR' && isCorruption(e))) return e;
+    if (isCorruption(e))
+      return new StorageCorruptError(
+        this.#where,
+        `Storage "${this.#where}" is damaged and cannot be opened (${(e as Error).message}); the store did not start, nothing was changed`,
+        undefined,
+        e,
+        { lost: 'the whole store' },
+      );
+    return toStorageError('open', e, this.#where);
   }
 
   #report(e: unknown, operation = 'commit'): void {
@@ -149,7 +175,10 @@ export class PersistenceManager implements StoreStorage {
   async #open(): Promise<void> {
     const a = this.#incremental;
     if (a === undefined || this.#opened) return;
-    const { lastSeq } = await a.open(this.#store, { onError: (e) => this.#report(e, 'load') });
+    const { lastSeq } = await a.open(this.#store, {
+      onError: (e) => this.#report(e, 'load'),
+      durability: this.#durability,
+    });
     this.#opened = true;
     // Sequence numbers handed out before storage could be opened move above the stored ones.
     if (lastSeq > 0) {
@@ -184,6 +213,7 @@ export class PersistenceManager implements StoreStorage {
         await this.#open();
         return this.#incremental!.loadBucket(this.#store, name);
       },
+      where: this.#where,
       report: (e) => this.#report(e, 'load'),
       storeDefinition: (name, def) => this.#storeDefinition(name, def),
       rewrite: (name, keyId, r) =>

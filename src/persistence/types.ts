@@ -95,9 +95,17 @@ export interface CommitUnit {
   readonly feedPruneTo?: number;
 }
 
+/** How far a commit must get before a write is acknowledged (see docs/persistence.md). */
+export type Durability = 'debounced' | 'process' | 'strict';
+
 export interface AdapterContext {
   /** Report a problem that did not stop the operation (e.g. a torn journal tail that was cut off). */
   onError(error: Error): void;
+  /**
+   * The store's durability level. `strict`: a commit must be on stable storage (fsynced) before
+   * `commit` returns; otherwise handing it to the OS is enough. Default `strict`.
+   */
+  readonly durability?: Durability;
 }
 
 import type { OwnFiles } from './own-files.js';
@@ -108,9 +116,16 @@ type MaybePromise<T> = T | Promise<T>;
 export interface IncrementalAdapter {
   /** True when opened read-only: `commit` always fails with ReadOnlyStorageError. */
   readonly readOnly: boolean;
-  /** Open (or create and upgrade) storage for a store; returns the last persisted sequence number. */
+  /**
+   * Open (or create and upgrade) storage for a store; returns the last persisted sequence number.
+   * Throws StorageUnavailableError only when nothing is stored yet and storage cannot be created
+   * now; any other failure means stored data could not be read, and the store refuses to start.
+   */
   open(store: string, context: AdapterContext): MaybePromise<{ lastSeq: number }>;
-  /** A stored bucket, or undefined when nothing is stored under that name. */
+  /**
+   * A stored bucket, or undefined when nothing is stored under that name. Reading its records
+   * throws StorageCorruptError when stored data is damaged or missing (never yields part of it).
+   */
   loadBucket(store: string, bucket: string): MaybePromise<StoredBucket | undefined>;
   /** Apply a unit atomically and durably. Throws (changing nothing) on failure. */
   commit(store: string, unit: CommitUnit): MaybePromise<void>;
