@@ -58,6 +58,7 @@ export {
   StorageCorruptionError,
   StorageError,
   StorageLockedError,
+  StorageUnavailableError,
   type StoredBucket,
   type StoredDefinition,
 } from './persistence/index.js';

@@ -41,6 +41,18 @@ export class StorageLockedError extends StorageError {
   }
 }
 
+/** Networked storage could not be reached within its connect timeout: the store does not start. */
+export class StorageUnavailableError extends StorageError {
+  override readonly code = 'STORAGE_UNAVAILABLE';
+  constructor(location: string, waitedMs: number, cause: unknown) {
+    super(
+      'open',
+      `Storage ${location} is unreachable (gave up after ${waitedMs} ms): ${cause instanceof Error ? cause.message : String(cause)}`,
+      { path: location, cause },
+    );
+  }
+}
+
 /** A write was attempted through an adapter opened read-only. */
 export class ReadOnlyStorageError extends StorageError {
   override readonly code = 'STORAGE_READ_ONLY';

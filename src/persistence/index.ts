@@ -5,6 +5,7 @@ import { registerStorageFactory } from '../store/index.js';
 import { PersistenceManager } from './manager.js';
 
 export type { BackupFileInfo, BackupToOptions } from '../store/index.js';
+export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
 export {
   type LockHolder,
   ReadOnlyStorageError,
@@ -12,6 +13,8 @@ export {
   StorageCorruptionError,
   StorageError,
   StorageLockedError,
+  StorageUnavailableError,
+  toStorageError,
 } from './errors.js';
 export { FileAdapter, type FileAdapterOptions } from './file-adapter.js';
 export { PersistenceManager } from './manager.js';

@@ -50,6 +50,7 @@ import {
   SchemaMismatchError,
   StorageError,
   StorageLockedError,
+  StorageUnavailableError,
   toStorageError,
 } from './errors.js';
 import { SQLiteAdapter } from './sqlite-adapter.js';
@@ -75,6 +76,8 @@ interface PendingRecord {
   ord: number;
   version: number;
   record: StoreRecord | undefined;
+  /** `_version` of the record before the first change folded in here (0: it did not exist). */
+  base: number;
 }
 
 interface PendingBucket {
@@ -174,7 +177,7 @@ export class PersistenceManager implements StoreStorage {
     } catch (e) {
       // Another live writer holds the store: fatal. Anything else (unwritable directory, damaged
       // file …) is reported; the store serves from memory and storage is retried on every flush.
-      if (e instanceof StorageLockedError) throw e;
+      if (e instanceof StorageLockedError || e instanceof StorageUnavailableError) throw e;
       m.#report(e, 'open');
     }
     return m;
@@ -341,7 +344,8 @@ export class PersistenceManager implements StoreStorage {
     this.#storeDefinition(name, current);
     for (const r of filled) {
       const keyId = state.keyIdOf(r);
-      this.#addRecord(name, encodeKey(keyId), 'update', this.#nextSeq(), r._version, r);
+      const seq = this.#nextSeq();
+      this.#addRecord(name, encodeKey(keyId), 'update', seq, r._version, r, seq, r._version);
     }
   }
 
@@ -387,6 +391,7 @@ export class PersistenceManager implements StoreStorage {
     version: number,
     record: StoreRecord | undefined,
     ord = seq,
+    base = 0,
   ): void {
     let m = this.#records.get(bucket);
     if (m === undefined) this.#records.set(bucket, (m = new Map()));
@@ -399,7 +404,14 @@ export class PersistenceManager implements StoreStorage {
     }
     // An insert moves to the end of the insertion order.
     if (op === 'insert') m.delete(key);
-    m.set(key, { op, seq, ord: op === 'insert' ? ord : (prev?.ord ?? ord), version, record });
+    m.set(key, {
+      op,
+      seq,
+      ord: op === 'insert' ? ord : (prev?.ord ?? ord),
+      version,
+      record,
+      base: prev?.base ?? base,
+    });
   }
 
   #isReadOnly(): boolean {
@@ -436,7 +448,7 @@ export class PersistenceManager implements StoreStorage {
         continue;
       }
       const key = encodeKey(c.keyId);
-      this.#addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord);
+      this.#addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord, seq, c.oldRecord?._version ?? 0);
       const actor = batch.actor ?? null;
       if (state.def.history !== undefined && !unchanged(c)) {
         this.#history.push({
@@ -599,7 +611,7 @@ export class PersistenceManager implements StoreStorage {
         if (op.autoincrement !== undefined) merged.autoincrement = op.autoincrement;
       }
       for (const [b, m] of newer.records)
-        for (const [k, r] of m) this.#addRecord(b, k, r.op, r.seq, r.version, r.record, r.ord);
+        for (const [k, r] of m) this.#addRecord(b, k, r.op, r.seq, r.version, r.record, r.ord, r.base);
       this.#waiters = [...waiters, ...this.#waiters];
       throw this.#failed(e);
     }
@@ -876,9 +888,10 @@ export class PersistenceManager implements StoreStorage {
         });
       }
     }
-    const dump = (
-      a as { dumpLog?: (s: string) => { history: HistoryWrite[]; feed: FeedWrite[] } } | undefined
-    )?.dumpLog?.(this.#store) ?? { history: [], feed: [] };
+    type Dump = { history: HistoryWrite[]; feed: FeedWrite[] };
+    const dump = (await (a as { dumpLog?: (s: string) => Dump | Promise<Dump> } | undefined)?.dumpLog?.(
+      this.#store,
+    )) ?? { history: [], feed: [] };
     const unit: CommitUnit = {
       buckets: bw,
       records,
@@ -994,6 +1007,7 @@ function buildUnit(
         seq: r.seq,
         ord: r.ord,
         version: r.version,
+        base: r.base,
         data: r.op === 'delete' ? undefined : JSON.stringify(r.record),
       });
     }

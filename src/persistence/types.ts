@@ -50,6 +50,12 @@ export interface RecordWrite {
   readonly ord: number;
   /** `_version` of the record after the change (the deleted version for deletes). */
   readonly version: number;
+  /**
+   * `_version` the writer's copy had before the first change folded into this
+   * write (0: the record did not exist). Adapters of a database shared by
+   * several instances write only if the stored row still has it.
+   */
+  readonly base?: number;
   /** The record as JSON (insert and update). */
   readonly data: string | undefined;
 }

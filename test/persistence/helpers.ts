@@ -4,9 +4,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import type { CommitUnit, IncrementalAdapter } from '../../src/index.js';
 import { FileAdapter, MemoryAdapter, SQLiteAdapter } from '../../src/index.js';
+import { PostgresAdapter } from '../../src/postgres/index.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -43,7 +44,20 @@ export function adapterKinds(): Array<{ kind: string; make: () => () => Incremen
         return () => a;
       },
     },
+    {
+      kind: 'PostgresAdapter',
+      make: () => {
+        const schema = pgSchema();
+        return () => new PostgresAdapter({ connectionString: inject('pgUrl') }, { schema });
+      },
+    },
   ];
+}
+
+let schemas = 0;
+/** A fresh schema name in the test cluster's database (each test's data apart). */
+export function pgSchema(): string {
+  return `t${process.pid}_${++schemas}_${Math.random().toString(36).slice(2, 8)}`;
 }
 
 /** Wraps a real adapter; while `failing` is set, commits (and opens) throw like a full disk. */
