@@ -448,11 +448,19 @@ export class PostgresAdapter implements IncrementalAdapter {
       if (b.definition !== undefined || b.autoincrement !== undefined) {
         const id = (await this.#bucketId(c, store, b.bucket, true))!;
         if (b.definition !== undefined) {
+          const prev = await c.query<{ definition: string | null }>(
+            `SELECT definition FROM ${T('quire_buckets')} WHERE id = $1 FOR UPDATE`,
+            [id],
+          );
+          const before = prev.rows[0]?.definition;
+          const specs = uniqueSpecs(b.definition);
           await c.query(`UPDATE ${T('quire_buckets')} SET definition = $1 WHERE id = $2`, [
             JSON.stringify(b.definition),
             id,
           ]);
-          this.#unique.set(`${store}\0${b.bucket}`, uniqueSpecs(b.definition));
+          this.#unique.set(`${store}\0${b.bucket}`, specs);
+          const oldSpecs = uniqueSpecs(before == null ? undefined : (JSON.parse(before) as StoredDefinition));
+          if (JSON.stringify(oldSpecs) !== JSON.stringify(specs)) await this.#rebuildUnique(c, id, specs);
         }
         // Counters only move up: another instance may have moved it further.
         if (b.autoincrement !== undefined)
@@ -668,6 +676,30 @@ export class PostgresAdapter implements IncrementalAdapter {
       conflicts.push({ ...conflictOf(w, 'unique'), field: names[i], value: values[i] });
     }
     void bucket;
+  }
+
+  /** The unique indexes of a bucket changed: recompute its quire_unique rows from the stored records. */
+  async #rebuildUnique(c: PgClient, id: number, specs: UniqueSpec[]): Promise<void> {
+    const T = (n: string) => this.t(n);
+    await c.query(`DELETE FROM ${T('quire_unique')} WHERE bucket_id = $1`, [id]);
+    if (specs.length === 0) return;
+    const rows = await c.query<{ key: string; data: string }>(
+      `SELECT key, data FROM ${T('quire_records')} WHERE bucket_id = $1`,
+      [id],
+    );
+    const cols: string[][] = [[], [], []];
+    for (const r of rows.rows)
+      for (const [name, value] of uniqueEntries(specs, JSON.parse(r.data))) {
+        cols[0]!.push(name);
+        cols[1]!.push(value);
+        cols[2]!.push(r.key);
+      }
+    if (cols[0]!.length > 0)
+      await c.query(
+        `INSERT INTO ${T('quire_unique')} (bucket_id, name, value, key)
+         SELECT $1, n, v, k FROM unnest($2::text[], $3::text[], $4::text[]) AS w(n, v, k)`,
+        [id, ...cols],
+      );
   }
 
   async #writeHistory(
