@@ -41,15 +41,15 @@ export class StorageLockedError extends StorageError {
   }
 }
 
-/** Networked storage could not be reached within its connect timeout: the store does not start. */
+/**
+ * Storage cannot be used at all (a database unreachable within its connect
+ * timeout, a missing driver): the store does not start, unlike failures it
+ * can ride out by serving from memory.
+ */
 export class StorageUnavailableError extends StorageError {
-  override readonly code = 'STORAGE_UNAVAILABLE';
-  constructor(location: string, waitedMs: number, cause: unknown) {
-    super(
-      'open',
-      `Storage ${location} is unreachable (gave up after ${waitedMs} ms): ${cause instanceof Error ? cause.message : String(cause)}`,
-      { path: location, cause },
-    );
+  override readonly code: string = 'STORAGE_UNAVAILABLE';
+  constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
+    super('open', message, options);
   }
 }
 

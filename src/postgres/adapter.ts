@@ -243,7 +243,10 @@ export class PostgresAdapter implements IncrementalAdapter {
       } catch (e) {
         if (!isConnectionError(e) || Date.now() >= until) {
           if (isConnectionError(e))
-            throw new StorageUnavailableError(this.location, this.#connectTimeoutMs, e);
+            throw new StorageUnavailableError(
+              `PostgreSQL at ${this.location} is unreachable (gave up after ${this.#connectTimeoutMs} ms): ${(e as Error).message}`,
+              { path: this.location, cause: e },
+            );
           throw toStorageError('open', e, this.location);
         }
         await sleep(Math.min(1000, 50 * 2 ** attempt));

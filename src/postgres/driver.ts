@@ -3,7 +3,7 @@
 // without it and a missing driver is a clear, typed error. Only the small
 // part of its API Quire uses is typed here, so the package's types do not
 // depend on @types/pg either.
-import { StorageError } from '../persistence/index.js';
+import { StorageUnavailableError } from '../persistence/index.js';
 
 export interface PgQueryResult<R = Record<string, any>> {
   readonly rows: R[];
@@ -43,11 +43,10 @@ export interface PgModule {
 }
 
 /** The `pg` package is not installed: PostgresAdapter cannot connect. */
-export class PostgresDriverMissingError extends StorageError {
+export class PostgresDriverMissingError extends StorageUnavailableError {
   override readonly code = 'POSTGRES_DRIVER_MISSING';
   constructor(cause: unknown) {
     super(
-      'open',
       'PostgresAdapter needs the PostgreSQL driver package "pg", which is not installed: run `npm install pg`',
       { cause },
     );
