@@ -30,6 +30,7 @@ export type {
   IncrementalAdapter,
   PersistedState,
   RecordWrite,
+  RemoteWrite,
   StorageAdapter,
   StoredBucket,
   StoredDefinition,

@@ -33,6 +33,7 @@ import type {
   ChangeBatch,
   HistoryFilter,
   KeyId,
+  RemoteChange,
   StorageHost,
   StorePersistenceConfig,
   StoreRecord,
@@ -44,7 +45,14 @@ import {
   UniqueConstraintError,
   ValidationError,
 } from '../store/index.js';
-import { bucketKey, diffDefinitions, encodeKey, sameDefinition, serializeDefinition } from './codec.js';
+import {
+  bucketKey,
+  decodeKey,
+  diffDefinitions,
+  encodeKey,
+  sameDefinition,
+  serializeDefinition,
+} from './codec.js';
 import {
   ReadOnlyStorageError,
   SchemaMismatchError,
@@ -130,6 +138,7 @@ export class PersistenceManager implements StoreStorage {
   #failures = 0;
   #flushing: Promise<void> | undefined;
   #closed = false;
+  #following = false;
   #readOnlyReported = false;
 
   private constructor(store: string, config: StorePersistenceConfig) {
@@ -199,6 +208,7 @@ export class PersistenceManager implements StoreStorage {
     const { lastSeq } = await a.open(this.#store, { onError: (e) => this.#report(e, 'load') });
     this.#opened = true;
     if (lastSeq > 0) this.#renumber(lastSeq);
+    this.#follow();
   }
 
   /** Shift sequence numbers handed out before storage could be opened above the stored ones. */
@@ -427,11 +437,34 @@ export class PersistenceManager implements StoreStorage {
 
   listener(host: StorageHost): (batch: ChangeBatch) => Promise<void> | undefined {
     this.#host = host;
+    this.#follow();
     return (batch) => this.#onBatch(batch);
   }
 
+  /** Shared databases: other instances' commits reach this store's memory (once storage is open). */
+  #follow(): void {
+    const a = this.#incremental;
+    const host = this.#host;
+    if (a?.follow === undefined || host === undefined || !this.#opened || this.#following) return;
+    this.#following = true;
+    a.follow(this.#store, (writes) => {
+      if (this.#closed || writes.length === 0) return;
+      const changes: RemoteChange[] = [];
+      for (const w of writes)
+        changes.push({
+          bucket: w.bucket,
+          keyId: decodeKey(w.key),
+          record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
+          data: w.data ?? undefined,
+          seq: w.seq,
+        });
+      if (writes[writes.length - 1]!.seq > this.#seq) this.#seq = writes[writes.length - 1]!.seq;
+      host.applyRemote(changes, writes[writes.length - 1]!.at);
+    });
+  }
+
   #onBatch(batch: ChangeBatch): Promise<void> | undefined {
-    if (this.#closed) return undefined;
+    if (this.#closed || batch.remote === true) return undefined;
     const host = this.#host!;
     let any = false;
     const changes: readonly Change[] = batch.changes;

@@ -100,6 +100,17 @@ export interface CommitUnit {
   readonly feedPruneTo?: number;
 }
 
+/** A record's state after a commit of another instance sharing the database (deletes: `data` null). */
+export interface RemoteWrite {
+  readonly bucket: string;
+  /** Key text, as in RecordWrite. */
+  readonly key: string;
+  readonly data: string | null;
+  /** Global sequence number of the change. */
+  readonly seq: number;
+  readonly at: number;
+}
+
 export interface AdapterContext {
   /** Report a problem that did not stop the operation (e.g. a torn journal tail that was cut off). */
   onError(error: Error): void;
@@ -130,6 +141,12 @@ export interface IncrementalAdapter {
   ): MaybePromise<HistoryWrite[]>;
   /** Change feed rows with `seq > since`, oldest first. */
   readChanges?(store: string, since: number, limit: number): MaybePromise<FeedWrite[]>;
+  /**
+   * Databases shared by several instances: deliver the record writes other
+   * instances commit, in commit order, each exactly once, until `close`.
+   * Writes to buckets this adapter has not loaded are left out (loading reads them).
+   */
+  follow?(store: string, deliver: (writes: RemoteWrite[]) => void): void;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
 }

@@ -37,6 +37,7 @@ import type {
   HistoryWrite,
   IncrementalAdapter,
   PersistedState,
+  RemoteWrite,
   StoredBucket,
   StoredDefinition,
 } from '../persistence/index.js';
@@ -52,6 +53,7 @@ import type { HistoryFilter, StoreRecord } from '../store/index.js';
 import { InvalidArgumentError } from '../store/index.js';
 import { loadDriver, type PgClient, type PgPool } from './driver.js';
 import { CommitConflictError, type ConflictingWrite } from './errors.js';
+import { Follower, type ListenClient } from './follower.js';
 import { type UniqueSpec, uniqueEntries, uniqueSpecs } from './unique.js';
 
 export const POSTGRES_SCHEMA_VERSION = 1;
@@ -65,6 +67,11 @@ export interface PostgresAdapterOptions {
   readonly connectTimeoutMs?: number;
   /** Connections in the adapter's own pool (with `connectionString`). Default 4. */
   readonly poolSize?: number;
+  /**
+   * How often (ms) an instance checks for other instances' commits without
+   * being notified (a lost notification costs at most this). Default 1000.
+   */
+  readonly pollMs?: number;
   /** Module name of the driver (tests of the missing-driver error). Default `pg`. */
   readonly driver?: string;
 }
@@ -130,6 +137,12 @@ export class PostgresAdapter implements IncrementalAdapter {
   /** store\0bucket → unique specs of its stored definition. */
   readonly #unique = new Map<string, UniqueSpec[]>();
   #onError: (e: Error) => void = () => {};
+  /** Buckets (store\0bucket) being loaded right now: following pauses at their rows. */
+  readonly #pendingLoads = new Set<string>();
+  #loadWaiters: Array<() => void> = [];
+  readonly #openedAt = new Map<string, number>();
+  readonly #followers = new Map<string, Follower>();
+  readonly #pollMs: number;
 
   constructor(connection: PostgresConnection, options: PostgresAdapterOptions = {}) {
     if (connection === null || typeof connection !== 'object')
@@ -182,6 +195,14 @@ export class PostgresAdapter implements IncrementalAdapter {
     this.#connectTimeoutMs = timeout;
     this.#poolSize = poolSize;
     this.#driver = options.driver ?? 'pg';
+    const poll = options.pollMs ?? 1000;
+    if (!Number.isFinite(poll) || poll < 10)
+      throw new InvalidArgumentError(
+        'PostgresAdapter',
+        'pollMs',
+        `expected a number >= 10, got ${String(poll)}`,
+      );
+    this.#pollMs = poll;
   }
 
   /** Where the database is, for messages (never the password). */
@@ -319,7 +340,9 @@ export class PostgresAdapter implements IncrementalAdapter {
         `SELECT last_seq FROM ${this.t('quire_stores')} WHERE name = $1`,
         [store],
       );
-      return { lastSeq: Number(r.rows[0]?.last_seq ?? 0) };
+      const lastSeq = Number(r.rows[0]?.last_seq ?? 0);
+      this.#openedAt.set(store, lastSeq);
+      return { lastSeq };
     } catch (e) {
       throw toStorageError('open', e, this.location);
     }
@@ -331,6 +354,50 @@ export class PostgresAdapter implements IncrementalAdapter {
   }
 
   async loadBucket(store: string, bucket: string): Promise<StoredBucket | undefined> {
+    const pending = `${store}\0${bucket}`;
+    this.#pendingLoads.add(pending);
+    // Following resumes once the records are in memory (the store consumes them synchronously).
+    const done = () => {
+      if (!this.#pendingLoads.delete(pending) || this.#pendingLoads.size > 0) return;
+      const waiters = this.#loadWaiters;
+      this.#loadWaiters = [];
+      setImmediate(() => {
+        for (const w of waiters) w();
+      });
+    };
+    let result: StoredBucket | undefined;
+    try {
+      result = await this.#loadBucket(store, bucket);
+    } catch (e) {
+      done();
+      throw e;
+    }
+    if (result === undefined) {
+      done();
+      return undefined;
+    }
+    const records = result.records;
+    let started = false;
+    // Records the caller never reads must not hold following up.
+    setImmediate(() => {
+      if (!started) done();
+    });
+    return {
+      ...result,
+      records: {
+        *[Symbol.iterator]() {
+          started = true;
+          try {
+            yield* records;
+          } finally {
+            done();
+          }
+        },
+      },
+    };
+  }
+
+  async #loadBucket(store: string, bucket: string): Promise<StoredBucket | undefined> {
     await this.pool();
     const location = this.location;
     try {
@@ -517,10 +584,10 @@ export class PostgresAdapter implements IncrementalAdapter {
         cols[5]!.push(w.data ?? null);
       }
       await c.query(
-        `INSERT INTO ${T('quire_log')} (store, seq, bucket, key, op, version, data, origin, at)
-         SELECT $1, s, b, k, o, v, d, $8, $9
+        `INSERT INTO ${T('quire_log')} (store, seq, bucket, key, op, version, data, origin, at, txn)
+         SELECT $1, s, b, k, o, v, d, $8, $9, $10
          FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[]) AS w(s, b, k, o, v, d)`,
-        [store, ...cols, this.instanceId, at],
+        [store, ...cols, this.instanceId, at, last],
       );
     }
     if (unit.history !== undefined && unit.history.length > 0)
@@ -800,12 +867,17 @@ export class PostgresAdapter implements IncrementalAdapter {
     return r.rows.map(feedRow);
   }
 
-  /** Record writes of other instances (and this one) after `since`, oldest first. */
+  /**
+   * Record writes (of every instance) after `since`, oldest first, in whole
+   * commits: at least `limit` rows unless fewer exist, never half a commit.
+   */
   async readLog(store: string, since: number, limit: number): Promise<LogEntry[]> {
     const pool = await this.pool();
     const r = await pool.query<Record<string, string | null>>(
       `SELECT seq, bucket, key, op, version, data, origin, at FROM ${this.t('quire_log')}
-       WHERE store = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+       WHERE store = $1 AND seq > $2 AND txn <= (
+         SELECT max(txn) FROM (SELECT txn FROM ${this.t('quire_log')} WHERE store = $1 AND seq > $2 ORDER BY seq LIMIT $3) x)
+       ORDER BY seq`,
       [store, since, limit],
     );
     return r.rows.map((x) => ({
@@ -818,6 +890,52 @@ export class PostgresAdapter implements IncrementalAdapter {
       origin: x.origin!,
       at: Number(x.at),
     }));
+  }
+
+  // ── Following other instances ───────────────────────────────────
+
+  follow(store: string, deliver: (writes: RemoteWrite[]) => void): void {
+    if (this.#followers.has(store)) return;
+    const f = new Follower(this, store, this.#openedAt.get(store) ?? 0, deliver, {
+      pollMs: this.#pollMs,
+      onError: (e) => this.#onError(e),
+      listen: () => this.#listenClient(),
+    });
+    this.#followers.set(store, f);
+    f.start();
+  }
+
+  /** @internal Decide what of a batch of log rows to hand up; `undefined`: stop before this row (a bucket is loading). */
+  admit(store: string, row: LogEntry): 'apply' | 'skip' | 'wait' {
+    const k = `${store}\0${row.bucket}`;
+    if (this.#pendingLoads.has(k)) return 'wait';
+    if (row.origin === this.instanceId) return 'skip';
+    const loaded = this.#loadedAt.get(k);
+    if (loaded === undefined || row.seq <= loaded) return 'skip';
+    return 'apply';
+  }
+
+  /** @internal Resolves when no bucket is being loaded. */
+  loadsSettled(): Promise<void> {
+    if (this.#pendingLoads.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#loadWaiters.push(resolve));
+  }
+
+  async #listenClient(): Promise<ListenClient> {
+    const c = this.#connection as { connectionString?: string; pool?: PgPool };
+    if (c.pool !== undefined) {
+      const client = await c.pool.connect();
+      return { client, close: async () => client.release(true) };
+    }
+    const pg = await loadDriver(this.#driver);
+    const client = new pg.Client({
+      connectionString: c.connectionString,
+      connectionTimeoutMillis: 5000,
+      application_name: `quire-listen-${this.instanceId.slice(0, 8)}`,
+    });
+    client.on('error', () => {}); // reported through 'end' by the follower
+    await client.connect();
+    return { client, close: () => client.end().catch(() => {}) };
   }
 
   /** @internal Every stored history and feed row of a store (backupTo, copy). */
@@ -849,6 +967,11 @@ export class PostgresAdapter implements IncrementalAdapter {
   }
 
   async close(store?: string): Promise<void> {
+    for (const [name, f] of this.#followers)
+      if (store === undefined || name === store) {
+        this.#followers.delete(name);
+        await f.stop();
+      }
     if (store !== undefined) {
       this.#stores.delete(store);
       if (this.#stores.size > 0) return;
@@ -954,7 +1077,8 @@ function migration(from: number, t: (name: string) => string): string {
           version bigint NOT NULL, at bigint NOT NULL, actor text, PRIMARY KEY (store, seq));
         CREATE TABLE IF NOT EXISTS ${t('quire_log')} (
           store text NOT NULL, seq bigint NOT NULL, bucket text NOT NULL, key text NOT NULL, op text NOT NULL,
-          version bigint NOT NULL, data text, origin text NOT NULL, at bigint NOT NULL, PRIMARY KEY (store, seq));
+          version bigint NOT NULL, data text, origin text NOT NULL, at bigint NOT NULL, txn bigint NOT NULL,
+          PRIMARY KEY (store, seq));
         CREATE INDEX IF NOT EXISTS quire_log_at ON ${t('quire_log')} (store, at);
         CREATE TABLE IF NOT EXISTS ${t('quire_unique')} (
           bucket_id bigint NOT NULL, name text NOT NULL, value text NOT NULL, key text NOT NULL,

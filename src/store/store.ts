@@ -27,6 +27,7 @@ import {
   StoreStoppedError,
 } from './errors.js';
 import type { InferInsert, InferRecord } from './infer.js';
+import { applyRemote, type RemoteChange } from './remote.js';
 import { SchemaSession } from './schema-session.js';
 import type {
   BackupInfo,
@@ -132,6 +133,8 @@ export interface StorageHost {
   shiftSeq(offset: number): void;
   /** Change feed size (0: no feed). */
   readonly feedLimit: number;
+  /** Apply changes another instance committed to shared storage (events, queries; not stored again). */
+  applyRemote(changes: readonly RemoteChange[], at: number): void;
 }
 
 /** Builds the storage for a store; registered by the persistence module. */
@@ -194,6 +197,7 @@ export class Store {
           this.#history.shift(offset);
         },
         feedLimit,
+        applyRemote: (changes, at) => applyRemote(core, changes, at),
       });
       this.#core.addCommitListener((batch) =>
         this.#session === undefined ? toStorage(batch) : this.#session.filter(batch, toStorage),
