@@ -1,9 +1,10 @@
 // In-memory engine vs a bare Map doing the same work, in the same run.
 // The Map baseline copies records like the store does (records are new
 // objects with metadata) and keeps a Map<value, Set<key>> for the indexed case.
+
+import { BucketState, compileDefinition, StoreCore } from '../src/engine/index.js';
 import { EventBus } from '../src/events/index.js';
 import { Store } from '../src/index.js';
-import { BucketState, compileDefinition, StoreCore } from '../src/store/index.js';
 import { type BenchSection, measure, table } from './harness.js';
 
 const CITIES = [

@@ -33,7 +33,7 @@ export {
   MigrationStepError,
   runMigrations,
 } from './migration/index.js';
-// Durable storage; importing it registers the storage factory used by Store.start({persistence}).
+// Durable storage: adapters and errors (Store.start({persistence}) builds the storage itself).
 export {
   type AdapterContext,
   type BackupFileInfo,

@@ -1,7 +1,7 @@
 // The history operations behind BucketHandle.history / restoreVersion and
 // Store.changes: argument checks, then the HistoryReader of the store.
-import type { BucketState, HistoryFilter, StoreCore, StoreRecord } from '../store/index.js';
-import { InvalidArgumentError, isPlainObject, StoreStoppedError } from '../store/index.js';
+import type { BucketState, HistoryFilter, StoreCore, StoreRecord } from '../engine/index.js';
+import { InvalidArgumentError, isPlainObject, StoreStoppedError } from '../engine/index.js';
 import { HistoryNotEnabledError, VersionNotFoundError } from './errors.js';
 import type { ChangesOptions, HistoryEntry, HistoryQuery } from './types.js';
 

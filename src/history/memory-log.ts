@@ -5,7 +5,7 @@
 //
 // History: bucket → key → rows in commit (seq) order. Feed: one array in
 // seq order, trimmed from the front.
-import type { HistoryFilter } from '../store/index.js';
+import type { HistoryFilter } from '../engine/index.js';
 import type { FeedRow, LogRow, RetentionRule } from './types.js';
 
 export class MemoryLog<D = unknown> {

@@ -14,7 +14,7 @@ import type {
   KeyId,
   StoreCore,
   StoreRecord,
-} from '../store/index.js';
+} from '../engine/index.js';
 import { MemoryLog } from './memory-log.js';
 import type { ChangeFeedEntry, FeedRow, LogRow } from './types.js';
 

@@ -1,5 +1,5 @@
 // Public types of version history (P-6) and the change feed.
-import type { StoreRecord } from '../store/index.js';
+import type { StoreRecord } from '../engine/index.js';
 
 export type HistoryOp = 'insert' | 'update' | 'delete';
 

@@ -3,7 +3,7 @@
 // all or nothing — in memory, for events and reactive queries, and on disk
 // (one ChangeBatch is one storage transaction). A bad record anywhere means
 // nothing is imported, and the error says where it is.
-import type { StoreCore, StoreRecord, WriteSet } from '../store/index.js';
+import type { StoreCore, StoreRecord, WriteSet } from '../engine/index.js';
 import {
   DuplicateKeyError,
   InvalidArgumentError,
@@ -11,7 +11,7 @@ import {
   ReferentialIntegrityError,
   TransactionConflictError,
   UniqueConstraintError,
-} from '../store/index.js';
+} from '../engine/index.js';
 import { ImportError } from './errors.js';
 import {
   checkFormat,

@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isSeq, LineCounter, parseDocument } from 'yaml';
-import { InvalidArgumentError, isPlainObject } from '../store/index.js';
+import { InvalidArgumentError, isPlainObject } from '../engine/index.js';
 import { UnknownFormatError } from './errors.js';
 import type { DataFormat, ImportSource } from './types.js';
 

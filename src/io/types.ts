@@ -1,5 +1,5 @@
 // Public types of import and export (P-9).
-import type { WhereFilter } from '../store/index.js';
+import type { WhereFilter } from '../engine/index.js';
 
 export type DataFormat = 'json' | 'ndjson' | 'yaml';
 

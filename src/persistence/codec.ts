@@ -1,6 +1,6 @@
 // Encodings shared by the adapters and the manager: record keys, stored
 // definitions and the comparison of a stored definition with a new one.
-import type { BucketDefinition, KeyId, StoreRecord } from '../store/index.js';
+import type { BucketDefinition, KeyId, StoreRecord } from '../engine/index.js';
 import type { PersistedState, StoredBucket, StoredDefinition } from './types.js';
 
 /** Stable text form of an internal key: 1 and "1" differ. */

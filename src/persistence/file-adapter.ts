@@ -18,8 +18,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import type { HistoryFilter } from '../store/index.js';
-import { InvalidArgumentError } from '../store/index.js';
+import type { HistoryFilter } from '../engine/index.js';
+import { InvalidArgumentError } from '../engine/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';

@@ -1,10 +1,6 @@
-// Durable storage for Quire: adapters, errors, and the storage factory the
-// Store uses when `persistence` is configured. Importing this module (which
-// `quire` does) registers the factory.
-import { registerStorageFactory } from '../store/index.js';
-import { PersistenceManager } from './manager.js';
+// Durable storage for Quire: the PersistenceManager the Store builds when
+// `persistence` is configured, the adapters behind it, and its errors.
 
-export type { BackupFileInfo, BackupToOptions } from '../store/index.js';
 export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
 export {
   type LockHolder,
@@ -22,6 +18,13 @@ export { MemoryAdapter } from './memory-adapter.js';
 export { type RestoreFromBackupOptions, restoreFromBackup } from './restore-file.js';
 export { SQLITE_SCHEMA_VERSION, SQLiteAdapter, type SQLiteAdapterOptions } from './sqlite-adapter.js';
 export type {
+  BackupFileInfo,
+  BackupToOptions,
+  StorageHost,
+  StorePersistenceConfig,
+  StoreStorage,
+} from './store-storage.js';
+export type {
   AdapterContext,
   BucketWrite,
   CommitUnit,
@@ -35,5 +38,3 @@ export type {
   StoredBucket,
   StoredDefinition,
 } from './types.js';
-
-registerStorageFactory((store, config) => PersistenceManager.create(store, config));

@@ -1,7 +1,7 @@
 // MemoryAdapter: keeps the data in the adapter instance (as JSON, so a
 // restore behaves like one from disk). A new Store started with the same
 // instance sees the data of the previous one; nothing survives the process.
-import type { HistoryFilter } from '../store/index.js';
+import type { HistoryFilter } from '../engine/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import {
   applyUnit,

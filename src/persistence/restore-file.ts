@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { InvalidArgumentError } from '../store/index.js';
+import { InvalidArgumentError } from '../engine/index.js';
 import { StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
 import { SQLITE_SCHEMA_VERSION } from './sqlite-adapter.js';

@@ -6,16 +6,17 @@
 // changes (definition, autoincrement counter, drop). An adapter must apply a
 // unit atomically — all of it or nothing — and durably before `commit`
 // returns (or its promise resolves). That is the whole contract; ordering,
-// batching, retries, group commit and definition checks live in the store's
-// persistence manager (manager.ts), not in adapters.
+// batching, retries, group commit and definition checks live above the
+// adapters (commit-queue.ts, restore.ts), not in them.
 //
 // Any object with noex-store's snapshot shape (`save/load/delete/exists/
 // listKeys/close?`) works too, as a *snapshot* adapter: whole-bucket saves
 // under `<store>:bucket:<name>`, debounced, as in noex-store. Quire's own
 // adapters implement that shape as well (a small key/value area, used for
 // backups), so code that reads `adapter.load('<store>:bucket:<name>')` keeps working.
+
+import type { HistoryFilter, StoreRecord } from '../engine/index.js';
 import type { FeedRow, LogRow, RetentionRule } from '../history/index.js';
-import type { HistoryFilter, StoreRecord } from '../store/index.js';
 
 /** The JSON-serialisable part of a bucket definition, as stored (P-5). */
 export interface StoredDefinition {
@@ -149,6 +150,22 @@ export interface IncrementalAdapter {
   follow?(store: string, deliver: (writes: RemoteWrite[]) => void): void;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
+  /** Every stored history and feed row of a store, read synchronously (`store.backupTo()` copies them). */
+  dumpLog?(store: string): MaybePromise<{ history: HistoryWrite[]; feed: FeedWrite[] }>;
+  /**
+   * A native online copy of the whole database to `target` (SQLite's backup
+   * API). Without it, `store.backupTo()` writes the buckets and the log as a
+   * new SQLite store.
+   */
+  backupTo?(
+    target: string,
+    options: {
+      pagesPerStep?: number;
+      onProgress?: (p: { totalPages: number; remainingPages: number }) => void;
+    },
+  ): Promise<{ bytes: number }>;
+  /** Where the database lives (named in errors; a database is never backed up onto itself). */
+  readonly path?: string;
 }
 
 /** noex's persisted value shape. */

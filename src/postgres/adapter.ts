@@ -30,6 +30,8 @@
 //   quire_unique(bucket_id, name, value, key)         unique index entries (global constraints)
 //   quire_kv(key, value)                              noex-style snapshot keys (backups)
 import { randomUUID } from 'node:crypto';
+import type { HistoryFilter, StoreRecord } from '../engine/index.js';
+import { InvalidArgumentError } from '../engine/index.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -49,8 +51,6 @@ import {
   snapshotView,
   toStorageError,
 } from '../persistence/index.js';
-import type { HistoryFilter, StoreRecord } from '../store/index.js';
-import { InvalidArgumentError } from '../store/index.js';
 import { loadDriver, type PgClient, type PgPool } from './driver.js';
 import { CommitConflictError, type ConflictingWrite } from './errors.js';
 import { Follower, type ListenClient } from './follower.js';
@@ -925,7 +925,15 @@ export class PostgresAdapter implements IncrementalAdapter {
     const c = this.#connection as { connectionString?: string; pool?: PgPool };
     if (c.pool !== undefined) {
       const client = await c.pool.connect();
-      return { client, close: async () => client.release(true) };
+      let released = false;
+      return {
+        client,
+        close: async () => {
+          if (released) return;
+          released = true;
+          client.release(true);
+        },
+      };
     }
     const pg = await loadDriver(this.#driver);
     const client = new pg.Client({

@@ -79,7 +79,7 @@ export class Follower {
       this.#listener = l;
       let lost = false;
       const onLost = () => {
-        if (lost) return;
+        if (lost || this.#stopped) return;
         lost = true;
         if (this.#listener === l) this.#listener = undefined;
         void l.close();

@@ -1,7 +1,7 @@
 // Declarative queries: a config object turned into a query function, with
 // noex-store's `{{ params.x }}` interpolation, null-last sorting and projection.
-import type { DeclarativeQueryConfig, QueryFn, StoreRecord, WhereFilter } from '../store/index.js';
-import { aggregate, groupRecords, sortRecords } from '../store/index.js';
+import type { DeclarativeQueryConfig, QueryFn, StoreRecord, WhereFilter } from '../engine/index.js';
+import { aggregate, groupRecords, sortRecords } from '../engine/index.js';
 
 const PARAM_RE = /^\{\{\s*params\.(\w+)\s*\}\}$/;
 

@@ -12,8 +12,8 @@ import type {
   StoreRecord,
   WhereFilter,
   WhereOptions,
-} from '../store/index.js';
-import { matchesFilter } from '../store/index.js';
+} from '../engine/index.js';
+import { matchesFilter } from '../engine/index.js';
 
 /** What the query layer needs from a bucket: the query reads, with an extra filter on the ordered ones. */
 export interface ReadableBucket extends QueryBucket {

@@ -2,13 +2,13 @@
 // read; after a commit, every subscription whose dependencies the commit
 // touched is re-run once (however many records changed), and its callback
 // fires only if the result differs by deep equality.
-import type { Change, DeclarativeQueryConfig, QueryFn, QueryInfo, ReadFilter } from '../store/index.js';
+import type { Change, DeclarativeQueryConfig, QueryFn, QueryInfo, ReadFilter } from '../engine/index.js';
 import {
   deepEqual,
   InvalidArgumentError,
   QueryAlreadyDefinedError,
   QueryNotDefinedError,
-} from '../store/index.js';
+} from '../engine/index.js';
 import { type Dependencies, type ReadableBucket, TrackingContext } from './query-context.js';
 
 interface QueryDef {

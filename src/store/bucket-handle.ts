@@ -2,6 +2,28 @@
 // commits it through the StoreCore and resolves with the result (in strict
 // durability mode, only once the change is on disk). Reads are synchronous
 // underneath and resolve immediately.
+
+import type {
+  AggregateFunction,
+  BucketState,
+  GroupByResult,
+  PaginatedResult,
+  PaginateOptions,
+  StoreCore,
+  StoreRecord,
+  WhereFilter,
+  WhereOptions,
+  WriteOptions,
+} from '../engine/index.js';
+import {
+  avgOf,
+  groupRecords,
+  InvalidArgumentError,
+  isPlainObject,
+  maxOf,
+  minOf,
+  sumOf,
+} from '../engine/index.js';
 import { type HistoryEntry, type HistoryQuery, readHistory, restoreVersion } from '../history/index.js';
 import type {
   DataFormat,
@@ -12,21 +34,6 @@ import type {
   ImportSource,
 } from '../io/index.js';
 import { exportRecords, importRecords } from '../io/index.js';
-import { avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
-import type { BucketState } from './bucket-state.js';
-import type { StoreCore } from './core.js';
-import { InvalidArgumentError } from './errors.js';
-import type {
-  AggregateFunction,
-  GroupByResult,
-  PaginatedResult,
-  PaginateOptions,
-  StoreRecord,
-  WhereFilter,
-  WhereOptions,
-  WriteOptions,
-} from './types.js';
-import { isPlainObject } from './values.js';
 
 type Rec = Record<string, unknown>;
 

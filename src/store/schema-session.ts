@@ -17,12 +17,10 @@
 //   rebuilt from the records captured at the start), buckets defined during
 //   the session are removed, and storage is told to restore the buckets whose
 //   in-session writes already reached it.
-import { BucketState } from './bucket-state.js';
-import type { StoreCore } from './core.js';
-import type { Change, ChangeBatch } from './engine.js';
-import type { KeyId } from './indexes.js';
-import type { StoreStorage } from './store.js';
-import type { StoreRecord } from './types.js';
+
+import type { Change, ChangeBatch, KeyId, StoreCore, StoreRecord } from '../engine/index.js';
+import { BucketState } from '../engine/index.js';
+import type { StoreStorage } from '../persistence/index.js';
 
 interface Original {
   readonly state: BucketState;

@@ -1,6 +1,37 @@
 // Store: the public entry point. It owns the StoreCore (buckets and the
 // commit pipeline), the event bus, reactive queries and the TTL timer, and
 // (when configured) durable storage. Its API follows @hamicek/noex-store 0.2.
+
+import type {
+  BackupInfo,
+  BucketDefinition,
+  BucketEvent,
+  BucketSchemaUpdate,
+  DeclarativeQueryConfig,
+  IndexSpec,
+  InferInsert,
+  InferRecord,
+  QueryFn,
+  QueryInfo,
+  ReadFilter,
+  StoreStats,
+  WriteOptions,
+} from '../engine/index.js';
+import {
+  applyRemote,
+  BackupNotFoundError,
+  BucketAlreadyExistsError,
+  BucketNotDefinedError,
+  BucketState,
+  compileDefinition,
+  DefinitionError,
+  InvalidArgumentError,
+  isObjectArg,
+  isPlainObject,
+  PersistenceRequiredError,
+  StoreCore,
+  StoreStoppedError,
+} from '../engine/index.js';
 import { EventBus, type EventHandler } from '../events/index.js';
 import {
   type ChangeFeedConfig,
@@ -11,49 +42,17 @@ import {
   type HistoryStorage,
 } from '../history/index.js';
 import { TtlManager } from '../lifecycle/index.js';
+import {
+  type BackupFileInfo,
+  type BackupToOptions,
+  PersistenceManager,
+  type StorePersistenceConfig,
+  type StoreStorage,
+} from '../persistence/index.js';
 import { createDeclarativeQuery, QueryManager, type ReadableBucket } from '../reactive/index.js';
 import { TransactionContext } from '../transaction/index.js';
 import { BucketHandle } from './bucket-handle.js';
-import { BucketState } from './bucket-state.js';
-import { StoreCore } from './core.js';
-import { compileDefinition } from './definition.js';
-import {
-  BackupNotFoundError,
-  BucketAlreadyExistsError,
-  BucketNotDefinedError,
-  DefinitionError,
-  InvalidArgumentError,
-  PersistenceRequiredError,
-  StoreStoppedError,
-} from './errors.js';
-import type { InferInsert, InferRecord } from './infer.js';
-import { applyRemote, type RemoteChange } from './remote.js';
 import { SchemaSession } from './schema-session.js';
-import type {
-  BackupInfo,
-  BucketDefinition,
-  BucketEvent,
-  BucketSchemaUpdate,
-  DeclarativeQueryConfig,
-  IndexSpec,
-  QueryFn,
-  QueryInfo,
-  ReadFilter,
-  StoreStats,
-  WriteOptions,
-} from './types.js';
-import { isObjectArg, isPlainObject } from './values.js';
-
-export interface StorePersistenceConfig {
-  /** Storage adapter (SQLiteAdapter, FileAdapter, MemoryAdapter or a noex-style snapshot adapter). */
-  readonly adapter: unknown;
-  /** Debounce interval for batched writes in ms. Default: 100. */
-  readonly debounceMs?: number;
-  /** Called with every storage failure (writes are retried; nothing is thrown into writes). */
-  readonly onError?: (error: Error) => void;
-  /** `debounced` (default): loss window = debounceMs. `strict`: writes resolve once on disk. */
-  readonly durability?: 'debounced' | 'strict';
-}
 
 export interface StoreOptions {
   readonly name?: string;
@@ -62,92 +61,6 @@ export interface StoreOptions {
   readonly ttlCheckIntervalMs?: number;
   /** How much of the change feed (`store.changes()`) is kept. Default: the last 10,000 changes. */
   readonly changeFeed?: ChangeFeedConfig;
-}
-
-/** `store.backupTo(path, options)`. */
-export interface BackupToOptions {
-  /** Replace an existing file at `path` (default false: it is an error). */
-  readonly overwrite?: boolean;
-  /** SQLite pages copied per step; commits run between steps. Default 1000 (4 MB with 4 KB pages). */
-  readonly pagesPerStep?: number;
-  /** Called after every step of an SQLite online backup. */
-  readonly onProgress?: (progress: { totalPages: number; remainingPages: number }) => void;
-}
-
-export interface BackupFileInfo {
-  /** The file written: an SQLite Quire store (open it with `new SQLiteAdapter(path)`). */
-  readonly path: string;
-  readonly bytes: number;
-  readonly durationMs: number;
-}
-
-/**
- * What the Store needs from durable storage. Implemented in `persistence/`;
- * kept as an interface here so the store does not depend on any adapter.
- */
-export interface StoreStorage {
-  /**
-   * Fill a freshly defined (empty) bucket from storage: records, autoincrement
-   * counter (no events). Rejects when the stored definition/data cannot be
-   * reconciled with the new definition (SchemaMismatchError); a failed read is
-   * reported through onError and leaves the bucket empty.
-   */
-  restoreBucket(state: BucketState): Promise<void> | void;
-  /** A bucket's definition was swapped (updateBucket, migrations); `rewritten`: its records changed too. */
-  bucketReplaced(state: BucketState, rewritten: boolean): void;
-  dropBucket(name: string): Promise<void> | void;
-  /** The commit listener that makes batches durable (returns a promise in strict mode). */
-  listener(host: StorageHost): (batch: import('./engine.js').ChangeBatch) => Promise<void> | undefined;
-  /** Commit everything queued; rejects with a StorageError if that fails. */
-  flush(): Promise<void>;
-  /** Force a storage checkpoint (SQLite WAL checkpoint, FileAdapter compaction). */
-  checkpoint?(): Promise<void>;
-  close(): Promise<void>;
-  createBackup?(name: string, buckets: Map<string, BucketState>): Promise<BackupInfo>;
-  listBackups?(): Promise<BackupInfo[]>;
-  loadBackup?(name: string): Promise<Record<string, { records: any[]; autoincrement: number }> | undefined>;
-  deleteBackup?(name: string): Promise<boolean>;
-  /** The last sequence number in storage once opened (the store's counter continues from it). */
-  readonly lastSeq?: number;
-  /** History and change feed reads (P-6); see src/history. */
-  readonly keepsHistory?: boolean;
-  readonly keepsFeed?: boolean;
-  readHistory?: HistoryStorage['readHistory'];
-  readChanges?: HistoryStorage['readChanges'];
-  backupTo?(
-    path: string,
-    buckets: Map<string, BucketState>,
-    options: BackupToOptions,
-  ): Promise<BackupFileInfo>;
-}
-
-/** What storage may ask the store about its buckets. */
-export interface StorageHost {
-  isPersistent(bucket: string): boolean;
-  bucketState(bucket: string): BucketState | undefined;
-  /** The store's next sequence number (for writes that are not store changes). */
-  nextSeq(): number;
-  /** The last sequence number handed out (also to changes storage does not keep). */
-  currentSeq(): number;
-  /** Storage opened late and holds higher sequence numbers: move the store's counter up by `offset`. */
-  shiftSeq(offset: number): void;
-  /** Change feed size (0: no feed). */
-  readonly feedLimit: number;
-  /** Apply changes another instance committed to shared storage (events, queries; not stored again). */
-  applyRemote(changes: readonly RemoteChange[], at: number): void;
-}
-
-/** Builds the storage for a store; registered by the persistence module. */
-export type StorageFactory = (
-  storeName: string,
-  config: StorePersistenceConfig,
-) => StoreStorage | Promise<StoreStorage>;
-
-let storageFactory: StorageFactory | undefined;
-
-/** @internal Called by `persistence/` when it is loaded. */
-export function registerStorageFactory(factory: StorageFactory): void {
-  storageFactory = factory;
 }
 
 let storeCounter = 0;
@@ -240,14 +153,7 @@ export class Store {
           'expected {adapter, debounceMs?, onError?, durability?}',
         );
       }
-      if (storageFactory === undefined) {
-        throw new InvalidArgumentError(
-          'Store.start',
-          'persistence',
-          'no storage module loaded (import from "quiredb")',
-        );
-      }
-      storage = await storageFactory(name, persistence);
+      storage = await PersistenceManager.create(name, persistence);
     }
     const store = new Store(name, storage, interval, feedLimit);
     store.#ttl.start();

@@ -10,8 +10,8 @@ import type {
   WhereFilter,
   WriteOptions,
   WriteSet,
-} from '../store/index.js';
-import { compileFilter, InvalidArgumentError, isPlainObject } from '../store/index.js';
+} from '../engine/index.js';
+import { compileFilter, InvalidArgumentError, isPlainObject } from '../engine/index.js';
 
 type Rec = Record<string, unknown>;
 

@@ -4,9 +4,9 @@
 // ChangeBatch dispatched to reactive queries and bucket events. The batch is
 // marked `remote`, so durable storage does not write it again.
 import type { StoreCore } from './core.js';
-import type { Change, ChangeBatch } from './engine.js';
 import type { KeyId } from './indexes.js';
 import type { StoreRecord } from './types.js';
+import type { Change, ChangeBatch } from './write-set.js';
 
 /** One record's state after a remote commit (the record, or undefined when it was deleted). */
 export interface RemoteChange {

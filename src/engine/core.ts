@@ -4,9 +4,9 @@
 // history, reactive queries) and then published as bucket events.
 import type { EventBus } from '../events/index.js';
 import type { BucketState } from './bucket-state.js';
-import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './engine.js';
 import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
 import type { KeyId } from './indexes.js';
+import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './write-set.js';
 
 /**
  * Receives every committed batch synchronously, in order. May return a

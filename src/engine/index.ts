@@ -1,0 +1,26 @@
+// The engine's face: the synchronous core every other folder builds on
+// (records, indexes, schema, filters, WriteSet, ChangeBatch, StoreCore).
+export { aggregate, avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
+export { BucketState, sortRecords } from './bucket-state.js';
+export {
+  type CommitListener,
+  type HistoryEntryRow,
+  type HistoryFilter,
+  type HistoryReader,
+  StoreCore,
+} from './core.js';
+export {
+  type CompiledBucket,
+  compileDefinition,
+  type HistoryConfig,
+  type IndexDef,
+  type RefDef,
+} from './definition.js';
+export * from './errors.js';
+export { compileFilter, isFilterOperators, matchesFilter } from './filter.js';
+export type { KeyId } from './indexes.js';
+export type { InferField, InferInsert, InferRecord, InferSchema, InferStoredRecord } from './infer.js';
+export { applyRemote, type RemoteChange } from './remote.js';
+export type * from './types.js';
+export { compareValues, deepEqual, encodeTuple, isObjectArg, isPlainObject } from './values.js';
+export { type Change, type ChangeBatch, type ChangeOp, RefIndex, WriteSet } from './write-set.js';

@@ -1,0 +1,290 @@
+// The commit pipeline: committed ChangeBatches → queue → one CommitUnit per
+// flush, i.e. one atomic storage transaction. A store transaction is one
+// ChangeBatch, so it always lands in a single unit: all or nothing on disk.
+//
+// - debounced (default): a flush runs `debounceMs` after the first queued
+//   change; a crash loses at most that window.
+// - strict: a write's promise resolves only once its unit is committed.
+//   Writes queue and the flush runs on setImmediate, so concurrent writers
+//   share one commit (group commit).
+//
+// Failures never reach the writer: they go to `onError` as StorageError,
+// the queue is kept (nothing is dropped), and the flush is retried with
+// exponential backoff (50 ms … 5 s) until storage comes back; meanwhile the
+// store keeps serving from memory. In strict mode the write's promise stays
+// pending until its unit is committed — it settles only when storage works
+// again, or rejects when the store is stopped before that.
+import type { Change, ChangeBatch } from '../engine/index.js';
+import { bucketKey, encodeKey } from './codec.js';
+import { ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
+import { PendingWrites } from './pending.js';
+import { LogRetention } from './retention.js';
+import { saveSnapshotBucket } from './snapshot.js';
+import type { StorageHost } from './store-storage.js';
+import type { FeedWrite, HistoryWrite, IncrementalAdapter, StorageAdapter } from './types.js';
+
+const MAX_BACKOFF_MS = 5_000;
+
+interface Waiter {
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+export interface CommitQueueOptions {
+  readonly store: string;
+  /** Exactly one of the two is set. */
+  readonly incremental: IncrementalAdapter | undefined;
+  readonly snapshot: StorageAdapter | undefined;
+  readonly strict: boolean;
+  readonly debounceMs: number;
+  /** Opens the incremental adapter (once); throws its error. */
+  readonly open: () => Promise<void>;
+  readonly report: (e: unknown, operation?: string) => void;
+}
+
+export class CommitQueue {
+  readonly pending = new PendingWrites();
+  /** History and feed rows of the flush under way (reads merge them in). */
+  inflight: { history: HistoryWrite[]; feed: FeedWrite[] } | undefined;
+  host: StorageHost | undefined;
+  /** The highest sequence number queued or stored (seqs come from the store: host.nextSeq, Change.seq). */
+  seq = 0;
+  closed = false;
+  readonly #o: CommitQueueOptions;
+  readonly #retention = new LogRetention();
+  #waiters: Waiter[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #immediate: ReturnType<typeof setImmediate> | undefined;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  #flushing: Promise<void> | undefined;
+  #readOnlyReported = false;
+
+  constructor(options: CommitQueueOptions) {
+    this.#o = options;
+  }
+
+  /** A sequence number for a write that is not a store change (definition fill, rewrite). */
+  nextSeq(): number {
+    const seq = this.host !== undefined ? this.host.nextSeq() : this.seq + 1;
+    if (seq > this.seq) this.seq = seq;
+    return seq;
+  }
+
+  /** True (and reported once) when the adapter was opened read-only: nothing is queued then. */
+  isReadOnly(): boolean {
+    const a = this.#o.incremental;
+    if (a?.readOnly !== true) return false;
+    if (!this.#readOnlyReported) {
+      this.#readOnlyReported = true;
+      this.#o.report(new ReadOnlyStorageError(String(a.path ?? 'storage')));
+    }
+    return true;
+  }
+
+  /** The commit listener: queue a batch's persistent changes; in strict mode, wait for their commit. */
+  onBatch(batch: ChangeBatch): Promise<void> | undefined {
+    if (this.closed || batch.remote === true) return undefined;
+    const host = this.host!;
+    const q = this.pending;
+    const snapshot = this.#o.snapshot !== undefined;
+    const feed = host.feedLimit > 0 && this.#o.incremental !== undefined;
+    const actor = batch.actor ?? null;
+    let any = false;
+    const changes: readonly Change[] = batch.changes;
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i]!;
+      const state = host.bucketState(c.bucket);
+      if (state === undefined || !state.def.persistent) continue;
+      any = true;
+      const seq = c.seq;
+      if (seq > this.seq) this.seq = seq;
+      if (snapshot) {
+        q.dirty.add(c.bucket);
+        continue;
+      }
+      const key = encodeKey(c.keyId);
+      q.addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord, seq, c.oldRecord?._version ?? 0);
+      if (state.def.history !== undefined && !unchanged(c)) {
+        const data = c.newRecord === undefined ? null : JSON.stringify(c.newRecord);
+        q.history.push({
+          bucket: c.bucket,
+          key,
+          seq,
+          version: c.version,
+          op: c.op,
+          at: batch.at,
+          actor,
+          data,
+        });
+      }
+      if (feed) {
+        const k = JSON.stringify(c.key);
+        q.feed.push({ seq, bucket: c.bucket, key: k, op: c.op, version: c.version, at: batch.at, actor });
+      }
+    }
+    for (const [b, v] of batch.counters) {
+      if (!host.isPersistent(b)) continue;
+      any = true;
+      if (snapshot) q.dirty.add(b);
+      else q.bucketOp(b).autoincrement = v;
+    }
+    if (!any || this.isReadOnly()) {
+      if (any) q.clear();
+      return undefined;
+    }
+    this.schedule();
+    if (!this.#o.strict) return undefined;
+    return new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  hasPending(): boolean {
+    return !this.pending.isEmpty() || this.#waiters.length > 0;
+  }
+
+  schedule(): void {
+    if (this.closed) return;
+    if (this.#retry !== undefined) return; // storage is failing: the retry timer flushes
+    if (this.#o.strict) {
+      this.#immediate ??= setImmediate(() => {
+        this.#immediate = undefined;
+        void this.flushQuietly();
+      });
+    } else {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined;
+        void this.flushQuietly();
+      }, this.#o.debounceMs);
+    }
+  }
+
+  async flushQuietly(): Promise<void> {
+    try {
+      await this.flush();
+    } catch {
+      /* reported through onError, retried */
+    }
+  }
+
+  /** Commit everything queued now, as one storage transaction. Rejects with StorageError when that fails. */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    while (this.#flushing !== undefined) await this.#flushing.catch(() => {});
+    if (!this.hasPending()) return;
+    const run = this.#o.snapshot !== undefined ? this.#flushSnapshot() : this.#flushIncremental();
+    this.#flushing = run;
+    try {
+      await run;
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #flushIncremental(): Promise<void> {
+    const taken = this.pending.take();
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    this.inflight = { history: taken.history, feed: taken.feed };
+    try {
+      await this.#o.open();
+      // lastSeq: the store's counter, so seqs of in-memory changes are not handed out again after a restart.
+      const lastSeq = Math.max(this.seq, this.host?.currentSeq() ?? 0);
+      const unit = this.#retention.attach(
+        taken.toUnit(lastSeq),
+        taken.history,
+        taken.feed,
+        this.host,
+        this.seq,
+      );
+      await this.#o.incremental!.commit(this.#o.store, unit);
+    } catch (e) {
+      this.inflight = undefined;
+      this.pending.putBack(taken);
+      this.#waiters = [...waiters, ...this.#waiters];
+      throw this.#failed(e);
+    }
+    this.inflight = undefined;
+    this.#succeeded(waiters);
+  }
+
+  async #flushSnapshot(): Promise<void> {
+    const adapter = this.#o.snapshot!;
+    const q = this.pending;
+    const { dirty, dropped } = q;
+    const waiters = this.#waiters;
+    q.dirty = new Set();
+    q.dropped = new Set();
+    this.#waiters = [];
+    const done = new Set<string>();
+    try {
+      for (const name of dropped) {
+        await adapter.delete(bucketKey(this.#o.store, name));
+        done.add(`drop\0${name}`);
+      }
+      for (const name of dirty) {
+        const state = this.host?.bucketState(name);
+        if (state === undefined || !state.def.persistent) continue;
+        await saveSnapshotBucket(adapter, this.#o.store, state);
+        done.add(name);
+      }
+    } catch (e) {
+      for (const n of dropped) if (!done.has(`drop\0${n}`)) q.dropped.add(n);
+      for (const n of dirty) if (!done.has(n)) q.dirty.add(n);
+      this.#waiters = [...waiters, ...this.#waiters];
+      throw this.#failed(e);
+    }
+    this.#succeeded(waiters);
+  }
+
+  #failed(e: unknown): StorageError {
+    const err = toStorageError('commit', e);
+    this.#failures++;
+    this.#o.report(err);
+    if (!this.closed && this.#retry === undefined) {
+      const delay = Math.min(MAX_BACKOFF_MS, 50 * 2 ** (this.#failures - 1));
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        void this.flushQuietly();
+      }, delay);
+    }
+    return err;
+  }
+
+  #succeeded(waiters: Waiter[]): void {
+    this.#failures = 0;
+    if (this.#retry !== undefined) {
+      clearTimeout(this.#retry);
+      this.#retry = undefined;
+    }
+    for (const w of waiters) w.resolve();
+    // Changes queued while this flush ran get their own.
+    if (this.hasPending()) this.schedule();
+  }
+
+  /** Stop timers; whatever is still queued (storage kept failing) is reported lost and its writers rejected. */
+  close(): void {
+    this.closed = true;
+    for (const t of [this.#timer, this.#retry]) if (t !== undefined) clearTimeout(t);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#timer = this.#retry = this.#immediate = undefined;
+    if (!this.hasPending()) return;
+    const lost = new StorageError(
+      'close',
+      `Store "${this.#o.store}" stopped while storage was failing: its last unwritten changes were not persisted`,
+    );
+    this.#o.report(lost, 'close');
+    for (const w of this.#waiters) w.reject(lost);
+    this.#waiters = [];
+    this.pending.clear();
+  }
+}
+
+/** A restored backup rewrites records with the same version: not a new version worth a history row. */
+function unchanged(c: Change): boolean {
+  const o = c.oldRecord;
+  const n = c.newRecord;
+  return o !== undefined && n !== undefined && o._version === n._version && o._updatedAt === n._updatedAt;
+}

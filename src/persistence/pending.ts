@@ -1,0 +1,179 @@
+// What waits for the next flush. Later changes of the same record fold into
+// earlier ones (one RecordWrite per record per flush); history and feed rows
+// are never folded. Snapshot adapters only need the names of dirty and
+// dropped buckets.
+import type { StoreRecord } from '../engine/index.js';
+import type {
+  BucketWrite,
+  CommitUnit,
+  FeedWrite,
+  HistoryWrite,
+  RecordWrite,
+  StoredDefinition,
+} from './types.js';
+
+export interface PendingRecord {
+  op: 'insert' | 'update' | 'delete';
+  seq: number;
+  /** Insertion position (seq of the insert), for inserts. */
+  ord: number;
+  version: number;
+  record: StoreRecord | undefined;
+  /** `_version` of the record before the first change folded in here (0: it did not exist). */
+  base: number;
+}
+
+export interface PendingBucket {
+  bucket: string;
+  drop?: boolean;
+  clear?: boolean;
+  definition?: StoredDefinition;
+  autoincrement?: number;
+}
+
+export class PendingWrites {
+  records = new Map<string, Map<string, PendingRecord>>();
+  buckets = new Map<string, PendingBucket>();
+  history: HistoryWrite[] = [];
+  feed: FeedWrite[] = [];
+  /** Snapshot adapters: buckets to save whole, buckets to delete. */
+  dirty = new Set<string>();
+  dropped = new Set<string>();
+
+  isEmpty(): boolean {
+    return (
+      this.history.length === 0 &&
+      this.feed.length === 0 &&
+      this.records.size === 0 &&
+      this.buckets.size === 0 &&
+      this.dirty.size === 0 &&
+      this.dropped.size === 0
+    );
+  }
+
+  bucketOp(name: string): PendingBucket {
+    let op = this.buckets.get(name);
+    if (op === undefined) this.buckets.set(name, (op = { bucket: name }));
+    return op;
+  }
+
+  /** Drop (remove everything) or clear (remove records) a bucket, in queue order. */
+  resetOp(name: string, kind: 'drop' | 'clear'): PendingBucket {
+    const prev = this.buckets.get(name);
+    const op: PendingBucket =
+      kind === 'drop'
+        ? { bucket: name, drop: true, clear: true }
+        : {
+            bucket: name,
+            drop: prev?.drop,
+            clear: true,
+            definition: prev?.definition,
+            autoincrement: prev?.autoincrement,
+          };
+    this.buckets.set(name, op);
+    this.records.delete(name);
+    if (kind === 'drop') this.history = this.history.filter((h) => h.bucket !== name);
+    return op;
+  }
+
+  addRecord(
+    bucket: string,
+    key: string,
+    op: PendingRecord['op'],
+    seq: number,
+    version: number,
+    record: StoreRecord | undefined,
+    ord = seq,
+    base = 0,
+  ): void {
+    let m = this.records.get(bucket);
+    if (m === undefined) this.records.set(bucket, (m = new Map()));
+    const prev = m.get(key);
+    if (prev !== undefined && op === 'update' && prev.op === 'insert') {
+      prev.seq = seq;
+      prev.version = version;
+      prev.record = record;
+      return;
+    }
+    // An insert moves to the end of the insertion order.
+    if (op === 'insert') m.delete(key);
+    m.set(key, {
+      op,
+      seq,
+      ord: op === 'insert' ? ord : (prev?.ord ?? ord),
+      version,
+      record,
+      base: prev?.base ?? base,
+    });
+  }
+
+  /** Hand everything queued to a flush; this queue starts empty. */
+  take(): PendingWrites {
+    const taken = new PendingWrites();
+    [taken.records, this.records] = [this.records, taken.records];
+    [taken.buckets, this.buckets] = [this.buckets, taken.buckets];
+    [taken.history, this.history] = [this.history, taken.history];
+    [taken.feed, this.feed] = [this.feed, taken.feed];
+    return taken;
+  }
+
+  /** A flush failed: put what it took back in front of anything queued meanwhile. */
+  putBack(taken: PendingWrites): void {
+    this.history = [...taken.history, ...this.history];
+    this.feed = [...taken.feed, ...this.feed];
+    const newer = { records: this.records, buckets: this.buckets };
+    this.records = taken.records;
+    this.buckets = taken.buckets;
+    for (const op of newer.buckets.values()) {
+      const merged =
+        op.drop === true || op.clear === true
+          ? this.resetOp(op.bucket, op.drop ? 'drop' : 'clear')
+          : this.bucketOp(op.bucket);
+      if (op.definition !== undefined) merged.definition = op.definition;
+      if (op.autoincrement !== undefined) merged.autoincrement = op.autoincrement;
+    }
+    for (const [b, m] of newer.records)
+      for (const [k, r] of m) this.addRecord(b, k, r.op, r.seq, r.version, r.record, r.ord, r.base);
+  }
+
+  /** Storage opened late and holds higher sequence numbers: move every queued one up by `offset`. */
+  renumber(offset: number): void {
+    for (const m of this.records.values())
+      for (const r of m.values()) {
+        r.seq += offset;
+        r.ord += offset;
+      }
+    this.history = this.history.map((h) => ({ ...h, seq: h.seq + offset }));
+    this.feed = this.feed.map((f) => ({ ...f, seq: f.seq + offset }));
+  }
+
+  clear(): void {
+    this.history = [];
+    this.feed = [];
+    this.records = new Map();
+    this.buckets = new Map();
+    this.dirty = new Set();
+    this.dropped = new Set();
+  }
+
+  /** The record and bucket writes as a CommitUnit (history and feed are added by LogRetention). */
+  toUnit(lastSeq: number): CommitUnit {
+    const out: RecordWrite[] = [];
+    for (const [bucket, m] of this.records) {
+      for (const [key, r] of m) {
+        out.push({
+          bucket,
+          key,
+          op: r.op,
+          seq: r.seq,
+          ord: r.ord,
+          version: r.version,
+          base: r.base,
+          data: r.op === 'delete' ? undefined : JSON.stringify(r.record),
+        });
+      }
+    }
+    const bw: BucketWrite[] = [...this.buckets.values()];
+    return { buckets: bw, records: out, lastSeq };
+  }
+}
