@@ -3,6 +3,8 @@
 
 export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
 export {
+  CommitConflictError,
+  type ConflictingWrite,
   type LockHolder,
   ReadOnlyStorageError,
   SchemaMismatchError,

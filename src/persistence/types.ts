@@ -148,6 +148,14 @@ export interface IncrementalAdapter {
    * Writes to buckets this adapter has not loaded are left out (loading reads them).
    */
   follow?(store: string, deliver: (writes: RemoteWrite[]) => void): void;
+  /**
+   * Shared databases: the stored state of some records (after a commit was
+   * refused with CommitConflictError, the store refreshes its copies from it).
+   */
+  readRecords?(
+    store: string,
+    keys: ReadonlyArray<{ bucket: string; key: string }>,
+  ): MaybePromise<RemoteWrite[]>;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
   /** Every stored history and feed row of a store, read synchronously (`store.backupTo()` copies them). */

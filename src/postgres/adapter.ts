@@ -45,6 +45,8 @@ import type {
 } from '../persistence/index.js';
 import {
   bucketKey,
+  CommitConflictError,
+  type ConflictingWrite,
   parseBucketKey,
   StorageError,
   StorageUnavailableError,
@@ -52,7 +54,6 @@ import {
   toStorageError,
 } from '../persistence/index.js';
 import { loadDriver, type PgClient, type PgPool } from './driver.js';
-import { CommitConflictError, type ConflictingWrite } from './errors.js';
 import { Follower, type ListenClient } from './follower.js';
 import { type UniqueSpec, uniqueEntries, uniqueSpecs } from './unique.js';
 
@@ -890,6 +891,37 @@ export class PostgresAdapter implements IncrementalAdapter {
       origin: x.origin!,
       at: Number(x.at),
     }));
+  }
+
+  /** The stored state of some records (deleted or never stored: `data` null), as of one snapshot. */
+  async readRecords(
+    store: string,
+    keys: ReadonlyArray<{ bucket: string; key: string }>,
+  ): Promise<RemoteWrite[]> {
+    await this.pool();
+    return this.#tx(async (c) => {
+      const s = await c.query<{ last_seq: string }>(
+        `SELECT last_seq FROM ${this.t('quire_stores')} WHERE name = $1`,
+        [store],
+      );
+      const seq = Number(s.rows[0]?.last_seq ?? 0);
+      const r = await c.query<{ bucket: string; key: string; data: string }>(
+        `SELECT w.b AS bucket, w.k AS key, r.data
+         FROM unnest($2::text[], $3::text[]) AS w(b, k)
+         JOIN ${this.t('quire_buckets')} b ON b.store = $1 AND b.name = w.b
+         JOIN ${this.t('quire_records')} r ON r.bucket_id = b.id AND r.key = w.k`,
+        [store, keys.map((k) => k.bucket), keys.map((k) => k.key)],
+      );
+      const found = new Map(r.rows.map((x) => [`${x.bucket}\0${x.key}`, x.data]));
+      const at = Date.now();
+      return keys.map((k) => ({
+        bucket: k.bucket,
+        key: k.key,
+        data: found.get(`${k.bucket}\0${k.key}`) ?? null,
+        seq,
+        at,
+      }));
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 
   // ── Following other instances ───────────────────────────────────

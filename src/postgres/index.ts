@@ -1,6 +1,6 @@
 // `quiredb/postgres`: the store on PostgreSQL, shared by many instances.
 
-export { StorageUnavailableError } from '../persistence/index.js';
+export { CommitConflictError, type ConflictingWrite, StorageUnavailableError } from '../persistence/index.js';
 export {
   type LogEntry,
   POSTGRES_SCHEMA_VERSION,
@@ -9,4 +9,3 @@ export {
   type PostgresConnection,
 } from './adapter.js';
 export { type PgClient, type PgPool, PostgresDriverMissingError } from './driver.js';
-export { CommitConflictError, type ConflictingWrite } from './errors.js';
