@@ -261,6 +261,11 @@ export class PersistenceManager implements StoreStorage {
     return this.#incremental?.readHistory !== undefined;
   }
 
+  /** False while another instance sharing the database purges expired records. */
+  get runsOnceOnlyWork(): boolean {
+    return this.#incremental?.isLeader?.(this.#store) ?? true;
+  }
+
   /** Whether this storage keeps the change feed of persistent changes. */
   get keepsFeed(): boolean {
     return this.#incremental?.readChanges !== undefined;

@@ -63,6 +63,11 @@ export interface StoreStorage {
   /** History and change feed reads (P-6); see src/history. */
   readonly keepsHistory?: boolean;
   readonly keepsFeed?: boolean;
+  /**
+   * False while another instance sharing the database does the work that
+   * must happen once (TTL purge of persistent buckets); true otherwise.
+   */
+  readonly runsOnceOnlyWork?: boolean;
   readHistory?: HistoryStorage['readHistory'];
   readChanges?: HistoryStorage['readChanges'];
   backupTo?(

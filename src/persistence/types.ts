@@ -156,6 +156,11 @@ export interface IncrementalAdapter {
     store: string,
     keys: ReadonlyArray<{ bucket: string; key: string }>,
   ): MaybePromise<RemoteWrite[]>;
+  /**
+   * Shared databases: whether this instance is the one doing once-only work
+   * (TTL purge) right now. Without it, every instance does its own.
+   */
+  isLeader?(store: string): boolean;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
   /** Every stored history and feed row of a store, read synchronously (`store.backupTo()` copies them). */

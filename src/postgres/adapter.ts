@@ -929,12 +929,18 @@ export class PostgresAdapter implements IncrementalAdapter {
   follow(store: string, deliver: (writes: RemoteWrite[]) => void): void {
     if (this.#followers.has(store)) return;
     const f = new Follower(this, store, this.#openedAt.get(store) ?? 0, deliver, {
+      leaderLock: lockId(`leader\0${this.schema}\0${store}`),
       pollMs: this.#pollMs,
       onError: (e) => this.#onError(e),
       listen: () => this.#listenClient(),
     });
     this.#followers.set(store, f);
     f.start();
+  }
+
+  /** Whether this instance holds the store's leader lock (it purges expired records). */
+  isLeader(store: string): boolean {
+    return this.#followers.get(store)?.leader ?? false;
   }
 
   /** @internal Decide what of a batch of log rows to hand up; `undefined`: stop before this row (a bucket is loading). */

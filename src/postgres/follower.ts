@@ -44,14 +44,27 @@ export class Follower {
   #again = false;
   #stopped = false;
   #reported = false;
+  readonly #leaderLock: string;
+  /**
+   * Holds the store's session-level advisory lock on the LISTEN connection:
+   * this instance does the once-only work. A dead instance's connection
+   * closes and releases it; another takes it at its next poll.
+   */
+  leader = false;
 
   constructor(
     source: FollowSource,
     store: string,
     position: number,
     deliver: (writes: RemoteWrite[]) => void,
-    options: { pollMs: number; onError: (e: Error) => void; listen: () => Promise<ListenClient> },
+    options: {
+      pollMs: number;
+      onError: (e: Error) => void;
+      listen: () => Promise<ListenClient>;
+      leaderLock: string;
+    },
   ) {
+    this.#leaderLock = options.leaderLock;
     this.#source = source;
     this.#store = store;
     this.position = position;
@@ -61,8 +74,24 @@ export class Follower {
     this.#listen = options.listen;
   }
 
+  async #claimLeader(): Promise<void> {
+    const l = this.#listener;
+    if (l === undefined || this.leader || this.#stopped) return;
+    try {
+      const r = await l.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+        this.#leaderLock,
+      ]);
+      if (this.#listener === l && !this.#stopped) this.leader = r.rows[0]?.ok === true;
+    } catch {
+      /* the connection is going; 'end' handles it */
+    }
+  }
+
   start(): void {
-    this.#poll = setInterval(() => this.wake(), this.#pollMs);
+    this.#poll = setInterval(() => {
+      void this.#claimLeader();
+      this.wake();
+    }, this.#pollMs);
     this.#poll.unref();
     void this.#connect();
     this.wake();
@@ -82,6 +111,7 @@ export class Follower {
         if (lost || this.#stopped) return;
         lost = true;
         if (this.#listener === l) this.#listener = undefined;
+        this.leader = false;
         void l.close();
         this.#scheduleReconnect();
       };
@@ -89,6 +119,7 @@ export class Follower {
       l.client.on('error', onLost);
       l.client.on('end', onLost);
       await l.client.query(`LISTEN "${this.#source.channel(this.#store)}"`);
+      await this.#claimLeader();
       this.#failures = 0;
       this.#reported = false;
       // Whatever was committed while not listening.
@@ -171,6 +202,7 @@ export class Follower {
     if (this.#reconnect !== undefined) clearTimeout(this.#reconnect);
     const l = this.#listener;
     this.#listener = undefined;
+    this.leader = false;
     await this.#running?.catch(() => {});
     await l?.close();
   }

@@ -25,14 +25,22 @@ afterEach(async () => {
   for (const s of open.splice(0)) await s.stop().catch(() => {});
 });
 
-async function instance(schema: string, options: { pollMs?: number; strict?: boolean } = {}) {
+async function instance(
+  schema: string,
+  options: { pollMs?: number; strict?: boolean; errors?: Error[]; ttlCheckIntervalMs?: number } = {},
+) {
   const adapter = new PostgresAdapter(
     { connectionString: inject('pgUrl') },
     { schema, pollMs: options.pollMs ?? 1000 },
   );
   const store = await Store.start({
     name: 'app',
-    persistence: { adapter, durability: options.strict === false ? 'debounced' : 'strict' },
+    ttlCheckIntervalMs: options.ttlCheckIntervalMs ?? 1000,
+    persistence: {
+      adapter,
+      durability: options.strict === false ? 'debounced' : 'strict',
+      onError: (e) => options.errors?.push(e),
+    },
   });
   open.push(store);
   const users = await store.defineBucket('users', def);
@@ -186,5 +194,40 @@ describe('coherent instances', () => {
     expect((await b.users.all()).map((r) => r.id).sort((x, y) => x - y)).toEqual(
       Array.from({ length: written }, (_, i) => i),
     );
+  });
+
+  it('one instance at a time purges expired records (leader lock); another takes over when it stops', async () => {
+    const schema = pgSchema();
+    const errors: Error[] = [];
+    const opts = { pollMs: 100, ttlCheckIntervalMs: 50, errors };
+    const a = await instance(schema, opts);
+    const b = await instance(schema, opts);
+    const sessions = [a, b].map((x) => x.store);
+    const ttlDef = { key: 'id', schema: { id: { type: 'number' } }, ttl: '500ms' } as const;
+    const ta = await a.store.defineBucket('sessions', ttlDef);
+    const tb = await b.store.defineBucket('sessions', ttlDef);
+    await waitFor(() => a.adapter.isLeader('app') !== b.adapter.isLeader('app'), 'exactly one leader');
+    const leader = a.adapter.isLeader('app') ? a : b;
+    const other = leader === a ? b : a;
+    const deletedOn = new Map<Store, number>();
+    for (const s of sessions)
+      await s.on('bucket.sessions.deleted', () => {
+        deletedOn.set(s, (deletedOn.get(s) ?? 0) + 1);
+      });
+    let insertedOnB = 0;
+    await b.store.on('bucket.sessions.inserted', () => {
+      insertedOnB++;
+    });
+    for (let i = 0; i < 10; i++) await ta.insert({ id: i });
+    await waitFor(() => insertedOnB === 10, 'B hears of all inserts');
+    await waitFor(async () => (await ta.count()) === 0 && (await tb.count()) === 0, 'purged everywhere');
+    expect(deletedOn.get(a.store)).toBe(10);
+    expect(deletedOn.get(b.store)).toBe(10);
+    // Only the leader wrote the deletes: no conflicting double purge was ever refused.
+    expect(errors).toEqual([]);
+    const log = await sql(`SELECT DISTINCT origin FROM "${schema}".quire_log WHERE op = 'delete'`);
+    expect(log.rows).toEqual([{ origin: leader.adapter.instanceId }]);
+    await leader.store.stop();
+    await waitFor(() => other.adapter.isLeader('app'), 'the other instance takes over');
   });
 });
