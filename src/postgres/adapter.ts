@@ -144,6 +144,9 @@ export class PostgresAdapter implements IncrementalAdapter {
   readonly #openedAt = new Map<string, number>();
   readonly #followers = new Map<string, Follower>();
   readonly #pollMs: number;
+  /** Commit attempts so far (quire_instances.last_commit holds the last one that committed). */
+  #attempts = 0;
+  #uncertain: { attempt: number; unit: CommitUnit } | undefined;
 
   constructor(connection: PostgresConnection, options: PostgresAdapterOptions = {}) {
     if (connection === null || typeof connection !== 'object')
@@ -309,6 +312,12 @@ export class PostgresAdapter implements IncrementalAdapter {
     const pool = this.#pool!;
     const c = await pool.connect();
     let broken: Error | undefined;
+    // The server may drop the connection between statements: that surfaces as the next
+    // query's error; the event must not crash the process.
+    const onError = (e: Error) => {
+      broken = e;
+    };
+    c.on('error', onError);
     try {
       await c.query(begin);
       const out = await fn(c);
@@ -322,6 +331,7 @@ export class PostgresAdapter implements IncrementalAdapter {
         });
       throw e;
     } finally {
+      c.removeListener('error', onError);
       c.release(broken ?? false);
     }
   }
@@ -483,14 +493,30 @@ export class PostgresAdapter implements IncrementalAdapter {
   }
 
   async commit(store: string, unit: CommitUnit): Promise<void> {
-    await this.pool();
+    const pool = await this.pool();
+    // The last attempt lost its connection: it may have committed. Find out before going on,
+    // so a retry neither writes it twice nor mistakes its own rows for another instance's.
+    const uncertain = this.#uncertain;
+    if (uncertain !== undefined) {
+      const r = await pool
+        .query<{ n: string }>(`SELECT last_commit AS n FROM ${this.t('quire_instances')} WHERE id = $1`, [
+          this.instanceId,
+        ])
+        .catch((e) => {
+          throw toStorageError('commit', e, this.location);
+        });
+      this.#uncertain = undefined;
+      if (Number(r.rows[0]?.n ?? 0) >= uncertain.attempt) unit = withoutCommitted(unit, uncertain.unit);
+    }
     for (let attempt = 0; ; attempt++) {
+      const n = ++this.#attempts;
       try {
-        await this.#tx((c) => this.#commit(c, store, unit));
+        await this.#tx((c) => this.#commit(c, store, unit, n));
         return;
       } catch (e) {
         // Cached bucket ids may name rows the rollback removed.
         this.#ids.clear();
+        if (isConnectionError(e)) this.#uncertain = { attempt: n, unit };
         if (e instanceof CommitConflictError) throw e;
         const code = (e as { code?: string }).code;
         if (code !== undefined && RETRYABLE.has(code) && attempt < 5) continue;
@@ -499,7 +525,7 @@ export class PostgresAdapter implements IncrementalAdapter {
     }
   }
 
-  async #commit(c: PgClient, store: string, unit: CommitUnit): Promise<void> {
+  async #commit(c: PgClient, store: string, unit: CommitUnit, attempt: number): Promise<void> {
     const T = (n: string) => this.t(n);
     // Bucket-level changes first.
     for (const b of unit.buckets) {
@@ -621,6 +647,11 @@ export class PostgresAdapter implements IncrementalAdapter {
         await c.query(`DELETE FROM ${T('quire_feed')} WHERE store = $1 AND seq <= $2`, [store, keep]);
       }
     }
+    await c.query(
+      `INSERT INTO ${T('quire_instances')} (id, last_commit, at) VALUES ($1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET last_commit = excluded.last_commit, at = excluded.at`,
+      [this.instanceId, attempt, at],
+    );
     await c.query('SELECT pg_notify($1, $2)', [this.channel(store), String(last)]);
   }
 
@@ -1096,6 +1127,30 @@ function feedRow(x: Record<string, string | null>): FeedWrite {
   };
 }
 
+/**
+ * `unit` minus what `committed` (an earlier attempt whose outcome was unknown,
+ * found committed) already wrote. `unit` holds it again because a failed flush
+ * is put back and merged with newer writes.
+ */
+function withoutCommitted(unit: CommitUnit, committed: CommitUnit): CommitUnit {
+  const done = new Map(committed.records.map((w) => [`${w.bucket}\0${w.key}`, w]));
+  const records: CommitUnit['records'][number][] = [];
+  for (const w of unit.records) {
+    const d = done.get(`${w.bucket}\0${w.key}`);
+    if (d === undefined) records.push(w);
+    else if (d.seq !== w.seq) records.push({ ...w, base: d.op === 'delete' ? 0 : d.version });
+  }
+  const seqs = new Set([...(committed.history ?? []), ...(committed.feed ?? [])].map((r) => r.seq));
+  const sameOps = new Set(committed.buckets.map((b) => JSON.stringify(b)));
+  return {
+    ...unit,
+    buckets: unit.buckets.filter((b) => !sameOps.has(JSON.stringify(b))),
+    records,
+    history: unit.history?.filter((h) => !seqs.has(h.seq)),
+    feed: unit.feed?.filter((f) => !seqs.has(f.seq)),
+  };
+}
+
 function conflictOf(w: CommitUnit['records'][number], reason: ConflictingWrite['reason']): ConflictingWrite {
   return { bucket: w.bucket, key: w.key, reason };
 }
@@ -1131,6 +1186,7 @@ function migration(from: number, t: (name: string) => string): string {
           PRIMARY KEY (bucket_id, name, value));
         CREATE INDEX IF NOT EXISTS quire_unique_key ON ${t('quire_unique')} (bucket_id, key);
         CREATE TABLE IF NOT EXISTS ${t('quire_kv')} (key text PRIMARY KEY, value text NOT NULL);
+        CREATE TABLE IF NOT EXISTS ${t('quire_instances')} (id text PRIMARY KEY, last_commit bigint NOT NULL, at bigint NOT NULL);
       `;
     default:
       throw new StorageError('open', `No storage migration from version ${from}`);

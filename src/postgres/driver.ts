@@ -17,6 +17,7 @@ export interface PgClient {
   on(event: 'error', listener: (e: Error) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
   removeAllListeners(event?: string): unknown;
+  removeListener(event: 'error', listener: (e: Error) => void): unknown;
 }
 
 /** A `pg.Pool` (or anything with the same shape). */

@@ -84,6 +84,7 @@ describe('PostgresAdapter', () => {
       'quire_buckets',
       'quire_feed',
       'quire_history',
+      'quire_instances',
       'quire_kv',
       'quire_log',
       'quire_meta',
