@@ -10,6 +10,7 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   storage: async () => (await import('./storage.bench.js')).run(),
   server: async () => (await import('./server.bench.js')).run(),
   history: async () => (await import('./history.bench.js')).run(),
+  postgres: async () => (await import('./postgres.bench.js')).run(),
 };
 
 const only = process.argv.slice(2);
