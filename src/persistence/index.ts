@@ -2,6 +2,7 @@
 // `persistence` is configured, the adapters behind it, and its errors.
 
 export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
+export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
   CommitConflictError,
   type ConflictingWrite,
