@@ -41,8 +41,9 @@ async function copyCmd(o: { from: string; to: string; name?: string }): Promise<
   const from = copyEndpoint(o.from, 'from');
   const to = copyEndpoint(o.to, 'to');
   let name = o.name;
-  if (name === undefined && from instanceof SQLiteAdapter) {
-    const names = storeNames(from);
+  if (name === undefined) {
+    const names =
+      from instanceof PostgresAdapter ? await from.listStores() : storeNames(from as SQLiteAdapter);
     if (names.length > 1)
       throw new CliError(
         `${o.from} holds several stores (${names.join(', ')}); choose one with --name`,

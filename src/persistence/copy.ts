@@ -39,6 +39,9 @@ export async function copyStore(
         'to',
         `the target already holds store "${store}"; copy into an empty one`,
       );
+    const buckets = await from.listBuckets(store);
+    if (buckets.length === 0)
+      throw new InvalidArgumentError('copyStore', 'from', `the source holds no store "${store}"`);
     // History and feed first: their seqs are kept as they are.
     const log = (await from.dumpLog?.(store)) ?? { history: [], feed: [] };
     for (let i = 0; i < Math.max(log.history.length, log.feed.length); i += CHUNK)
@@ -52,7 +55,6 @@ export async function copyStore(
     let seq = lastSeq;
     let records = 0;
     const counts = new Map<string, number>();
-    const buckets = await from.listBuckets(store);
     for (const name of buckets) {
       const stored = await from.loadBucket(store, name);
       if (stored === undefined) continue;

@@ -464,6 +464,15 @@ export class PostgresAdapter implements IncrementalAdapter {
     }
   }
 
+  /** Names of the stores kept in this schema. */
+  async listStores(): Promise<string[]> {
+    const pool = await this.pool();
+    const r = await pool.query<{ store: string }>(
+      `SELECT DISTINCT store FROM ${this.t('quire_buckets')} ORDER BY store`,
+    );
+    return r.rows.map((x) => x.store);
+  }
+
   async listBuckets(store: string): Promise<string[]> {
     const pool = await this.pool();
     const r = await pool.query<{ name: string }>(
