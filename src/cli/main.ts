@@ -17,7 +17,7 @@ import {
 } from '../index.js';
 import type { DataFormat } from '../io/index.js';
 import { PostgresAdapter } from '../postgres/index.js';
-import { type AuthOptions, QuireServer, type ServerOptions } from '../server/index.js';
+import { type AuthOptions, InsecureBindError, QuireServer, type ServerOptions } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
 import { CliError, cliErrorOf, databasePath, EXIT, type OpenOptions, openStore, storeNames } from './open.js';
 import { progressBar } from './progress.js';
@@ -135,9 +135,12 @@ function readAuthFile(file: string): AuthOptions {
       `bad auth file ${path}: expected {tokens: {<token>: {identity, read?, write?, admin?}}}`,
       EXIT.USAGE,
     );
-  for (const [t, g] of Object.entries(tokens as Record<string, unknown>)) {
+  let position = 0;
+  for (const g of Object.values(tokens as Record<string, unknown>)) {
+    position++;
+    // Never print a token, not even part of it: name the entry by position.
     if (g === null || typeof g !== 'object' || typeof (g as { identity?: unknown }).identity !== 'string')
-      throw new CliError(`bad auth file ${path}: token "${t.slice(0, 4)}…" needs an "identity"`, EXIT.USAGE);
+      throw new CliError(`bad auth file ${path}: token entry #${position} needs an "identity"`, EXIT.USAGE);
   }
   return { tokens: tokens as AuthOptions extends { tokens: infer T } ? T : never };
 }
@@ -156,16 +159,26 @@ async function serve(opts: Record<string, any>): Promise<void> {
     durability: opts.durability,
     create: true,
   });
+  const origins: string[] = opts.allowedOrigin ?? [];
   const serverOptions: ServerOptions = {
     store: opened.store,
     stopStoreOnClose: true,
+    allowedOrigins: origins,
+    insecure: opts.insecure === true,
+    backupDir: resolve(opts.backupDir ?? `${opened.path}.backups`),
     ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),
     ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
     ...(opts.rateLimit !== undefined ? { rateLimit: { requests: opts.rateLimit, intervalMs: 1000 } } : {}),
   };
-  const server = new QuireServer(serverOptions);
+  let server: QuireServer;
+  try {
+    server = new QuireServer(serverOptions);
+  } catch (e) {
+    await opened.store.stop();
+    throw new CliError((e as Error).message, EXIT.USAGE);
+  }
   server.handleSignals();
   const buckets = (await opened.store.getStats()).buckets.names;
   if (opts.http !== undefined) {
@@ -177,6 +190,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
       info(`quire: HTTP ${a.url}  WebSocket ${a.wsUrl}  health http://${a.host}:${a.port}/health`);
     } catch (e) {
       await server.close();
+      if (e instanceof InsecureBindError) throw new CliError(e.message, EXIT.USAGE);
       throw new CliError(`cannot listen on ${opts.host}:${opts.http}: ${(e as Error).message}`, EXIT.FAILED);
     }
   }
@@ -469,6 +483,19 @@ export function program(): Command {
       int('--http'),
     )
     .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option(
+      '--insecure',
+      'allow a non-loopback --host without --auth (anyone who can reach it can read and write)',
+    )
+    .option(
+      '--allowed-origin <origin>',
+      'a browser origin allowed to call the server, with CORS (repeatable; default none)',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
+    .option(
+      '--backup-dir <dir>',
+      'where the "backupTo" method writes backups, by file name (default <db>.backups/)',
+    )
     .option(
       '--auth <file>',
       'bearer tokens and permissions (YAML/JSON: {tokens: {<token>: {identity, read, write, admin}}})',

@@ -6,6 +6,8 @@ import type { EventBus } from '../events/index.js';
 import type { BucketState } from './bucket-state.js';
 import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
 import type { KeyId } from './indexes.js';
+import type { WriteAuthorizer } from './types.js';
+import { DEFAULT_MAX_NESTING_DEPTH } from './values.js';
 import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './write-set.js';
 
 /**
@@ -51,6 +53,8 @@ export class StoreCore implements EngineHost {
   seq = 0;
   /** Version history reads; set by the Store. */
   history: HistoryReader | undefined;
+  /** Deepest nesting of objects/arrays a record may hold; set by the Store. */
+  maxNestingDepth = DEFAULT_MAX_NESTING_DEPTH;
 
   constructor(name: string, events: EventBus) {
     this.name = name;
@@ -87,9 +91,9 @@ export class StoreCore implements EngineHost {
    * Check and apply a write set, then notify. Throws (changing nothing) if
    * a check fails. Returns a promise when a listener asks to be waited for.
    */
-  commit(ws: WriteSet, actor?: string): Promise<void> | undefined {
+  commit(ws: WriteSet, actor?: string, authorize?: WriteAuthorizer): Promise<void> | undefined {
     if (this.stopped) throw new StoreStoppedError(this.name);
-    ws.validate();
+    ws.validate(authorize);
     const batch = ws.apply(actor);
     if (batch.changes.length === 0 && batch.counters.size === 0) return undefined;
     return this.dispatch(batch);

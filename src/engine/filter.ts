@@ -34,14 +34,20 @@ function equals(a: unknown, b: unknown): boolean {
   return a === b || (typeof b === 'object' && b !== null && deepEqual(a, b));
 }
 
+/** How deep `$and`/`$or` and literal values may nest in a filter. */
+export const MAX_FILTER_DEPTH = 64;
+
 /**
  * Compile a filter into a predicate. Throws InvalidFilterError for unknown
- * operators, wrong operand types and malformed `$and`/`$or`.
+ * operators, wrong operand types, malformed `$and`/`$or` and nesting deeper
+ * than MAX_FILTER_DEPTH.
  */
-export function compileFilter(filter: unknown, path = ''): Predicate {
+export function compileFilter(filter: unknown, path = '', depth = 0): Predicate {
   if (!isPlainObject(filter)) {
     throw new InvalidFilterError(path || '(filter)', `expected an object, got ${describe(filter)}`);
   }
+  if (depth > MAX_FILTER_DEPTH)
+    throw new InvalidFilterError(path, `filters may nest at most ${MAX_FILTER_DEPTH} levels`);
   const parts: Predicate[] = [];
   for (const key of Object.keys(filter)) {
     const value = filter[key];
@@ -49,7 +55,7 @@ export function compileFilter(filter: unknown, path = ''): Predicate {
     if (key === '$and' || key === '$or') {
       if (!Array.isArray(value))
         throw new InvalidFilterError(here, `expected an array of filters, got ${describe(value)}`);
-      const subs = value.map((f, i) => compileFilter(f, `${here}[${i}]`));
+      const subs = value.map((f, i) => compileFilter(f, `${here}[${i}]`, depth + 1));
       if (key === '$and') parts.push((r) => subs.every((p) => p(r)));
       else parts.push((r) => subs.some((p) => p(r)));
       continue;
@@ -71,9 +77,32 @@ export function compileFilter(filter: unknown, path = ''): Predicate {
   };
 }
 
+/**
+ * Reads a field of a record: own fields only. A record is a plain object, so
+ * only names that Object.prototype has (constructor, toString, __proto__ …)
+ * could resolve to something inherited; only those pay for the check.
+ */
+function fieldReader(field: string): (r: Rec) => unknown {
+  if (!(field in Object.prototype)) return (r) => r[field];
+  return (r) => (Object.hasOwn(r, field) ? r[field] : undefined);
+}
+
+/** Whether a literal value nests deeper than `limit` levels (cycles count as too deep). */
+function tooDeep(v: unknown, limit: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (limit <= 0) return true;
+  if (Array.isArray(v)) return v.some((x) => tooDeep(x, limit - 1));
+  for (const k in v as Rec) if (tooDeep((v as Rec)[k], limit - 1)) return true;
+  return false;
+}
+
 function compileField(field: string, cond: unknown, path: string): Predicate {
+  if (tooDeep(cond, MAX_FILTER_DEPTH))
+    throw new InvalidFilterError(path, `values may nest at most ${MAX_FILTER_DEPTH} levels`);
+  const get = fieldReader(field);
   if (!isPlainObject(cond) || !Object.keys(cond).some((k) => k.startsWith('$'))) {
-    if (typeof cond === 'object' && cond !== null) return (r) => equals(r[field], cond);
+    if (typeof cond === 'object' && cond !== null) return (r) => equals(get(r), cond);
+    if (field in Object.prototype) return (r) => get(r) === cond;
     return (r) => r[field] === cond;
   }
   const checks: Array<(v: unknown) => boolean> = [];
@@ -154,12 +183,13 @@ function compileField(field: string, cond: unknown, path: string): Predicate {
       }
     }
   }
+  const inherited = field in Object.prototype;
   if (checks.length === 1) {
     const c = checks[0]!;
-    return (r) => c(r[field]);
+    return inherited ? (r) => c(get(r)) : (r) => c(r[field]);
   }
   return (r) => {
-    const v = r[field];
+    const v = inherited ? get(r) : r[field];
     for (const c of checks) if (!c(v)) return false;
     return true;
   };

@@ -22,5 +22,12 @@ export type { KeyId } from './indexes.js';
 export type { InferField, InferInsert, InferRecord, InferSchema, InferStoredRecord } from './infer.js';
 export { applyRemote, type RemoteChange } from './remote.js';
 export type * from './types.js';
-export { compareValues, deepEqual, encodeTuple, isObjectArg, isPlainObject } from './values.js';
+export {
+  compareValues,
+  DEFAULT_MAX_NESTING_DEPTH,
+  deepEqual,
+  encodeTuple,
+  isObjectArg,
+  isPlainObject,
+} from './values.js';
 export { type Change, type ChangeBatch, type ChangeOp, RefIndex, WriteSet } from './write-set.js';

@@ -3,7 +3,9 @@
 import { ValidationError, type ValidationIssue } from './errors.js';
 import type { FieldDefinition, FieldType, FormatType, SchemaDefinition } from './types.js';
 import {
+  DEFAULT_MAX_NESTING_DEPTH,
   describeType,
+  findUnstorable,
   generateCuid,
   generateUuid,
   isValidEmail,
@@ -56,7 +58,14 @@ export class SchemaValidator {
   }
 
   /** Generated values, defaults and metadata; then validation. Does not touch the input. */
-  prepareInsert(input: Rec, nextAutoincrement: () => number, now: number): Rec {
+  prepareInsert(
+    input: Rec,
+    nextAutoincrement: () => number,
+    now: number,
+    maxDepth = DEFAULT_MAX_NESTING_DEPTH,
+  ): Rec {
+    // Copying would turn an own "__proto__" key into the copy's prototype: refuse it first.
+    if (Object.hasOwn(input, '__proto__')) this.#protoKey();
     // Object.assign, not spread: V8 makes adding properties to a spread copy ~1 µs each.
     const record: Rec = Object.assign({}, input);
     for (const f of this.#generated) {
@@ -86,12 +95,13 @@ export class SchemaValidator {
     record._version = 1;
     record._createdAt = now;
     record._updatedAt = now;
-    this.validate(record);
+    this.#check(record, record, maxDepth);
     return record;
   }
 
   /** Merge changes (minus key, generated and meta fields), bump version, validate. */
-  prepareUpdate(existing: Rec, changes: Rec, now: number): Rec {
+  prepareUpdate(existing: Rec, changes: Rec, now: number, maxDepth = DEFAULT_MAX_NESTING_DEPTH): Rec {
+    if (Object.hasOwn(changes, '__proto__')) this.#protoKey();
     const merged: Rec = Object.assign({}, existing);
     for (const k in changes) {
       if (!Object.hasOwn(changes, k) || this.#protectedOnUpdate.includes(k)) continue;
@@ -99,12 +109,25 @@ export class SchemaValidator {
     }
     merged._version = (existing._version as number) + 1;
     merged._updatedAt = now;
-    this.validate(merged);
+    // The stored part was checked when it was written: only the changes need the storable walk.
+    this.#check(merged, changes, maxDepth);
     return merged;
   }
 
-  validate(record: Rec): void {
+  #protoKey(): never {
+    throw new ValidationError(this.#bucket, [
+      { field: '__proto__', message: '"__proto__" cannot be a field name', code: 'proto_key' },
+    ]);
+  }
+
+  /** Schema checks, and that every value can be stored (see findUnstorable). */
+  validate(record: Rec, maxDepth = DEFAULT_MAX_NESTING_DEPTH): void {
+    this.#check(record, record, maxDepth);
+  }
+
+  #check(record: Rec, fresh: Rec, maxDepth: number): void {
     const issues: ValidationIssue[] = [];
+    const unstorable = findUnstorable(fresh, maxDepth);
     for (const k of this.#keyFields) {
       const v = record[k];
       if (v === undefined || v === null) {
@@ -120,11 +143,15 @@ export class SchemaValidator {
       }
     }
     validateFields(this.#fields, record, '', issues, 0, record);
-    if (this.#recordValidate !== undefined) {
+    // A record validator is user code: it is not handed a circular or unstorable record.
+    if (this.#recordValidate !== undefined && unstorable === undefined) {
       const errors = this.#recordValidate(record);
       if (errors != null)
         for (const message of errors) issues.push({ field: '_record', message, code: 'custom' });
     }
+    // The schema's own walk is depth-bounded, so a cycle or a deep value cannot overflow it.
+    if (unstorable !== undefined && !issues.some((i) => i.field === unstorable.field))
+      issues.push(unstorable);
     if (issues.length > 0) throw new ValidationError(this.#bucket, issues);
   }
 }

@@ -254,4 +254,28 @@ export interface BackupInfo {
 export interface WriteOptions {
   /** Who made the change; recorded in history and the change feed. */
   readonly actor?: string;
+  /**
+   * Permission check, called after the write is staged and before anything
+   * changes: `('write', bucket)` for every bucket the write would change,
+   * referential actions (cascade, set null) and eviction included, and
+   * `('read', bucket)` for every bucket a new or changed reference points
+   * into (a reference check reveals whether a key exists there) and for a
+   * bucket whose records block a delete. Throw to refuse: nothing changes.
+   */
+  readonly authorize?: WriteAuthorizer;
+}
+
+export type WriteAuthorizer = (access: 'read' | 'write', bucket: string) => void;
+
+/** `store.storageStatus()`: whether durable storage is keeping up. */
+export interface StorageStatus {
+  /** `degraded` while commits fail (they are retried) or after changes could not be stored. */
+  readonly state: 'ok' | 'degraded';
+  /** The last storage failure and when it happened (ms), until a commit succeeds again. */
+  readonly lastError?: string;
+  readonly lastErrorAt?: number;
+  /** Failed commit attempts in a row. */
+  readonly failures: number;
+  /** Acknowledged changes that could not be stored (since the store started). */
+  readonly lostWrites: number;
 }

@@ -142,3 +142,176 @@ export function describeType(value: unknown): string {
 export function isObjectArg(value: unknown): boolean {
   return isPlainObject(value);
 }
+
+/** Nesting depth of objects and arrays inside a record (store option `maxNestingDepth`). */
+export const DEFAULT_MAX_NESTING_DEPTH = 64;
+
+export interface StorableIssue {
+  readonly field: string;
+  readonly message: string;
+  readonly code: 'unstorable' | 'non_finite' | 'depth' | 'circular' | 'proto_key';
+}
+
+/**
+ * Whether every value inside `record` can be stored and read back as it is:
+ * strings, finite numbers, booleans, null, valid Dates, plain objects and
+ * arrays, nested at most `maxDepth` levels. Rejected: BigInt, functions,
+ * symbols, NaN/Infinity, other objects (Map, Set, class instances, objects
+ * with `toJSON`), `undefined` inside arrays, sparse arrays, circular
+ * references and `__proto__` keys. `undefined` as a field value is allowed
+ * (it means "no value"). One pass; no allocation unless the record nests.
+ * Returns the first problem found, or undefined.
+ */
+export function findUnstorable(record: Record<string, unknown>, maxDepth: number): StorableIssue | undefined {
+  // The common case pays for one allocation-free pass; only a failing record
+  // is walked again to say where and why (with cycle detection and paths).
+  if (objectOk(record, 1, maxDepth)) return undefined;
+  return (
+    walkObject(record, '', 1, maxDepth, undefined) ?? {
+      field: '(record)',
+      message: 'the record cannot be stored',
+      code: 'unstorable',
+    }
+  );
+}
+
+/** Fast check, same rules as walkValue; cycles end at the depth limit. */
+function objectOk(obj: Record<string, unknown>, depth: number, maxDepth: number): boolean {
+  for (const k in obj) {
+    if (k === '__proto__') return false;
+    const v = obj[k];
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+      case 'undefined':
+        continue;
+      case 'number':
+        if (v - v === 0) continue;
+        return false;
+      case 'object':
+        if (v === null || containerOk(v, depth, maxDepth)) continue;
+        return false;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+function containerOk(o: object, depth: number, maxDepth: number): boolean {
+  if (o instanceof Date) return !Number.isNaN(o.getTime());
+  if (depth > maxDepth) return false;
+  if (Array.isArray(o)) {
+    for (let i = 0; i < o.length; i++) {
+      if (!(i in o)) return false;
+      const x: unknown = o[i];
+      switch (typeof x) {
+        case 'string':
+        case 'boolean':
+          continue;
+        case 'number':
+          if (x - x === 0) continue;
+          return false;
+        case 'object':
+          if (x === null || containerOk(x, depth + 1, maxDepth)) continue;
+          return false;
+        default:
+          return false;
+      }
+    }
+    return true;
+  }
+  return isPlainObject(o) && objectOk(o, depth + 1, maxDepth);
+}
+
+function walkObject(
+  obj: Record<string, unknown>,
+  prefix: string,
+  depth: number,
+  maxDepth: number,
+  ancestors: object[] | undefined,
+): StorableIssue | undefined {
+  for (const k in obj) {
+    if (k === '__proto__')
+      return {
+        field: prefix === '' ? k : `${prefix}.${k}`,
+        message: '"__proto__" cannot be a field name',
+        code: 'proto_key',
+      };
+    const v = obj[k];
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+      case 'undefined':
+        continue;
+      case 'number':
+        if (v - v === 0) continue; // finite
+        break;
+      case 'object':
+        if (v === null) continue;
+    }
+    const issue = walkValue(v, prefix === '' ? k : `${prefix}.${k}`, depth, maxDepth, ancestors, obj);
+    if (issue !== undefined) return issue;
+  }
+  return undefined;
+}
+
+function walkValue(
+  v: unknown,
+  field: string,
+  depth: number,
+  maxDepth: number,
+  ancestors: object[] | undefined,
+  parent: object,
+): StorableIssue | undefined {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return v - v === 0
+        ? undefined
+        : { field, message: `${String(v)} cannot be stored (only finite numbers)`, code: 'non_finite' };
+    case 'undefined':
+      return { field, message: 'undefined inside an array cannot be stored (use null)', code: 'unstorable' };
+    case 'bigint':
+    case 'symbol':
+    case 'function':
+      return { field, message: `a ${typeof v} cannot be stored`, code: 'unstorable' };
+  }
+  if (v === null) return undefined;
+  const o = v as object;
+  if (o instanceof Date)
+    return Number.isNaN(o.getTime())
+      ? { field, message: 'an invalid Date cannot be stored', code: 'unstorable' }
+      : undefined;
+  const isArray = Array.isArray(o);
+  if (!isArray && !isPlainObject(o))
+    return {
+      field,
+      message: `a ${o.constructor?.name ?? 'non-plain object'} cannot be stored (only plain objects, arrays, Dates and primitives)`,
+      code: 'unstorable',
+    };
+  if (depth > maxDepth) return { field, message: `nested deeper than ${maxDepth} levels`, code: 'depth' };
+  const chain = ancestors ?? [parent];
+  if (chain.includes(o)) return { field, message: 'a circular reference cannot be stored', code: 'circular' };
+  chain.push(o);
+  let issue: StorableIssue | undefined;
+  if (isArray) {
+    const a = o as unknown[];
+    for (let i = 0; i < a.length; i++) {
+      if (!(i in a)) {
+        issue = {
+          field: `${field}[${i}]`,
+          message: 'an array hole cannot be stored (use null)',
+          code: 'unstorable',
+        };
+        break;
+      }
+      issue = walkValue(a[i], `${field}[${i}]`, depth + 1, maxDepth, chain, o);
+      if (issue !== undefined) break;
+    }
+  } else issue = walkObject(o as Record<string, unknown>, field, depth + 1, maxDepth, chain);
+  chain.pop();
+  return issue;
+}

@@ -14,7 +14,7 @@ import {
   UniqueConstraintError,
 } from './errors.js';
 import type { KeyId } from './indexes.js';
-import type { StoreRecord } from './types.js';
+import type { StoreRecord, WriteAuthorizer } from './types.js';
 import { encodeTuple } from './values.js';
 
 type Rec = Record<string, unknown>;
@@ -118,6 +118,8 @@ export interface EngineHost {
   /** A bucket by name, or undefined. */
   bucketState(name: string): BucketState | undefined;
   readonly refs: RefIndex;
+  /** Deepest nesting of objects/arrays a record may hold (store option `maxNestingDepth`). */
+  readonly maxNestingDepth: number;
 }
 
 export class WriteSet {
@@ -195,7 +197,12 @@ export class WriteSet {
   insert(b: BucketState, data: Rec): StoreRecord {
     if (b.def.hasAutoincrement)
       for (const f of b.def.validator.autoincrementFields) if (data[f] != null) this.#seeCounter(b, data[f]);
-    const record = b.def.validator.prepareInsert(data, () => this.#nextCounter(b), this.now);
+    const record = b.def.validator.prepareInsert(
+      data,
+      () => this.#nextCounter(b),
+      this.now,
+      this.#host.maxNestingDepth,
+    );
     if (b.def.ttlMs !== undefined && record._expiresAt === undefined) {
       record._expiresAt = (record._createdAt as number) + b.def.ttlMs;
     }
@@ -211,7 +218,12 @@ export class WriteSet {
   update(b: BucketState, keyId: KeyId, changes: Rec, publicKey: unknown): StoreRecord {
     const existing = this.read(b, keyId);
     if (existing === undefined) throw new RecordNotFoundError(b.name, publicKey);
-    const next = b.def.validator.prepareUpdate(existing, changes, this.now) as StoreRecord;
+    const next = b.def.validator.prepareUpdate(
+      existing,
+      changes,
+      this.now,
+      this.#host.maxNestingDepth,
+    ) as StoreRecord;
     this.#stage(b, keyId, next);
     return next;
   }
@@ -321,7 +333,7 @@ export class WriteSet {
    * Check the final state: every touched record is as it was read, keys are
    * free, unique indexes hold, references resolve. Throws; changes nothing.
    */
-  validate(): void {
+  validate(authorize?: WriteAuthorizer): void {
     // A transaction may have staged writes on a bucket that was dropped or
     // redefined (updateBucket, migration) before it committed: applying them
     // to the replaced state would lose them silently.
@@ -338,6 +350,9 @@ export class WriteSet {
       );
     }
     this.#evict();
+    // Permissions are judged on the whole staged set (cascades included) and
+    // before any check whose outcome depends on records the caller may not see.
+    if (authorize !== undefined) this.#authorize(authorize);
     for (const s of this.#order) {
       const current = s.bucket.records.get(s.keyId);
       if (s.base === undefined ? current !== undefined : current !== s.base) {
@@ -356,8 +371,35 @@ export class WriteSet {
     }
     for (const [b, byKey] of this.#staged) {
       this.#checkUnique(b, byKey);
-      this.#checkRefs(b, byKey);
+      this.#checkRefs(b, byKey, authorize);
     }
+  }
+
+  #authorize(authorize: WriteAuthorizer): void {
+    for (const [b, byKey] of this.#staged) {
+      let changed = false;
+      for (const s of byKey.values()) {
+        if (s.base === undefined && s.next === undefined) continue;
+        changed = true;
+        break;
+      }
+      if (changed) authorize('write', b.name);
+    }
+    let targets: Set<string> | undefined;
+    for (const [b, byKey] of this.#staged) {
+      for (const ref of b.def.refs) {
+        if (targets?.has(ref.target)) continue;
+        for (const s of byKey.values()) {
+          if (s.next === undefined) continue;
+          const target = refKeyId(s.next[ref.field]);
+          if (target === undefined) continue;
+          if (s.base !== undefined && refKeyId(s.base[ref.field]) === target) continue;
+          (targets ??= new Set()).add(ref.target);
+          break;
+        }
+      }
+    }
+    if (targets !== undefined) for (const t of targets) authorize('read', t);
   }
 
   #checkUnique(b: BucketState, byKey: Map<KeyId, Staged>): void {
@@ -377,7 +419,7 @@ export class WriteSet {
     }
   }
 
-  #checkRefs(b: BucketState, byKey: Map<KeyId, Staged>): void {
+  #checkRefs(b: BucketState, byKey: Map<KeyId, Staged>, authorize: WriteAuthorizer | undefined): void {
     // Outgoing: a changed reference must point at a record that exists in the final state.
     for (const ref of b.def.refs) {
       for (const s of byKey.values()) {
@@ -402,7 +444,11 @@ export class WriteSet {
     for (const s of byKey.values()) {
       if (s.next !== undefined || s.base === undefined) continue;
       const rs = this.#referrers(b, s.keyId);
-      if (rs.length > 0) throw restrictError(b, s.base, rs[0]!.source, rs[0]!.field, rs[0]!.sourceKeyId);
+      if (rs.length > 0) {
+        // The error names the referrer: only for a caller who may read its bucket.
+        authorize?.('read', rs[0]!.source.name);
+        throw restrictError(b, s.base, rs[0]!.source, rs[0]!.field, rs[0]!.sourceKeyId);
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 // The history operations behind BucketHandle.history / restoreVersion and
 // Store.changes: argument checks, then the HistoryReader of the store.
-import type { BucketState, HistoryFilter, StoreCore, StoreRecord } from '../engine/index.js';
+import type { BucketState, HistoryFilter, StoreCore, StoreRecord, WriteAuthorizer } from '../engine/index.js';
 import { InvalidArgumentError, isPlainObject, StoreStoppedError } from '../engine/index.js';
 import { HistoryNotEnabledError, VersionNotFoundError } from './errors.js';
 import type { ChangesOptions, HistoryEntry, HistoryQuery } from './types.js';
@@ -110,6 +110,7 @@ export async function restoreVersion(
   key: unknown,
   version: number,
   actor: string | undefined,
+  authorize?: WriteAuthorizer,
 ): Promise<StoreRecord> {
   const b0 = await historyState(core, name, 'restore a version');
   if (!(Number.isInteger(version) && version > 0))
@@ -154,7 +155,7 @@ export async function restoreVersion(
     r._version = last + 1;
     if (typeof old._createdAt === 'number') r._createdAt = old._createdAt;
   }
-  const wait = core.commit(ws, actor);
+  const wait = core.commit(ws, actor, authorize);
   if (wait !== undefined) await wait;
   return record;
 }

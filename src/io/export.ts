@@ -5,7 +5,8 @@
 // backpressure), or returned as text.
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -105,8 +106,14 @@ export async function exportRecords(
     const path = typeof to === 'string' ? to : fileURLToPath(to);
     const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
     try {
+      // The write stream retries short writes and fails on ENOSPC; fsync before the rename so a
+      // crash never leaves a renamed but empty file, and fsync the directory after it.
       await pipeline(Readable.from(batched(pieces())), createWriteStream(tmp));
+      await syncPath(tmp);
       await rename(tmp, path);
+      await syncPath(dirname(path)).catch(() => {
+        /* some platforms cannot fsync a directory */
+      });
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => {});
       throw new ExportError(bucket, `cannot write "${path}": ${(e as Error).message}`, e);
@@ -126,6 +133,15 @@ export async function exportRecords(
   }
   onProgress?.({ processed: total, total });
   return { format: fmt, exported: total };
+}
+
+async function syncPath(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Pieces joined into chunks of ~64 KB. */

@@ -96,7 +96,7 @@ export async function importRecords(
   if (processed === 0) return { format, imported: 0, skipped: false };
   let wait: Promise<void> | undefined;
   try {
-    wait = core.commit(ws, opts.actor);
+    wait = core.commit(ws, opts.actor, opts.authorize);
   } catch (e) {
     fail(locate(e, staged, b.def.keyFields), (e as Error).message, e);
   }

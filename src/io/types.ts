@@ -1,5 +1,5 @@
 // Public types of import and export (P-9).
-import type { WhereFilter } from '../engine/index.js';
+import type { WhereFilter, WriteAuthorizer } from '../engine/index.js';
 
 export type DataFormat = 'json' | 'ndjson' | 'yaml';
 
@@ -42,6 +42,8 @@ export interface ImportOptions {
   readonly progressEvery?: number;
   /** Recorded as the actor of the writes. */
   readonly actor?: string;
+  /** Permission check before anything changes (see WriteOptions.authorize). */
+  readonly authorize?: WriteAuthorizer;
 }
 
 export interface ImportResult {

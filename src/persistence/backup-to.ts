@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { type BucketState, InvalidArgumentError } from '../engine/index.js';
 import { encodeKey, serializeDefinition } from './codec.js';
 import { toStorageError } from './errors.js';
+import { ownFileAt } from './own-files.js';
 import { SQLiteAdapter } from './sqlite-adapter.js';
 import type { BackupFileInfo, BackupToOptions } from './store-storage.js';
 import type { BucketWrite, CommitUnit, IncrementalAdapter, RecordWrite } from './types.js';
@@ -33,6 +34,14 @@ export async function backupTo(
       'backupTo',
       'path',
       `"${target}" exists (pass {overwrite: true} to replace it)`,
+    );
+  const own = source.adapter?.ownFiles?.(source.store);
+  const hit = own !== undefined ? ownFileAt(target, own) : undefined;
+  if (hit !== undefined)
+    throw new InvalidArgumentError(
+      'backupTo',
+      'path',
+      `"${target}" is one of the store's own files (${hit}): cannot back up a database onto itself`,
     );
   await source.flush();
   const a = source.adapter;
@@ -87,10 +96,11 @@ export async function backupTo(
     out.database.pragma('journal_mode = DELETE');
   } catch (e) {
     out.close();
-    fs.rmSync(tmp, { force: true });
+    for (const f of [tmp, `${tmp}.lock.os`]) fs.rmSync(f, { force: true });
     throw toStorageError('backup', e, target);
   }
   out.close();
+  fs.rmSync(`${tmp}.lock.os`, { force: true }); // the private temporary file's writer lock
   fs.renameSync(tmp, target);
   return { path: target, bytes: fs.statSync(target).size, durationMs: Date.now() - t0 };
 }

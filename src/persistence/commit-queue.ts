@@ -18,7 +18,7 @@ import type { Change, ChangeBatch, StoreRecord } from '../engine/index.js';
 import { bucketKey, decodeKey, encodeKey } from './codec.js';
 import { type BatchMark, conflictError, dropRolledBack, splitConflict } from './conflicts.js';
 import { CommitConflictError, ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
-import { PendingWrites } from './pending.js';
+import { type LostRecord, PendingWrites } from './pending.js';
 import { LogRetention } from './retention.js';
 import { saveSnapshotBucket } from './snapshot.js';
 import type { StorageHost } from './store-storage.js';
@@ -29,6 +29,8 @@ const MAX_BACKOFF_MS = 5_000;
 interface Waiter {
   resolve(): void;
   reject(e: Error): void;
+  /** The batch this strict writer waits for (to fail only it when one of its records cannot be stored). */
+  readonly batch: ChangeBatch;
 }
 
 export interface CommitQueueOptions {
@@ -60,6 +62,8 @@ export class CommitQueue {
   #immediate: ReturnType<typeof setImmediate> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
+  /** Acknowledged changes that could not be stored (records that did not encode, debounced writes dropped at close). */
+  #lostWrites = 0;
   #flushing: Promise<void> | undefined;
   #readOnlyReported = false;
 
@@ -115,7 +119,7 @@ export class CommitQueue {
       }
       q.addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord, seq, c.oldRecord?._version ?? 0);
       if (state.def.history !== undefined && !unchanged(c)) {
-        const data = c.newRecord === undefined ? null : JSON.stringify(c.newRecord);
+        const data = c.newRecord === undefined ? null : encodeHistory(c.newRecord);
         q.history.push({
           bucket: c.bucket,
           key,
@@ -146,7 +150,7 @@ export class CommitQueue {
     if (mark !== undefined) this.#marks.push(mark);
     if (!this.#o.strict) return undefined;
     return new Promise<void>((resolve, reject) => {
-      const w = { resolve, reject };
+      const w = { resolve, reject, batch };
       this.#waiters.push(w);
       if (mark !== undefined) mark.waiter = w;
     });
@@ -204,13 +208,16 @@ export class CommitQueue {
     this.#waiters = [];
     this.#marks = [];
     this.inflight = { history: taken.history, feed: taken.feed };
+    let lost: LostRecord[] = [];
     try {
       await this.#o.open();
       // lastSeq: the store's counter, so seqs of in-memory changes are not handed out again after a restart.
       const lastSeq = Math.max(this.seq, this.host?.currentSeq() ?? 0);
+      const built = taken.toUnit(lastSeq);
+      lost = built.lost;
       const unit = this.#retention.attach(
-        taken.toUnit(lastSeq),
-        taken.history,
+        built.unit,
+        withoutUnencodable(taken.history),
         taken.feed,
         this.host,
         this.seq,
@@ -225,7 +232,7 @@ export class CommitQueue {
       throw this.#failed(e);
     }
     this.inflight = undefined;
-    this.#succeeded(waiters);
+    this.#succeeded(waiters, lost);
   }
 
   /** The database refused the flush: roll back the batches involved, refresh their records, commit the rest. */
@@ -238,7 +245,7 @@ export class CommitQueue {
     const outcome = splitConflict(e.conflicts, marks);
     dropRolledBack(taken, outcome);
     this.pending.putBack(taken);
-    const rejected = new Set<Waiter>();
+    const rejected = new Set<unknown>();
     for (const m of outcome.rolledBack) if (m.waiter !== undefined) rejected.add(m.waiter);
     this.#waiters = [...waiters.filter((w) => !rejected.has(w)), ...this.#waiters];
     this.#marks = [...outcome.kept, ...this.#marks];
@@ -316,34 +323,96 @@ export class CommitQueue {
     return err;
   }
 
-  #succeeded(waiters: Waiter[]): void {
+  #succeeded(waiters: Waiter[], lost: readonly LostRecord[] = []): void {
     this.#failures = 0;
     if (this.#retry !== undefined) {
       clearTimeout(this.#retry);
       this.#retry = undefined;
     }
-    for (const w of waiters) w.resolve();
+    if (lost.length === 0) {
+      for (const w of waiters) w.resolve();
+    } else {
+      // The rest of the unit is committed; these records never can be, so they are not retried.
+      this.#lostWrites += lost.length;
+      const errors = new Map<string, StorageError>();
+      for (const l of lost) {
+        const err = new StorageError(
+          'commit',
+          `Record ${l.key} of bucket "${l.bucket}" cannot be encoded and was not stored (it stays in memory only): ${(l.error as Error)?.message ?? String(l.error)}`,
+          { cause: l.error },
+        );
+        errors.set(`${l.bucket}\0${l.key}`, err);
+        this.#o.report(err);
+      }
+      for (const w of waiters) {
+        let failed: StorageError | undefined;
+        for (const c of w.batch.changes) {
+          failed = errors.get(`${c.bucket}\0${encodeKey(c.keyId)}`);
+          if (failed !== undefined) break;
+        }
+        if (failed !== undefined) w.reject(failed);
+        else w.resolve();
+      }
+    }
     // Changes queued while this flush ran get their own.
     if (this.hasPending()) this.schedule();
   }
 
-  /** Stop timers; whatever is still queued (storage kept failing) is reported lost and its writers rejected. */
-  close(): void {
+  /** Failed commit attempts in a row, and acknowledged changes that could not be stored. */
+  get health(): { failures: number; lostWrites: number } {
+    return { failures: this.#failures, lostWrites: this.#lostWrites };
+  }
+
+  /**
+   * Stop timers; whatever is still queued (storage kept failing) is reported
+   * lost and its writers rejected. Returns the error to raise from stop()
+   * when acknowledged changes were lost: debounced writes dropped now, or
+   * records that could not be encoded earlier. Strict writers whose changes
+   * are dropped learn it from their own rejected promise.
+   */
+  close(): StorageError | undefined {
     this.closed = true;
     for (const t of [this.#timer, this.#retry]) if (t !== undefined) clearTimeout(t);
     if (this.#immediate !== undefined) clearImmediate(this.#immediate);
     this.#timer = this.#retry = this.#immediate = undefined;
-    if (!this.hasPending()) return;
-    const lost = new StorageError(
-      'close',
-      `Store "${this.#o.store}" stopped while storage was failing: its last unwritten changes were not persisted`,
-    );
-    this.#o.report(lost, 'close');
-    for (const w of this.#waiters) w.reject(lost);
-    this.#waiters = [];
-    this.#marks = [];
-    this.pending.clear();
+    if (this.hasPending()) {
+      const lost = new StorageError(
+        'close',
+        `Store "${this.#o.store}" stopped while storage was failing: its last unwritten changes were not persisted`,
+      );
+      this.#o.report(lost, 'close');
+      for (const w of this.#waiters) w.reject(lost);
+      this.#waiters = [];
+      this.#marks = [];
+      const acknowledged = !this.#o.strict;
+      if (acknowledged) this.#lostWrites += Math.max(1, this.pending.size());
+      this.pending.clear();
+      if (acknowledged) return lost;
+    }
+    if (this.#lostWrites > 0)
+      return new StorageError(
+        'close',
+        `Store "${this.#o.store}" stopped after ${this.#lostWrites} acknowledged change(s) could not be stored (see onError)`,
+      );
+    return undefined;
   }
+}
+
+const UNENCODABLE = '\u0000unencodable';
+
+/** History data of a version; a version that cannot be encoded is marked and left out with its record. */
+function encodeHistory(record: object): string {
+  try {
+    return JSON.stringify(record);
+  } catch {
+    return UNENCODABLE;
+  }
+}
+
+function withoutUnencodable(history: HistoryWrite[]): HistoryWrite[] {
+  return history.some((h) => h.data === UNENCODABLE)
+    ? history.filter((h) => h.data !== UNENCODABLE)
+    : history;
 }
 
 /** A restored backup rewrites records with the same version: not a new version worth a history row. */

@@ -105,6 +105,44 @@ export class StorageCorruptionError extends StorageError {
   }
 }
 
+/** One damaged stretch of a FileAdapter journal that was skipped on load. */
+export interface SkippedJournalRange {
+  /** Byte offsets in the journal as it was: [from, to). */
+  readonly from: number;
+  readonly to: number;
+  /** Why the frame at `from` was rejected: checksum mismatch, invalid length, cut short … */
+  readonly reason: string;
+  /** Frames lost in the range: 1 when the damaged frame's length was intact, otherwise unknown. */
+  readonly frames: number | undefined;
+  /** Bucket and key of each record the skipped frame wrote, when its payload could still be read. */
+  readonly records: ReadonlyArray<{ readonly bucket: string; readonly key: string; readonly op: string }>;
+}
+
+/**
+ * A FileAdapter journal had damaged frames. Valid frames after the damage
+ * were recovered; `skipped` says exactly what was not, `copy` is where the
+ * journal as it was has been kept.
+ */
+export class JournalDamagedError extends StorageCorruptionError {
+  readonly skipped: readonly SkippedJournalRange[];
+  /** Frames after the first damaged range that were recovered. */
+  readonly recoveredFrames: number;
+  /** Copy of the journal as it was before it was cut or rewritten (undefined for read-only opens). */
+  readonly copy: string | undefined;
+  constructor(
+    path: string,
+    message: string,
+    skipped: readonly SkippedJournalRange[],
+    recoveredFrames: number,
+    copy: string | undefined,
+  ) {
+    super(path, message, skipped[0]?.from);
+    this.skipped = skipped;
+    this.recoveredFrames = recoveredFrames;
+    this.copy = copy;
+  }
+}
+
 /**
  * The bucket definition given to `defineBucket` does not fit the stored
  * definition and data (P-5). Nothing was changed; `differences` lists what

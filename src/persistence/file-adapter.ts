@@ -6,7 +6,7 @@
 //   <store>.snapshot  the whole store, NDJSON: a header line, one line per
 //                     record (`["bucket","key"]\t<record JSON>`), an end line;
 //                     written to a temp file, fsync'ed, renamed, directory fsync'ed
-//   <store>.lock      single-writer lock (pid, host)
+//   <store>.lock      single-writer lock: holder (pid, host) + <store>.lock.os (OS lock)
 //   kv/               noex snapshot keys (backups), one atomically written file each
 //
 // On open the snapshot is read and the journal replayed (units already in
@@ -21,7 +21,15 @@ import * as zlib from 'node:zlib';
 import type { HistoryFilter } from '../engine/index.js';
 import { InvalidArgumentError } from '../engine/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
-import { ReadOnlyStorageError, StorageCorruptionError, StorageError, toStorageError } from './errors.js';
+import {
+  JournalDamagedError,
+  ReadOnlyStorageError,
+  type SkippedJournalRange,
+  StorageCorruptionError,
+  StorageError,
+  toStorageError,
+} from './errors.js';
+import { fsyncDir, replaceFileDurably, writeFully } from './fsio.js';
 import { WriterLock } from './lock.js';
 import {
   applyUnit,
@@ -31,6 +39,7 @@ import {
   readStoredHistory,
   type StoreImage,
 } from './log.js';
+import type { OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -55,6 +64,8 @@ interface FileStore extends StoreImage {
   readonly base: string;
   fd: number | undefined;
   journalSize: number;
+  /** After a failed compaction: the journal size at which to try again. */
+  compactRetryAt: number;
   lock: WriterLock | undefined;
   context: AdapterContext;
 }
@@ -88,7 +99,7 @@ export class FileAdapter implements IncrementalAdapter {
 
   #files(store: string) {
     const base = path.join(this.dir, encodeURIComponent(store));
-    return { base, snapshot: `${base}.snapshot`, journal: `${base}.journal`, lock: `${base}.lock` };
+    return { base, snapshot: `${base}.snapshot`, journal: `${base}.journal` };
   }
 
   open(store: string, context: AdapterContext): { lastSeq: number } {
@@ -99,8 +110,8 @@ export class FileAdapter implements IncrementalAdapter {
     try {
       if (!this.readOnly) {
         fs.mkdirSync(this.dir, { recursive: true });
-        lock = new WriterLock(files.lock);
-        lock.acquire(files.base);
+        lock = new WriterLock(files.base);
+        lock.acquire();
       }
       const s: FileStore = {
         name: store,
@@ -110,14 +121,27 @@ export class FileAdapter implements IncrementalAdapter {
         log: newStoredLog(),
         fd: undefined,
         journalSize: 0,
+        compactRetryAt: 0,
         lock,
         context,
       };
       this.#readSnapshot(s, files.snapshot);
-      this.#replayJournal(s, files.journal);
+      const { rewrite } = this.#replayJournal(s, files.journal);
       if (!this.readOnly) {
+        // A snapshot half written when the previous process died: never renamed, so never used.
+        fs.rmSync(`${files.snapshot}.tmp`, { force: true });
         s.fd = fs.openSync(files.journal, 'a');
         fsyncDir(this.dir);
+        if (rewrite) {
+          // Damage inside the journal: write what was recovered as a new snapshot and empty the
+          // journal, so the damaged bytes are not met again. If that fails the journal stays as it
+          // is (the next open skips the same damage) and new frames are appended after it.
+          try {
+            this.#compact(s);
+          } catch (e) {
+            s.context.onError(toStorageError('compact', e, files.snapshot));
+          }
+        }
       }
       this.#stores.set(store, s);
       return { lastSeq: s.lastSeq };
@@ -199,58 +223,81 @@ export class FileAdapter implements IncrementalAdapter {
     }
   }
 
-  #replayJournal(s: FileStore, file: string): void {
+  /**
+   * Replay the journal. A frame that fails its checks does not end the
+   * replay: the scan resynchronises on the next valid frame (length,
+   * checksum and JSON all intact) and goes on, so one damaged frame costs
+   * that frame only. Damage that runs to the end of the file is a torn tail
+   * (a crash mid-append) and is cut off. Anything cut or skipped is kept in
+   * a copy of the journal and reported with its byte range and, when the
+   * damaged frame can still be read, the records it wrote. Returns whether
+   * the journal should be rewritten (damage before its end).
+   */
+  #replayJournal(s: FileStore, file: string): { rewrite: boolean } {
     let buf: Buffer;
     try {
       buf = fs.readFileSync(file);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rewrite: false };
       throw e;
     }
+    const skipped: SkippedJournalRange[] = [];
+    let recovered = 0;
     let pos = 0;
-    let problem: string | undefined;
+    let end = buf.length; // where the journal's last valid frame ends
     while (pos < buf.length) {
-      if (buf.length - pos < FRAME_HEADER) {
-        problem = 'incomplete frame header';
-        break;
+      const frame = readFrame(buf, pos);
+      if (frame.unit !== undefined) {
+        if (skipped.length > 0) recovered++;
+        if (frame.unit.lastSeq > s.lastSeq) applyUnit(s, frame.unit);
+        pos = frame.next;
+        continue;
       }
-      const len = buf.readUInt32BE(pos);
-      const sum = buf.readUInt32BE(pos + 4);
-      if (len === 0 || len > MAX_FRAME) {
-        problem = `invalid frame length ${len}`;
-        break;
-      }
-      if (pos + FRAME_HEADER + len > buf.length) {
-        problem = `frame of ${len} bytes is cut short`;
-        break;
-      }
-      const payload = buf.subarray(pos + FRAME_HEADER, pos + FRAME_HEADER + len);
-      if (crc32(payload) !== sum) {
-        problem = 'checksum mismatch';
-        break;
-      }
-      let unit: CommitUnit;
-      try {
-        unit = JSON.parse(payload.toString('utf8')) as CommitUnit;
-      } catch {
-        problem = 'unparsable frame';
-        break;
-      }
-      if (unit.lastSeq > s.lastSeq) applyUnit(s, unit);
-      pos += FRAME_HEADER + len;
+      let next = pos + 1;
+      while (next < buf.length && readFrame(buf, next).unit === undefined) next++;
+      skipped.push({
+        from: pos,
+        to: next,
+        reason: frame.problem,
+        frames: frame.lengthIntact && frame.next === next ? 1 : undefined,
+        records: frame.lengthIntact ? recordsOf(buf.subarray(pos + FRAME_HEADER, frame.next)) : [],
+      });
+      if (next >= buf.length) end = pos;
+      pos = next;
     }
-    s.journalSize = pos;
-    if (problem !== undefined) {
-      const cut = buf.length - pos;
-      if (!this.readOnly) fs.truncateSync(file, pos);
-      s.context.onError(
-        new StorageCorruptionError(
-          file,
-          `Journal "${file}" has a torn or corrupt tail at byte ${pos} (${problem}); ${cut} bytes ${this.readOnly ? 'ignored' : 'cut off'}. Commits before it are intact.`,
-          pos,
-        ),
-      );
+    s.journalSize = end;
+    if (skipped.length === 0) return { rewrite: false };
+    const tail = end < buf.length;
+    const middle = skipped.length - (tail ? 1 : 0);
+    let copy: string | undefined;
+    if (!this.readOnly) {
+      copy = `${file}.corrupt-${Date.now()}`;
+      replaceFileDurably(copy, (write) => write(buf));
+      if (tail) fs.truncateSync(file, end);
     }
+    const ranges = skipped.map((r) => {
+      const what =
+        r.frames === 1
+          ? '1 frame'
+          : r === skipped.at(-1) && tail
+            ? 'an incomplete frame'
+            : 'frames of unknown number';
+      const keys =
+        r.records.length === 0
+          ? ''
+          : `, records ${r.records
+              .slice(0, 20)
+              .map((w) => `${w.bucket}/${w.key} (${w.op})`)
+              .join(', ')}${r.records.length > 20 ? ` and ${r.records.length - 20} more` : ''}`;
+      return `bytes ${r.from}-${r.to} (${r.reason}; ${what}${keys})`;
+    });
+    const kept = this.readOnly ? 'nothing changed (read-only)' : `the journal as it was is kept in "${copy}"`;
+    const message =
+      middle === 0
+        ? `Journal "${file}" has a torn or corrupt tail at byte ${end}: ${ranges[0]} ${this.readOnly ? 'ignored' : 'cut off'}; every frame before it was applied; ${kept}`
+        : `Journal "${file}" has ${skipped.length} damaged range(s), skipped: ${ranges.join('; ')}. ${recovered} valid frame(s) after the damage were recovered and applied; ${kept}`;
+    s.context.onError(new JournalDamagedError(file, message, skipped, recovered, copy));
+    return { rewrite: middle > 0 };
   }
 
   #require(store: string): FileStore {
@@ -300,8 +347,7 @@ export class FileAdapter implements IncrementalAdapter {
       frame.writeUInt32BE(payload.length, 0);
       frame.writeUInt32BE(crc32(payload), 4);
       payload.copy(frame, FRAME_HEADER);
-      let off = 0;
-      while (off < frame.length) off += fs.writeSync(s.fd, frame, off, frame.length - off);
+      writeFully(s.fd, frame);
       fs.fdatasyncSync(s.fd);
       s.journalSize += frame.length;
     } catch (e) {
@@ -313,10 +359,13 @@ export class FileAdapter implements IncrementalAdapter {
       throw toStorageError('commit', e, file);
     }
     applyUnit(s, unit);
-    if (this.#compactAfter > 0 && s.journalSize > this.#compactAfter) {
+    if (this.#compactAfter > 0 && s.journalSize > Math.max(this.#compactAfter, s.compactRetryAt)) {
       try {
         this.#compact(s);
       } catch (e) {
+        // The journal still holds everything. Try again once it has grown by half the threshold
+        // (not on every commit: a full disk would make each commit write a doomed snapshot).
+        s.compactRetryAt = s.journalSize + Math.ceil(this.#compactAfter / 2);
         s.context.onError(toStorageError('compact', e, `${s.base}.snapshot`));
       }
     }
@@ -334,23 +383,27 @@ export class FileAdapter implements IncrementalAdapter {
     }
   }
 
+  /**
+   * Write a new snapshot, then empty the journal. The snapshot goes to a
+   * temporary file (every byte written, fsync'ed), is renamed into place and
+   * the directory fsync'ed; only then is the journal emptied. A failure at
+   * any step (full disk, I/O error) leaves the previous snapshot and the
+   * journal untouched, so everything acknowledged is still readable.
+   */
   #compact(s: FileStore): void {
-    const file = `${s.base}.snapshot`;
-    const tmp = `${file}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
-    try {
+    replaceFileDurably(`${s.base}.snapshot`, (write) => {
       const chunks: string[] = [];
       let size = 0;
+      const flush = () => {
+        if (chunks.length === 0) return;
+        write(chunks.join(''));
+        chunks.length = 0;
+        size = 0;
+      };
       const out = (text: string) => {
         chunks.push(text);
         size += text.length;
         if (size > 1 << 20) flush();
-      };
-      const flush = () => {
-        if (chunks.length === 0) return;
-        fs.writeSync(fd, chunks.join(''));
-        chunks.length = 0;
-        size = 0;
       };
       const buckets = [...s.buckets].map(([name, b]) => ({
         name,
@@ -376,17 +429,23 @@ export class FileAdapter implements IncrementalAdapter {
       }
       out(`${JSON.stringify({ end: count, log: logRows })}\n`);
       flush();
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    fsyncDir(this.dir);
+    });
+    // The snapshot now holds every unit in the journal (replay skips them by seq): safe to empty it.
     if (s.fd !== undefined) {
       fs.ftruncateSync(s.fd, 0);
       fs.fsyncSync(s.fd);
     }
     s.journalSize = 0;
+    s.compactRetryAt = 0;
+  }
+
+  ownFiles(store: string): OwnFiles {
+    const f = this.#files(store);
+    // Every entry of the directory (snapshots, journals, locks and their temporary files) and of kv/.
+    return {
+      files: [f.snapshot, f.journal, `${f.base}.lock`, `${f.base}.lock.os`],
+      dirs: [this.dir, path.join(this.dir, 'kv')],
+    };
   }
 
   close(store: string): void {
@@ -408,8 +467,13 @@ export class FileAdapter implements IncrementalAdapter {
 
   async save(key: string, data: PersistedState): Promise<void> {
     if (this.readOnly) throw new ReadOnlyStorageError(this.dir);
-    fs.mkdirSync(path.join(this.dir, 'kv'), { recursive: true });
-    writeAtomic(this.#kvFile(key), JSON.stringify(data));
+    const file = this.#kvFile(key);
+    try {
+      fs.mkdirSync(path.join(this.dir, 'kv'), { recursive: true });
+      replaceFileDurably(file, (write) => write(JSON.stringify(data)));
+    } catch (e) {
+      throw toStorageError('save', e, file);
+    }
   }
 
   async load<T = unknown>(key: string): Promise<PersistedState<T> | undefined> {
@@ -450,27 +514,42 @@ export class FileAdapter implements IncrementalAdapter {
   }
 }
 
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
+type FrameRead =
+  | { unit: CommitUnit; next: number }
+  | { unit?: undefined; problem: string; lengthIntact: boolean; next: number };
+
+/** Read the frame at `pos`: its unit when length, checksum and JSON are all intact. */
+function readFrame(buf: Buffer, pos: number): FrameRead {
+  if (buf.length - pos < FRAME_HEADER)
+    return { problem: 'incomplete frame header', lengthIntact: false, next: buf.length };
+  const len = buf.readUInt32BE(pos);
+  if (len < 2 || len > MAX_FRAME)
+    return { problem: `invalid frame length ${len}`, lengthIntact: false, next: pos + 1 };
+  const next = pos + FRAME_HEADER + len;
+  if (next > buf.length)
+    return { problem: `frame of ${len} bytes is cut short`, lengthIntact: false, next: buf.length };
+  // A unit is a JSON object: a cheap test that rejects most positions while resynchronising.
+  if (buf[pos + FRAME_HEADER] !== 0x7b || buf[next - 1] !== 0x7d)
+    return { problem: 'not a JSON frame', lengthIntact: true, next };
+  const payload = buf.subarray(pos + FRAME_HEADER, next);
+  if (crc32(payload) !== buf.readUInt32BE(pos + 4))
+    return { problem: 'checksum mismatch', lengthIntact: true, next };
   try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
+    const unit = JSON.parse(payload.toString('utf8')) as CommitUnit;
+    if (typeof unit?.lastSeq === 'number' && Array.isArray(unit.records) && Array.isArray(unit.buckets))
+      return { unit, next };
   } catch {
-    /* some platforms cannot fsync a directory */
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    /* below */
   }
+  return { problem: 'unparsable frame', lengthIntact: true, next };
 }
 
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+/** The records a damaged frame wrote, when its payload still parses (best effort). */
+function recordsOf(payload: Buffer): SkippedJournalRange['records'] {
   try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const unit = JSON.parse(payload.toString('utf8')) as CommitUnit;
+    return unit.records.map((w) => ({ bucket: String(w.bucket), key: String(w.key), op: String(w.op) }));
+  } catch {
+    return [];
   }
-  fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
 }

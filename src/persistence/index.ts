@@ -6,9 +6,11 @@ export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
   CommitConflictError,
   type ConflictingWrite,
+  JournalDamagedError,
   type LockHolder,
   ReadOnlyStorageError,
   SchemaMismatchError,
+  type SkippedJournalRange,
   StorageCorruptionError,
   StorageError,
   StorageLockedError,

@@ -1,10 +1,24 @@
-// Single-writer lock (P-4): a lock file next to the storage holding the
-// holder's pid, host and start time. A second writer gets a
-// StorageLockedError naming the holder; a lock left by a dead process on
-// this host (kill -9, power loss) is taken over. Readers take no lock.
+// Single-writer lock (P-4). Two files next to the storage, named after its
+// real path (symlinks and `..` resolved, so every spelling of the same file
+// or directory meets the same lock):
+//
+//   <store>.lock     who holds it: {pid, host, since, token}, for messages
+//   <store>.lock.os  an empty file the holder keeps an OS-level lock on
+//
+// Exclusion comes from the OS lock (a POSIX record lock, taken through
+// SQLite's file locking: an exclusive transaction kept open on the empty
+// file), not from the JSON file: the kernel grants it to exactly one
+// process, and drops it when that process dies (kill -9, power loss), so a
+// stale lock needs no take-over and two processes can never both take one
+// over. Readers take no lock. The `.lock.os` file is left in place when the
+// lock is released: deleting it would let a process that opened the old file
+// and one that creates a new one both "hold" it.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { type LockHolder, StorageLockedError, toStorageError } from './errors.js';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { type LockHolder, type StorageError, StorageLockedError, toStorageError } from './errors.js';
+import { replaceFileDurably } from './fsio.js';
 
 function alive(pid: number): boolean {
   try {
@@ -15,84 +29,119 @@ function alive(pid: number): boolean {
   }
 }
 
-function readHolder(path: string): LockHolder | undefined {
+type Holder = LockHolder & { token?: string };
+
+function readHolder(file: string): Holder | undefined {
   try {
-    const h = JSON.parse(fs.readFileSync(path, 'utf8')) as LockHolder;
+    const h = JSON.parse(fs.readFileSync(file, 'utf8')) as Holder;
     if (typeof h.pid === 'number' && typeof h.host === 'string') return h;
   } catch {
-    /* unreadable or half-written: treated as stale */
+    /* missing, unreadable or being replaced */
   }
   return undefined;
 }
 
-export class WriterLock {
-  readonly path: string;
-  readonly #token: string;
-  #held = false;
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
-  constructor(path: string) {
-    this.path = path;
-    this.#token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+/**
+ * The path a storage file or directory entry really has: symlinks (also a
+ * dangling one, whose target SQLite would create) and `.`/`..` resolved.
+ * A name that does not exist yet is resolved through its directory.
+ */
+export function canonicalPath(p: string, depth = 0): string {
+  const abs = path.resolve(p);
+  try {
+    return fs.realpathSync(abs);
+  } catch {
+    /* does not exist (yet) */
+  }
+  try {
+    if (depth < 32 && fs.lstatSync(abs).isSymbolicLink())
+      return canonicalPath(path.resolve(path.dirname(abs), fs.readlinkSync(abs)), depth + 1);
+  } catch {
+    /* not a symlink */
+  }
+  try {
+    return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
+  } catch {
+    return abs;
+  }
+}
+
+export class WriterLock {
+  /** The storage file (or FileAdapter store base) this lock guards, as given. */
+  readonly storage: string;
+  readonly #token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  #os: Database.Database | undefined;
+  #holderFile: string | undefined;
+
+  constructor(storage: string) {
+    this.storage = storage;
   }
 
-  /** Take the lock or throw StorageLockedError (live holder) / StorageError (I/O). */
-  acquire(storage: string): void {
-    if (this.#held) return;
-    const me = { pid: process.pid, host: os.hostname(), since: Date.now(), token: this.#token };
-    for (let attempt = 0; attempt < 3; attempt++) {
+  /** The holder file (`<real storage path>.lock`). */
+  get path(): string {
+    return `${canonicalPath(this.storage)}.lock`;
+  }
+
+  /** Take the lock or throw StorageLockedError (another live writer) / StorageError (I/O). */
+  acquire(): void {
+    if (this.#os !== undefined) return;
+    const base = canonicalPath(this.storage);
+    const holderFile = `${base}.lock`;
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(`${base}.lock.os`, { timeout: 0 });
+      db.pragma('journal_mode = OFF'); // nothing is ever written: no journal file either
+      db.exec('BEGIN EXCLUSIVE');
+    } catch (e) {
       try {
-        const fd = fs.openSync(this.path, 'wx', 0o644);
-        try {
-          fs.writeSync(fd, JSON.stringify(me));
-          fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-        this.#held = true;
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw toStorageError('open', e, this.path);
+        db?.close();
+      } catch {
+        /* nothing held */
       }
-      const holder = readHolder(this.path);
-      if (holder !== undefined) {
-        // A live holder (or one on another host, whose liveness we cannot check) keeps it.
-        if (holder.host !== os.hostname() || alive(holder.pid)) throw new StorageLockedError(storage, holder);
-        // Stale: its process is gone. Remove it and try again.
-      } else {
-        // Empty or garbled lock file: a writer died while creating it, or is creating it right now.
-        try {
-          const age = Date.now() - fs.statSync(this.path).mtimeMs;
-          if (age < 2_000 && attempt < 2) {
-            const until = Date.now() + 50;
-            while (Date.now() < until) {
-              /* brief wait for a concurrent creator to finish writing */
-            }
-            continue;
-          }
-        } catch {
-          continue;
-        }
-      }
-      try {
-        fs.unlinkSync(this.path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toStorageError('open', e, this.path);
-      }
+      if ((e as { code?: string }).code === 'SQLITE_BUSY') throw this.#locked(holderFile);
+      throw toStorageError('open', e, `${base}.lock.os`);
     }
-    const holder = readHolder(this.path);
-    throw holder !== undefined
-      ? new StorageLockedError(storage, holder)
-      : toStorageError('open', new Error('could not take the writer lock'), this.path);
+    try {
+      const me: Holder = { pid: process.pid, host: os.hostname(), since: Date.now(), token: this.#token };
+      // Only the OS lock holder writes this file, so replacing a stale one races with nobody.
+      replaceFileDurably(holderFile, (write) => write(JSON.stringify(me)));
+    } catch (e) {
+      db.close();
+      throw toStorageError('open', e, holderFile);
+    }
+    this.#os = db;
+    this.#holderFile = holderFile;
+  }
+
+  /** The live holder, as its holder file names it (it may still be writing it: wait briefly). */
+  #locked(holderFile: string): StorageError {
+    let holder: Holder | undefined;
+    for (let i = 0; i < 40; i++) {
+      holder = readHolder(holderFile);
+      if (holder !== undefined && (holder.host !== os.hostname() || alive(holder.pid))) break;
+      sleep(25);
+    }
+    return new StorageLockedError(
+      this.storage,
+      holder ?? { pid: 0, host: 'unknown (the holder has not written its lock file)', since: Date.now() },
+    );
   }
 
   release(): void {
-    if (!this.#held) return;
-    this.#held = false;
+    const db = this.#os;
+    if (db === undefined) return;
+    this.#os = undefined;
     try {
-      const h = readHolder(this.path) as (LockHolder & { token?: string }) | undefined;
-      if (h === undefined || h.token === this.#token) fs.unlinkSync(this.path);
+      const h = readHolder(this.#holderFile!);
+      if (h === undefined || h.token === this.#token) fs.rmSync(this.#holderFile!, { force: true });
     } catch {
       /* already gone */
+    } finally {
+      db.close();
     }
   }
 }

@@ -17,6 +17,7 @@ import {
   InvalidArgumentError,
   type KeyId,
   type RemoteChange,
+  type StorageStatus,
   type StoreRecord,
 } from '../engine/index.js';
 import { backupTo } from './backup-to.js';
@@ -54,6 +55,8 @@ export class PersistenceManager implements StoreStorage {
   readonly #log: LogSource;
   #opened = false;
   #following = false;
+  /** The last storage failure reported (cleared once storage works again). */
+  #lastError: { message: string; at: number } | undefined;
 
   private constructor(store: string, config: StorePersistenceConfig) {
     const adapter = config.adapter;
@@ -137,6 +140,7 @@ export class PersistenceManager implements StoreStorage {
 
   #report(e: unknown, operation = 'commit'): void {
     const err = toStorageError(operation, e);
+    this.#lastError = { message: err.message, at: Date.now() };
     try {
       this.#onError?.(err);
     } catch {
@@ -321,6 +325,22 @@ export class PersistenceManager implements StoreStorage {
     return b && ((name: string) => b.delete(name));
   }
 
+  /** Storage health for monitoring (`/health`): degraded while commits fail or after changes were lost. */
+  status(): StorageStatus {
+    const { failures, lostWrites } = this.#queue.health;
+    if (failures === 0 && lostWrites === 0 && (this.#opened || this.#incremental === undefined))
+      this.#lastError = undefined;
+    const degraded = failures > 0 || lostWrites > 0 || this.#lastError !== undefined;
+    const last = this.#lastError;
+    return {
+      state: degraded ? 'degraded' : 'ok',
+      ...(last !== undefined ? { lastError: last.message, lastErrorAt: last.at } : {}),
+      failures,
+      lostWrites,
+    };
+  }
+
+  /** Flush and close; rejects with StorageError when acknowledged changes could not be stored. */
   async close(): Promise<void> {
     if (this.#queue.closed) return;
     try {
@@ -328,7 +348,7 @@ export class PersistenceManager implements StoreStorage {
     } catch {
       /* reported */
     }
-    this.#queue.close();
+    const lost = this.#queue.close();
     try {
       if (this.#incremental !== undefined) {
         if (this.#opened) await this.#incremental.close(this.#store);
@@ -336,5 +356,6 @@ export class PersistenceManager implements StoreStorage {
     } catch (e) {
       this.#report(e, 'close');
     }
+    if (lost !== undefined) throw lost;
   }
 }

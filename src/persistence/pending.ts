@@ -23,6 +23,13 @@ export interface PendingRecord {
   base: number;
 }
 
+/** A record that could not be encoded: left out of its commit, reported, never retried. */
+export interface LostRecord {
+  readonly bucket: string;
+  readonly key: string;
+  readonly error: unknown;
+}
+
 export interface PendingBucket {
   bucket: string;
   drop?: boolean;
@@ -147,6 +154,13 @@ export class PendingWrites {
     this.feed = this.feed.map((f) => ({ ...f, seq: f.seq + offset }));
   }
 
+  /** How many changes are queued (records, bucket operations, snapshot buckets). */
+  size(): number {
+    let n = this.buckets.size + this.dirty.size + this.dropped.size;
+    for (const m of this.records.values()) n += m.size;
+    return n;
+  }
+
   clear(): void {
     this.history = [];
     this.feed = [];
@@ -156,24 +170,31 @@ export class PendingWrites {
     this.dropped = new Set();
   }
 
-  /** The record and bucket writes as a CommitUnit (history and feed are added by LogRetention). */
-  toUnit(lastSeq: number): CommitUnit {
+  /**
+   * The record and bucket writes as a CommitUnit (history and feed are added
+   * by LogRetention). Values are checked before they are applied, but a record
+   * changed in place afterwards (records are shared with callers) may still
+   * not encode: it is left out and returned in `lost`, so that it cannot hold
+   * back the other records of the unit.
+   */
+  toUnit(lastSeq: number): { unit: CommitUnit; lost: LostRecord[] } {
     const out: RecordWrite[] = [];
+    let lost: LostRecord[] | undefined;
     for (const [bucket, m] of this.records) {
       for (const [key, r] of m) {
-        out.push({
-          bucket,
-          key,
-          op: r.op,
-          seq: r.seq,
-          ord: r.ord,
-          version: r.version,
-          base: r.base,
-          data: r.op === 'delete' ? undefined : JSON.stringify(r.record),
-        });
+        let data: string | undefined;
+        if (r.op !== 'delete') {
+          try {
+            data = JSON.stringify(r.record);
+          } catch (error) {
+            (lost ??= []).push({ bucket, key, error });
+            continue;
+          }
+        }
+        out.push({ bucket, key, op: r.op, seq: r.seq, ord: r.ord, version: r.version, base: r.base, data });
       }
     }
     const bw: BucketWrite[] = [...this.buckets.values()];
-    return { buckets: bw, records: out, lastSeq };
+    return { unit: { buckets: bw, records: out, lastSeq }, lost: lost ?? [] };
   }
 }

@@ -41,8 +41,8 @@ export async function restoreFromBackup(
       `"${dbFile}" exists; restoring replaces its content (pass {overwrite: true})`,
     );
   fs.mkdirSync(path.dirname(path.resolve(dbFile)), { recursive: true });
-  const lock = new WriterLock(`${dbFile}.lock`);
-  lock.acquire(dbFile);
+  const lock = new WriterLock(dbFile);
+  lock.acquire();
   const tmp = `${dbFile}.restore-${process.pid}`;
   try {
     let src: Database.Database;

@@ -30,6 +30,7 @@ import { InvalidArgumentError } from '../engine/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
 import { ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
+import type { OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -194,8 +195,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
     try {
       if (!this.readOnly && !memory) {
         fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
-        lock = new WriterLock(`${this.path}.lock`);
-        lock.acquire(this.path);
+        lock = new WriterLock(this.path);
+        lock.acquire();
       }
       db = new Database(this.path, { readonly: this.readOnly, fileMustExist: this.readOnly });
       db.pragma(`busy_timeout = ${this.#busyTimeout}`);
@@ -582,6 +583,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
       integrity_check: string;
     }>;
     return rows.map((r) => r.integrity_check).join('\n');
+  }
+
+  ownFiles(): OwnFiles {
+    const p = this.path;
+    return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`], dirs: [] };
   }
 
   close(store?: string): void {

@@ -1,7 +1,7 @@
 // The contract between the store facade and durable storage: the
 // persistence options of Store.start, what the store gives storage
 // (StorageHost) and what storage gives the store (StoreStorage).
-import type { BackupInfo, BucketState, ChangeBatch, RemoteChange } from '../engine/index.js';
+import type { BackupInfo, BucketState, ChangeBatch, RemoteChange, StorageStatus } from '../engine/index.js';
 import type { HistoryStorage } from '../history/index.js';
 
 export interface StorePersistenceConfig {
@@ -60,6 +60,8 @@ export interface StoreStorage {
   deleteBackup?(name: string): Promise<boolean>;
   /** The last sequence number in storage once opened (the store's counter continues from it). */
   readonly lastSeq?: number;
+  /** Whether storage keeps up (for health checks). */
+  status?(): StorageStatus;
   /** History and change feed reads (P-6); see src/history. */
   readonly keepsHistory?: boolean;
   readonly keepsFeed?: boolean;

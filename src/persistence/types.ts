@@ -117,6 +117,8 @@ export interface AdapterContext {
   onError(error: Error): void;
 }
 
+import type { OwnFiles } from './own-files.js';
+
 type MaybePromise<T> = T | Promise<T>;
 
 /** Quire's incremental adapter interface. Every method may be synchronous or return a promise. */
@@ -163,6 +165,8 @@ export interface IncrementalAdapter {
   isLeader?(store: string): boolean;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
+  /** The files (and directories) that hold a store: a backup must never be written onto them. */
+  ownFiles?(store: string): OwnFiles;
   /** Every stored history and feed row of a store, read synchronously (`store.backupTo()` copies them). */
   dumpLog?(store: string): MaybePromise<{ history: HistoryWrite[]; feed: FeedWrite[] }>;
   /**

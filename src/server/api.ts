@@ -171,9 +171,9 @@ export interface QuireMethods {
   flush: MethodSpec<Record<string, never> | undefined, true>;
   checkpoint: MethodSpec<Record<string, never> | undefined, unknown>;
   createBackup: MethodSpec<{ readonly name?: string } | undefined, BackupInfo>;
-  /** Online, consistent copy of the store to a file on the server's machine (admin). */
+  /** Online, consistent copy of the store to a file in the server's backup directory (admin). */
   backupTo: MethodSpec<
-    { readonly path: string; readonly overwrite?: boolean },
+    { readonly file: string; readonly overwrite?: boolean },
     { readonly path: string; readonly bytes: number; readonly durationMs: number }
   >;
   listBackups: MethodSpec<Record<string, never> | undefined, BackupInfo[]>;

@@ -1,6 +1,6 @@
 // Bearer-token auth with per-bucket permissions. The identity's name becomes
 // the `actor` of every write made through the connection.
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { RpcError } from './errors.js';
 import { FORBIDDEN } from './protocol.js';
 
@@ -64,27 +64,33 @@ export class Identity {
 /** Resolves tokens to identities; undefined when auth is off. */
 export class Authenticator {
   readonly #options: AuthOptions;
+  /** SHA-256 of each token: equal-length digests compare in constant time and reveal no token length. */
   readonly #tokens: Array<[Buffer, TokenGrant]> | undefined;
 
   constructor(options: AuthOptions) {
     this.#options = options;
     if ('tokens' in options) {
-      this.#tokens = Object.entries(options.tokens).map(([t, g]) => [Buffer.from(t), g]);
+      this.#tokens = Object.entries(options.tokens).map(([t, g]) => [digest(t), g]);
     }
   }
 
   async identify(token: string | undefined): Promise<Identity | undefined> {
     if (typeof token !== 'string' || token === '') return undefined;
     if (this.#tokens !== undefined) {
-      const given = Buffer.from(token);
-      for (const [t, grant] of this.#tokens) {
-        if (t.length === given.length && timingSafeEqual(t, given)) return new Identity(grant);
-      }
-      return undefined;
+      const given = digest(token);
+      let found: TokenGrant | undefined;
+      // Every token is compared, so the time taken does not say which one matched.
+      for (const [t, grant] of this.#tokens)
+        if (timingSafeEqual(t, given) && found === undefined) found = grant;
+      return found !== undefined ? new Identity(found) : undefined;
     }
     const grant = await (this.#options as { verify: (t: string) => unknown }).verify(token);
     return grant !== undefined && grant !== null ? new Identity(grant as TokenGrant) : undefined;
   }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
 }
 
 /** The token of an `Authorization: Bearer <token>` header. */

@@ -14,7 +14,8 @@ import {
   Session,
   tooLarge,
 } from './dispatcher.js';
-import { UNAUTHORIZED } from './protocol.js';
+import { isJsonContentType, type OriginPolicy } from './origin.js';
+import { FORBIDDEN, INVALID_REQUEST, UNAUTHORIZED } from './protocol.js';
 
 export interface HttpOptions {
   readonly host: string;
@@ -32,6 +33,8 @@ export interface HttpOptions {
   /** Interval of WebSocket pings; a peer that misses one is dropped. 0 = off. */
   readonly heartbeatMs: number;
   readonly authenticator: Authenticator | undefined;
+  /** Which browser origins may call (HTTP and WebSocket). */
+  readonly origins: OriginPolicy;
   readonly health: () => Record<string, unknown>;
   readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -179,8 +182,37 @@ export class HttpTransport {
       if (this.#closing) socket.destroySoon?.();
     });
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const origin = req.headers.origin;
+    const verdict = this.#o.origins.judge(origin, req.headers.host);
+    if (verdict === 'denied') {
+      // Not even a preflight gets an answer a page could use.
+      send(
+        res,
+        403,
+        rpcFailure(FORBIDDEN, `Forbidden: origin ${origin} is not allowed`, 'ORIGIN_NOT_ALLOWED'),
+      );
+      req.resume();
+      return;
+    }
+    if (verdict === 'listed') {
+      res.setHeader('Access-Control-Allow-Origin', origin!);
+      res.setHeader('Vary', 'Origin');
+    }
+    if (req.method === 'OPTIONS') {
+      if (verdict === 'listed') {
+        res.setHeader('Access-Control-Allow-Methods', 'POST, GET, OPTIONS');
+        res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+        res.setHeader('Access-Control-Max-Age', '600');
+      }
+      res.setHeader('Allow', 'POST, GET, OPTIONS');
+      res.writeHead(204).end();
+      req.resume();
+      return;
+    }
     if (req.method === 'GET' && url.pathname === '/health') {
-      send(res, 200, JSON.stringify({ status: this.#closing ? 'closing' : 'ok', ...this.#o.health() }));
+      const health = this.#o.health();
+      const status = this.#closing ? 'closing' : (health.status ?? 'ok');
+      send(res, 200, JSON.stringify({ ...health, status }));
       return;
     }
     if (!RPC_PATHS.has(url.pathname)) {
@@ -196,12 +228,30 @@ export class HttpTransport {
       send(res, 405, JSON.stringify({ error: 'JSON-RPC requests are sent with POST' }));
       return;
     }
+    // A page may POST text/plain or a form without a preflight; JSON needs one (or the same origin).
+    if (!isJsonContentType(req.headers['content-type'])) {
+      send(
+        res,
+        415,
+        rpcFailure(
+          INVALID_REQUEST,
+          `Invalid Request: POST /rpc needs "Content-Type: application/json" (got ${JSON.stringify(req.headers['content-type'] ?? null)})`,
+          'UNSUPPORTED_MEDIA_TYPE',
+        ),
+      );
+      req.resume();
+      return;
+    }
     const limit = this.#o.maxRequestBytes;
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
+    const tooBig = () => {
+      // Answer first, then close without reading the rest: the client must be able to read the 413.
+      lingerOnClose(socket);
       res.setHeader('Connection', 'close');
       send(res, 413, tooLarge(limit));
-      req.resume();
+    };
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      tooBig();
       return;
     }
     const chunks: Buffer[] = [];
@@ -213,8 +263,7 @@ export class HttpTransport {
       if (size > limit) {
         aborted = true;
         chunks.length = 0;
-        res.setHeader('Connection', 'close');
-        send(res, 413, tooLarge(limit));
+        tooBig();
         return;
       }
       chunks.push(c);
@@ -272,6 +321,9 @@ export class HttpTransport {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (this.#closing) return reject(503, 'Service Unavailable');
     if (!RPC_PATHS.has(url.pathname)) return reject(404, 'Not Found');
+    // The WebSocket handshake has no preflight: the Origin check is the only guard against pages.
+    if (this.#o.origins.judge(req.headers.origin, req.headers.host) === 'denied')
+      return reject(403, 'Forbidden');
     let auth: { identity: Identity | undefined; bad: boolean };
     try {
       auth = await this.#identify(req, url);
@@ -343,6 +395,42 @@ export class HttpTransport {
       }
     }
   }
+}
+
+function rpcFailure(code: number, message: string, dataCode: string): string {
+  return JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message, data: { code: dataCode } } });
+}
+
+/** How long a connection answered with 413 keeps draining what the client still sends. */
+const LINGER_MS = 2000;
+
+/**
+ * Closing a socket while the peer is still sending makes the kernel answer
+ * with a reset, which can destroy the response before the client reads it
+ * (the client sees only EPIPE/ECONNRESET). So after the response: half-close
+ * (FIN), drop whatever still arrives without parsing it, and destroy when
+ * the client closes or after LINGER_MS.
+ */
+function lingerOnClose(socket: Socket): void {
+  (socket as { destroySoon?: () => void }).destroySoon = () => {
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.end();
+    socket.removeAllListeners('data');
+    socket.on('data', () => {});
+    socket.resume();
+    // node:http hands the socket's reads straight to its parser and stops them once the
+    // response is done; start them again so the kernel never holds unread data at close.
+    const handle = (socket as unknown as { _handle?: { reading?: boolean; readStart?: () => number } })
+      ._handle;
+    if (handle !== undefined && handle.reading === false && typeof handle.readStart === 'function') {
+      handle.reading = true;
+      handle.readStart();
+    }
+  };
 }
 
 function send(res: ServerResponse, status: number, body: string): void {

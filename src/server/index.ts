@@ -14,6 +14,7 @@ export { RpcError } from './errors.js';
 export * from './protocol.js';
 export {
   createServer,
+  InsecureBindError,
   type ListenAddress,
   type ListenOptions,
   type Logger,

@@ -1,7 +1,9 @@
 // The built-in methods: the store API of SPEC section 2 and P-6/P-9 as
 // JSON-RPC methods with named params (see api.ts for names and shapes).
 
-import type { BucketEvent, BucketHandle, Store } from '../store/index.js';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { basename, isAbsolute, join } from 'node:path';
+import type { BucketEvent, BucketHandle, Store, StoreStats, WriteOptions } from '../store/index.js';
 import { deepEqual, TransactionConflictError } from '../store/index.js';
 import type { TransactionBucketHandle } from '../transaction/index.js';
 import type { Authenticator } from './auth.js';
@@ -91,8 +93,41 @@ function conflict(
 
 // ── Registration ─────────────────────────────────────────────────────
 
+/**
+ * The actor, and with auth a permission check the store runs on the whole
+ * staged write: cascades into other buckets need write permission there, a
+ * reference into another bucket needs read permission there.
+ */
+function writeOptions(p: unknown, ctx: MethodContext): WriteOptions | undefined {
+  const actor = ctx.actor(p);
+  const identity = ctx.identity;
+  if (identity === undefined) return actor === undefined ? undefined : { actor };
+  return { actor, authorize: (access, bucket) => identity.require(access, bucket) };
+}
+
 export interface StoreMethodsOptions {
   readonly authenticator: Authenticator | undefined;
+  /** Absolute directory for `backupTo`; undefined: the method is refused. */
+  readonly backupDir: string | undefined;
+}
+
+/** A backup file name a client may choose: one plain name, no directory part. */
+function backupFileName(p: P): string {
+  const v = p.file ?? p.path;
+  if (typeof v !== 'string' || v === '') throw invalidParams('"file" must be a non-empty file name');
+  if (
+    v === '.' ||
+    v === '..' ||
+    v.includes('/') ||
+    v.includes('\\') ||
+    v.includes('\0') ||
+    isAbsolute(v) ||
+    v !== basename(v)
+  )
+    throw invalidParams(
+      `"file" must be a plain file name inside the server's backup directory, without "/", "\\" or "..": got ${JSON.stringify(v)}`,
+    );
+  return v;
 }
 
 export function registerStoreMethods(d: Dispatcher, store: Store, options: StoreMethodsOptions): void {
@@ -108,12 +143,11 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
       return fn(bucketOf(p, ctx, 'read'), p, ctx);
     };
   const writer =
-    <T>(fn: (b: BucketHandle, p: P, actor: { actor?: string } | undefined) => Promise<T>) =>
+    <T>(fn: (b: BucketHandle, p: P, options: WriteOptions | undefined) => Promise<T>) =>
     (params: unknown, ctx: MethodContext) => {
       const p = obj(params);
       const b = bucketOf(p, ctx, 'write');
-      const actor = ctx.actor(p);
-      return fn(b, p, actor === undefined ? undefined : { actor });
+      return fn(b, p, writeOptions(p, ctx));
     };
 
   // ── Connection ──
@@ -297,21 +331,18 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
         throw invalidParams(`operations[${i}].op must be one of ${[...TX_OPS].join(', ')}`);
       ctx.authorize(reads.has(o.op) ? 'read' : 'write', str(o, 'bucket'));
     });
-    const actor = ctx.actor(p);
+    const options = writeOptions(p, ctx);
     let index = 0;
     try {
-      return await store.transaction(
-        async (tx) => {
-          const results: unknown[] = [];
-          for (index = 0; index < ops.length; index++) {
-            const o = ops[index] as P;
-            results.push(await runOp(await tx.bucket(o.bucket as string), o));
-          }
-          index = -1; // past here, a failure is the commit's, not one operation's
-          return results;
-        },
-        actor === undefined ? undefined : { actor },
-      );
+      return await store.transaction(async (tx) => {
+        const results: unknown[] = [];
+        for (index = 0; index < ops.length; index++) {
+          const o = ops[index] as P;
+          results.push(await runOp(await tx.bucket(o.bucket as string), o));
+        }
+        index = -1; // past here, a failure is the commit's, not one operation's
+        return results;
+      }, options);
     } catch (e) {
       if (index >= 0 && index < ops.length) attachOperation(e, index);
       throw e;
@@ -335,7 +366,12 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
     await store.updateBucket(str(p, 'name'), record(p, 'updates'));
     return true;
   });
-  d.register('hasBucket', (params: unknown) => store.hasBucket(str(obj(params), 'name')));
+  d.register('hasBucket', (params: unknown, ctx: MethodContext) => {
+    const name = str(obj(params), 'name');
+    // Refused whether or not it exists: the answer must not leak names.
+    ctx.authorize('read', name);
+    return store.hasBucket(name);
+  });
   d.register('listBuckets', async (_params: unknown, ctx: MethodContext) => {
     const names = (await store.getStats()).buckets.names;
     return ctx.identity === undefined ? names : names.filter((n) => ctx.identity!.can('read', n));
@@ -362,7 +398,13 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
     ctx.authorize('admin', '*');
     return store.undefineQuery(str(obj(params), 'name'));
   });
-  d.register('listQueries', () => store.getQueries());
+  d.register('listQueries', (_params: unknown, ctx: MethodContext) => {
+    const all = store.getQueries();
+    const identity = ctx.identity;
+    if (identity === undefined) return all;
+    // A declarative query reveals its bucket; a programmatic one may read any bucket.
+    return all.filter((q) => identity.can('read', q.config?.bucket ?? '*'));
+  });
   d.register('runQuery', (params: unknown, ctx: MethodContext) => {
     const p = obj(params);
     const name = str(p, 'name');
@@ -443,7 +485,16 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
   );
 
   // ── Store ──
-  d.register('getStats', () => store.getStats());
+  d.register('getStats', async (_params: unknown, ctx: MethodContext) => {
+    const stats = await store.getStats();
+    const identity = ctx.identity;
+    if (identity === undefined || identity.can('read', '*')) return stats;
+    return readableStats(
+      stats,
+      (b) => identity.can('read', b),
+      store.getQueries().filter((q) => identity.can('read', q.config?.bucket ?? '*')).length,
+    );
+  });
   d.register('settle', async () => {
     await store.settle();
     return true;
@@ -471,10 +522,23 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
   d.register('backupTo', async (params: unknown, ctx: MethodContext) => {
     const p = obj(params);
     ctx.authorize('admin', '*');
-    const s = store as unknown as { backupTo?: (path: string, o: object) => Promise<unknown> };
-    if (typeof s.backupTo !== 'function')
-      throw notSupported('backupTo (this store version cannot back up to a file)');
-    return s.backupTo(str(p, 'path'), { overwrite: p.overwrite === true });
+    const dir = options.backupDir;
+    if (dir === undefined)
+      throw notSupported(
+        'backupTo (this server has no backup directory: server option backupDir, CLI --backup-dir)',
+      );
+    const name = backupFileName(p);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const target = join(dir, name);
+    // A link placed in the backup directory must not redirect the write elsewhere.
+    let link = false;
+    try {
+      link = lstatSync(target).isSymbolicLink();
+    } catch {
+      /* does not exist yet */
+    }
+    if (link) throw invalidParams(`"${name}" in the backup directory is a symbolic link`);
+    return store.backupTo(target, { overwrite: p.overwrite === true });
   });
   d.register('listBackups', (_params: unknown, ctx: MethodContext) => {
     ctx.authorize('admin', '*');
@@ -529,6 +593,31 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
     if (limit !== undefined) o.limit = limit;
     return s.changes(o);
   });
+}
+
+/** Stats narrowed to the buckets a caller may read (names, counts and totals of those only). */
+function readableStats(
+  stats: StoreStats,
+  readable: (bucket: string) => boolean,
+  queries: number,
+): StoreStats {
+  const names = stats.buckets.names.filter(readable);
+  const pick = (per: Record<string, number>) => {
+    const out: Record<string, number> = {};
+    let total = 0;
+    for (const n of names) {
+      out[n] = per[n] ?? 0;
+      total += out[n]!;
+    }
+    return { total, perBucket: out };
+  };
+  return {
+    ...stats,
+    buckets: { count: names.length, names },
+    records: pick(stats.records.perBucket),
+    indexes: pick(stats.indexes.perBucket),
+    queries: { defined: queries, activeSubscriptions: 0 },
+  };
 }
 
 const TX_OPS = new Set([

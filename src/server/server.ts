@@ -1,11 +1,13 @@
 // QuireServer: a Store served over JSON-RPC 2.0 on stdio, HTTP and
 // WebSocket, with one dispatcher and one method table for all three.
+import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import type { Store } from '../store/index.js';
+import { QuireError, type Store } from '../store/index.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
 import { HttpTransport } from './http.js';
 import { registerStoreMethods } from './methods.js';
+import { isLoopbackHost, OriginPolicy } from './origin.js';
 import { StdioTransport } from './stdio.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -35,6 +37,23 @@ export interface ServerOptions {
   readonly heartbeatMs?: number;
   /** Bearer-token auth with per-bucket permissions. Default: none. */
   readonly auth?: AuthOptions;
+  /**
+   * Browser origins (`http://localhost:3000`) allowed to call the server over
+   * HTTP and WebSocket; listed origins get CORS headers. A request with any
+   * other `Origin` is refused (403). Requests without `Origin` (programs,
+   * not pages) are not affected. Default: none.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Allow `listen()` on a non-loopback address without `auth`. Default
+   * false: such a listen() fails. When true, a warning is logged.
+   */
+  readonly insecure?: boolean;
+  /**
+   * Where the `backupTo` method writes: clients name a file, never a path.
+   * Created when missing. Default: none (`backupTo` is refused).
+   */
+  readonly backupDir?: string;
   /** Where log lines go. Default: stderr (never stdout). */
   readonly log?: Logger;
 }
@@ -76,6 +95,7 @@ export class QuireServer {
   readonly #d: Dispatcher;
   readonly #auth: Authenticator | undefined;
   readonly #log: Logger;
+  readonly #origins: OriginPolicy;
   readonly #http: HttpTransport[] = [];
   readonly #stdio: StdioTransport[] = [];
   readonly #started = Date.now();
@@ -88,6 +108,7 @@ export class QuireServer {
     this.#o = options;
     this.#log = options.log ?? defaultLog;
     this.#auth = options.auth !== undefined ? new Authenticator(options.auth) : undefined;
+    this.#origins = new OriginPolicy(options.allowedOrigins ?? []);
     this.#d = new Dispatcher({
       maxRequestBytes: options.maxRequestBytes ?? 10 * 1024 * 1024,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
@@ -96,7 +117,10 @@ export class QuireServer {
       onInternalError: (method, e) =>
         this.#log('error', `internal error in "${method}": ${(e as Error)?.stack ?? String(e)}`),
     });
-    registerStoreMethods(this.#d, this.store, { authenticator: this.#auth });
+    registerStoreMethods(this.#d, this.store, {
+      authenticator: this.#auth,
+      backupDir: options.backupDir !== undefined ? resolve(options.backupDir) : undefined,
+    });
   }
 
   /**
@@ -129,8 +153,16 @@ export class QuireServer {
   /** Serve HTTP (`POST /rpc`, `GET /health`) and WebSocket on one port. */
   async listen(options: ListenOptions = {}): Promise<ListenAddress> {
     if (this.#closing !== undefined) throw new Error('The server is closed');
+    const host = options.host ?? '127.0.0.1';
+    if (!isLoopbackHost(host) && this.#auth === undefined) {
+      if (this.#o.insecure !== true) throw new InsecureBindError(host);
+      this.#log(
+        'warn',
+        `listening on ${host} without auth (insecure): anyone who can reach this address can read and write the store`,
+      );
+    }
     const http = new HttpTransport(this.#d, {
-      host: options.host ?? '127.0.0.1',
+      host,
       port: options.port ?? 0,
       websocket: options.websocket ?? true,
       maxRequestBytes: this.#o.maxRequestBytes ?? 10 * 1024 * 1024,
@@ -141,18 +173,25 @@ export class QuireServer {
       slowClientMs: this.#o.slowClientMs ?? 5000,
       heartbeatMs: this.#o.heartbeatMs ?? 30_000,
       authenticator: this.#auth,
+      origins: this.#origins,
       log: this.#log,
       health: () => ({
+        ...storageHealth(this.store),
         store: this.store.name,
         uptimeMs: Date.now() - this.#started,
         connections: this.#http.reduce((n, h) => n + h.connections, 0),
         inFlight: this.#d.inFlight,
       }),
     });
-    const { host, port } = await http.listen();
+    const bound = await http.listen();
     this.#http.push(http);
-    const h = host.includes(':') ? `[${host}]` : host;
-    return { host, port, url: `http://${h}:${port}/rpc`, wsUrl: `ws://${h}:${port}/rpc` };
+    const h = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
+    return {
+      host: bound.host,
+      port: bound.port,
+      url: `http://${h}:${bound.port}/rpc`,
+      wsUrl: `ws://${h}:${bound.port}/rpc`,
+    };
   }
 
   /**
@@ -199,7 +238,15 @@ export class QuireServer {
     for (const s of this.#stdio) s.session.close();
     await Promise.all(this.#http.map((h) => h.closeAll()));
     if (this.#o.stopStoreOnClose === true) await this.store.stop();
-    else await this.store.flush();
+    else {
+      await this.store.flush();
+      // Acknowledged writes that never reached storage make the shutdown a failure (exit code 1).
+      const lost = this.store.storageStatus()?.lostWrites ?? 0;
+      if (lost > 0)
+        throw new Error(
+          `${lost} acknowledged change(s) could not be stored: ${this.store.storageStatus()?.lastError ?? ''}`,
+        );
+    }
   }
 
   /**
@@ -239,6 +286,25 @@ export class QuireServer {
       process.off('SIGINT', onSignal);
     };
   }
+}
+
+/** listen() on a non-loopback address without auth and without `insecure`. */
+export class InsecureBindError extends QuireError {
+  override readonly code = 'INSECURE_BIND';
+  readonly host: string;
+  constructor(host: string) {
+    super(
+      `Refusing to listen on ${host} without auth: anyone who can reach it could read and write the store. Configure auth, bind 127.0.0.1, or pass insecure: true (CLI: --insecure).`,
+    );
+    this.host = host;
+  }
+}
+
+/** `/health`'s storage part: ok, or degraded with the last storage error. */
+function storageHealth(store: Store): Record<string, unknown> {
+  const s = store.storageStatus();
+  if (s === undefined) return { status: 'ok', storage: { state: 'none' } };
+  return { status: s.state, storage: s };
 }
 
 /** Serve `store` (see ServerOptions); call `listen()` and/or `serveStdio()` on the result. */

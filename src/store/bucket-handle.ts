@@ -73,7 +73,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     options: WriteOptions | undefined,
     result: T,
   ): Promise<T> {
-    const wait = this.#core.commit(ws, actorOf(options));
+    const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
     if (wait !== undefined) await wait;
     return result;
   }
@@ -85,7 +85,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     checkRecord('insert', data);
     const ws = this.#core.writeSet();
     const record = ws.insert(b, data);
-    const wait = this.#core.commit(ws, actorOf(options));
+    const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
     if (wait !== undefined) await wait;
     return record as StoreRecord<R>;
   }
@@ -107,7 +107,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     checkRecord('update', changes, 'changes');
     const ws = this.#core.writeSet();
     const record = ws.update(b, keyId, changes as Rec, key);
-    const wait = this.#core.commit(ws, actorOf(options));
+    const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
     if (wait !== undefined) await wait;
     return record as StoreRecord<R>;
   }
@@ -294,7 +294,14 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
    */
   async restoreVersion(key: unknown, version: number, options?: WriteOptions): Promise<StoreRecord<R>> {
     const actor = actorOf(options);
-    return (await restoreVersion(this.#core, this.#name, key, version, actor)) as StoreRecord<R>;
+    return (await restoreVersion(
+      this.#core,
+      this.#name,
+      key,
+      version,
+      actor,
+      options?.authorize,
+    )) as StoreRecord<R>;
   }
 
   // ── Import / export (docs/import-export.md) ───────────────────────
@@ -331,6 +338,8 @@ function actorOf(options: WriteOptions | undefined): string | undefined {
   if (actor !== undefined && typeof actor !== 'string') {
     throw new InvalidArgumentError('write', 'options.actor', 'expected a string');
   }
+  if (options.authorize !== undefined && typeof options.authorize !== 'function')
+    throw new InvalidArgumentError('write', 'options.authorize', 'expected a function');
   return actor;
 }
 

@@ -14,6 +14,7 @@ import type {
   QueryFn,
   QueryInfo,
   ReadFilter,
+  StorageStatus,
   StoreStats,
   WriteOptions,
 } from '../engine/index.js';
@@ -24,6 +25,7 @@ import {
   BucketNotDefinedError,
   BucketState,
   compileDefinition,
+  DEFAULT_MAX_NESTING_DEPTH,
   DefinitionError,
   InvalidArgumentError,
   isObjectArg,
@@ -61,6 +63,11 @@ export interface StoreOptions {
   readonly ttlCheckIntervalMs?: number;
   /** How much of the change feed (`store.changes()`) is kept. Default: the last 10,000 changes. */
   readonly changeFeed?: ChangeFeedConfig;
+  /**
+   * How deep objects and arrays may nest inside a record; deeper values are
+   * rejected with a ValidationError (code `depth`). Default 64.
+   */
+  readonly maxNestingDepth?: number;
 }
 
 let storeCounter = 0;
@@ -143,6 +150,13 @@ export class Store {
         'changeFeed',
         `expected {maxEntries: integer >= 0}, got ${JSON.stringify(options.changeFeed)}`,
       );
+    const maxDepth = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
+    if (!(Number.isInteger(maxDepth) && maxDepth >= 1 && maxDepth <= 1000))
+      throw new InvalidArgumentError(
+        'Store.start',
+        'maxNestingDepth',
+        `expected an integer from 1 to 1000, got ${String(options.maxNestingDepth)}`,
+      );
     let storage: StoreStorage | undefined;
     const persistence = options.persistence;
     if (persistence !== undefined) {
@@ -156,6 +170,7 @@ export class Store {
       storage = await PersistenceManager.create(name, persistence);
     }
     const store = new Store(name, storage, interval, feedLimit);
+    store.#core.maxNestingDepth = maxDepth;
     store.#ttl.start();
     return store;
   }
@@ -280,7 +295,7 @@ export class Store {
     let records = [...old.all()];
     if (transform !== undefined) {
       records = transform(records);
-      for (const r of records) compiled.validator.validate(r);
+      for (const r of records) compiled.validator.validate(r, this.#core.maxNestingDepth);
     }
     fresh.load(records);
     fresh.autoincrement = old.autoincrement;
@@ -481,6 +496,15 @@ export class Store {
   }
 
   // ── Persistence ───────────────────────────────────────────────────
+
+  /**
+   * Whether durable storage keeps up: `ok`, or `degraded` with the last
+   * error while commits fail or after changes could not be stored.
+   * Undefined for a store without persistence.
+   */
+  storageStatus(): StorageStatus | undefined {
+    return this.#storage?.status?.();
+  }
 
   /** Commit everything pending to storage now (one storage transaction); rejects with StorageError on failure. */
   async flush(): Promise<void> {

@@ -52,7 +52,10 @@ export class TransactionContext {
     if (actor !== undefined && typeof actor !== 'string') {
       throw new InvalidArgumentError('transaction', 'options.actor', 'expected a string');
     }
-    return this.#core.commit(this.#ws, actor);
+    const authorize = options?.authorize;
+    if (authorize !== undefined && typeof authorize !== 'function')
+      throw new InvalidArgumentError('transaction', 'options.authorize', 'expected a function');
+    return this.#core.commit(this.#ws, actor, authorize);
   }
 
   /** @internal Marks the transaction finished without committing. */

@@ -28,7 +28,7 @@ async function open(file: string): Promise<Store> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'quire-served-'));
   store = await open(join(dir, 'store.db'));
-  server = new QuireServer({ store, log: () => {} });
+  server = new QuireServer({ store, log: () => {}, backupDir: join(dir, 'backups') });
   c = await connectWebSocket((await server.listen()).wsUrl);
 });
 afterAll(async () => {
@@ -59,11 +59,11 @@ describe('persistence methods over the wire (SQLite, strict)', () => {
   });
 
   it('backupTo writes an online, consistent copy that opens as a store', async () => {
-    const file = join(dir, 'copy.db');
-    const r = await c.call('backupTo', { path: file });
+    const file = join(dir, 'backups', 'copy.db');
+    const r = await c.call('backupTo', { file: 'copy.db' });
     expect(r.path).toBe(file);
     expect(r.bytes).toBeGreaterThan(0);
-    const exists = await c.call('backupTo', { path: file }).catch((e: RpcError) => e);
+    const exists = await c.call('backupTo', { file: 'copy.db' }).catch((e: RpcError) => e);
     expect(exists).toBeInstanceOf(RpcError);
     const copy = await Store.start({
       name: 'served',
