@@ -12,6 +12,7 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   history: async () => (await import('./history.bench.js')).run(),
   inspector: async () => (await import('./inspector.bench.js')).run(),
   wal: async () => (await import('./wal.bench.js')).run(),
+  postgres: async () => (await import('./postgres.bench.js')).run(),
 };
 
 const only = process.argv.slice(2);

@@ -41,6 +41,51 @@ export class StorageLockedError extends StorageError {
   }
 }
 
+/**
+ * Storage cannot be used at all (a database unreachable within its connect
+ * timeout, a missing driver): the store does not start, unlike failures it
+ * can ride out by serving from memory.
+ */
+export class DatabaseUnreachableError extends StorageError {
+  override readonly code: string = 'DATABASE_UNREACHABLE';
+  constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
+    super('open', message, options);
+  }
+}
+
+/** One record write the database refused. */
+export interface ConflictingWrite {
+  readonly bucket: string;
+  /** The record key's text encoding (JSON of the internal key). */
+  readonly key: string;
+  /**
+   * `version`: another instance changed or deleted the record since this copy;
+   * `exists`: another instance inserted the key; `unique`: another record holds the value.
+   */
+  readonly reason: 'version' | 'exists' | 'unique';
+  /** Unique index name and the value's JSON (reason `unique`). */
+  readonly field?: string;
+  readonly value?: string;
+}
+
+/**
+ * A commit was refused because it was based on stale copies (another instance
+ * committed first) or claims a unique value another record holds. Nothing of
+ * the commit was written.
+ */
+export class CommitConflictError extends StorageError {
+  override readonly code = 'COMMIT_CONFLICT';
+  readonly conflicts: readonly ConflictingWrite[];
+  constructor(conflicts: readonly ConflictingWrite[]) {
+    const first = conflicts[0]!;
+    super(
+      'commit',
+      `Commit refused by the database: ${conflicts.length} write(s) conflict with another instance's (first: bucket "${first.bucket}", key ${first.key}, ${first.reason}${first.field !== undefined ? ` on ${first.field}` : ''})`,
+    );
+    this.conflicts = conflicts;
+  }
+}
+
 /** A write was attempted through an adapter opened read-only. */
 export class ReadOnlyStorageError extends StorageError {
   override readonly code = 'STORAGE_READ_ONLY';

@@ -1,6 +1,12 @@
 // Durable storage for Quire: the PersistenceManager the Store builds when
 // `persistence` is configured, the adapters behind it, and its errors.
+
+export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
+export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
+  CommitConflictError,
+  type ConflictingWrite,
+  DatabaseUnreachableError,
   JournalDamagedError,
   type LockHolder,
   ReadOnlyStorageError,
@@ -11,6 +17,7 @@ export {
   StorageError,
   StorageLockedError,
   StorageUnavailableError,
+  toStorageError,
 } from './errors.js';
 export { FileAdapter, type FileAdapterOptions } from './file-adapter.js';
 export { PersistenceManager } from './manager.js';
@@ -33,6 +40,7 @@ export type {
   IncrementalAdapter,
   PersistedState,
   RecordWrite,
+  RemoteWrite,
   StorageAdapter,
   StoredBucket,
   StoredDefinition,

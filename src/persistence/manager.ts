@@ -16,10 +16,12 @@ import {
   type HistoryFilter,
   InvalidArgumentError,
   type KeyId,
+  type RemoteChange,
   type StorageStatus,
+  type StoreRecord,
 } from '../engine/index.js';
 import { backupTo } from './backup-to.js';
-import { encodeKey, serializeDefinition } from './codec.js';
+import { decodeKey, encodeKey, serializeDefinition } from './codec.js';
 import { CommitQueue } from './commit-queue.js';
 import { StorageCorruptError, StorageError, StorageUnavailableError, toStorageError } from './errors.js';
 import { type LogSource, readChanges, readHistory } from './log-reads.js';
@@ -54,6 +56,7 @@ export class PersistenceManager implements StoreStorage {
   readonly #queue: CommitQueue;
   readonly #log: LogSource;
   #opened = false;
+  #following = false;
   /** The last storage failure reported (cleared once storage works again). */
   #lastError: { message: string; at: number } | undefined;
 
@@ -186,6 +189,31 @@ export class PersistenceManager implements StoreStorage {
       this.#queue.host?.shiftSeq(lastSeq);
       this.#queue.pending.renumber(lastSeq);
     }
+    this.#follow();
+  }
+
+  /** Shared databases: other instances' commits reach this store's memory (once storage is open). */
+  #follow(): void {
+    const a = this.#incremental;
+    const host = this.#queue.host;
+    if (a?.follow === undefined || host === undefined || !this.#opened || this.#following) return;
+    this.#following = true;
+    const q = this.#queue;
+    a.follow(this.#store, (writes) => {
+      if (q.closed || writes.length === 0) return;
+      const changes: RemoteChange[] = [];
+      for (const w of writes)
+        changes.push({
+          bucket: w.bucket,
+          keyId: decodeKey(w.key),
+          record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
+          data: w.data ?? undefined,
+          seq: w.seq,
+        });
+      const last = writes[writes.length - 1]!;
+      if (last.seq > q.seq) q.seq = last.seq;
+      host.applyRemote(changes, last.at);
+    });
   }
 
   /** The last sequence number in storage (known once storage is open): the store continues from it. */
@@ -195,6 +223,7 @@ export class PersistenceManager implements StoreStorage {
 
   listener(host: StorageHost): (batch: ChangeBatch) => Promise<void> | undefined {
     this.#queue.host = host;
+    this.#follow();
     return (batch) => this.#queue.onBatch(batch);
   }
 
@@ -216,8 +245,10 @@ export class PersistenceManager implements StoreStorage {
       where: this.#where,
       report: (e) => this.#report(e, 'load'),
       storeDefinition: (name, def) => this.#storeDefinition(name, def),
-      rewrite: (name, keyId, r) =>
-        q.pending.addRecord(name, encodeKey(keyId), 'update', q.nextSeq(), r._version, r),
+      rewrite: (name, keyId, r) => {
+        const seq = q.nextSeq();
+        q.pending.addRecord(name, encodeKey(keyId), 'update', seq, r._version, r, seq, r._version);
+      },
     });
   }
 
@@ -262,6 +293,11 @@ export class PersistenceManager implements StoreStorage {
   /** Whether this storage keeps the history of persistent buckets (incremental adapters that can read it back). */
   get keepsHistory(): boolean {
     return this.#incremental?.readHistory !== undefined;
+  }
+
+  /** False while another instance sharing the database purges expired records. */
+  get runsOnceOnlyWork(): boolean {
+    return this.#incremental?.isLeader?.(this.#store) ?? true;
   }
 
   /** Whether this storage keeps the change feed of persistent changes. */

@@ -676,6 +676,20 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return rows.map((r) => ({ ...r, bucket }));
   }
 
+  /** Every stored history and feed row of a store (copying a store to another database). */
+  dumpLog(store: string): { history: HistoryWrite[]; feed: FeedWrite[] } {
+    const db = this.#ensure();
+    if (this.#st === undefined) return { history: [], feed: [] };
+    const history = db
+      .prepare(
+        `SELECT b.name AS bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data
+         FROM quire_history h JOIN quire_buckets b ON b.id = h.bucket_id WHERE b.store = ? ORDER BY h.seq`,
+      )
+      .all(store) as HistoryWrite[];
+    const feed = this.#st.readFeed.all(store, 0, -1) as FeedWrite[];
+    return { history, feed };
+  }
+
   readChanges(store: string, since: number, limit: number): FeedWrite[] {
     this.#ensure();
     const st = this.#st;

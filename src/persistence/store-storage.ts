@@ -1,7 +1,7 @@
 // The contract between the store facade and durable storage: the
 // persistence options of Store.start, what the store gives storage
 // (StorageHost) and what storage gives the store (StoreStorage).
-import type { BackupInfo, BucketState, ChangeBatch, StorageStatus } from '../engine/index.js';
+import type { BackupInfo, BucketState, ChangeBatch, RemoteChange, StorageStatus } from '../engine/index.js';
 import type { HistoryStorage } from '../history/index.js';
 
 export interface StorePersistenceConfig {
@@ -70,6 +70,11 @@ export interface StoreStorage {
   /** History and change feed reads (P-6); see src/history. */
   readonly keepsHistory?: boolean;
   readonly keepsFeed?: boolean;
+  /**
+   * False while another instance sharing the database does the work that
+   * must happen once (TTL purge of persistent buckets); true otherwise.
+   */
+  readonly runsOnceOnlyWork?: boolean;
   readHistory?: HistoryStorage['readHistory'];
   readChanges?: HistoryStorage['readChanges'];
   backupTo?(
@@ -91,4 +96,6 @@ export interface StorageHost {
   shiftSeq(offset: number): void;
   /** Change feed size (0: no feed). */
   readonly feedLimit: number;
+  /** Apply changes another instance committed to shared storage (events, queries; not stored again). */
+  applyRemote(changes: readonly RemoteChange[], at: number): void;
 }
