@@ -43,6 +43,7 @@ export {
   type CopyProgress,
   type CopyResult,
   copyStore,
+  DatabaseUnreachableError,
   type FeedWrite,
   FileAdapter,
   type FileAdapterOptions,

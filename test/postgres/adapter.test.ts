@@ -4,7 +4,7 @@
 // values enforced by the database.
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
-import { InvalidArgumentError, StorageUnavailableError, Store } from '../../src/index.js';
+import { InvalidArgumentError, DatabaseUnreachableError, Store } from '../../src/index.js';
 import {
   CommitConflictError,
   PostgresAdapter,
@@ -58,8 +58,8 @@ describe('PostgresAdapter', () => {
     );
     const t0 = Date.now();
     const e = await Store.start({ persistence: { adapter } }).catch((x) => x);
-    expect(e).toBeInstanceOf(StorageUnavailableError);
-    expect(e.code).toBe('STORAGE_UNAVAILABLE');
+    expect(e).toBeInstanceOf(DatabaseUnreachableError);
+    expect(e.code).toBe('DATABASE_UNREACHABLE');
     expect(e.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}.*unreachable`));
     expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
   });
