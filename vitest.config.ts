@@ -10,6 +10,8 @@ export default defineConfig({
   ssr: { resolve: { conditions } },
   test: {
     include: ['test/**/*.test.ts'],
+    // A throwaway PostgreSQL cluster for the PostgreSQL adapter tests (test/postgres/cluster.ts).
+    globalSetup: ['test/postgres/global-setup.ts'],
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
     testTimeout: 30_000,
     hookTimeout: 30_000,

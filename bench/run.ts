@@ -11,6 +11,8 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   server: async () => (await import('./server.bench.js')).run(),
   history: async () => (await import('./history.bench.js')).run(),
   inspector: async () => (await import('./inspector.bench.js')).run(),
+  wal: async () => (await import('./wal.bench.js')).run(),
+  postgres: async () => (await import('./postgres.bench.js')).run(),
 };
 
 const only = process.argv.slice(2);

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
 const tmp = join(root, '.tmp', 'docs');
@@ -59,6 +59,8 @@ function runExample(name: string, code: string): string {
     cwd: root,
     encoding: 'utf8',
     timeout: 60_000,
+    // Examples on PostgreSQL (docs/scale-out.md) use the test cluster.
+    env: { ...process.env, QUIRE_PG_URL: inject('pgUrl') },
   });
 }
 

@@ -6,6 +6,8 @@ import { dirname, extname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import YAML from 'yaml';
 import {
+  copyStore,
+  type IncrementalAdapter,
   InvalidArgumentError as InvalidArgument,
   restoreFromBackup,
   SQLiteAdapter,
@@ -15,6 +17,7 @@ import {
 } from '../index.js';
 import { inspectorDirectory } from '../inspector/index.js';
 import type { DataFormat } from '../io/index.js';
+import { PostgresAdapter } from '../postgres/index.js';
 import {
   type AuthOptions,
   InsecureBindError,
@@ -37,6 +40,50 @@ import { progressBar } from './progress.js';
 import { addTypesCommand } from './types.js';
 
 const VERSION = '0.1.0';
+
+/** An adapter for `quire copy`: postgres:// URLs (with an optional ?schema=) or SQLite files. */
+function copyEndpoint(target: string, role: 'from' | 'to'): IncrementalAdapter {
+  if (/^postgres(ql)?:\/\//.test(target)) {
+    const u = new URL(target);
+    const schema = u.searchParams.get('schema') ?? undefined;
+    u.searchParams.delete('schema');
+    return new PostgresAdapter({ connectionString: u.toString() }, { schema, connectTimeoutMs: 5000 });
+  }
+  const path = resolve(target);
+  if (role === 'from' && !existsSync(path)) throw new CliError(`no such store file: ${path}`, EXIT.USAGE);
+  return new SQLiteAdapter(path, { readOnly: role === 'from' });
+}
+
+async function copyCmd(o: { from: string; to: string; name?: string }): Promise<void> {
+  const from = copyEndpoint(o.from, 'from');
+  const to = copyEndpoint(o.to, 'to');
+  let name = o.name;
+  if (name === undefined) {
+    const names =
+      from instanceof PostgresAdapter ? await from.listStores() : storeNames(from as SQLiteAdapter);
+    if (names.length > 1)
+      throw new CliError(
+        `${o.from} holds several stores (${names.join(', ')}); choose one with --name`,
+        EXIT.USAGE,
+      );
+    name = names[0];
+  }
+  name ??= 'quire';
+  const bar = progressBar('copy', { unit: 'records' });
+  try {
+    const r = await copyStore(from, to, name, {
+      onProgress: (p) => bar.update(p.done, p.total),
+    });
+    bar.stop();
+    info(
+      `copied store "${name}": ${r.buckets} buckets, ${r.records} records, ${r.history} history entries, ${r.feed} feed entries (verified)`,
+    );
+  } catch (e) {
+    bar.stop();
+    if (e instanceof InvalidArgument) throw new CliError(e.message, EXIT.USAGE);
+    throw e;
+  }
+}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const info = (line: string) => process.stderr.write(`${line}\n`);
@@ -588,7 +635,7 @@ export function program(): Command {
     )
     .addOption(
       new Option('--durability <mode>', 'when a write is acknowledged')
-        .choices(['strict', 'debounced'])
+        .choices(['strict', 'process', 'debounced'])
         .default('strict'),
     )
     .option(
@@ -662,6 +709,15 @@ export function program(): Command {
     .requiredOption('--out <file>', 'backup file')
     .option('--force', 'overwrite an existing file')
     .action(backupCmd);
+
+  p.command('copy')
+    .description(
+      'copy a store between SQLite files and PostgreSQL (postgres://…[?schema=NAME]) URLs, verified',
+    )
+    .requiredOption('--from <file|url>', 'source: SQLite store file or postgres:// URL')
+    .requiredOption('--to <file|url>', 'target (must not hold the store yet): SQLite file or postgres:// URL')
+    .option('--name <store>', 'store name (default: the only one in an SQLite source, or "quire")')
+    .action(copyCmd);
 
   location(
     p

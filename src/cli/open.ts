@@ -121,7 +121,7 @@ export interface OpenOptions extends Location {
   readonly name?: string;
   readonly schema?: string;
   readonly readOnly?: boolean;
-  readonly durability?: 'strict' | 'debounced';
+  readonly durability?: 'strict' | 'process' | 'debounced';
   /** Create the database if it does not exist (`--create`). */
   readonly create?: boolean;
   readonly onError?: (e: Error) => void;

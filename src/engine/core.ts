@@ -105,7 +105,8 @@ export class StoreCore implements EngineHost {
    */
   dispatch(batch: ChangeBatch, publish = true): Promise<void> | undefined {
     const changes = batch.changes;
-    for (let i = 0; i < changes.length; i++) (changes[i] as { seq: number }).seq = ++this.seq;
+    if (batch.remote !== true)
+      for (let i = 0; i < changes.length; i++) (changes[i] as { seq: number }).seq = ++this.seq;
     let wait: Promise<void> | undefined;
     for (const l of this.#listeners) {
       const p = l(batch);

@@ -46,6 +46,8 @@ export interface ChangeBatch {
   readonly actor: string | undefined;
   /** Commit time (ms). */
   readonly at: number;
+  /** Committed by another instance of a shared database: already stored, and numbered (`seq`). */
+  readonly remote?: boolean;
 }
 
 interface Staged {

@@ -78,7 +78,7 @@ export async function backupTo(
       });
     }
   }
-  const dump = a?.dumpLog?.(source.store) ?? { history: [], feed: [] };
+  const dump = (await a?.dumpLog?.(source.store)) ?? { history: [], feed: [] };
   const unit: CommitUnit = {
     buckets: bw,
     records,

@@ -4,9 +4,12 @@
 //
 // - debounced (default): a flush runs `debounceMs` after the first queued
 //   change; a crash loses at most that window.
-// - strict: a write's promise resolves only once its unit is committed.
-//   Writes queue and the flush runs on setImmediate, so concurrent writers
-//   share one commit (group commit).
+// - strict: a write's promise resolves only once its unit is committed and
+//   fsynced (the adapter makes it survive a power loss). Writes queue and
+//   the flush runs on setImmediate, so concurrent writers share one commit
+//   and one fsync (group commit).
+// - process: as strict, but the commit only has to reach the OS (survives a
+//   process crash, not a power loss); `strict` below covers both.
 //
 // Failures never reach the writer: they go to `onError` as StorageError,
 // the queue is kept (nothing is dropped), and the flush is retried with
@@ -14,9 +17,10 @@
 // store keeps serving from memory. In strict mode the write's promise stays
 // pending until its unit is committed — it settles only when storage works
 // again, or rejects when the store is stopped before that.
-import type { Change, ChangeBatch } from '../engine/index.js';
-import { bucketKey, encodeKey } from './codec.js';
-import { ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
+import type { Change, ChangeBatch, StoreRecord } from '../engine/index.js';
+import { bucketKey, decodeKey, encodeKey } from './codec.js';
+import { type BatchMark, conflictError, dropRolledBack, splitConflict } from './conflicts.js';
+import { CommitConflictError, ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
 import { type LostRecord, PendingWrites } from './pending.js';
 import { LogRetention } from './retention.js';
 import { saveSnapshotBucket } from './snapshot.js';
@@ -55,6 +59,8 @@ export class CommitQueue {
   readonly #o: CommitQueueOptions;
   readonly #retention = new LogRetention();
   #waiters: Waiter[] = [];
+  /** Shared databases: each queued batch's records, so a refused commit rolls back whole batches. */
+  #marks: BatchMark[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #immediate: ReturnType<typeof setImmediate> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
@@ -88,12 +94,14 @@ export class CommitQueue {
 
   /** The commit listener: queue a batch's persistent changes; in strict mode, wait for their commit. */
   onBatch(batch: ChangeBatch): Promise<void> | undefined {
-    if (this.closed) return undefined;
+    if (this.closed || batch.remote === true) return undefined;
     const host = this.host!;
     const q = this.pending;
     const snapshot = this.#o.snapshot !== undefined;
     const feed = host.feedLimit > 0 && this.#o.incremental !== undefined;
     const actor = batch.actor ?? null;
+    const mark: BatchMark | undefined =
+      this.#o.incremental?.readRecords !== undefined ? { keys: new Set(), seqs: new Set() } : undefined;
     let any = false;
     const changes: readonly Change[] = batch.changes;
     for (let i = 0; i < changes.length; i++) {
@@ -108,7 +116,11 @@ export class CommitQueue {
         continue;
       }
       const key = encodeKey(c.keyId);
-      q.addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord);
+      if (mark !== undefined) {
+        mark.keys.add(`${c.bucket}\0${key}`);
+        mark.seqs.add(seq);
+      }
+      q.addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord, seq, c.oldRecord?._version ?? 0);
       if (state.def.history !== undefined && !unchanged(c)) {
         const data = c.newRecord === undefined ? null : encodeHistory(c.newRecord);
         q.history.push({
@@ -138,8 +150,13 @@ export class CommitQueue {
       return undefined;
     }
     this.schedule();
+    if (mark !== undefined) this.#marks.push(mark);
     if (!this.#o.strict) return undefined;
-    return new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject, batch }));
+    return new Promise<void>((resolve, reject) => {
+      const w = { resolve, reject, batch };
+      this.#waiters.push(w);
+      if (mark !== undefined) mark.waiter = w;
+    });
   }
 
   hasPending(): boolean {
@@ -190,7 +207,9 @@ export class CommitQueue {
   async #flushIncremental(): Promise<void> {
     const taken = this.pending.take();
     const waiters = this.#waiters;
+    const marks = this.#marks;
     this.#waiters = [];
+    this.#marks = [];
     this.inflight = { history: taken.history, feed: taken.feed };
     let lost: LostRecord[] = [];
     try {
@@ -209,12 +228,59 @@ export class CommitQueue {
       await this.#o.incremental!.commit(this.#o.store, unit);
     } catch (e) {
       this.inflight = undefined;
+      if (e instanceof CommitConflictError) return this.#conflict(e, taken, waiters, marks);
       this.pending.putBack(taken);
       this.#waiters = [...waiters, ...this.#waiters];
+      this.#marks = [...marks, ...this.#marks];
       throw this.#failed(e);
     }
     this.inflight = undefined;
     this.#succeeded(waiters, lost);
+  }
+
+  /** The database refused the flush: roll back the batches involved, refresh their records, commit the rest. */
+  async #conflict(
+    e: CommitConflictError,
+    taken: PendingWrites,
+    waiters: Waiter[],
+    marks: BatchMark[],
+  ): Promise<void> {
+    const outcome = splitConflict(e.conflicts, marks);
+    dropRolledBack(taken, outcome);
+    this.pending.putBack(taken);
+    const rejected = new Set<unknown>();
+    for (const m of outcome.rolledBack) if (m.waiter !== undefined) rejected.add(m.waiter);
+    this.#waiters = [...waiters.filter((w) => !rejected.has(w)), ...this.#waiters];
+    this.#marks = [...outcome.kept, ...this.#marks];
+    // Refresh first, so a writer that retries on the error works on the current record.
+    const host = this.host;
+    const adapter = this.#o.incremental!;
+    try {
+      const keys = [...outcome.keys].map((k) => {
+        const i = k.indexOf('\0');
+        return { bucket: k.slice(0, i), key: k.slice(i + 1) };
+      });
+      const current = await adapter.readRecords!(this.#o.store, keys);
+      host?.applyRemote(
+        current.map((w) => ({
+          bucket: w.bucket,
+          keyId: decodeKey(w.key),
+          record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
+          data: w.data ?? undefined,
+          seq: w.seq,
+        })),
+        Date.now(),
+      );
+    } catch (refresh) {
+      this.#o.report(refresh, 'load');
+    }
+    const state = (name: string) => host?.bucketState(name);
+    for (const m of outcome.rolledBack) {
+      const err = conflictError(e.conflicts, m, state);
+      if (m.waiter !== undefined) m.waiter.reject(err);
+      else this.#o.report(err);
+    }
+    if (this.hasPending()) this.schedule();
   }
 
   async #flushSnapshot(): Promise<void> {
@@ -320,6 +386,7 @@ export class CommitQueue {
       this.#o.report(lost, 'close');
       for (const w of this.#waiters) w.reject(lost);
       this.#waiters = [];
+      this.#marks = [];
       const acknowledged = !this.#o.strict;
       if (acknowledged) this.#lostWrites += Math.max(1, this.pending.size());
       this.pending.clear();

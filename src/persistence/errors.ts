@@ -41,6 +41,51 @@ export class StorageLockedError extends StorageError {
   }
 }
 
+/**
+ * Storage cannot be used at all (a database unreachable within its connect
+ * timeout, a missing driver): the store does not start, unlike failures it
+ * can ride out by serving from memory.
+ */
+export class DatabaseUnreachableError extends StorageError {
+  override readonly code: string = 'DATABASE_UNREACHABLE';
+  constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
+    super('open', message, options);
+  }
+}
+
+/** One record write the database refused. */
+export interface ConflictingWrite {
+  readonly bucket: string;
+  /** The record key's text encoding (JSON of the internal key). */
+  readonly key: string;
+  /**
+   * `version`: another instance changed or deleted the record since this copy;
+   * `exists`: another instance inserted the key; `unique`: another record holds the value.
+   */
+  readonly reason: 'version' | 'exists' | 'unique';
+  /** Unique index name and the value's JSON (reason `unique`). */
+  readonly field?: string;
+  readonly value?: string;
+}
+
+/**
+ * A commit was refused because it was based on stale copies (another instance
+ * committed first) or claims a unique value another record holds. Nothing of
+ * the commit was written.
+ */
+export class CommitConflictError extends StorageError {
+  override readonly code = 'COMMIT_CONFLICT';
+  readonly conflicts: readonly ConflictingWrite[];
+  constructor(conflicts: readonly ConflictingWrite[]) {
+    const first = conflicts[0]!;
+    super(
+      'commit',
+      `Commit refused by the database: ${conflicts.length} write(s) conflict with another instance's (first: bucket "${first.bucket}", key ${first.key}, ${first.reason}${first.field !== undefined ? ` on ${first.field}` : ''})`,
+    );
+    this.conflicts = conflicts;
+  }
+}
+
 /** A write was attempted through an adapter opened read-only. */
 export class ReadOnlyStorageError extends StorageError {
   override readonly code = 'STORAGE_READ_ONLY';
@@ -49,15 +94,49 @@ export class ReadOnlyStorageError extends StorageError {
   }
 }
 
-/** Stored data is damaged: a torn or corrupt journal tail, an unreadable snapshot, a bad row. */
-export class StorageCorruptionError extends StorageError {
+/**
+ * Stored data is damaged or could not be read completely: a row whose
+ * checksum does not match, a damaged page, rows missing from a scan, an
+ * unparsable record, a torn or corrupt journal, an unreadable snapshot.
+ * Loading refuses such data instead of starting with part of it; nothing on
+ * disk is changed. `bucket` names the bucket (when the damage is in one) and
+ * `lost` says what could not be read.
+ */
+export class StorageCorruptError extends StorageError {
   override readonly code = 'STORAGE_CORRUPT';
   /** Byte offset of the damage, when known. */
   readonly offset: number | undefined;
-  constructor(path: string, message: string, offset?: number, cause?: unknown) {
+  /** The bucket whose stored data is damaged, when the damage is in one. */
+  readonly bucket: string | undefined;
+  /** What could not be read (e.g. "2 of 200 records: checksum mismatch"), when known. */
+  readonly lost: string | undefined;
+  constructor(
+    path: string,
+    message: string,
+    offset?: number,
+    cause?: unknown,
+    details: { bucket?: string; lost?: string } = {},
+  ) {
     super('load', message, { path, cause });
     this.offset = offset;
+    this.bucket = details.bucket;
+    this.lost = details.lost;
   }
+}
+
+/** The earlier name of StorageCorruptError (same class). */
+export const StorageCorruptionError = StorageCorruptError;
+export type StorageCorruptionError = StorageCorruptError;
+
+/**
+ * Storage cannot be reached now and holds nothing yet (its file or
+ * directory does not exist and cannot be created: an unwritable or missing
+ * location). The store serves from memory and creates storage on a later
+ * flush. Any other failure to open existing storage is thrown by
+ * `Store.start`, so data that could not be read is never written over.
+ */
+export class StorageUnavailableError extends StorageError {
+  override readonly code = 'STORAGE_UNAVAILABLE';
 }
 
 /** One damaged stretch of a FileAdapter journal that was skipped on load. */

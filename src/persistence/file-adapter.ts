@@ -27,6 +27,7 @@ import {
   type SkippedJournalRange,
   StorageCorruptionError,
   StorageError,
+  StorageUnavailableError,
   toStorageError,
 } from './errors.js';
 import { fsyncDir, replaceFileDurably, writeFully } from './fsio.js';
@@ -106,6 +107,8 @@ export class FileAdapter implements IncrementalAdapter {
     const existing = this.#stores.get(store);
     if (existing !== undefined) return { lastSeq: existing.lastSeq };
     const files = this.#files(store);
+    // Nothing stored yet: failing to create storage now is retried later; failing to read data is fatal.
+    const absent = !fs.existsSync(files.snapshot) && !fs.existsSync(files.journal);
     let lock: WriterLock | undefined;
     try {
       if (!this.readOnly) {
@@ -147,7 +150,13 @@ export class FileAdapter implements IncrementalAdapter {
       return { lastSeq: s.lastSeq };
     } catch (e) {
       lock?.release();
-      throw toStorageError('open', e, files.base);
+      const err = toStorageError('open', e, files.base);
+      if (absent && err.code === 'STORAGE_ERROR')
+        throw new StorageUnavailableError('open', `${err.message} (nothing is stored there yet)`, {
+          path: files.base,
+          cause: e,
+        });
+      throw err;
     }
   }
 
@@ -207,18 +216,14 @@ export class FileAdapter implements IncrementalAdapter {
       }
       throw new Error('snapshot has no end line');
     } catch (e) {
-      // An atomically written snapshot is damaged only by outside causes. Keep it aside, report, go on.
-      s.buckets = new Map();
-      s.log = newStoredLog();
-      const aside = `${file}.corrupt-${Date.now()}`;
-      if (!this.readOnly) fs.renameSync(file, aside);
-      s.context.onError(
-        new StorageCorruptionError(
-          file,
-          `Snapshot "${file}" is unreadable (${(e as Error).message}); ${this.readOnly ? 'ignored' : `moved to "${aside}"`}, continuing from the journal`,
-          undefined,
-          e,
-        ),
+      // An atomically written snapshot is damaged only by outside causes. Starting from the journal
+      // alone would lose every record the snapshot holds: refuse, and leave the file as it is.
+      throw new StorageCorruptionError(
+        file,
+        `Snapshot "${file}" is unreadable (${(e as Error).message}); the store did not start and nothing was changed. Restore a backup or repair the snapshot`,
+        undefined,
+        e,
+        { lost: 'every record in the snapshot' },
       );
     }
   }
@@ -270,10 +275,18 @@ export class FileAdapter implements IncrementalAdapter {
     const tail = end < buf.length;
     const middle = skipped.length - (tail ? 1 : 0);
     let copy: string | undefined;
+    let copyFailed: string | undefined;
     if (!this.readOnly) {
-      copy = `${file}.corrupt-${Date.now()}`;
-      replaceFileDurably(copy, (write) => write(buf));
-      if (tail) fs.truncateSync(file, end);
+      try {
+        copy = `${file}.corrupt-${Date.now()}`;
+        replaceFileDurably(copy, (write) => write(buf));
+        if (tail) fs.truncateSync(file, end);
+      } catch (e) {
+        // No room for the copy (full disk …): cut nothing, rewrite nothing; still start. A torn
+        // tail (never acknowledged) is cut by the next append.
+        copy = undefined;
+        copyFailed = (e as Error).message;
+      }
     }
     const ranges = skipped.map((r) => {
       const what =
@@ -291,13 +304,17 @@ export class FileAdapter implements IncrementalAdapter {
               .join(', ')}${r.records.length > 20 ? ` and ${r.records.length - 20} more` : ''}`;
       return `bytes ${r.from}-${r.to} (${r.reason}; ${what}${keys})`;
     });
-    const kept = this.readOnly ? 'nothing changed (read-only)' : `the journal as it was is kept in "${copy}"`;
+    const kept = this.readOnly
+      ? 'nothing changed (read-only)'
+      : copy === undefined
+        ? `no copy could be kept (${copyFailed}), so the journal file was left as it is`
+        : `the journal as it was is kept in "${copy}"`;
     const message =
       middle === 0
-        ? `Journal "${file}" has a torn or corrupt tail at byte ${end}: ${ranges[0]} ${this.readOnly ? 'ignored' : 'cut off'}; every frame before it was applied; ${kept}`
+        ? `Journal "${file}" has a torn or corrupt tail at byte ${end}: ${ranges[0]} ${copy === undefined ? 'ignored' : 'cut off'}; every frame before it was applied; ${kept}`
         : `Journal "${file}" has ${skipped.length} damaged range(s), skipped: ${ranges.join('; ')}. ${recovered} valid frame(s) after the damage were recovered and applied; ${kept}`;
     s.context.onError(new JournalDamagedError(file, message, skipped, recovered, copy));
-    return { rewrite: middle > 0 };
+    return { rewrite: middle > 0 && copy !== undefined };
   }
 
   #require(store: string): FileStore {

@@ -1,14 +1,23 @@
 // Durable storage for Quire: the PersistenceManager the Store builds when
 // `persistence` is configured, the adapters behind it, and its errors.
+
+export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
+export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
+  CommitConflictError,
+  type ConflictingWrite,
+  DatabaseUnreachableError,
   JournalDamagedError,
   type LockHolder,
   ReadOnlyStorageError,
   SchemaMismatchError,
   type SkippedJournalRange,
+  StorageCorruptError,
   StorageCorruptionError,
   StorageError,
   StorageLockedError,
+  StorageUnavailableError,
+  toStorageError,
 } from './errors.js';
 export { FileAdapter, type FileAdapterOptions } from './file-adapter.js';
 export { PersistenceManager } from './manager.js';
@@ -31,6 +40,7 @@ export type {
   IncrementalAdapter,
   PersistedState,
   RecordWrite,
+  RemoteWrite,
   StorageAdapter,
   StoredBucket,
   StoredDefinition,

@@ -94,7 +94,9 @@ export class WriterLock {
     let db: Database.Database | undefined;
     try {
       db = new Database(`${base}.lock.os`, { timeout: 0 });
-      db.pragma('journal_mode = OFF'); // nothing is ever written: no journal file either
+      // Nothing is ever written; a journal kept in memory means no journal file either, so the lock
+      // is taken even on a full disk.
+      db.pragma('journal_mode = MEMORY');
       db.exec('BEGIN EXCLUSIVE');
     } catch (e) {
       try {
@@ -109,9 +111,10 @@ export class WriterLock {
       const me: Holder = { pid: process.pid, host: os.hostname(), since: Date.now(), token: this.#token };
       // Only the OS lock holder writes this file, so replacing a stale one races with nobody.
       replaceFileDurably(holderFile, (write) => write(JSON.stringify(me)));
-    } catch (e) {
-      db.close();
-      throw toStorageError('open', e, holderFile);
+    } catch {
+      // No room for it (full disk): the OS lock is what excludes others, this file only names the
+      // holder. Remove a stale one rather than let it name a dead process.
+      fs.rmSync(holderFile, { force: true });
     }
     this.#os = db;
     this.#holderFile = holderFile;

@@ -16,15 +16,17 @@ import {
   type HistoryFilter,
   InvalidArgumentError,
   type KeyId,
+  type RemoteChange,
   type StorageStatus,
+  type StoreRecord,
 } from '../engine/index.js';
 import { backupTo } from './backup-to.js';
-import { encodeKey, serializeDefinition } from './codec.js';
+import { decodeKey, encodeKey, serializeDefinition } from './codec.js';
 import { CommitQueue } from './commit-queue.js';
-import { StorageLockedError, toStorageError } from './errors.js';
+import { StorageCorruptError, StorageError, StorageUnavailableError, toStorageError } from './errors.js';
 import { type LogSource, readChanges, readHistory } from './log-reads.js';
 import { NamedBackups } from './named-backups.js';
-import { restoreBucket } from './restore.js';
+import { isCorruption, restoreBucket } from './restore.js';
 import { loadSnapshotBucket } from './snapshot.js';
 import type {
   BackupFileInfo,
@@ -34,6 +36,7 @@ import type {
   StoreStorage,
 } from './store-storage.js';
 import {
+  type Durability,
   type FeedWrite,
   type HistoryWrite,
   type IncrementalAdapter,
@@ -49,9 +52,11 @@ export class PersistenceManager implements StoreStorage {
   readonly #snapshot: StorageAdapter | undefined;
   readonly #backups: NamedBackups | undefined;
   readonly #onError: ((e: Error) => void) | undefined;
+  readonly #durability: Durability;
   readonly #queue: CommitQueue;
   readonly #log: LogSource;
   #opened = false;
+  #following = false;
   /** The last storage failure reported (cleared once storage works again). */
   #lastError: { message: string; at: number } | undefined;
 
@@ -81,21 +86,23 @@ export class PersistenceManager implements StoreStorage {
         `expected a number >= 0, got ${String(debounce)}`,
       );
     const durability = config.durability ?? 'debounced';
-    if (durability !== 'debounced' && durability !== 'strict')
+    if (durability !== 'debounced' && durability !== 'process' && durability !== 'strict')
       throw new InvalidArgumentError(
         'Store.start',
         'persistence.durability',
-        `expected "debounced" or "strict", got ${JSON.stringify(durability)}`,
+        `expected "debounced", "process" or "strict", got ${JSON.stringify(durability)}`,
       );
     if (config.onError !== undefined && typeof config.onError !== 'function')
       throw new InvalidArgumentError('Store.start', 'persistence.onError', 'expected a function');
     this.#onError = config.onError;
+    this.#durability = durability;
     this.#backups = kv === undefined ? undefined : new NamedBackups(kv, store);
     this.#queue = new CommitQueue({
       store,
       incremental: this.#incremental,
       snapshot: this.#snapshot,
-      strict: durability === 'strict',
+      // Writes wait for their commit in both process and strict; only the adapter's sync differs.
+      strict: durability !== 'debounced',
       debounceMs: debounce,
       open: () => this.#open(),
       report: (e, operation) => this.#report(e, operation),
@@ -127,12 +134,34 @@ export class PersistenceManager implements StoreStorage {
     try {
       await m.#open();
     } catch (e) {
-      // Another live writer holds the store: fatal. Anything else (unwritable directory, damaged
-      // file …) is reported; the store serves from memory and storage is retried on every flush.
-      if (e instanceof StorageLockedError) throw e;
+      // Storage that holds nothing yet and cannot be created now (unwritable location) is reported;
+      // the store serves from memory and retries on every flush. Anything else (another live writer,
+      // a damaged or unreadable file, a full disk) is fatal: starting without the stored data would
+      // let new writes replace it.
+      if (!(e instanceof StorageUnavailableError)) throw m.#openFailure(e);
       m.#report(e, 'open');
     }
     return m;
+  }
+
+  /** The file or directory of the adapter, for messages. */
+  get #where(): string {
+    const a = (this.#incremental ?? this.#snapshot) as { path?: unknown; dir?: unknown };
+    return String(a.path ?? a.dir ?? 'storage');
+  }
+
+  /** Why storage could not be opened at start, as a typed error. */
+  #openFailure(e: unknown): StorageError {
+    if (e instanceof StorageError && !(e.code === 'STORAGE_ERROR' && isCorruption(e))) return e;
+    if (isCorruption(e))
+      return new StorageCorruptError(
+        this.#where,
+        `Storage "${this.#where}" is damaged and cannot be opened (${(e as Error).message}); the store did not start, nothing was changed`,
+        undefined,
+        e,
+        { lost: 'the whole store' },
+      );
+    return toStorageError('open', e, this.#where);
   }
 
   #report(e: unknown, operation = 'commit'): void {
@@ -149,7 +178,10 @@ export class PersistenceManager implements StoreStorage {
   async #open(): Promise<void> {
     const a = this.#incremental;
     if (a === undefined || this.#opened) return;
-    const { lastSeq } = await a.open(this.#store, { onError: (e) => this.#report(e, 'load') });
+    const { lastSeq } = await a.open(this.#store, {
+      onError: (e) => this.#report(e, 'load'),
+      durability: this.#durability,
+    });
     this.#opened = true;
     // Sequence numbers handed out before storage could be opened move above the stored ones.
     if (lastSeq > 0) {
@@ -157,6 +189,31 @@ export class PersistenceManager implements StoreStorage {
       this.#queue.host?.shiftSeq(lastSeq);
       this.#queue.pending.renumber(lastSeq);
     }
+    this.#follow();
+  }
+
+  /** Shared databases: other instances' commits reach this store's memory (once storage is open). */
+  #follow(): void {
+    const a = this.#incremental;
+    const host = this.#queue.host;
+    if (a?.follow === undefined || host === undefined || !this.#opened || this.#following) return;
+    this.#following = true;
+    const q = this.#queue;
+    a.follow(this.#store, (writes) => {
+      if (q.closed || writes.length === 0) return;
+      const changes: RemoteChange[] = [];
+      for (const w of writes)
+        changes.push({
+          bucket: w.bucket,
+          keyId: decodeKey(w.key),
+          record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
+          data: w.data ?? undefined,
+          seq: w.seq,
+        });
+      const last = writes[writes.length - 1]!;
+      if (last.seq > q.seq) q.seq = last.seq;
+      host.applyRemote(changes, last.at);
+    });
   }
 
   /** The last sequence number in storage (known once storage is open): the store continues from it. */
@@ -166,6 +223,7 @@ export class PersistenceManager implements StoreStorage {
 
   listener(host: StorageHost): (batch: ChangeBatch) => Promise<void> | undefined {
     this.#queue.host = host;
+    this.#follow();
     return (batch) => this.#queue.onBatch(batch);
   }
 
@@ -184,10 +242,13 @@ export class PersistenceManager implements StoreStorage {
         await this.#open();
         return this.#incremental!.loadBucket(this.#store, name);
       },
+      where: this.#where,
       report: (e) => this.#report(e, 'load'),
       storeDefinition: (name, def) => this.#storeDefinition(name, def),
-      rewrite: (name, keyId, r) =>
-        q.pending.addRecord(name, encodeKey(keyId), 'update', q.nextSeq(), r._version, r),
+      rewrite: (name, keyId, r) => {
+        const seq = q.nextSeq();
+        q.pending.addRecord(name, encodeKey(keyId), 'update', seq, r._version, r, seq, r._version);
+      },
     });
   }
 
@@ -232,6 +293,11 @@ export class PersistenceManager implements StoreStorage {
   /** Whether this storage keeps the history of persistent buckets (incremental adapters that can read it back). */
   get keepsHistory(): boolean {
     return this.#incremental?.readHistory !== undefined;
+  }
+
+  /** False while another instance sharing the database purges expired records. */
+  get runsOnceOnlyWork(): boolean {
+    return this.#incremental?.isLeader?.(this.#store) ?? true;
   }
 
   /** Whether this storage keeps the change feed of persistent changes. */

@@ -19,6 +19,8 @@ export interface PendingRecord {
   ord: number;
   version: number;
   record: StoreRecord | undefined;
+  /** `_version` of the record before the first change folded in here (0: it did not exist). */
+  base: number;
 }
 
 /** A record that could not be encoded: left out of its commit, reported, never retried. */
@@ -89,6 +91,7 @@ export class PendingWrites {
     version: number,
     record: StoreRecord | undefined,
     ord = seq,
+    base = 0,
   ): void {
     let m = this.records.get(bucket);
     if (m === undefined) this.records.set(bucket, (m = new Map()));
@@ -101,7 +104,14 @@ export class PendingWrites {
     }
     // An insert moves to the end of the insertion order.
     if (op === 'insert') m.delete(key);
-    m.set(key, { op, seq, ord: op === 'insert' ? ord : (prev?.ord ?? ord), version, record });
+    m.set(key, {
+      op,
+      seq,
+      ord: op === 'insert' ? ord : (prev?.ord ?? ord),
+      version,
+      record,
+      base: prev?.base ?? base,
+    });
   }
 
   /** Hand everything queued to a flush; this queue starts empty. */
@@ -130,7 +140,7 @@ export class PendingWrites {
       if (op.autoincrement !== undefined) merged.autoincrement = op.autoincrement;
     }
     for (const [b, m] of newer.records)
-      for (const [k, r] of m) this.addRecord(b, k, r.op, r.seq, r.version, r.record, r.ord);
+      for (const [k, r] of m) this.addRecord(b, k, r.op, r.seq, r.version, r.record, r.ord, r.base);
   }
 
   /** Storage opened late and holds higher sequence numbers: move every queued one up by `offset`. */
@@ -181,7 +191,7 @@ export class PendingWrites {
             continue;
           }
         }
-        out.push({ bucket, key, op: r.op, seq: r.seq, ord: r.ord, version: r.version, data });
+        out.push({ bucket, key, op: r.op, seq: r.seq, ord: r.ord, version: r.version, base: r.base, data });
       }
     }
     const bw: BucketWrite[] = [...this.buckets.values()];

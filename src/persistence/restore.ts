@@ -3,6 +3,11 @@
 // is; a changed one loads only when every stored record satisfies it (new
 // fields get their defaults, written back); otherwise SchemaMismatchError
 // names the differences and nothing changes.
+//
+// Loading is all or nothing: stored data that cannot be read completely
+// (damaged rows, rows missing from a scan, an unreadable file) rejects with
+// a typed error naming the bucket, and the store does not define the
+// bucket, so no write can replace rows that were never loaded.
 import {
   type BucketState,
   DuplicateKeyError,
@@ -12,7 +17,13 @@ import {
   ValidationError,
 } from '../engine/index.js';
 import { diffDefinitions, sameDefinition, serializeDefinition } from './codec.js';
-import { SchemaMismatchError, StorageError } from './errors.js';
+import {
+  SchemaMismatchError,
+  StorageCorruptError,
+  StorageError,
+  StorageUnavailableError,
+  toStorageError,
+} from './errors.js';
 import type { StoredBucket, StoredDefinition } from './types.js';
 
 const MIGRATION_HINT =
@@ -21,6 +32,8 @@ const MIGRATION_HINT =
 /** What a restore needs from the persistence manager. */
 export interface RestoreSource {
   load(bucket: string): Promise<StoredBucket | undefined>;
+  /** The storage file or directory, for messages. */
+  readonly where: string;
   report(e: StorageError): void;
   /** Queue the bucket's (new) definition for storage. */
   storeDefinition(bucket: string, definition: StoredDefinition): void;
@@ -35,35 +48,25 @@ export async function restoreBucket(state: BucketState, source: RestoreSource): 
   try {
     stored = await source.load(name);
   } catch (e) {
-    source.report(
-      new StorageError(
-        'load',
-        `Loading bucket "${name}" failed, so it starts empty: ${(e as Error).message}`,
-        {
-          cause: e,
-        },
-      ),
-    );
-    return;
+    // Storage holds nothing yet and cannot be created now: the bucket starts empty, as it is stored.
+    if (e instanceof StorageUnavailableError) {
+      source.report(e);
+      return;
+    }
+    throw loadFailure(name, e, source.where);
   }
   if (stored === undefined) {
     source.storeDefinition(name, current);
     return;
   }
   const storedDef = stored.definition;
+  // Failures of the stored rows themselves (not of the records they hold) become typed load errors.
+  const storedRecords = readAll(stored.records, (e) => loadFailure(name, e, source.where));
   if (storedDef === undefined || sameDefinition(storedDef, current)) {
     try {
-      state.load(stored.records);
+      state.load(storedRecords);
     } catch (e) {
-      if (e instanceof StorageError) {
-        state.clear();
-        source.report(
-          new StorageError('load', `Loading bucket "${name}" failed, so it starts empty: ${e.message}`, {
-            cause: e,
-          }),
-        );
-        return;
-      }
+      state.clear();
       throw e;
     }
     state.autoincrement = Math.max(state.autoincrement, stored.autoincrement);
@@ -72,7 +75,7 @@ export async function restoreBucket(state: BucketState, source: RestoreSource): 
   }
   // The definition changed: the stored data must satisfy the new one.
   const diff = diffDefinitions(storedDef, current);
-  const records = [...stored.records];
+  const records = [...storedRecords];
   if (diff.keyChanged !== undefined && records.length > 0)
     throw new SchemaMismatchError(name, diff.differences, storedDef.definition, MIGRATION_HINT);
   const problems: string[] = [];
@@ -123,4 +126,56 @@ export async function restoreBucket(state: BucketState, source: RestoreSource): 
   state.autoincrement = Math.max(state.autoincrement, stored.autoincrement);
   source.storeDefinition(name, current);
   for (const r of filled) source.rewrite(name, state.keyIdOf(r), r);
+}
+
+/** Why a bucket could not be loaded, as a typed error naming the bucket (StorageCorruptError for damaged data). */
+function loadFailure(name: string, e: unknown, where: string): StorageError {
+  const tail = 'The bucket is not defined and nothing was changed, so its stored data is not written over.';
+  if (e instanceof StorageCorruptError && e.bucket === name) return e;
+  if (
+    e instanceof StorageCorruptError ||
+    ((!(e instanceof StorageError) || e.code === 'STORAGE_ERROR') && isCorruption(e))
+  )
+    return new StorageCorruptError(
+      e instanceof StorageError ? (e.path ?? where) : where,
+      `Stored data of bucket "${name}" is damaged: ${(e as Error).message}. ${tail}`,
+      e instanceof StorageCorruptError ? e.offset : undefined,
+      e,
+      { bucket: name, lost: e instanceof StorageCorruptError ? e.lost : undefined },
+    );
+  const err = toStorageError('load', e, where);
+  return new StorageError('load', `Loading bucket "${name}" failed: ${err.message}. ${tail}`, {
+    path: err.path,
+    cause: e,
+  });
+}
+
+/** Errors of the stored bytes themselves (SQLite's damaged pages, unparsable JSON), as opposed to I/O. */
+export function isCorruption(e: unknown): boolean {
+  if (e instanceof SyntaxError) return true;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB'))
+    return true;
+  // A StorageError wrapping one of those.
+  return e instanceof StorageError && e.cause !== undefined && e.cause !== e && isCorruption(e.cause);
+}
+
+/** Iterate stored records; an error thrown by the iteration itself goes through `wrap`. */
+function* readAll(records: Iterable<StoreRecord>, wrap: (e: unknown) => Error): Generator<StoreRecord> {
+  let it: Iterator<StoreRecord>;
+  try {
+    it = records[Symbol.iterator]();
+  } catch (e) {
+    throw wrap(e);
+  }
+  for (;;) {
+    let r: IteratorResult<StoreRecord>;
+    try {
+      r = it.next();
+    } catch (e) {
+      throw wrap(e);
+    }
+    if (r.done === true) return;
+    yield r.value;
+  }
 }

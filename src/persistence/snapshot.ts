@@ -2,7 +2,7 @@
 // `<store>:bucket:<name>`, in noex-store's layout.
 import type { BucketState, StoreRecord } from '../engine/index.js';
 import { bucketKey, serializeDefinition } from './codec.js';
-import { StorageError } from './errors.js';
+import { StorageCorruptError } from './errors.js';
 import type { PersistedState, StorageAdapter, StoredBucket, StoredDefinition } from './types.js';
 
 export async function loadSnapshotBucket(
@@ -16,7 +16,17 @@ export async function loadSnapshotBucket(
   if (p === undefined || p === null) return undefined;
   const st = p.state;
   if (st === null || typeof st !== 'object' || !Array.isArray(st.records))
-    throw new StorageError('load', `Snapshot of bucket "${name}" has no records array`);
+    throw new StorageCorruptError(
+      String(
+        (adapter as { path?: unknown; dir?: unknown }).path ??
+          (adapter as { dir?: unknown }).dir ??
+          'storage',
+      ),
+      `Snapshot of bucket "${name}" has no records array`,
+      undefined,
+      undefined,
+      { bucket: name, lost: 'every record of the bucket' },
+    );
   const pairs = st.records as unknown[];
   return {
     definition: st.definition,

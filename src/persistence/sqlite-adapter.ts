@@ -1,9 +1,20 @@
 // SQLiteAdapter: Quire's embedded default (P-1). better-sqlite3 in WAL mode
-// with synchronous=NORMAL; one SQLite transaction per flush across every
+// with synchronous=FULL (every commit fsyncs the WAL; NORMAL for stores
+// with durability 'process'); one SQLite transaction per flush across every
 // bucket; per-record upserts and deletes; tables created and upgraded on
-// open (`schema_version` in quire_meta); automatic WAL checkpoints
-// (`wal_autocheckpoint`) plus `checkpoint()` on demand. Restores stream rows
-// in insertion order with `.iterate()`.
+// open (`schema_version` in quire_meta); automatic WAL checkpoints plus
+// `checkpoint()` on demand. Restores stream rows in insertion order with
+// `.iterate()`.
+//
+// The WAL stays bounded under any write load: past `autoCheckpointPages` a
+// worker thread checkpoints it (PASSIVE, on its own connection, so the
+// copying and fsyncs do not stall commits); when it is done, the writer
+// copies the few frames committed meanwhile, so the checkpoint is complete
+// and the next commit starts the WAL over (`journal_size_limit` trims the
+// file). Should the WAL still pass four times that size (readers holding old
+// snapshots, a slow disk), the writer runs a TRUNCATE checkpoint itself.
+// close() waits for a running worker checkpoint and closes the last
+// connection, which checkpoints and removes the -wal and -shm files.
 //
 // Layout (schema version 1):
 //   quire_meta(key, value)                      schema_version, created_by
@@ -20,20 +31,32 @@
 //       (bucket_id, key, seq) for history(key), (bucket_id, at) for maxAge.
 //   quire_feed(store, seq, bucket, key, op, version, at, actor)   WITHOUT ROWID,
 //       the change feed: every persistent change, the last N by seq kept.
+// Schema version 3 adds `crc` to quire_records: CRC-32 of the row's data,
+// checked on every load (SQLite itself has no checksums), so changed
+// bytes are refused instead of loaded. A load also compares the rows read
+// with the key index's count, so rows a damaged page hides are noticed.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import * as zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { HistoryFilter, StoreRecord } from '../engine/index.js';
 import { InvalidArgumentError } from '../engine/index.js';
 import { bucketKey, parseBucketKey, snapshotView } from './codec.js';
-import { ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
+import {
+  ReadOnlyStorageError,
+  StorageCorruptError,
+  StorageError,
+  StorageUnavailableError,
+  toStorageError,
+} from './errors.js';
 import { WriterLock } from './lock.js';
 import type { OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
+  Durability,
   FeedWrite,
   HistoryWrite,
   IncrementalAdapter,
@@ -43,7 +66,19 @@ import type {
 } from './types.js';
 
 /** Current on-disk schema version. Bump and add a step to MIGRATIONS for every format change. */
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
+
+const crc32: (data: string | Uint8Array, value?: number) => number = (
+  zlib as unknown as { crc32: (d: string | Uint8Array, v?: number) => number }
+).crc32;
+
+/**
+ * Checksum of a stored record row: CRC-32 of its data (the record JSON, which holds the key fields
+ * too; one native call per row keeps restarts fast).
+ */
+export function rowChecksum(data: string): number {
+  return crc32(data);
+}
 
 const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
   // 0 → 1
@@ -100,6 +135,13 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
       ) WITHOUT ROWID;
     `);
   },
+  // 2 → 3: a checksum per record row, computed for the rows already stored
+  (db) => {
+    const columns = db.prepare('PRAGMA table_info(quire_records)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'crc')) db.exec('ALTER TABLE quire_records ADD COLUMN crc INTEGER');
+    db.function('quire_row_crc', { deterministic: true }, (data) => rowChecksum(String(data)));
+    db.exec('UPDATE quire_records SET crc = quire_row_crc(data)');
+  },
 ];
 
 export interface SQLiteAdapterOptions {
@@ -125,6 +167,7 @@ interface Statements {
   updateRecord: Database.Statement;
   deleteRecord: Database.Statement;
   scan: Database.Statement;
+  countRows: Database.Statement;
   listBuckets: Database.Statement;
   addHistory: Database.Statement;
   keepVersions: Database.Statement;
@@ -147,9 +190,17 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #lock: WriterLock | undefined;
   readonly #stores = new Set<string>();
   #ids = new Map<string, number>();
+  /** Durability of each open store: the `synchronous` level its commits run at. */
+  readonly #durability = new Map<string, Durability>();
+  readonly #contexts = new Map<string, AdapterContext>();
+  #synchronous: 'FULL' | 'NORMAL' = 'FULL';
   #checkpointer: Worker | undefined;
+  /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
+  #walHardLimit = 0;
   #checkpointBusy = false;
+  /** Shared with the worker: 1 while it checkpoints (close() waits on it), 0 when idle. */
+  #checkpointState = new Int32Array(new SharedArrayBuffer(4));
   /** Online backups running (automatic checkpoints wait for them). */
   #backups = 0;
 
@@ -190,6 +241,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #ensure(): Database.Database {
     if (this.#db !== undefined) return this.#db;
     const memory = this.path === ':memory:';
+    // Whether anything is stored yet: failing to open nothing is retried later, failing to open data is fatal.
+    const absent = !memory && storedNothing(this.path);
     let lock: WriterLock | undefined;
     let db: Database.Database | undefined;
     try {
@@ -202,17 +255,24 @@ export class SQLiteAdapter implements IncrementalAdapter {
       db.pragma(`busy_timeout = ${this.#busyTimeout}`);
       if (!this.readOnly) {
         db.pragma('journal_mode = WAL');
-        db.pragma('synchronous = NORMAL');
+        db.pragma('synchronous = FULL');
+        this.#synchronous = 'FULL';
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
-        const worker = memory || this.#autoCheckpoint === 0 ? undefined : startCheckpointer(this.path);
+        const state = new Int32Array(new SharedArrayBuffer(4));
+        const worker = memory || this.#autoCheckpoint === 0 ? undefined : startCheckpointer(this.path, state);
         db.pragma(`wal_autocheckpoint = ${worker === undefined ? this.#autoCheckpoint : 0}`);
         this.#upgrade(db);
         if (worker !== undefined) {
           this.#checkpointer = worker;
+          this.#checkpointState = state;
           this.#walLimit = this.#autoCheckpoint * (db.pragma('page_size', { simple: true }) as number);
+          this.#walHardLimit = 4 * this.#walLimit;
+          // A WAL that starts over is cut back to this size (SQLite keeps it at its largest otherwise).
+          db.pragma(`journal_size_limit = ${this.#walLimit}`);
           worker.on('message', () => {
             this.#checkpointBusy = false;
+            this.#catchUp();
           });
           worker.on('error', () => {
             // Fall back to inline automatic checkpoints.
@@ -233,7 +293,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
         /* ignore */
       }
       lock?.release();
-      throw toStorageError('open', e, this.path);
+      const err = toStorageError('open', e, this.path);
+      if (absent && !(err instanceof StorageUnavailableError) && err.code === 'STORAGE_ERROR')
+        throw new StorageUnavailableError('open', `${err.message} (nothing is stored there yet)`, {
+          path: this.path,
+          cause: e,
+        });
+      throw err;
     }
     this.#db = db;
     this.#lock = lock;
@@ -303,13 +369,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
       deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
       clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
       replaceRecord: db.prepare(
-        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       updateRecord: db.prepare(
-        'UPDATE quire_records SET seq = ?, version = ?, data = ? WHERE bucket_id = ? AND key = ?',
+        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
       ),
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
-      scan: db.prepare('SELECT data FROM quire_records WHERE bucket_id = ? ORDER BY ord').pluck(),
+      scan: db.prepare('SELECT key, data, crc FROM quire_records WHERE bucket_id = ? ORDER BY ord').raw(),
+      countRows: db
+        .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
+        .pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
       addHistory: db.prepare(
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -337,9 +406,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
     };
   }
 
-  open(store: string, _context: AdapterContext): { lastSeq: number } {
+  open(store: string, context: AdapterContext): { lastSeq: number } {
     this.#ensure();
     this.#stores.add(store);
+    this.#durability.set(store, context.durability ?? 'strict');
+    this.#contexts.set(store, context);
     const last = this.#st?.getStore.get(store) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
@@ -352,25 +423,80 @@ export class SQLiteAdapter implements IncrementalAdapter {
       | { id: number; definition: string | null; counter: number }
       | undefined;
     if (row === undefined) return undefined;
-    const scan = st.scan;
-    const path = this.path;
+    const { scan, countRows } = st;
+    const file = this.path;
+    let definition: StoredDefinition | undefined;
+    try {
+      definition = row.definition !== null ? (JSON.parse(row.definition) as StoredDefinition) : undefined;
+    } catch (e) {
+      throw new StorageCorruptError(
+        file,
+        `Stored definition of bucket "${bucket}" in "${file}" is damaged (${(e as Error).message})`,
+        undefined,
+        e,
+        { bucket, lost: 'the bucket definition' },
+      );
+    }
+    const damaged = (message: string, lost: string, cause?: unknown) =>
+      new StorageCorruptError(
+        file,
+        `Bucket "${bucket}" in "${file}": ${message}. Restore a backup (quire restore) or repair the file; \`quire check\` lists the damage`,
+        undefined,
+        cause,
+        { bucket, lost },
+      );
     return {
-      definition: row.definition !== null ? (JSON.parse(row.definition) as StoredDefinition) : undefined,
+      definition,
       autoincrement: row.counter,
       records: {
         *[Symbol.iterator]() {
-          for (const data of scan.iterate(row.id) as IterableIterator<string>) {
-            let r: StoreRecord;
-            try {
-              r = JSON.parse(data);
-            } catch (e) {
-              throw new StorageError('load', `Corrupt record in bucket "${bucket}" of "${path}"`, {
-                path,
-                cause: e,
-              });
+          let read = 0;
+          let bad: string[] | undefined;
+          let badCount = 0;
+          const rows = scan.iterate(row.id) as IterableIterator<[string, string, number | null]>;
+          try {
+            for (const [key, data, crc] of rows) {
+              read++;
+              let r: StoreRecord | undefined;
+              if (crc === rowChecksum(data)) {
+                try {
+                  r = JSON.parse(data);
+                } catch {
+                  /* counted as damaged below */
+                }
+              }
+              if (r === undefined) {
+                // Read on to say exactly what is damaged; nothing more is handed out.
+                badCount++;
+                if (bad === undefined) bad = [];
+                if (bad.length < 10) bad.push(key);
+                continue;
+              }
+              if (bad === undefined) yield r;
             }
-            yield r;
+          } catch (e) {
+            throw damaged(
+              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+              'the rows after the damage',
+              e,
+            );
           }
+          if (bad !== undefined)
+            throw damaged(
+              `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
+              `${badCount} of ${read} records`,
+            );
+          let indexed: number;
+          try {
+            indexed = countRows.get(row.id) as number;
+          } catch (e) {
+            throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+          }
+          if (indexed !== read)
+            throw damaged(
+              `${read} rows could be read but the key index lists ${indexed}: a damaged page hides rows`,
+              `${Math.abs(indexed - read)} of ${Math.max(indexed, read)} records`,
+            );
         },
       },
     };
@@ -409,6 +535,12 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const db = this.#ensure();
     const st = this.#st!;
     const ids = this.#ids;
+    // strict and debounced commits fsync the WAL (FULL); 'process' hands them to the OS only.
+    const sync = this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
+    if (sync !== this.#synchronous) {
+      db.pragma(`synchronous = ${sync}`);
+      this.#synchronous = sync;
+    }
     const run = db.transaction(() => {
       for (const b of unit.buckets) {
         if (b.drop === true || b.clear === true) {
@@ -435,9 +567,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
           id = this.#id(st, store, w.bucket, true)!;
           lastBucket = w.bucket;
         }
-        if (w.op === 'delete') st.deleteRecord.run(id, w.key);
-        else if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, id, w.key).changes === 0)
-          st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data);
+        if (w.op === 'delete') {
+          st.deleteRecord.run(id, w.key);
+          continue;
+        }
+        const crc = rowChecksum(w.data!);
+        if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, crc, id, w.key).changes === 0)
+          st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data, crc);
       }
       if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(st, store, unit);
       if (unit.feed !== undefined)
@@ -454,17 +590,45 @@ export class SQLiteAdapter implements IncrementalAdapter {
       throw toStorageError('commit', e, this.path);
     }
     const worker = this.#checkpointer;
-    if (worker !== undefined && !this.#checkpointBusy && this.#backups === 0) {
+    if (worker !== undefined && this.#backups === 0) {
       let wal = 0;
       try {
         wal = fs.statSync(`${this.path}-wal`).size;
       } catch {
         /* no WAL yet */
       }
-      if (wal > this.#walLimit) {
+      if (wal > this.#walHardLimit) {
+        // The worker's checkpoints do not keep up: checkpoint here, blocking this writer until done.
+        // A checkpoint the worker is running holds SQLite's checkpoint lock: wait for it first.
+        try {
+          if (this.#checkpointBusy) Atomics.wait(this.#checkpointState, 0, 1, CLOSE_WAIT_MS);
+          db.pragma('wal_checkpoint(TRUNCATE)');
+        } catch (e) {
+          // The commit itself succeeded; the next one tries again.
+          this.#contexts
+            .values()
+            .next()
+            .value?.onError(toStorageError('checkpoint', e, this.path));
+        }
+      } else if (wal > this.#walLimit && !this.#checkpointBusy) {
         this.#checkpointBusy = true;
+        Atomics.store(this.#checkpointState, 0, 1);
         worker.postMessage('checkpoint');
       }
+    }
+  }
+
+  /**
+   * After the worker's checkpoint: copy the frames committed while it ran, so the checkpoint is
+   * complete and the next commit starts the WAL over instead of appending to it forever.
+   */
+  #catchUp(): void {
+    const db = this.#db;
+    if (db === undefined || this.#backups > 0) return;
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      /* busy (a reader or another checkpoint): the size limits still apply */
     }
   }
 
@@ -510,6 +674,20 @@ export class SQLiteAdapter implements IncrementalAdapter {
       limit: Number.isFinite(f.limit) ? f.limit : -1,
     }) as Array<Omit<HistoryWrite, 'bucket'>>;
     return rows.map((r) => ({ ...r, bucket }));
+  }
+
+  /** Every stored history and feed row of a store (copying a store to another database). */
+  dumpLog(store: string): { history: HistoryWrite[]; feed: FeedWrite[] } {
+    const db = this.#ensure();
+    if (this.#st === undefined) return { history: [], feed: [] };
+    const history = db
+      .prepare(
+        `SELECT b.name AS bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data
+         FROM quire_history h JOIN quire_buckets b ON b.id = h.bucket_id WHERE b.store = ? ORDER BY h.seq`,
+      )
+      .all(store) as HistoryWrite[];
+    const feed = this.#st.readFeed.all(store, 0, -1) as FeedWrite[];
+    return { history, feed };
   }
 
   readChanges(store: string, since: number, limit: number): FeedWrite[] {
@@ -586,19 +764,27 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   ownFiles(): OwnFiles {
     const p = this.path;
-    return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`], dirs: [] };
+    return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`, `${p}.lock.os`], dirs: [] };
   }
 
   close(store?: string): void {
     if (store !== undefined) {
       this.#stores.delete(store);
+      this.#durability.delete(store);
+      this.#contexts.delete(store);
       if (this.#stores.size > 0) return;
     }
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
     this.#ids = new Map();
-    void this.#checkpointer?.terminate();
+    const worker = this.#checkpointer;
+    if (worker !== undefined) {
+      // Let a running checkpoint finish (its connection closes when it is done): the close below is
+      // then the last connection, which checkpoints and removes the -wal and -shm files.
+      Atomics.wait(this.#checkpointState, 0, 1, CLOSE_WAIT_MS);
+      void worker.terminate();
+    }
     this.#checkpointer = undefined;
     this.#checkpointBusy = false;
     try {
@@ -650,27 +836,48 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 }
 
+/** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
+function storedNothing(file: string): boolean {
+  try {
+    return fs.statSync(file).size === 0;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+}
+
 const betterSqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
 
-/** A worker thread with its own connection that runs PASSIVE checkpoints on request. */
-function startCheckpointer(file: string): Worker | undefined {
+/** How long close() waits for a running worker checkpoint (ms). */
+const CLOSE_WAIT_MS = 10_000;
+
+/**
+ * A worker thread that runs a PASSIVE checkpoint on request, on a connection of its own that is
+ * open only while it runs. `state[0]` is set to 1 by the requester and back to 0 (with a notify)
+ * once the checkpoint is over and its connection closed.
+ */
+function startCheckpointer(file: string, state: Int32Array): Worker | undefined {
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     const Database = require(workerData.lib);
-    let db;
+    const state = workerData.state;
     parentPort.on('message', () => {
+      let db;
       try {
-        db ??= new Database(workerData.file, { fileMustExist: true });
+        db = new Database(workerData.file, { fileMustExist: true });
         db.pragma('busy_timeout = 1000');
         db.pragma('wal_checkpoint(PASSIVE)');
       } catch {}
+      try { db?.close(); } catch {}
+      Atomics.store(state, 0, 0);
+      Atomics.notify(state, 0);
       parentPort.postMessage('done');
     });
   `;
   try {
     const w = new Worker(code, {
       eval: true,
-      workerData: { file: path.resolve(file), lib: betterSqlitePath },
+      workerData: { file: path.resolve(file), lib: betterSqlitePath, state },
     });
     w.unref();
     return w;

@@ -1,7 +1,7 @@
 // The contract between the store facade and durable storage: the
 // persistence options of Store.start, what the store gives storage
 // (StorageHost) and what storage gives the store (StoreStorage).
-import type { BackupInfo, BucketState, ChangeBatch, StorageStatus } from '../engine/index.js';
+import type { BackupInfo, BucketState, ChangeBatch, RemoteChange, StorageStatus } from '../engine/index.js';
 import type { HistoryStorage } from '../history/index.js';
 
 export interface StorePersistenceConfig {
@@ -11,8 +11,12 @@ export interface StorePersistenceConfig {
   readonly debounceMs?: number;
   /** Called with every storage failure (writes are retried; nothing is thrown into writes). */
   readonly onError?: (error: Error) => void;
-  /** `debounced` (default): loss window = debounceMs. `strict`: writes resolve once on disk. */
-  readonly durability?: 'debounced' | 'strict';
+  /**
+   * `debounced` (default): writes resolve at once, a commit follows within debounceMs (the loss window).
+   * `process`: writes resolve once committed to the OS (survive a process crash, not a power loss).
+   * `strict`: writes resolve once committed and fsynced (survive a power loss).
+   */
+  readonly durability?: 'debounced' | 'process' | 'strict';
 }
 
 /** `store.backupTo(path, options)`. */
@@ -40,8 +44,9 @@ export interface StoreStorage {
   /**
    * Fill a freshly defined (empty) bucket from storage: records, autoincrement
    * counter (no events). Rejects when the stored definition/data cannot be
-   * reconciled with the new definition (SchemaMismatchError); a failed read is
-   * reported through onError and leaves the bucket empty.
+   * reconciled with the new definition (SchemaMismatchError) and when the
+   * stored data cannot be read completely (StorageCorruptError, StorageError):
+   * a bucket that did not load is never defined, so nothing writes over it.
    */
   restoreBucket(state: BucketState): Promise<void> | void;
   /** A bucket's definition was swapped (updateBucket, migrations); `rewritten`: its records changed too. */
@@ -65,6 +70,11 @@ export interface StoreStorage {
   /** History and change feed reads (P-6); see src/history. */
   readonly keepsHistory?: boolean;
   readonly keepsFeed?: boolean;
+  /**
+   * False while another instance sharing the database does the work that
+   * must happen once (TTL purge of persistent buckets); true otherwise.
+   */
+  readonly runsOnceOnlyWork?: boolean;
   readHistory?: HistoryStorage['readHistory'];
   readChanges?: HistoryStorage['readChanges'];
   backupTo?(
@@ -86,4 +96,6 @@ export interface StorageHost {
   shiftSeq(offset: number): void;
   /** Change feed size (0: no feed). */
   readonly feedLimit: number;
+  /** Apply changes another instance committed to shared storage (events, queries; not stored again). */
+  applyRemote(changes: readonly RemoteChange[], at: number): void;
 }

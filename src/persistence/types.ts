@@ -51,6 +51,12 @@ export interface RecordWrite {
   readonly ord: number;
   /** `_version` of the record after the change (the deleted version for deletes). */
   readonly version: number;
+  /**
+   * `_version` the writer's copy had before the first change folded into this
+   * write (0: the record did not exist). Adapters of a database shared by
+   * several instances write only if the stored row still has it.
+   */
+  readonly base?: number;
   /** The record as JSON (insert and update). */
   readonly data: string | undefined;
 }
@@ -95,9 +101,28 @@ export interface CommitUnit {
   readonly feedPruneTo?: number;
 }
 
+/** How far a commit must get before a write is acknowledged (see docs/persistence.md). */
+export type Durability = 'debounced' | 'process' | 'strict';
+
+/** A record's state after a commit of another instance sharing the database (deletes: `data` null). */
+export interface RemoteWrite {
+  readonly bucket: string;
+  /** Key text, as in RecordWrite. */
+  readonly key: string;
+  readonly data: string | null;
+  /** Global sequence number of the change. */
+  readonly seq: number;
+  readonly at: number;
+}
+
 export interface AdapterContext {
   /** Report a problem that did not stop the operation (e.g. a torn journal tail that was cut off). */
   onError(error: Error): void;
+  /**
+   * The store's durability level. `strict`: a commit must be on stable storage (fsynced) before
+   * `commit` returns; otherwise handing it to the OS is enough. Default `strict`.
+   */
+  readonly durability?: Durability;
 }
 
 import type { OwnFiles } from './own-files.js';
@@ -108,9 +133,16 @@ type MaybePromise<T> = T | Promise<T>;
 export interface IncrementalAdapter {
   /** True when opened read-only: `commit` always fails with ReadOnlyStorageError. */
   readonly readOnly: boolean;
-  /** Open (or create and upgrade) storage for a store; returns the last persisted sequence number. */
+  /**
+   * Open (or create and upgrade) storage for a store; returns the last persisted sequence number.
+   * Throws StorageUnavailableError only when nothing is stored yet and storage cannot be created
+   * now; any other failure means stored data could not be read, and the store refuses to start.
+   */
   open(store: string, context: AdapterContext): MaybePromise<{ lastSeq: number }>;
-  /** A stored bucket, or undefined when nothing is stored under that name. */
+  /**
+   * A stored bucket, or undefined when nothing is stored under that name. Reading its records
+   * throws StorageCorruptError when stored data is damaged or missing (never yields part of it).
+   */
   loadBucket(store: string, bucket: string): MaybePromise<StoredBucket | undefined>;
   /** Apply a unit atomically and durably. Throws (changing nothing) on failure. */
   commit(store: string, unit: CommitUnit): MaybePromise<void>;
@@ -127,12 +159,31 @@ export interface IncrementalAdapter {
   ): MaybePromise<HistoryWrite[]>;
   /** Change feed rows with `seq > since`, oldest first. */
   readChanges?(store: string, since: number, limit: number): MaybePromise<FeedWrite[]>;
+  /**
+   * Databases shared by several instances: deliver the record writes other
+   * instances commit, in commit order, each exactly once, until `close`.
+   * Writes to buckets this adapter has not loaded are left out (loading reads them).
+   */
+  follow?(store: string, deliver: (writes: RemoteWrite[]) => void): void;
+  /**
+   * Shared databases: the stored state of some records (after a commit was
+   * refused with CommitConflictError, the store refreshes its copies from it).
+   */
+  readRecords?(
+    store: string,
+    keys: ReadonlyArray<{ bucket: string; key: string }>,
+  ): MaybePromise<RemoteWrite[]>;
+  /**
+   * Shared databases: whether this instance is the one doing once-only work
+   * (TTL purge) right now. Without it, every instance does its own.
+   */
+  isLeader?(store: string): boolean;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
   /** The files (and directories) that hold a store: a backup must never be written onto them. */
   ownFiles?(store: string): OwnFiles;
   /** Every stored history and feed row of a store, read synchronously (`store.backupTo()` copies them). */
-  dumpLog?(store: string): { history: HistoryWrite[]; feed: FeedWrite[] };
+  dumpLog?(store: string): MaybePromise<{ history: HistoryWrite[]; feed: FeedWrite[] }>;
   /**
    * A native online copy of the whole database to `target` (SQLite's backup
    * API). Without it, `store.backupTo()` writes the buckets and the log as a

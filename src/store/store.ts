@@ -29,6 +29,7 @@ import type {
   WriteOptions,
 } from '../engine/index.js';
 import {
+  applyRemote,
   BackupNotFoundError,
   BucketAlreadyExistsError,
   BucketNotDefinedError,
@@ -160,6 +161,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
           this.#history.shift(offset);
         },
         feedLimit,
+        applyRemote: (changes, at) => applyRemote(core, changes, at),
       });
       this.#core.addCommitListener((batch) =>
         this.#session === undefined ? toStorage(batch) : this.#session.filter(batch, toStorage),
@@ -433,8 +435,11 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
   #purgeExpired(): number {
     const now = Date.now();
     let total = 0;
+    // On a shared database one instance purges; the others hear of the deletes.
+    const purgeStored = this.#storage?.runsOnceOnlyWork !== false;
     for (const b of this.#core.buckets.values()) {
       if (b.expiry === undefined || b.loading !== undefined) continue;
+      if (b.def.persistent && !purgeStored) continue;
       const expired: unknown[] = [];
       for (const k of b.expiry.range([], undefined, { value: now, inclusive: true })) expired.push(k);
       if (expired.length === 0) continue;

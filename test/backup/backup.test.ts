@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import {
   BackupNotFoundError,
   FileAdapter,
@@ -17,7 +17,10 @@ import {
   StorageLockedError,
   Store,
 } from '../../src/index.js';
-import { tempDir } from '../persistence/helpers.js';
+import { PostgresAdapter } from '../../src/postgres/index.js';
+import { pgSchema, tempDir } from '../persistence/helpers.js';
+
+const postgres = () => new PostgresAdapter({ connectionString: inject('pgUrl') }, { schema: pgSchema() });
 
 const def = {
   key: 'id',
@@ -40,6 +43,7 @@ describe('noex-compatible backups', () => {
     ['SQLiteAdapter', () => new SQLiteAdapter(path.join(tempDir(), 'b.db'))],
     ['FileAdapter', () => new FileAdapter(path.join(tempDir(), 'files'))],
     ['MemoryAdapter', () => new MemoryAdapter()],
+    ['PostgresAdapter', postgres],
   ] as const) {
     it(`create, list, restore, delete; BackupNotFoundError (${kind})`, async () => {
       const s = await Store.start({ name: 'bk', persistence: { adapter: make() } });
@@ -150,6 +154,7 @@ describe('store.backupTo (online, consistent)', () => {
   for (const [kind, make] of [
     ['FileAdapter', (d: string) => new FileAdapter(path.join(d, 'files'))],
     ['MemoryAdapter', () => new MemoryAdapter()],
+    ['PostgresAdapter', postgres],
   ] as const) {
     it(`${kind}: writes an SQLite store with records, history and feed`, async () => {
       const dir = tempDir();

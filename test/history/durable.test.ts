@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { FileAdapter, InvalidArgumentError, SQLiteAdapter, Store } from '../../src/index.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
 import { FlakyAdapter } from '../persistence/helpers.js';
 import { docDef, kinds, summary, tempDir } from './helpers.js';
 
@@ -163,7 +164,7 @@ describe('history and the storage transaction', () => {
 });
 
 describe('SQLite storage upgrade', () => {
-  it('a version 1 database (no history tables) upgrades to version 2 without losing anything', async () => {
+  it('a version 1 database (no history tables, no row checksums) upgrades to the current version without losing anything', async () => {
     const file = path.join(tempDir(), 'v1.db');
     const s = await Store.start({
       name: 'old',
@@ -175,7 +176,7 @@ describe('SQLite storage upgrade', () => {
     // Turn it into what Quire 0.1 (storage version 1) wrote.
     const raw = new Database(file);
     raw.exec(
-      "DROP TABLE quire_history; DROP TABLE quire_feed; UPDATE quire_meta SET value = '1' WHERE key = 'schema_version'",
+      "DROP TABLE quire_history; DROP TABLE quire_feed; ALTER TABLE quire_records DROP COLUMN crc; UPDATE quire_meta SET value = '1' WHERE key = 'schema_version'",
     );
     raw.close();
     // read-only opening asks for an upgrade first
@@ -200,7 +201,9 @@ describe('SQLite storage upgrade', () => {
     await h.insert({ id: 'x', title: 'X' });
     await s3.stop();
     const db = new Database(file, { readonly: true });
-    expect(db.prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'").pluck().get()).toBe('2');
+    expect(db.prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SQLITE_SCHEMA_VERSION),
+    );
     expect(db.prepare('SELECT count(*) FROM quire_history').pluck().get()).toBe(1);
     expect(db.prepare('SELECT count(*) FROM quire_records').pluck().get()).toBe(51);
     db.close();

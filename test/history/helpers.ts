@@ -1,6 +1,8 @@
 import * as path from 'node:path';
+import { inject } from 'vitest';
 import { FileAdapter, MemoryAdapter, SQLiteAdapter, Store, type StoreOptions } from '../../src/index.js';
-import { tempDir } from '../persistence/helpers.js';
+import { PostgresAdapter } from '../../src/postgres/index.js';
+import { pgSchema, tempDir } from '../persistence/helpers.js';
 
 export { tempDir };
 
@@ -37,6 +39,10 @@ export function kinds(): Array<{ kind: string; durable: boolean; fresh: () => Op
     mk('MemoryAdapter', () => {
       const a = new MemoryAdapter();
       return () => a;
+    }),
+    mk('PostgresAdapter', () => {
+      const schema = pgSchema();
+      return () => new PostgresAdapter({ connectionString: inject('pgUrl') }, { schema });
     }),
     mk('no persistence', undefined),
   ];

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type BucketDefinition, ImportError, SQLiteAdapter, Store } from '../../src/index.js';
+import { type BucketDefinition, ImportError, type IncrementalAdapter, Store } from '../../src/index.js';
+import { type BackendStorage, backends } from '../persistence/helpers.js';
 
 let dir: string;
 
@@ -22,18 +23,23 @@ const def = {
   schema: { id: { type: 'number', required: true }, name: { type: 'string', required: true } },
 } as const satisfies BucketDefinition;
 
+let storage: BackendStorage;
+
 const open = (strict: boolean) =>
   Store.start({
     name: 'io',
     ttlCheckIntervalMs: 0,
     persistence: {
-      adapter: new SQLiteAdapter(join(dir, 'io.db')),
+      adapter: storage.adapter() as IncrementalAdapter,
       durability: strict ? 'strict' : 'debounced',
     },
   });
 
-describe.each([false, true])('durable import (strict: %s)', (strict) => {
+describe.each(
+  backends().flatMap((backend) => [false, true].map((strict) => ({ backend, strict, kind: backend.kind }))),
+)('durable import on $kind (strict: $strict)', ({ backend, strict }) => {
   it('imported records and their metadata survive a restart; a failed import leaves nothing', async () => {
+    storage = backend.fresh();
     const lines = Array.from({ length: 1000 }, (_, i) =>
       JSON.stringify({ id: i, name: `n${i}`, _version: 3, _createdAt: 1_000 + i, _updatedAt: 2_000 + i }),
     );

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   type BucketDefinition,
   MemoryAdapter,
@@ -12,16 +12,20 @@ import {
   SQLiteAdapter,
   Store,
 } from '../../src/index.js';
+import { PostgresAdapter } from '../../src/postgres/index.js';
+import { pgSchema } from '../persistence/helpers.js';
 
 let dir: string;
 let file: string;
 let memory: MemoryAdapter;
-let adapterKind: 'sqlite' | 'memory';
+let pgStore: string;
+let adapterKind: 'sqlite' | 'memory' | 'postgres';
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'quire-migrations-'));
   file = join(dir, 'store.db');
   memory = new MemoryAdapter();
+  pgStore = pgSchema();
 });
 
 afterEach(() => {
@@ -78,7 +82,12 @@ async function open(strict = false): Promise<Store> {
     name: 'app',
     ttlCheckIntervalMs: 0,
     persistence: {
-      adapter: adapterKind === 'sqlite' ? new SQLiteAdapter(file) : memory,
+      adapter:
+        adapterKind === 'sqlite'
+          ? new SQLiteAdapter(file)
+          : adapterKind === 'postgres'
+            ? new PostgresAdapter({ connectionString: inject('pgUrl') }, { schema: pgStore })
+            : memory,
       durability: strict ? 'strict' : 'debounced',
     },
   });
@@ -96,7 +105,7 @@ async function seed(): Promise<void> {
   await store.stop();
 }
 
-describe.each(['sqlite', 'memory'] as const)('durable migrations (%s adapter)', (kind) => {
+describe.each(['sqlite', 'memory', 'postgres'] as const)('durable migrations (%s adapter)', (kind) => {
   beforeEach(() => {
     adapterKind = kind;
   });

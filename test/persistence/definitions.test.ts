@@ -1,24 +1,23 @@
 // P-5 stored definitions: compatible changes apply themselves and are
 // stored; incompatible ones fail with SchemaMismatchError saying what
 // differs and how to migrate; data is never dropped.
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SchemaMismatchError, SQLiteAdapter, Store } from '../../src/index.js';
-import { tempDir } from './helpers.js';
+import { SchemaMismatchError, Store } from '../../src/index.js';
+import { type Backend, backends } from './helpers.js';
 
 const base = {
   key: 'id',
   schema: { id: { type: 'number' }, name: { type: 'string' }, age: { type: 'number' } },
 } as const;
 
-async function seeded(records: Array<Record<string, unknown>>, def: object = base) {
-  const file = path.join(tempDir(), 'defs.db');
-  const s = await Store.start({ name: 'd', persistence: { adapter: new SQLiteAdapter(file) } });
+async function seeded(backend: Backend, records: Array<Record<string, unknown>>, def: object = base) {
+  const storage = backend.fresh();
+  const s = await Store.start({ name: 'd', persistence: { adapter: storage.adapter() } });
   const b = await s.defineBucket('people', def as typeof base);
   for (const r of records) await b.insert(r as never);
   await s.stop();
   return async (next: object) => {
-    const st = await Store.start({ name: 'd', persistence: { adapter: new SQLiteAdapter(file) } });
+    const st = await Store.start({ name: 'd', persistence: { adapter: storage.adapter() } });
     try {
       const h = await st.defineBucket('people', next as typeof base);
       return { store: st, bucket: h };
@@ -29,11 +28,13 @@ async function seeded(records: Array<Record<string, unknown>>, def: object = bas
   };
 }
 
-describe('stored definitions (P-5)', () => {
+describe.each(backends())('stored definitions (P-5) on $kind', (backend) => {
   it('stores the JSON part of the definition and records which functions it had', async () => {
-    const file = path.join(tempDir(), 'fn.db');
-    const adapter = new SQLiteAdapter(file);
-    const s = await Store.start({ name: 'd', persistence: { adapter, durability: 'strict' } });
+    const storage = backend.fresh();
+    const s = await Store.start({
+      name: 'd',
+      persistence: { adapter: storage.adapter(), durability: 'strict' },
+    });
     await s.defineBucket('x', {
       key: 'id',
       schema: {
@@ -44,7 +45,7 @@ describe('stored definitions (P-5)', () => {
     });
     await s.flush();
     const stored = JSON.parse(
-      adapter.database.prepare('SELECT definition FROM quire_buckets').pluck().get() as string,
+      (await storage.query('SELECT definition FROM quire_buckets'))[0]!.definition as string,
     );
     expect(stored.definition.schema.n).toEqual({ type: 'string' });
     expect(stored.functions.sort()).toEqual(['schema.n.default', 'schema.n.validate', 'validate']);
@@ -52,7 +53,7 @@ describe('stored definitions (P-5)', () => {
   });
 
   it('compatible: new optional field, field with default (filled and stored), new index', async () => {
-    const reopen = await seeded([
+    const reopen = await seeded(backend, [
       { id: 1, name: 'a', age: 30 },
       { id: 2, name: 'b', age: 40 },
     ]);
@@ -76,7 +77,7 @@ describe('stored definitions (P-5)', () => {
   });
 
   it('incompatible: key changed', async () => {
-    const reopen = await seeded([{ id: 1, name: 'a', age: 1 }]);
+    const reopen = await seeded(backend, [{ id: 1, name: 'a', age: 1 }]);
     const err = await reopen({ ...base, key: 'name' }).catch((e) => e);
     expect(err).toBeInstanceOf(SchemaMismatchError);
     expect(err.code).toBe('SCHEMA_MISMATCH');
@@ -90,7 +91,7 @@ describe('stored definitions (P-5)', () => {
   });
 
   it('incompatible: field type changed with data of the old type', async () => {
-    const reopen = await seeded([{ id: 1, name: 'a', age: 30 }]);
+    const reopen = await seeded(backend, [{ id: 1, name: 'a', age: 30 }]);
     const err = await reopen({ ...base, schema: { ...base.schema, age: { type: 'string' } } }).catch(
       (e) => e,
     );
@@ -101,7 +102,7 @@ describe('stored definitions (P-5)', () => {
   });
 
   it('incompatible: field became required without a default while records lack it', async () => {
-    const reopen = await seeded([{ id: 1, age: 3 }]);
+    const reopen = await seeded(backend, [{ id: 1, age: 3 }]);
     const err = await reopen({
       ...base,
       schema: { ...base.schema, name: { type: 'string', required: true } },
@@ -111,7 +112,7 @@ describe('stored definitions (P-5)', () => {
   });
 
   it('incompatible: unique added where stored data conflicts; compatible where it does not', async () => {
-    const reopen = await seeded([
+    const reopen = await seeded(backend, [
       { id: 1, name: 'same', age: 1 },
       { id: 2, name: 'same', age: 2 },
     ]);
@@ -128,7 +129,7 @@ describe('stored definitions (P-5)', () => {
   });
 
   it('a removed field keeps its stored values (undeclared fields pass through)', async () => {
-    const reopen = await seeded([{ id: 1, name: 'a', age: 3 }]);
+    const reopen = await seeded(backend, [{ id: 1, name: 'a', age: 3 }]);
     const { store, bucket } = await reopen({
       key: 'id',
       schema: { id: { type: 'number' }, name: { type: 'string' } },

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, MemoryAdapter, SQLiteAdapter, StorageError, Store } from '../../src/index.js';
-import { FlakyAdapter, tempDir, waitFor } from './helpers.js';
+import { backends, FlakyAdapter, tempDir, waitFor } from './helpers.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
 
@@ -156,30 +156,33 @@ describe('transactions on disk', () => {
     await s.stop();
   });
 
-  it('a failed unit leaves storage untouched (all or nothing) and is retried whole', async () => {
-    const file = path.join(tempDir(), 'tx.db');
-    const inner = new SQLiteAdapter(file);
-    const flaky = new FlakyAdapter(inner);
-    const s = await Store.start({
-      name: 't',
-      persistence: { adapter: flaky, durability: 'strict', onError: () => {} },
-    });
-    await s.defineBucket('a', def);
-    await s.defineBucket('b', def);
-    await s.flush();
-    flaky.failing = true;
-    const tx = s.transaction(async (t) => {
-      await (await t.bucket('a')).insert({ id: 1, v: 'a' });
-      await (await t.bucket('b')).insert({ id: 1, v: 'b' });
-    });
-    await new Promise((r) => setTimeout(r, 30));
-    const rows = inner.database.prepare('SELECT count(*) FROM quire_records').pluck().get();
-    expect(rows).toBe(0);
-    flaky.failing = false;
-    await tx;
-    expect(inner.database.prepare('SELECT count(*) FROM quire_records').pluck().get()).toBe(2);
-    await s.stop();
-  });
+  it.each(backends())(
+    'a failed unit leaves storage untouched (all or nothing) and is retried whole ($kind)',
+    async (backend) => {
+      const storage = backend.fresh();
+      const flaky = new FlakyAdapter(storage.adapter());
+      const s = await Store.start({
+        name: 't',
+        persistence: { adapter: flaky, durability: 'strict', onError: () => {} },
+      });
+      await s.defineBucket('a', def);
+      await s.defineBucket('b', def);
+      await s.flush();
+      const count = async () =>
+        Number((await storage.query('SELECT count(*) AS n FROM quire_records'))[0]!.n);
+      flaky.failing = true;
+      const tx = s.transaction(async (t) => {
+        await (await t.bucket('a')).insert({ id: 1, v: 'a' });
+        await (await t.bucket('b')).insert({ id: 1, v: 'b' });
+      });
+      await new Promise((r) => setTimeout(r, 30));
+      expect(await count()).toBe(0);
+      flaky.failing = false;
+      await tx;
+      expect(await count()).toBe(2);
+      await s.stop();
+    },
+  );
 });
 
 describe('configuration errors', () => {

@@ -65,19 +65,18 @@ describe('FileAdapter', () => {
     await again.stop();
   });
 
-  it('an unreadable snapshot is moved aside and reported; the journal still applies', async () => {
+  it('an unreadable snapshot: Store.start refuses with StorageCorruptError and leaves the file as it is', async () => {
     const dir = path.join(tempDir(), 'f');
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 's.snapshot'), '{"format": "quire-snapshot", garbage');
-    const errors: Error[] = [];
-    const s = await Store.start({
-      name: 's',
-      persistence: { adapter: new FileAdapter(dir), onError: (e) => errors.push(e) },
-    });
-    await (await s.defineBucket('b', def)).insert({ id: 1, v: 'x' });
-    await s.stop();
-    expect(errors[0]).toBeInstanceOf(StorageCorruptionError);
-    expect(fs.readdirSync(dir).some((f) => f.startsWith('s.snapshot.corrupt-'))).toBe(true);
+    const snapshot = path.join(dir, 's.snapshot');
+    fs.writeFileSync(snapshot, '{"format": "quire-snapshot", garbage');
+    const err = await Store.start({ name: 's', persistence: { adapter: new FileAdapter(dir) } }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageCorruptionError);
+    expect((err as StorageCorruptionError).path).toBe(snapshot);
+    expect(fs.readFileSync(snapshot, 'utf8')).toBe('{"format": "quire-snapshot", garbage');
+    expect(fs.existsSync(path.join(dir, 's.lock'))).toBe(false);
   });
 
   it('single writer per store directory; read-only open works alongside', async () => {

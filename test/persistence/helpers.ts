@@ -4,9 +4,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll } from 'vitest';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, inject } from 'vitest';
 import type { CommitUnit, IncrementalAdapter } from '../../src/index.js';
 import { FileAdapter, MemoryAdapter, SQLiteAdapter } from '../../src/index.js';
+import { PostgresAdapter } from '../../src/postgres/index.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -43,7 +46,76 @@ export function adapterKinds(): Array<{ kind: string; make: () => () => Incremen
         return () => a;
       },
     },
+    {
+      kind: 'PostgresAdapter',
+      make: () => {
+        const schema = pgSchema();
+        return () => new PostgresAdapter({ connectionString: inject('pgUrl') }, { schema });
+      },
+    },
   ];
+}
+
+/** Durable storage on one backend, for the suites that run on SQLite and on PostgreSQL alike. */
+export interface BackendStorage {
+  /** A new adapter on this storage (one per store start). */
+  adapter(): IncrementalAdapter;
+  /** Run a read-only SQL query on the stored tables (plain SQL both dialects understand). */
+  query(sql: string): Promise<Array<Record<string, unknown>>>;
+}
+
+export interface Backend {
+  readonly kind: 'SQLite' | 'PostgreSQL';
+  fresh(): BackendStorage;
+}
+
+/** The database backends: every suite parametrised with these runs against both, so they cannot drift. */
+export function backends(): Backend[] {
+  return [
+    {
+      kind: 'SQLite',
+      fresh: () => {
+        const file = path.join(tempDir(), 'store.db');
+        return {
+          adapter: () => new SQLiteAdapter(file),
+          query: async (sql) => {
+            const db = new Database(file, { readonly: true });
+            try {
+              return db.prepare(sql).all() as Array<Record<string, unknown>>;
+            } finally {
+              db.close();
+            }
+          },
+        };
+      },
+    },
+    {
+      kind: 'PostgreSQL',
+      fresh: () => {
+        const schema = pgSchema();
+        const url = inject('pgUrl');
+        return {
+          adapter: () => new PostgresAdapter({ connectionString: url }, { schema }),
+          query: async (sql) => {
+            const c = new pg.Client({ connectionString: url });
+            await c.connect();
+            try {
+              await c.query(`SET search_path TO "${schema}"`);
+              return (await c.query(sql)).rows;
+            } finally {
+              await c.end();
+            }
+          },
+        };
+      },
+    },
+  ];
+}
+
+let schemas = 0;
+/** A fresh schema name in the test cluster's database (each test's data apart). */
+export function pgSchema(): string {
+  return `t${process.pid}_${++schemas}_${Math.random().toString(36).slice(2, 8)}`;
 }
 
 /** Wraps a real adapter; while `failing` is set, commits (and opens) throw like a full disk. */

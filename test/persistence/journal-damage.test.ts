@@ -14,6 +14,7 @@ import {
   Store,
 } from '../../src/index.js';
 import { tempDir } from './helpers.js';
+import { fillDisk, mountTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
 
@@ -191,5 +192,34 @@ describe('FileAdapter journal damage', () => {
     expect(again.errors).toEqual([]);
     expect(await again.b.get(99)).toMatchObject({ v: 'again' });
     await again.s.stop();
+  });
+
+  it('on a full disk (no room for the copy) the store still starts: damage skipped and reported, the journal left as it is', async () => {
+    const mnt = mountTmpfs('1m');
+    const dir = path.join(mnt, 'f');
+    const s0 = await Store.start({
+      name: 'j',
+      persistence: { adapter: new FileAdapter(dir), durability: 'strict' },
+    });
+    const b0 = await s0.defineBucket('b', def);
+    for (let i = 0; i < 20; i++) await b0.insert({ id: i, v: `value ${i}` });
+    await s0.stop();
+    const journal = path.join(dir, 'j.journal');
+    const buf = fs.readFileSync(journal);
+    const victim = frames(buf).find((f) => f.text.includes('value 5\\"'))!;
+    buf[victim.start + 6] ^= 0xff;
+    const torn = buf.subarray(0, buf.length - 3);
+    fs.writeFileSync(journal, torn);
+    fillDisk(mnt, 0);
+    const { s, b, errors } = await open(dir);
+    expect(await b.count()).toBe(18); // 5 skipped, 19 torn
+    const err = errors[0] as JournalDamagedError;
+    expect(err).toBeInstanceOf(JournalDamagedError);
+    expect(err.copy).toBeUndefined();
+    expect(err.message).toMatch(/no copy could be kept .*ENOSPC.*left as it is/);
+    expect(err.skipped.map((r) => r.from)).toEqual([victim.start, frames(buf).at(-1)!.start]);
+    expect(fs.readFileSync(journal).equals(torn)).toBe(true);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('corrupt'))).toEqual([]);
+    await s.stop();
   });
 });

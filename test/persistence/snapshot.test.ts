@@ -3,7 +3,13 @@
 // `{state: {records: [[key, record]], autoincrementCounter}, metadata}`.
 // Quire's own adapters answer the same keys from their incremental data.
 import { describe, expect, it } from 'vitest';
-import { MemoryAdapter, type PersistedState, type StorageAdapter, Store } from '../../src/index.js';
+import {
+  MemoryAdapter,
+  type PersistedState,
+  type StorageAdapter,
+  StorageCorruptError,
+  Store,
+} from '../../src/index.js';
 import { waitFor } from './helpers.js';
 
 /** A hand-written noex-shaped adapter: a Map of JSON strings. */
@@ -104,15 +110,22 @@ describe('snapshot adapters (noex StorageAdapter shape)', () => {
     await s.stop();
   });
 
-  it('a failed load starts the bucket empty and reports it', async () => {
+  it('a failed load rejects defineBucket with StorageCorruptError; the stored value is not written over', async () => {
     const adapter = new NoexStyleAdapter();
-    adapter.data.set('bad:bucket:items', '{"state": 42, "metadata": {}}');
-    const errors: Error[] = [];
-    const s = await Store.start({ name: 'bad', persistence: { adapter, onError: (e) => errors.push(e) } });
-    const b = await s.defineBucket('items', def);
-    expect(await b.count()).toBe(0);
-    expect(errors[0]?.message).toMatch(/starts empty/);
+    const stored = '{"state": 42, "metadata": {}}';
+    adapter.data.set('bad:bucket:items', stored);
+    adapter.data.set('bad:bucket:notjson', '{"state": {"records": [[1, {"id": 1');
+    const s = await Store.start({ name: 'bad', persistence: { adapter, durability: 'strict' } });
+    const err = await s.defineBucket('items', def).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageCorruptError);
+    expect((err as StorageCorruptError).bucket).toBe('items');
+    expect(s.hasBucket('items')).toBe(false);
+    // an unparsable snapshot value: typed, not a bare SyntaxError
+    const err2 = await s.defineBucket('notjson', def).catch((e: unknown) => e);
+    expect(err2).toBeInstanceOf(StorageCorruptError);
+    expect((err2 as StorageCorruptError).bucket).toBe('notjson');
     await s.stop();
+    expect(adapter.data.get('bad:bucket:items')).toBe(stored);
   });
 
   it("Quire's own adapters answer noex bucket keys from their incremental data", async () => {

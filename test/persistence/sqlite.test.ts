@@ -10,6 +10,7 @@ import {
   InvalidArgumentError,
   ReadOnlyStorageError,
   SQLiteAdapter,
+  StorageCorruptError,
   StorageError,
   StorageLockedError,
   Store,
@@ -20,14 +21,14 @@ import { tempDir, waitFor } from './helpers.js';
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
 
 describe('SQLiteAdapter', () => {
-  it('creates its tables on a fresh machine, runs WAL + synchronous=NORMAL, records schema_version', async () => {
+  it('creates its tables on a fresh machine, runs WAL + synchronous=FULL, records schema_version', async () => {
     const file = path.join(tempDir(), 'nested', 'dir', 'fresh.db');
     const adapter = new SQLiteAdapter(file);
     const s = await Store.start({ name: 'f', persistence: { adapter, durability: 'strict' } });
     await (await s.defineBucket('b', def)).insert({ id: 1, v: 'x' });
     const db = adapter.database;
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL: strict commits fsync the WAL
     expect(db.prepare("SELECT value FROM quire_meta WHERE key = 'schema_version'").pluck().get()).toBe(
       String(SQLITE_SCHEMA_VERSION),
     );
@@ -83,13 +84,10 @@ describe('SQLiteAdapter', () => {
       "CREATE TABLE quire_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO quire_meta VALUES ('schema_version', '99')",
     );
     raw.close();
-    const errors: Error[] = [];
-    const s = await Store.start({
-      name: 'v',
-      persistence: { adapter: new SQLiteAdapter(file), onError: (e) => errors.push(e) },
-    });
-    expect(errors[0]?.message).toMatch(/schema version 99, newer than this Quire supports/);
-    await s.stop();
+    // a store it cannot read is refused at start (nothing is written over it)
+    await expect(
+      Store.start({ name: 'v', persistence: { adapter: new SQLiteAdapter(file) } }),
+    ).rejects.toThrow(/schema version 99, newer than this Quire supports/);
     // version 0 (meta table without a version row): upgraded in place
     const file2 = path.join(tempDir(), 'v0.db');
     const raw2 = new Database(file2);
@@ -204,34 +202,19 @@ describe('faults (SPEC §4)', () => {
     await again.stop();
   });
 
-  it('corrupted database file: bucket starts empty, reported, writes catch up once the file is replaced', async () => {
+  it('a file that is not a database: Store.start refuses with StorageCorruptError and leaves it untouched', async () => {
     const file = path.join(tempDir(), 'corrupt.db');
-    fs.writeFileSync(file, Buffer.alloc(8192, 0x5a));
-    const errors: Error[] = [];
-    const s = await Store.start({
+    const garbage = Buffer.alloc(8192, 0x5a);
+    fs.writeFileSync(file, garbage);
+    const err = await Store.start({
       name: 'c',
-      persistence: { adapter: new SQLiteAdapter(file), debounceMs: 1, onError: (e) => errors.push(e) },
-    });
-    const b = await s.defineBucket('b', def);
-    expect(errors.some((e) => /not a database|file is not a database|starts empty/.test(e.message))).toBe(
-      true,
-    );
-    await b.insert({ id: 1, v: 'survives' });
-    expect(await b.get(1)).toBeDefined();
-    fs.renameSync(file, `${file}.bad`);
-    await waitFor(
-      async () =>
-        fs.existsSync(file) &&
-        (await s.flush().then(
-          () => true,
-          () => false,
-        )),
-      'catch-up',
-    );
-    await s.stop();
-    const again = await Store.start({ name: 'c', persistence: { adapter: new SQLiteAdapter(file) } });
-    expect(await (await again.defineBucket('b', def)).get(1)).toMatchObject({ v: 'survives' });
-    await again.stop();
+      persistence: { adapter: new SQLiteAdapter(file), durability: 'strict' },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageCorruptError);
+    expect((err as StorageCorruptError).path).toBe(file);
+    expect((err as Error).message).toMatch(/not a database/);
+    expect(fs.readFileSync(file).equals(garbage)).toBe(true);
+    expect(fs.existsSync(`${file}.lock`)).toBe(false); // the lock was released
   });
 
   it('full disk (file size limit in a child process): reported, store keeps serving, nothing corrupt', async () => {

@@ -423,6 +423,7 @@ describe('backups chosen by the client', () => {
       `${db}-wal`,
       `${db}-shm`,
       `${db}.lock`,
+      `${db}.lock.os`,
       `${db}-journal`,
       join(dir, 'backups', '..', 'store.db-wal'),
       `/proc/self/root${db}-wal`,

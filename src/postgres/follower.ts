@@ -1,0 +1,209 @@
+// Follower: brings other instances' commits into this instance, in commit
+// order, each exactly once.
+//
+// The source of truth is quire_log, read from the last applied position
+// (`seq`, commit-ordered: see adapter.ts). LISTEN/NOTIFY only says "look
+// now"; a poll every `pollMs` covers a lost notification, and a dropped
+// LISTEN connection is re-established with backoff, followed by a read from
+// the last position, so nothing committed meanwhile is missed. Rows are read
+// in whole commits, so a remote transaction is applied as one batch.
+import type { RemoteWrite } from '../persistence/index.js';
+import type { LogEntry } from './adapter.js';
+import type { PgStandaloneClient } from './driver.js';
+
+export interface ListenClient {
+  readonly client: Pick<PgStandaloneClient, 'query' | 'on'>;
+  close(): Promise<void>;
+}
+
+/** What the follower needs from the adapter. */
+export interface FollowSource {
+  channel(store: string): string;
+  readLog(store: string, since: number, limit: number): Promise<LogEntry[]>;
+  admit(store: string, row: LogEntry): 'apply' | 'skip' | 'wait';
+  loadsSettled(): Promise<void>;
+}
+
+const BATCH_ROWS = 2000;
+const MAX_BACKOFF_MS = 2000;
+
+export class Follower {
+  readonly #source: FollowSource;
+  readonly #store: string;
+  readonly #deliver: (writes: RemoteWrite[]) => void;
+  readonly #pollMs: number;
+  readonly #onError: (e: Error) => void;
+  readonly #listen: () => Promise<ListenClient>;
+  /** The last seq read and handed on (or skipped). */
+  position: number;
+  #listener: ListenClient | undefined;
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #reconnect: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  #reported = false;
+  readonly #leaderLock: string;
+  /**
+   * Holds the store's session-level advisory lock on the LISTEN connection:
+   * this instance does the once-only work. A dead instance's connection
+   * closes and releases it; another takes it at its next poll.
+   */
+  leader = false;
+
+  constructor(
+    source: FollowSource,
+    store: string,
+    position: number,
+    deliver: (writes: RemoteWrite[]) => void,
+    options: {
+      pollMs: number;
+      onError: (e: Error) => void;
+      listen: () => Promise<ListenClient>;
+      leaderLock: string;
+    },
+  ) {
+    this.#leaderLock = options.leaderLock;
+    this.#source = source;
+    this.#store = store;
+    this.position = position;
+    this.#deliver = deliver;
+    this.#pollMs = options.pollMs;
+    this.#onError = options.onError;
+    this.#listen = options.listen;
+  }
+
+  async #claimLeader(): Promise<void> {
+    const l = this.#listener;
+    if (l === undefined || this.leader || this.#stopped) return;
+    try {
+      const r = await l.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+        this.#leaderLock,
+      ]);
+      if (this.#listener === l && !this.#stopped) this.leader = r.rows[0]?.ok === true;
+    } catch {
+      /* the connection is going; 'end' handles it */
+    }
+  }
+
+  start(): void {
+    this.#poll = setInterval(() => {
+      void this.#claimLeader();
+      this.wake();
+    }, this.#pollMs);
+    this.#poll.unref();
+    void this.#connect();
+    this.wake();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      const l = await this.#listen();
+      if (this.#stopped) {
+        await l.close();
+        return;
+      }
+      this.#listener = l;
+      let lost = false;
+      const onLost = () => {
+        if (lost || this.#stopped) return;
+        lost = true;
+        if (this.#listener === l) this.#listener = undefined;
+        this.leader = false;
+        void l.close();
+        this.#scheduleReconnect();
+      };
+      l.client.on('notification', () => this.wake());
+      l.client.on('error', onLost);
+      l.client.on('end', onLost);
+      await l.client.query(`LISTEN "${this.#source.channel(this.#store)}"`);
+      await this.#claimLeader();
+      this.#failures = 0;
+      this.#reported = false;
+      // Whatever was committed while not listening.
+      this.wake();
+    } catch (e) {
+      if (!this.#reported) {
+        this.#reported = true;
+        this.#onError(e as Error);
+      }
+      this.#scheduleReconnect();
+    }
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopped || this.#reconnect !== undefined) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 50 * 2 ** this.#failures++);
+    this.#reconnect = setTimeout(() => {
+      this.#reconnect = undefined;
+      void this.#connect();
+    }, delay);
+    this.#reconnect.unref();
+  }
+
+  /** Read and apply everything after the current position (coalesces concurrent calls). */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#run().finally(() => {
+      this.#running = undefined;
+      if (this.#again && !this.#stopped) {
+        this.#again = false;
+        this.wake();
+      }
+    });
+  }
+
+  async #run(): Promise<void> {
+    try {
+      for (;;) {
+        await this.#source.loadsSettled();
+        if (this.#stopped) return;
+        const rows = await this.#source.readLog(this.#store, this.position, BATCH_ROWS);
+        if (this.#stopped || rows.length === 0) return;
+        const out: RemoteWrite[] = [];
+        let waiting = false;
+        for (const row of rows) {
+          const verdict = this.#source.admit(this.#store, row);
+          if (verdict === 'wait') {
+            waiting = true;
+            break;
+          }
+          this.position = row.seq;
+          if (verdict === 'apply')
+            out.push({ bucket: row.bucket, key: row.key, data: row.data, seq: row.seq, at: row.at });
+        }
+        if (out.length > 0) this.#deliver(out);
+        if (!waiting && rows.length < BATCH_ROWS) return;
+      }
+    } catch (e) {
+      // The poll (or the next notification) tries again from the same position.
+      if (!this.#reported) {
+        this.#reported = true;
+        this.#onError(e as Error);
+      }
+    }
+  }
+
+  /** Wait until everything committed so far has been applied (tests, `settle`). */
+  async catchUp(): Promise<void> {
+    this.wake();
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#poll !== undefined) clearInterval(this.#poll);
+    if (this.#reconnect !== undefined) clearTimeout(this.#reconnect);
+    const l = this.#listener;
+    this.#listener = undefined;
+    this.leader = false;
+    await this.#running?.catch(() => {});
+    await l?.close();
+  }
+}
