@@ -44,7 +44,7 @@ async function shot(p: Page, name: string): Promise<void> {
 
 /** Waits until the page's WebSocket is subscribed and live. */
 async function live(p: Page): Promise<void> {
-  await p.locator('[data-live="live"]').waitFor({ timeout: 5000 });
+  await p.locator('[data-live="live"]').waitFor({ timeout: 15_000 });
 }
 
 async function open(p: Page, hash: string): Promise<void> {
