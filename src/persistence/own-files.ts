@@ -37,10 +37,10 @@ const same = (a: Identity | undefined, b: Identity | undefined) =>
  * it points cannot be judged.
  */
 export function ownFileAt(target: string, own: OwnFiles): string | undefined {
-  const abs = path.resolve(target);
+  const abs = kernelPath(target);
   let real: string;
   try {
-    real = fs.realpathSync(abs);
+    real = fs.realpathSync.native(abs);
   } catch {
     let link = false;
     try {
@@ -64,4 +64,17 @@ export function ownFileAt(target: string, own: OwnFiles): string | undefined {
     if (same(dir, dirId) || same(existing, dirId)) return d;
   }
   return undefined;
+}
+
+/**
+ * `target` made absolute with its directory resolved by the kernel:
+ * `path.resolve` folds `..` as text, which is wrong after a symlink
+ * (`/proc/self/cwd/../x` is not `/proc/self/x`).
+ */
+export function kernelPath(target: string): string {
+  try {
+    return path.join(fs.realpathSync.native(path.dirname(target)), path.basename(target));
+  } catch {
+    return path.resolve(target);
+  }
 }

@@ -713,7 +713,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const db = this.#ensure();
     const step = options.pagesPerStep ?? 1000;
     const tmp = `${target}.tmp-${process.pid}`;
-    fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
+    // Not path.resolve: it folds `..` as text, wrong after a symlink such as /proc/self/cwd.
+    if (!fs.existsSync(path.dirname(target))) fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.rmSync(tmp, { force: true });
     // Checkpoints by the worker's connection would make SQLite restart the copy.
     this.#backups++;
