@@ -40,7 +40,7 @@ import {
   readStoredHistory,
   type StoreImage,
 } from './log.js';
-import type { OwnFiles } from './own-files.js';
+import { ensureDir, type OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -112,7 +112,7 @@ export class FileAdapter implements IncrementalAdapter {
     let lock: WriterLock | undefined;
     try {
       if (!this.readOnly) {
-        fs.mkdirSync(this.dir, { recursive: true });
+        ensureDir(this.dir);
         lock = new WriterLock(files.base);
         lock.acquire();
       }

@@ -78,3 +78,13 @@ export function kernelPath(target: string): string {
     return path.resolve(target);
   }
 }
+
+/**
+ * Make `dir` (and its parents) unless it exists. The existence check is the
+ * kernel's: `path.resolve` and a recursive mkdir over `/proc/self/cwd/..`
+ * would work on the folded text (`/proc/self/…`) instead, and Node's
+ * recursive mkdir can spin there.
+ */
+export function ensureDir(dir: string): void {
+  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true });
+}

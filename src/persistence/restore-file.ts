@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { InvalidArgumentError } from '../engine/index.js';
 import { StorageCorruptionError, StorageError, toStorageError } from './errors.js';
 import { WriterLock } from './lock.js';
+import { ensureDir } from './own-files.js';
 import { SQLITE_SCHEMA_VERSION } from './sqlite-adapter.js';
 
 export interface RestoreFromBackupOptions {
@@ -40,7 +41,7 @@ export async function restoreFromBackup(
       'dbFile',
       `"${dbFile}" exists; restoring replaces its content (pass {overwrite: true})`,
     );
-  fs.mkdirSync(path.dirname(path.resolve(dbFile)), { recursive: true });
+  ensureDir(path.dirname(dbFile));
   const lock = new WriterLock(dbFile);
   lock.acquire();
   const tmp = `${dbFile}.restore-${process.pid}`;

@@ -52,7 +52,7 @@ import {
   toStorageError,
 } from './errors.js';
 import { WriterLock } from './lock.js';
-import type { OwnFiles } from './own-files.js';
+import { ensureDir, type OwnFiles } from './own-files.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -247,7 +247,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     let db: Database.Database | undefined;
     try {
       if (!this.readOnly && !memory) {
-        fs.mkdirSync(path.dirname(path.resolve(this.path)), { recursive: true });
+        ensureDir(path.dirname(this.path));
         lock = new WriterLock(this.path);
         lock.acquire();
       }
@@ -714,7 +714,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const step = options.pagesPerStep ?? 1000;
     const tmp = `${target}.tmp-${process.pid}`;
     // Not path.resolve: it folds `..` as text, wrong after a symlink such as /proc/self/cwd.
-    if (!fs.existsSync(path.dirname(target))) fs.mkdirSync(path.dirname(target), { recursive: true });
+    ensureDir(path.dirname(target));
     fs.rmSync(tmp, { force: true });
     // Checkpoints by the worker's connection would make SQLite restart the copy.
     this.#backups++;

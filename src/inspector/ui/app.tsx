@@ -164,7 +164,11 @@ function Shell(props: { info: ServerInfo }) {
   const [errors, setErrors] = useState<Array<{ id: number; text: string }>>([]);
   const [note, setNote] = useState<string | undefined>();
 
-  useEffect(() => live.onStatus(setStatus), [live]);
+  useEffect(() => {
+    // The socket may have gone live between render and this effect: take its status now.
+    setStatus(live.status);
+    return live.onStatus(setStatus);
+  }, [live]);
   useEffect(() => () => live.close(), [live]);
 
   const fail = useCallback(
