@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { type LockHolder, type StorageError, StorageLockedError, toStorageError } from './errors.js';
 import { replaceFileDurably } from './fsio.js';
+import { kernelPath } from './own-files.js';
 
 function alive(pid: number): boolean {
   try {
@@ -51,9 +52,10 @@ function sleep(ms: number): void {
  * A name that does not exist yet is resolved through its directory.
  */
 export function canonicalPath(p: string, depth = 0): string {
-  const abs = path.resolve(p);
+  // The kernel resolves the directory: path.resolve would fold `/proc/self/cwd/..` as text.
+  const abs = kernelPath(p);
   try {
-    return fs.realpathSync(abs);
+    return fs.realpathSync.native(abs);
   } catch {
     /* does not exist (yet) */
   }
@@ -63,11 +65,7 @@ export function canonicalPath(p: string, depth = 0): string {
   } catch {
     /* not a symlink */
   }
-  try {
-    return path.join(fs.realpathSync(path.dirname(abs)), path.basename(abs));
-  } catch {
-    return abs;
-  }
+  return abs;
 }
 
 export class WriterLock {
