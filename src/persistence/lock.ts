@@ -90,20 +90,28 @@ export class WriterLock {
     const base = canonicalPath(this.storage);
     const holderFile = `${base}.lock`;
     let db: Database.Database | undefined;
-    try {
-      db = new Database(`${base}.lock.os`, { timeout: 0 });
-      // Nothing is ever written; a journal kept in memory means no journal file either, so the lock
-      // is taken even on a full disk.
-      db.pragma('journal_mode = MEMORY');
-      db.exec('BEGIN EXCLUSIVE');
-    } catch (e) {
+    // Two openers racing for a free lock can both get SQLITE_BUSY (each holds the SHARED lock the
+    // other needs gone for EXCLUSIVE): retry briefly, so a free lock always has a winner.
+    for (let attempt = 0; ; attempt++) {
       try {
-        db?.close();
-      } catch {
-        /* nothing held */
+        db = new Database(`${base}.lock.os`, { timeout: 0 });
+        // Nothing is ever written; a journal kept in memory means no journal file either, so the lock
+        // is taken even on a full disk.
+        db.pragma('journal_mode = MEMORY');
+        db.exec('BEGIN EXCLUSIVE');
+        break;
+      } catch (e) {
+        try {
+          db?.close();
+        } catch {
+          /* nothing held */
+        }
+        db = undefined;
+        if ((e as { code?: string }).code !== 'SQLITE_BUSY')
+          throw toStorageError('open', e, `${base}.lock.os`);
+        if (attempt >= 8) throw this.#locked(holderFile);
+        sleep(5 + Math.floor(Math.random() * 20));
       }
-      if ((e as { code?: string }).code === 'SQLITE_BUSY') throw this.#locked(holderFile);
-      throw toStorageError('open', e, `${base}.lock.os`);
     }
     try {
       const me: Holder = { pid: process.pid, host: os.hostname(), since: Date.now(), token: this.#token };
