@@ -93,7 +93,14 @@ export class FileAdapter implements IncrementalAdapter {
         'compactAfterBytes',
         `expected an integer >= 0, got ${String(compact)}`,
       );
-    this.dir = dir;
+    // Resolved by the kernel when it exists: path.join would fold `/proc/self/cwd/..` as text.
+    let real = dir;
+    try {
+      real = fs.realpathSync.native(dir);
+    } catch {
+      /* made on open */
+    }
+    this.dir = real;
     this.readOnly = options.readOnly === true;
     this.#compactAfter = compact;
   }
