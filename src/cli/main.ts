@@ -183,6 +183,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
     insecure: opts.insecure === true,
     backupDir: resolve(opts.backupDir ?? `${opened.path}.backups`),
     readOnly,
+    logLevel: opts.logLevel,
     ...(opts.ui === true
       ? { inspector: true, storageReport: sqliteStorageReport(opened.adapter, opened.name) }
       : {}),
@@ -647,6 +648,11 @@ export function program(): Command {
     .option('--max-connections <n>', 'open connections (default 1000)', int('--max-connections', 1))
     .option('--rate-limit <n>', 'requests per second per connection', int('--rate-limit', 1))
     .option('--ui', 'serve the inspector web page at / (needs --http)')
+    .addOption(
+      new Option('--log-level <level>', 'JSON log lines on stderr: info logs one line per request')
+        .choices(['error', 'warn', 'info', 'debug'])
+        .default('info'),
+    )
     .action(serve);
 
   p.command('inspect')

@@ -278,4 +278,16 @@ export interface StorageStatus {
   readonly failures: number;
   /** Acknowledged changes that could not be stored (since the store started). */
   readonly lostWrites: number;
+  /** Storage failures reported since the store started (commits, loads, opens). */
+  readonly errors?: number;
+  /** Bytes in the write-ahead log not yet checkpointed (SQLite stores). */
+  readonly walBytes?: number;
+}
+
+/** One storage commit (`store.observeCommits`), for metrics. */
+export interface CommitObservation {
+  /** Time the commit took (the storage transaction, fsync included), in ms. */
+  readonly durationMs: number;
+  /** Store writes (ChangeBatches) the commit carried: more than one when writers shared it (group commit). */
+  readonly batches: number;
 }

@@ -17,7 +17,7 @@
 // store keeps serving from memory. In strict mode the write's promise stays
 // pending until its unit is committed — it settles only when storage works
 // again, or rejects when the store is stopped before that.
-import type { Change, ChangeBatch, StoreRecord } from '../engine/index.js';
+import type { Change, ChangeBatch, CommitObservation, StoreRecord } from '../engine/index.js';
 import { bucketKey, decodeKey, encodeKey } from './codec.js';
 import { type BatchMark, conflictError, dropRolledBack, splitConflict } from './conflicts.js';
 import { CommitConflictError, ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
@@ -46,6 +46,8 @@ export interface CommitQueueOptions {
   /** Opens the incremental adapter (once); throws its error. */
   readonly open: () => Promise<void>;
   readonly report: (e: unknown, operation?: string) => void;
+  /** Told about every successful commit: how long it took and how many batches (writes) it carried. */
+  readonly committed?: (commit: CommitObservation) => void;
 }
 
 export class CommitQueue {
@@ -69,6 +71,8 @@ export class CommitQueue {
   #lostWrites = 0;
   #flushing: Promise<void> | undefined;
   #readOnlyReported = false;
+  /** Batches queued since the last flush began (the group size of the next commit). */
+  #queuedBatches = 0;
 
   constructor(options: CommitQueueOptions) {
     this.#o = options;
@@ -149,6 +153,7 @@ export class CommitQueue {
       if (any) q.clear();
       return undefined;
     }
+    this.#queuedBatches++;
     this.schedule();
     if (mark !== undefined) this.#marks.push(mark);
     if (!this.#o.strict) return undefined;
@@ -195,10 +200,17 @@ export class CommitQueue {
     }
     while (this.#flushing !== undefined) await this.#flushing.catch(() => {});
     if (!this.hasPending()) return;
+    const batches = this.#queuedBatches;
+    this.#queuedBatches = 0;
+    const started = performance.now();
     const run = this.#o.snapshot !== undefined ? this.#flushSnapshot() : this.#flushIncremental();
     this.#flushing = run;
     try {
       await run;
+      this.#o.committed?.({ durationMs: performance.now() - started, batches });
+    } catch (e) {
+      this.#queuedBatches += batches;
+      throw e;
     } finally {
       this.#flushing = undefined;
     }

@@ -13,6 +13,7 @@
 import {
   type BucketState,
   type ChangeBatch,
+  type CommitObservation,
   type HistoryFilter,
   InvalidArgumentError,
   type KeyId,
@@ -59,6 +60,9 @@ export class PersistenceManager implements StoreStorage {
   #following = false;
   /** The last storage failure reported (cleared once storage works again). */
   #lastError: { message: string; at: number } | undefined;
+  /** Storage failures reported since the store started. */
+  #errors = 0;
+  readonly #commitObservers = new Set<(commit: CommitObservation) => void>();
 
   private constructor(store: string, config: StorePersistenceConfig) {
     const adapter = config.adapter;
@@ -106,6 +110,15 @@ export class PersistenceManager implements StoreStorage {
       debounceMs: debounce,
       open: () => this.#open(),
       report: (e, operation) => this.#report(e, operation),
+      committed: (commit) => {
+        for (const observe of this.#commitObservers) {
+          try {
+            observe(commit);
+          } catch {
+            /* an observer must not break the commit pipeline */
+          }
+        }
+      },
     });
     const queue = this.#queue;
     this.#log = {
@@ -166,6 +179,7 @@ export class PersistenceManager implements StoreStorage {
 
   #report(e: unknown, operation = 'commit'): void {
     const err = toStorageError(operation, e);
+    this.#errors++;
     this.#lastError = { message: err.message, at: Date.now() };
     try {
       this.#onError?.(err);
@@ -367,7 +381,15 @@ export class PersistenceManager implements StoreStorage {
       ...(last !== undefined ? { lastError: last.message, lastErrorAt: last.at } : {}),
       failures,
       lostWrites,
+      errors: this.#errors,
+      ...(this.#incremental?.walBytes !== undefined ? { walBytes: this.#incremental.walBytes() } : {}),
     };
+  }
+
+  /** Call `observer` after every successful commit (metrics); returns a function that stops it. */
+  observeCommits(observer: (commit: CommitObservation) => void): () => void {
+    this.#commitObservers.add(observer);
+    return () => this.#commitObservers.delete(observer);
   }
 
   /** Flush and close; rejects with StorageError when acknowledged changes could not be stored. */

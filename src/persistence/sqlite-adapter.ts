@@ -763,6 +763,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return rows.map((r) => r.integrity_check).join('\n');
   }
 
+  /** Bytes in the -wal file (0 when there is none: in memory, or checkpointed and removed). */
+  walBytes(): number {
+    if (this.path === ':memory:') return 0;
+    try {
+      return fs.statSync(`${this.path}-wal`).size;
+    } catch {
+      return 0;
+    }
+  }
+
   ownFiles(): OwnFiles {
     const p = this.path;
     return { files: [p, `${p}-wal`, `${p}-shm`, `${p}-journal`, `${p}.lock`, `${p}.lock.os`], dirs: [] };

@@ -1,7 +1,14 @@
 // The contract between the store facade and durable storage: the
 // persistence options of Store.start, what the store gives storage
 // (StorageHost) and what storage gives the store (StoreStorage).
-import type { BackupInfo, BucketState, ChangeBatch, RemoteChange, StorageStatus } from '../engine/index.js';
+import type {
+  BackupInfo,
+  BucketState,
+  ChangeBatch,
+  CommitObservation,
+  RemoteChange,
+  StorageStatus,
+} from '../engine/index.js';
 import type { HistoryStorage } from '../history/index.js';
 
 export interface StorePersistenceConfig {
@@ -67,6 +74,8 @@ export interface StoreStorage {
   readonly lastSeq?: number;
   /** Whether storage keeps up (for health checks). */
   status?(): StorageStatus;
+  /** Call `observer` after every successful commit (metrics); returns a function that stops it. */
+  observeCommits?(observer: (commit: CommitObservation) => void): () => void;
   /** History and change feed reads (P-6); see src/history. */
   readonly keepsHistory?: boolean;
   readonly keepsFeed?: boolean;

@@ -198,6 +198,8 @@ export interface IncrementalAdapter {
   ): Promise<{ bytes: number }>;
   /** Where the database lives (named in errors; a database is never backed up onto itself). */
   readonly path?: string;
+  /** Bytes in the write-ahead log not yet checkpointed (metrics). */
+  walBytes?(): number;
 }
 
 /** noex's persisted value shape. */

@@ -149,7 +149,41 @@ export interface DispatcherOptions {
   /** Refuse write and admin access (a read-only server). */
   readonly readOnly?: boolean;
   readonly onInternalError: (method: string, error: unknown) => void;
+  /** Told about every request once it is answered (logs, metrics). */
+  readonly onRequest?: (request: RequestRecord) => void;
 }
+
+/**
+ * One handled request, for logs and metrics: names and outcome only, never
+ * params values, results or tokens.
+ */
+export interface RequestRecord {
+  /** The method called; `(invalid)` for a message that is not a valid request. */
+  readonly method: string;
+  /** Whether the method exists (an unknown name is the client's text: metrics do not use it as a label). */
+  readonly known: boolean;
+  /** The `bucket` param, when the request has one. */
+  readonly bucket: string | undefined;
+  /** `ok`, or the error's stable code (`VALIDATION`, `UNAUTHORIZED` …). */
+  readonly outcome: string;
+  readonly durationMs: number;
+  readonly session: Session;
+  /** A notification (no response was due). */
+  readonly notification: boolean;
+}
+
+/** Filled in while a request runs. */
+interface Tracking {
+  readonly started: number;
+  method: string;
+  known: boolean;
+  bucket: string | undefined;
+  outcome: string;
+  notification: boolean;
+}
+
+/** Longest method or bucket name copied into a record (the rest is the client's text). */
+const MAX_NAME = 100;
 
 interface Outcome {
   readonly text: string | undefined;
@@ -257,12 +291,14 @@ export class Dispatcher {
   /** Synchronous when every request of the message completed synchronously (errors, mostly). */
   #handle(text: string, session: Session): Outcome | Promise<Outcome> {
     if (Buffer.byteLength(text, 'utf8') > this.#options.maxRequestBytes) {
+      this.#refused(session, 'REQUEST_TOO_LARGE');
       return { text: tooLarge(this.#options.maxRequestBytes), after: [] };
     }
     let msg: unknown;
     try {
       msg = JSON.parse(text);
     } catch (e) {
+      this.#refused(session, 'PARSE_ERROR');
       return {
         text: failure(null, {
           code: PARSE_ERROR,
@@ -278,12 +314,14 @@ export class Dispatcher {
       return r instanceof Promise ? r.then((t) => ({ text: t, after })) : { text: r, after };
     }
     if (msg.length === 0) {
+      this.#refused(session, 'INVALID_REQUEST');
       return {
         text: failure(null, invalid('an empty batch is not a valid request', 'INVALID_REQUEST')),
         after,
       };
     }
     if (msg.length > this.#options.maxBatch) {
+      this.#refused(session, 'BATCH_TOO_LARGE');
       return {
         text: failure(
           null,
@@ -304,13 +342,76 @@ export class Dispatcher {
     })();
   }
 
+  /** A message refused as a whole (unreadable, too large): one record without a method. */
+  #refused(session: Session, outcome: string): void {
+    try {
+      this.#options.onRequest?.({
+        method: '(invalid)',
+        known: false,
+        bucket: undefined,
+        outcome,
+        durationMs: 0,
+        session,
+        notification: false,
+      });
+    } catch (e) {
+      this.#options.onInternalError('(onRequest)', e);
+    }
+  }
+
   #one(
     msg: unknown,
     session: Session,
     after: Array<() => void>,
   ): string | undefined | Promise<string | undefined> {
+    const observe = this.#options.onRequest;
+    if (observe === undefined) return this.#run(msg, session, after, undefined);
+    const t: Tracking = {
+      started: performance.now(),
+      method: '(invalid)',
+      known: false,
+      bucket: undefined,
+      outcome: 'ok',
+      notification: false,
+    };
+    const done = () => {
+      try {
+        observe({
+          method: t.method,
+          known: t.known,
+          bucket: t.bucket,
+          outcome: t.outcome,
+          durationMs: performance.now() - t.started,
+          session,
+          notification: t.notification,
+        });
+      } catch (e) {
+        this.#options.onInternalError('(onRequest)', e);
+      }
+    };
+    const r = this.#run(msg, session, after, t);
+    if (!(r instanceof Promise)) {
+      done();
+      return r;
+    }
+    return r.then((text) => {
+      done();
+      return text;
+    });
+  }
+
+  #run(
+    msg: unknown,
+    session: Session,
+    after: Array<() => void>,
+    t: Tracking | undefined,
+  ): string | undefined | Promise<string | undefined> {
+    const fail = (id: RpcId, error: RpcErrorObject): string => {
+      if (t !== undefined) t.outcome = error.data?.code ?? String(error.code);
+      return failure(id, error);
+    };
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
-      return failure(null, invalid('a request must be a JSON object', 'INVALID_REQUEST'));
+      return fail(null, invalid('a request must be a JSON object', 'INVALID_REQUEST'));
     }
     const req = msg as Record<string, unknown>;
     const idOk =
@@ -320,21 +421,28 @@ export class Dispatcher {
       (typeof req.id === 'number' && Number.isFinite(req.id));
     const id = idOk && 'id' in req ? (req.id as RpcId) : null;
     const isNotification = !('id' in req);
-    if (req.jsonrpc !== '2.0')
-      return failure(id, invalid('"jsonrpc" must be exactly "2.0"', 'INVALID_REQUEST'));
-    if (!idOk) return failure(null, invalid('"id" must be a string, a number or null', 'INVALID_REQUEST'));
+    if (req.jsonrpc !== '2.0') return fail(id, invalid('"jsonrpc" must be exactly "2.0"', 'INVALID_REQUEST'));
+    if (!idOk) return fail(null, invalid('"id" must be a string, a number or null', 'INVALID_REQUEST'));
     if (typeof req.method !== 'string' || req.method === '')
-      return failure(id, invalid('"method" must be a non-empty string', 'INVALID_REQUEST'));
+      return fail(id, invalid('"method" must be a non-empty string', 'INVALID_REQUEST'));
     const params = req.params;
     if (params !== undefined && (params === null || typeof params !== 'object'))
-      return failure(id, invalid('"params" must be an object or an array', 'INVALID_REQUEST'));
+      return fail(id, invalid('"params" must be an object or an array', 'INVALID_REQUEST'));
 
     const respond = (error: RpcErrorObject | undefined, result?: unknown): string | undefined => {
+      if (error !== undefined && t !== undefined) t.outcome = error.data?.code ?? String(error.code);
       if (isNotification) return undefined;
       return error !== undefined ? failure(id, error) : success(id, result);
     };
 
     const method = this.#methods.get(req.method);
+    if (t !== undefined) {
+      t.method = req.method.slice(0, MAX_NAME);
+      t.known = method !== undefined;
+      t.notification = isNotification;
+      const bucket = (params as { bucket?: unknown } | undefined)?.bucket;
+      if (typeof bucket === 'string') t.bucket = bucket.slice(0, MAX_NAME);
+    }
     if (method === undefined) {
       return respond({
         code: METHOD_NOT_FOUND,

@@ -14,6 +14,7 @@ import {
   Session,
   tooLarge,
 } from './dispatcher.js';
+import type { Logger } from './logging.js';
 import { isJsonContentType, type OriginPolicy } from './origin.js';
 import { FORBIDDEN, INVALID_REQUEST, UNAUTHORIZED } from './protocol.js';
 
@@ -38,7 +39,9 @@ export interface HttpOptions {
   /** Static files (the inspector page) served on GET before the RPC paths. */
   readonly assets?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
   readonly health: () => Record<string, unknown>;
-  readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** `GET /metrics` (Prometheus text); the same auth as the RPC endpoint guards it. */
+  readonly metrics?: () => Promise<{ contentType: string; text: string }>;
+  readonly log: Logger;
 }
 
 const RPC_PATHS = new Set(['/rpc', '/ws', '/']);
@@ -115,6 +118,18 @@ export class HttpTransport {
 
   get connections(): number {
     return this.#sockets.size;
+  }
+
+  /** Open WebSocket connections (the rest of `connections` are HTTP). */
+  get webSockets(): number {
+    return this.#sessions.size;
+  }
+
+  /** Subscriptions held by the WebSocket clients. */
+  get subscriptions(): number {
+    let n = 0;
+    for (const s of this.#sessions.values()) n += s.subscriptionCount;
+    return n;
   }
 
   /** Stop accepting connections; requests already received still complete. */
@@ -217,6 +232,10 @@ export class HttpTransport {
       send(res, 200, JSON.stringify({ ...health, status }));
       return;
     }
+    if (req.method === 'GET' && url.pathname === '/metrics' && this.#o.metrics !== undefined) {
+      void this.#metrics(req, res, url);
+      return;
+    }
     if (this.#o.assets?.(req, res, url) === true) return;
     if (!RPC_PATHS.has(url.pathname)) {
       send(
@@ -280,6 +299,56 @@ export class HttpTransport {
     });
   }
 
+  /**
+   * With auth, metrics need a token that may read every bucket (they name
+   * the buckets and count their records) or an admin token.
+   */
+  async #metrics(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let auth: { identity: Identity | undefined; bad: boolean };
+    try {
+      auth = await this.#identify(req, url);
+    } catch {
+      auth = { identity: undefined, bad: true };
+    }
+    if (this.#o.authenticator !== undefined) {
+      if (auth.identity === undefined) {
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        this.#o.log('debug', 'metrics refused', { path: '/metrics', status: 401 });
+        send(
+          res,
+          401,
+          rpcFailure(
+            UNAUTHORIZED,
+            auth.bad ? 'Unauthorized: invalid token' : 'Unauthorized: a bearer token is required',
+            'UNAUTHORIZED',
+          ),
+        );
+        return;
+      }
+      if (!auth.identity.admin && !auth.identity.can('read', '*')) {
+        send(
+          res,
+          403,
+          rpcFailure(
+            FORBIDDEN,
+            `Forbidden: "${auth.identity.name}" may not read metrics (needs read on every bucket, or admin)`,
+            'FORBIDDEN',
+          ),
+        );
+        return;
+      }
+    }
+    try {
+      const m = await this.#o.metrics!();
+      if (res.headersSent) return;
+      res.writeHead(200, { 'Content-Type': m.contentType, 'Content-Length': Buffer.byteLength(m.text) });
+      res.end(m.text);
+    } catch (e) {
+      this.#o.log('error', `metrics failed: ${(e as Error)?.message ?? String(e)}`);
+      send(res, 500, JSON.stringify({ error: 'metrics could not be collected' }));
+    }
+  }
+
   async #dispatch(req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
     let auth: { identity: Identity | undefined; bad: boolean };
     try {
@@ -289,6 +358,12 @@ export class HttpTransport {
       auth = { identity: undefined, bad: true };
     }
     if (this.#o.authenticator !== undefined && auth.identity === undefined) {
+      this.#o.log('info', 'request', {
+        method: null,
+        transport: 'http',
+        outcome: 'UNAUTHORIZED',
+        status: 401,
+      });
       res.setHeader('WWW-Authenticate', 'Bearer');
       send(
         res,
@@ -333,7 +408,10 @@ export class HttpTransport {
     } catch {
       auth = { identity: undefined, bad: true };
     }
-    if (auth.bad) return reject(401, 'Unauthorized');
+    if (auth.bad) {
+      this.#o.log('info', 'websocket refused', { transport: 'ws', outcome: 'UNAUTHORIZED', status: 401 });
+      return reject(401, 'Unauthorized');
+    }
     this.#wsSockets.add(socket);
     socket.on('close', () => this.#wsSockets.delete(socket));
     this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, auth.identity));
@@ -366,14 +444,19 @@ export class HttpTransport {
       identity,
     );
     this.#sessions.set(ws, session);
+    this.#o.log('debug', 'websocket connected', {
+      connection: session.id,
+      identity: identity?.name ?? null,
+    });
     this.#alive.set(ws, true);
     ws.on('pong', () => this.#alive.set(ws, true));
     ws.on('message', (data, isBinary) => {
       const text = isBinary || typeof data !== 'string' ? Buffer.from(data as Buffer).toString('utf8') : data;
       this.#d.handle(text, session, send);
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       if (congested !== undefined) clearTimeout(congested);
+      this.#o.log('debug', 'websocket closed', { connection: session.id, code });
       this.#sessions.delete(ws);
       this.#alive.delete(ws);
       session.close();

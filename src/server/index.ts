@@ -17,17 +17,24 @@ export type {
   TransactionOperation,
 } from './api.js';
 export { type Access, type AuthOptions, Identity, type TokenGrant } from './auth.js';
-export type { Handler, MethodContext, MethodOptions, RateLimit, Session, Transport } from './dispatcher.js';
+export type {
+  Handler,
+  MethodContext,
+  MethodOptions,
+  RateLimit,
+  RequestRecord,
+  Session,
+  Transport,
+} from './dispatcher.js';
 export { RpcError } from './errors.js';
 export type { DeleteEffect } from './inspection.js';
+export { LOG_LEVELS, type Logger, type LogLevel } from './logging.js';
 export * from './protocol.js';
 export {
   createServer,
   InsecureBindError,
   type ListenAddress,
   type ListenOptions,
-  type Logger,
-  type LogLevel,
   QuireServer,
   type ServerOptions,
   type StdioServeOptions,

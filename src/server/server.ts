@@ -11,15 +11,21 @@ import {
 import { type AnyStore, QuireError, type Store } from '../store/index.js';
 import { ActivityMonitor } from './activity.js';
 import { Authenticator, type AuthOptions } from './auth.js';
-import { Dispatcher, type Handler, type MethodOptions, type RateLimit, RateLimiter } from './dispatcher.js';
+import {
+  Dispatcher,
+  type Handler,
+  type MethodOptions,
+  type RateLimit,
+  RateLimiter,
+  type RequestRecord,
+} from './dispatcher.js';
 import { HttpTransport } from './http.js';
 import { registerInspectionMethods } from './inspection.js';
+import { jsonLogger, type Logger, type LogLevel, logs } from './logging.js';
 import { registerStoreMethods } from './methods.js';
+import { ServerMetrics } from './metrics.js';
 import { isLoopbackHost, OriginPolicy } from './origin.js';
 import { StdioTransport } from './stdio.js';
-
-export type LogLevel = 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, message: string) => void;
 
 export interface ServerOptions {
   /** The store to serve (typed or not). */
@@ -63,8 +69,20 @@ export interface ServerOptions {
    * Created when missing. Default: none (`backupTo` is refused).
    */
   readonly backupDir?: string;
-  /** Where log lines go. Default: stderr (never stdout). */
+  /**
+   * Replaces the JSON log lines: called with every message and request
+   * line at `logLevel` and above (all of them when `logLevel` is not given).
+   */
   readonly log?: Logger;
+  /**
+   * The least important lines logged: `error`, `warn`, `info` (one line per
+   * request) or `debug` (also connections). Default `warn` (the CLI: `info`).
+   */
+  readonly logLevel?: LogLevel;
+  /** Where the JSON log lines go. Default: stderr (never stdout). */
+  readonly logStream?: { write(line: string): unknown };
+  /** Serve `GET /metrics` (Prometheus text format) on the HTTP transport. Default true. */
+  readonly metrics?: boolean;
   /**
    * Refuse every write: the built-in write methods, and `authorize('write', …)`
    * of application methods, fail with READ_ONLY. Default false.
@@ -103,10 +121,6 @@ export interface StdioServeOptions {
   readonly closeOnEnd?: boolean;
 }
 
-const defaultLog: Logger = (level, message) => {
-  if (level !== 'info') process.stderr.write(`[quire ${level}] ${message}\n`);
-};
-
 export class QuireServer {
   readonly store: Store;
   readonly #o: ServerOptions;
@@ -119,6 +133,7 @@ export class QuireServer {
   readonly #started = Date.now();
   readonly #activity: ActivityMonitor;
   readonly #assets: AssetHandler | undefined;
+  readonly #metrics: ServerMetrics | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions) {
@@ -126,7 +141,35 @@ export class QuireServer {
       throw new TypeError('QuireServer: options.store is required');
     this.store = options.store;
     this.#o = options;
-    this.#log = options.log ?? defaultLog;
+    if (options.logLevel !== undefined && !LOG_LEVEL_NAMES.has(options.logLevel))
+      throw new TypeError(
+        `QuireServer: logLevel must be "error", "warn", "info" or "debug", got ${JSON.stringify(options.logLevel)}`,
+      );
+    const min: LogLevel = options.logLevel ?? (options.log !== undefined ? 'debug' : 'warn');
+    const sink = options.log ?? jsonLogger(min, options.logStream);
+    this.#log = (level, message, fields) => {
+      if (logs(min, level)) sink(level, message, fields);
+    };
+    const requestLines = logs(min, 'info');
+    this.#metrics =
+      options.metrics === false
+        ? undefined
+        : new ServerMetrics({
+            store: this.store,
+            connections: () => {
+              let tcp = 0;
+              let ws = 0;
+              for (const h of this.#http) {
+                tcp += h.connections;
+                ws += h.webSockets;
+              }
+              return { http: tcp - ws, ws, stdio: this.#stdio.filter((t) => !t.session.closed).length };
+            },
+            subscriptions: () =>
+              this.#http.reduce((n, h) => n + h.subscriptions, 0) +
+              this.#stdio.reduce((n, t) => n + t.session.subscriptionCount, 0),
+          });
+    const metrics = this.#metrics;
     this.#auth = options.auth !== undefined ? new Authenticator(options.auth) : undefined;
     this.#origins = new OriginPolicy(options.allowedOrigins ?? []);
     this.#d = new Dispatcher({
@@ -137,6 +180,13 @@ export class QuireServer {
       readOnly: options.readOnly === true,
       onInternalError: (method, e) =>
         this.#log('error', `internal error in "${method}": ${(e as Error)?.stack ?? String(e)}`),
+      onRequest:
+        metrics === undefined && !requestLines
+          ? undefined
+          : (r) => {
+              metrics?.request(r);
+              if (requestLines) this.#log('info', 'request', requestFields(r));
+            },
     });
     registerStoreMethods(this.#d, this.store, {
       authenticator: this.#auth,
@@ -206,6 +256,14 @@ export class QuireServer {
       origins: this.#origins,
       assets: this.#assets,
       log: this.#log,
+      ...(this.#metrics !== undefined
+        ? {
+            metrics: async () => ({
+              contentType: this.#metrics!.contentType,
+              text: await this.#metrics!.text(),
+            }),
+          }
+        : {}),
       health: () => ({
         ...storageHealth(this.store),
         store: this.store.name,
@@ -266,6 +324,7 @@ export class QuireServer {
   async #close(): Promise<void> {
     this.#d.beginShutdown();
     this.#activity.stop();
+    this.#metrics?.close();
     for (const h of this.#http) h.stopAccepting();
     for (const s of this.#stdio) s.stop();
     await this.#d.drain();
@@ -332,6 +391,22 @@ export class InsecureBindError extends QuireError {
     );
     this.host = host;
   }
+}
+
+const LOG_LEVEL_NAMES = new Set<string>(['error', 'warn', 'info', 'debug']);
+
+/** A request's log line: names, outcome and time; never params values, results or tokens. */
+function requestFields(r: RequestRecord): Record<string, unknown> {
+  return {
+    method: r.method,
+    ...(r.bucket !== undefined ? { bucket: r.bucket } : {}),
+    outcome: r.outcome,
+    durationMs: Math.round(r.durationMs * 1000) / 1000,
+    transport: r.session.transport,
+    connection: r.session.id,
+    identity: r.session.identity?.name ?? null,
+    ...(r.notification ? { notification: true } : {}),
+  };
 }
 
 /** `/health`'s storage part: ok, or degraded with the last storage error. */

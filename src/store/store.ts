@@ -8,6 +8,7 @@ import type {
   BucketEvent,
   BucketName,
   BucketSchemaUpdate,
+  CommitObservation,
   DeclarativeQueryConfig,
   EventFor,
   EventPattern,
@@ -588,6 +589,15 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
    */
   storageStatus(): StorageStatus | undefined {
     return this.#storage?.status?.();
+  }
+
+  /**
+   * Call `observer` after every successful storage commit with its duration
+   * and how many writes it carried (for metrics). Returns a function that
+   * stops it; a store without persistence never calls it.
+   */
+  observeCommits(observer: (commit: CommitObservation) => void): () => void {
+    return this.#storage?.observeCommits?.(observer) ?? (() => {});
   }
 
   /** Commit everything pending to storage now (one storage transaction); rejects with StorageError on failure. */
