@@ -133,6 +133,12 @@ export interface SubscribeOptions {
    * after a reconnect (ResubscribeError). Without it, the client's `onError` gets it.
    */
   readonly onError?: (error: ResubscribeError) => void;
+  /**
+   * Called when the subscription was made again after a reconnect. Events
+   * of the time without a connection are not replayed: read again what you
+   * show. (A query subscription reports a changed result by itself.)
+   */
+  readonly onResubscribed?: () => void;
 }
 
 /** A live reactive-query subscription. */
@@ -373,7 +379,7 @@ interface Pending {
   sent: boolean;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout | undefined;
+  readonly timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface LocalSubscription {
@@ -383,6 +389,7 @@ interface LocalSubscription {
   readonly pattern?: string;
   readonly callback: (...args: any[]) => void;
   readonly onError: ((error: ResubscribeError) => void) | undefined;
+  readonly onResubscribed: (() => void) | undefined;
   serverId: string;
   last: unknown;
   active: boolean;
@@ -427,6 +434,15 @@ export abstract class StreamClient<
   protected abstract send(text: string, onWrite?: () => void): void | Promise<void>;
 
   request(method: string, params: unknown): Promise<unknown> {
+    return this.requestVia(method, params, (text, onWrite) => this.send(text, onWrite));
+  }
+
+  /** A request written by `write` instead of `send` (a connection's handshake, before calls may flow). */
+  protected requestVia(
+    method: string,
+    params: unknown,
+    write: (text: string, onWrite: () => void) => void | Promise<void>,
+  ): Promise<unknown> {
     const id = ++this.nextId;
     return new Promise((resolve, reject) => {
       const timer =
@@ -440,13 +456,18 @@ export abstract class StreamClient<
       this.#pending.set(id, entry);
       const msg =
         params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
-      this.#sendOrFail(JSON.stringify(msg), id, () => {
+      this.#sendOrFail(JSON.stringify(msg), id, write, () => {
         entry.sent = true;
       });
     });
   }
 
-  #sendOrFail(text: string, id: number, onWrite: () => void): void {
+  #sendOrFail(
+    text: string,
+    id: number,
+    write: (text: string, onWrite: () => void) => void | Promise<void>,
+    onWrite: () => void,
+  ): void {
     const fail = (e: unknown) => {
       const p = this.#pending.get(id);
       if (p === undefined) return;
@@ -455,7 +476,7 @@ export abstract class StreamClient<
       p.reject(e instanceof Error ? e : new ConnectionError(String(e)));
     };
     try {
-      const r = this.send(text, onWrite);
+      const r = write(text, onWrite);
       if (r instanceof Promise) r.catch(fail);
     } catch (e) {
       fail(e);
@@ -601,6 +622,7 @@ export abstract class StreamClient<
       params,
       callback,
       onError: options.onError,
+      onResubscribed: options.onResubscribed,
       serverId: r.subscription,
       last: r.result,
       active: true,
@@ -620,6 +642,7 @@ export abstract class StreamClient<
       pattern,
       callback,
       onError: options.onError,
+      onResubscribed: options.onResubscribed,
       serverId: r.subscription,
       last: undefined,
       active: true,
@@ -672,6 +695,11 @@ export abstract class StreamClient<
           const r = await this.builtin('subscribeEvents', { pattern: sub.pattern! });
           sub.serverId = r.subscription;
           this.subscriptions.set(sub.serverId, sub);
+        }
+        try {
+          sub.onResubscribed?.();
+        } catch (thrown) {
+          this.onError(thrown as Error);
         }
       } catch (e) {
         sub.active = false;

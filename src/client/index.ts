@@ -1,5 +1,7 @@
-// `quiredb/client`: typed JSON-RPC clients for a Quire server over HTTP,
-// WebSocket (with automatic reconnect) and a child process's stdio.
+// `quiredb/client` in Node: typed JSON-RPC clients for a Quire server over
+// HTTP, WebSocket (with automatic reconnect) and a child process's stdio.
+// Browsers get browser.ts instead (package.json's "browser" condition): the
+// same API over fetch and the browser's WebSocket, without stdio.
 export type {
   EventNotification,
   HistoryEntry,
@@ -37,6 +39,8 @@ export {
   type WriteOpts,
 } from './client.js';
 export { connectHttp, HttpClient, type HttpClientOptions } from './http.js';
+export { PostingClient } from './posting.js';
+export { ReconnectingClient } from './reconnecting.js';
 export { StdioClient, type StdioClientOptions, spawnStdio } from './stdio.js';
 export {
   connectWebSocket,

@@ -26,7 +26,16 @@ export function jsonLogger(min: LogLevel, destination?: { write(line: string): u
     destination !== undefined
       ? { write: (line: string) => void destination.write(line) }
       : pino.destination({ dest: 2, sync: true });
-  const log = pino({ level: min, base: { name: 'quire' }, timestamp: pino.stdTimeFunctions.isoTime }, stream);
+  const log = pino(
+    {
+      level: min,
+      base: { name: 'quire' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // "level":"warn" rather than pino's numbers: readable without pino's tools.
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    stream,
+  );
   return (level, message, fields) => {
     if (fields === undefined) log[level](message);
     else log[level](fields, message);
