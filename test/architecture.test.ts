@@ -49,6 +49,35 @@ function srcImports(): Import[] {
   return out;
 }
 
+/**
+ * The files `entry` loads at run time (`import type` / `export type` left
+ * out, as TypeScript erases them) and the packages they import.
+ */
+function runtimeClosure(entry: string): { files: Set<string>; externals: Set<string> } {
+  const files = new Set<string>();
+  const externals = new Set<string>();
+  const visit = (file: string): void => {
+    if (files.has(file)) return;
+    files.add(file);
+    const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest);
+    for (const st of source.statements) {
+      let specifier: ts.Expression | undefined;
+      if (ts.isImportDeclaration(st)) {
+        // Only `import type` is erased: with verbatimModuleSyntax, `import { type A }` stays as `import {}`.
+        if (st.importClause?.isTypeOnly !== true) specifier = st.moduleSpecifier;
+      } else if (ts.isExportDeclaration(st) && st.moduleSpecifier !== undefined) {
+        if (!st.isTypeOnly) specifier = st.moduleSpecifier;
+      }
+      if (specifier === undefined || !ts.isStringLiteral(specifier)) continue;
+      const name = specifier.text;
+      if (name.startsWith('.')) visit(resolve(dirname(file), name).replace(/\.js$/, '.ts'));
+      else externals.add(name);
+    }
+  };
+  visit(entry);
+  return { files, externals };
+}
+
 /** Folder → folders it imports. */
 function folderGraph(imports: readonly Import[]): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();
@@ -148,6 +177,20 @@ describe('src/ layout', () => {
         if (t !== ROOT && !(allowed.get(folder)?.has(t) ?? false)) bad.push(`${folder}/ → ${t}/`);
     }
     expect(bad).toEqual([]);
+  });
+
+  it('the browser entries reach no Node module at run time', () => {
+    for (const entry of ['client/browser.ts', 'react/index.ts']) {
+      const reached = runtimeClosure(join(src, entry));
+      const external = [...reached.externals].sort();
+      expect(
+        external.filter((x) => x !== 'react'),
+        entry,
+      ).toEqual([]);
+      // The Node transports stay out (ws, node:http, child processes).
+      for (const nodeOnly of ['client/index.ts', 'client/http.ts', 'client/websocket.ts', 'client/stdio.ts'])
+        expect(reached.files.has(join(src, nodeOnly)), `${entry} reaches ${nodeOnly}`).toBe(false);
+    }
   });
 
   it("ARCHITECTURE.md's code map names exactly the folders of src/", () => {

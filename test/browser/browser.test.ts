@@ -123,6 +123,30 @@ describe('quiredb/client and quiredb/react in Chromium', { timeout: 120_000 }, (
     expect(bundle).not.toMatch(/["']node:/);
   });
 
+  it('the published files: a bundler with the "browser" condition gets dist/client/browser.js and dist/react', async () => {
+    const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+    const r = await build({
+      stdin: {
+        contents:
+          "import { connectWebSocket } from 'quiredb/client'; import { useQuery } from 'quiredb/react'; export { connectWebSocket, useQuery };",
+        resolveDir: ROOT,
+        loader: 'ts',
+      },
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'browser',
+      external: ['react'],
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs).toContain('dist/client/browser.js');
+    expect(inputs).toContain('dist/react/index.js');
+    expect(inputs.filter((f) => f.startsWith('src/') || f === 'dist/client/index.js')).toEqual([]);
+    expect(r.outputFiles[0]!.text).not.toMatch(/["']node:/);
+  });
+
   it('a live count and a live record follow a Node client’s writes, and survive a server restart', async () => {
     let running = await startServer(0);
     const port = running.port;
