@@ -154,7 +154,11 @@ export async function probePostgres(loc: PgLocation): Promise<PgContents> {
       return { initialized: true, stores };
     } catch (e) {
       if (!isConnectionFailure(e))
-        throw new CliError(`PostgreSQL at ${loc.label}: ${redact((e as Error).message)}`, EXIT.FAILED);
+        // A database name that does not exist is a typo in the URL, like a missing store file.
+        throw new CliError(
+          `PostgreSQL at ${loc.label}: ${redact((e as Error).message)}`,
+          (e as { code?: unknown }).code === '3D000' ? EXIT.USAGE : EXIT.FAILED,
+        );
       if (Date.now() >= until)
         throw new CliError(
           `PostgreSQL at ${loc.label} is unreachable (gave up after ${loc.connectTimeoutMs} ms; ?connect_timeout=SECONDS changes the wait): ${redact((e as Error).message)}`,

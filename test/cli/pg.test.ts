@@ -100,7 +100,7 @@ async function filledStore(): Promise<{ schema: string; url: string }> {
 describe('quire --pg', { timeout: 180_000 }, () => {
   it('usage errors: --db with --pg, a URL that is not postgres://, a bad schema name, checkpoint, a missing store', async () => {
     const url = pgUrl();
-    const [both, wsBoth, inspectBoth, typesBoth, notPg, badSchema, checkpoint, missing, missingWrite] =
+    const [both, wsBoth, inspectBoth, typesBoth, notPg, badSchema, checkpoint, missing, missingWrite, noDb] =
       await Promise.all([
         quire('stats', '--db', 'x.db', '--pg', url),
         quire('serve', '--workspace', '.', '--pg', url, '--http', '0'),
@@ -111,6 +111,7 @@ describe('quire --pg', { timeout: 180_000 }, () => {
         quire('checkpoint', '--pg', url),
         quire('export', '--pg', url, '--bucket', 'users'),
         quire('serve', '--pg', url, '--http', '0'),
+        quire('stats', '--pg', inject('pgUrl').replace(/\/postgres$/, '/no_such_db')),
       ]);
     for (const r of [
       both,
@@ -136,6 +137,7 @@ describe('quire --pg', { timeout: 180_000 }, () => {
       /no Quire store in postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres \(schema "t/,
     );
     expect(missingWrite.stderr).toMatch(/no Quire store in .*\(use --create to make a new one\)/);
+    expect(noDb.stderr).toMatch(/database "no_such_db" does not exist/);
     const schema = /\?schema=(\w+)/.exec(url)![1]!;
     expect(await sql('public', `SELECT 1 FROM pg_namespace WHERE nspname = '${schema}'`)).toEqual([]);
   });
