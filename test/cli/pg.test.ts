@@ -222,7 +222,9 @@ describe('quire --pg', { timeout: 180_000 }, () => {
     expect(types.stdout).toContain('users: BucketTypes<UsersRecord, UsersInsert>');
     expect(check.code, check.stderr).toBe(0);
     expect(check.stdout).toMatch(
-      new RegExp(`^ok: .*\\(schema "${schema}"\\) \\(3 records, \\d+ history and feed rows checked\\)`),
+      new RegExp(
+        `^ok: .*\\(schema "${schema}"\\) \\(3 records, \\d+ history and feed rows checked; PostgreSQL data checksums: off\\)`,
+      ),
     );
 
     // A row damaged behind Quire's back: check names it and fails.
