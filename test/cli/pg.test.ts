@@ -6,9 +6,10 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectHttp, RpcError } from '../../src/client/index.js';
-import { buildPage } from '../inspector/fixture.js';
+import { buildPage, CHROMIUM, CHROMIUM_ARGS, requireChromium } from '../inspector/fixture.js';
 import { pgSchema, tempDir, waitFor } from '../persistence/helpers.js';
 import { freePort } from '../postgres/cluster.js';
 import { runQuire, startQuire, stopQuire } from './run.js';
@@ -358,6 +359,20 @@ describe('quire --pg', { timeout: 180_000 }, () => {
       const storage = (await c.call('storageStats')) as { kind: string; bytes: number };
       expect(storage).toMatchObject({ kind: 'postgres' });
       expect(storage.bytes).toBeGreaterThan(0);
+      // The page's Store view shows the size of the PostgreSQL tables (no write-ahead log of its own).
+      requireChromium();
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${ro.match[1]!}#/store`);
+        await expect
+          .poll(() => page.getByTestId('bytes').textContent(), { timeout: 15_000 })
+          .toMatch(/[KM]B$/);
+        expect(await page.getByTestId('wal').textContent()).toBe('—');
+        await expect.poll(() => page.getByText(/^postgres:\/\/127\.0\.0\.1/).count()).toBe(1);
+      } finally {
+        await browser.close();
+      }
       // A write through another instance reaches the read-only inspector.
       await w.call('insert', { bucket: 'users', record: { id: 'live', name: 'Live' } });
       await waitFor(
