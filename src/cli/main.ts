@@ -26,6 +26,7 @@ import {
   sqliteStorageReport,
 } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
+import { addDataCommands } from './data.js';
 import {
   CliError,
   cliErrorOf,
@@ -747,6 +748,7 @@ export function program(): Command {
     checkpointCmd,
   );
   addTypesCommand(p);
+  addDataCommands(p, { location, loc });
 
   return p;
 }
