@@ -322,12 +322,14 @@ async function runAsOneMigration(
         } catch (e) {
           throw new MigrationFailed(m, e);
         }
+      }
+      await applyDefinitions(store, targets);
+      // Recorded last, so a failure before consumes no sequence numbers.
+      for (const m of pending)
         if (m !== last)
           await store
             .bucket(MIGRATIONS_BUCKET)
             .insert({ version: m.version, name: m.name, appliedAt: Date.now() });
-      }
-      await applyDefinitions(store, targets);
     },
   };
   try {
