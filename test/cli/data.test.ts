@@ -2,6 +2,7 @@
 // (--follow against another process's writes), restore-version and migrate
 // (dry run, incompatible changes, failing and succeeding migration files),
 // on real SQLite store files.
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { type BucketDefinition, SQLiteAdapter, Store } from '../../src/index.js';
-import { cliRunner, exited } from './run.js';
+import { BIN, cliRunner, ENV, exited, type Result } from './run.js';
 
 let dir: string;
 const { start, quire, quireEnv } = cliRunner(() => dir);
@@ -207,6 +208,25 @@ describe('quire data commands', { timeout: 240_000 }, () => {
     expect(badSort!.stderr).toContain('bad --sort "name:down"');
     expect(unknownSort!.stderr).toContain('unknown field "height"');
     expect(badLimit!.stderr).toContain('--limit must be an integer >= 1');
+  });
+
+  it("query on a terminal: the table fits the terminal's own width", async () => {
+    // `script` gives the command a pseudo-terminal of 50 columns.
+    const cmd = `stty cols 50 rows 20; '${process.execPath}' '${BIN}' query users --db shop.db`;
+    const r = await new Promise<Result>((resolve) => {
+      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: { ...ENV, COLUMNS: '' } });
+      let stdout = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.on('exit', (code) => resolve({ code, stdout, stderr: '' }));
+    });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split(/\r?\n/).filter((l) => /^( \d|id|--)/.test(l));
+    expect(lines).toHaveLength(5);
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(50);
+    expect(Math.max(...lines.map((l) => l.length))).toBeGreaterThan(40);
+    expect(lines[2]).toContain('…');
   });
 
   it('schema: the stored definitions as a schema file (YAML or JSON) that migrate accepts unchanged', async () => {
@@ -455,6 +475,25 @@ export const migrations: Migration[] = [
       expect(JSON.parse(applied!.stdout)).toMatchObject([{ version: 1, name: 'age as number' }]);
       expect(again!.code).toBe(0);
       expect(again!.stderr).toContain('nothing to change');
+    });
+
+    it('needs the writer lock (exit 3, nothing changed); a dry run works next to the writer', async () => {
+      const file = copy('locked.db');
+      const holder = await open(file);
+      try {
+        const before = dump(file);
+        const [real, dry] = await Promise.all([
+          quire('migrate', '--db', file, '--schema', compatible()),
+          quire('migrate', '--db', file, '--schema', 'compatible.yaml', '--dry-run'),
+        ]);
+        expect(real.code).toBe(3);
+        expect(real.stderr).toContain('is locked for writing');
+        expect(dry.code).toBe(0);
+        expect(dry.stdout).toContain('bucket "notes": created');
+        expect(dump(file)).toBe(before);
+      } finally {
+        await holder.stop();
+      }
     });
 
     it('bad migration files and missing options exit 2 before the store is touched', async () => {
