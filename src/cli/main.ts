@@ -21,6 +21,7 @@ import type { DataFormat } from '../io/index.js';
 import type { PostgresAdapter } from '../postgres/index.js';
 import { type AuthOptions, InsecureBindError, QuireServer, type ServerOptions } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
+import { addDataCommands } from './data.js';
 import {
   CliError,
   cliErrorOf,
@@ -949,6 +950,7 @@ export function program(): Command {
       .description('checkpoint the write-ahead log into the SQLite store file (not for PostgreSQL)'),
   ).action(checkpointCmd);
   addTypesCommand(p);
+  addDataCommands(p, { location, loc });
 
   return p;
 }
