@@ -241,6 +241,34 @@ describe('quire --pg', { timeout: 180_000 }, () => {
     expect(bad.stderr).toMatch(/check found 2 problem\(s\)/);
   });
 
+  it('the data commands take --pg too: get, query, schema, changes, restore-version', async () => {
+    const { url } = await filledStore();
+    const [get, query, schema, changes] = await Promise.all([
+      quire('get', 'users', 'a', '--pg', url),
+      quire('query', 'users', '--pg', url, '--filter', '{"role":"admin"}', '--format', 'ndjson'),
+      quire('schema', 'users', '--pg', url),
+      quire('changes', '--pg', url),
+    ]);
+    expect(JSON.parse(get.stdout)).toMatchObject({ id: 'a', name: 'Ann', _version: 1 });
+    expect(
+      query.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['b']);
+    expect(schema.stdout).toMatch(/key: id/);
+    expect(
+      changes.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).key),
+    ).toEqual(['a', 'b']);
+    const restored = await quire('restore-version', 'users', 'b', '1', '--pg', url, '--actor', 'ops');
+    expect(restored.code, restored.stderr).toBe(0);
+    const history = await quire('history', '--pg', url, '--bucket', 'users', '--key', 'b');
+    expect(history.stdout).toMatch(/^v2 {2}update .* ops /m);
+  });
+
   it('a failed first import leaves no store behind; importing needs --create for a new store', async () => {
     const url = pgUrl();
     const [noCreate, badData] = await Promise.all([
