@@ -52,6 +52,32 @@ const LOADING: LiveState<never> = { data: undefined, error: undefined, loading: 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
 /**
+ * Keeps the subscription `pending` resolves to while `isActive()`; one that
+ * arrives after the effect was cleaned up is ended at once. Returns the
+ * cleanup that ends it.
+ */
+function hold<T extends { unsubscribe(): Promise<void> }>(
+  pending: Promise<T>,
+  isActive: () => boolean,
+  onReady: (subscription: T) => void,
+  onError: (error: Error) => void,
+): () => void {
+  let held: T | undefined;
+  pending.then(
+    (subscription) => {
+      if (!isActive()) {
+        void subscription.unsubscribe().catch(() => {});
+        return;
+      }
+      held = subscription;
+      onReady(subscription);
+    },
+    (e: unknown) => onError(asError(e)),
+  );
+  return () => void held?.unsubscribe().catch(() => {});
+}
+
+/**
  * The result of the server's reactive query `name` with `params`, updated
  * whenever it changes. Params are compared by value, so an object literal
  * per render does not subscribe again.
@@ -62,35 +88,26 @@ export function useQuery<R = unknown>(name: string, params?: unknown): LiveState
   const paramsKey = JSON.stringify(params ?? null);
   useEffect(() => {
     let active = true;
-    let unsubscribe: (() => Promise<void>) | undefined;
     setState(LOADING);
     const report = (error: Error) => {
       if (active) setState({ data: undefined, error, loading: false });
     };
-    const queryParams = JSON.parse(paramsKey) ?? undefined;
-    client
-      .subscribe<R>(
+    const release = hold(
+      client.subscribe<R>(
         name,
-        queryParams,
+        JSON.parse(paramsKey) ?? undefined,
         (result) => {
           if (active) setState({ data: result, error: undefined, loading: false });
         },
         { onError: report },
-      )
-      .then(
-        (sub) => {
-          if (!active) {
-            void sub.unsubscribe().catch(() => {});
-            return;
-          }
-          unsubscribe = () => sub.unsubscribe();
-          setState({ data: sub.result, error: undefined, loading: false });
-        },
-        (e: unknown) => report(asError(e)),
-      );
+      ),
+      () => active,
+      (sub) => setState({ data: sub.result, error: undefined, loading: false }),
+      report,
+    );
     return () => {
       active = false;
-      void unsubscribe?.().catch(() => {});
+      release();
     };
   }, [client, name, paramsKey]);
   return state;
@@ -112,7 +129,6 @@ export function useRecord<R extends Record<string, unknown> = Record<string, unk
   const keyText = JSON.stringify(key ?? null);
   useEffect(() => {
     let active = true;
-    let unsubscribe: (() => Promise<void>) | undefined;
     const recordKey = JSON.parse(keyText) as unknown;
     /** Bumped by every event: a read that started before one is stale when it lands. */
     let seen = 0;
@@ -136,8 +152,8 @@ export function useRecord<R extends Record<string, unknown> = Record<string, unk
         );
     };
     // Subscribe first, then read: a change between the two is not missed.
-    client
-      .on<BucketEvent>(
+    const release = hold(
+      client.on<BucketEvent>(
         `bucket.${bucket}.*`,
         (event) => {
           if (!sameKey(event.key, recordKey)) return;
@@ -149,21 +165,14 @@ export function useRecord<R extends Record<string, unknown> = Record<string, unk
           );
         },
         { onError: report, onResubscribed: read },
-      )
-      .then(
-        (sub) => {
-          if (!active) {
-            void sub.unsubscribe().catch(() => {});
-            return;
-          }
-          unsubscribe = () => sub.unsubscribe();
-          read();
-        },
-        (e: unknown) => report(asError(e)),
-      );
+      ),
+      () => active,
+      read,
+      report,
+    );
     return () => {
       active = false;
-      void unsubscribe?.().catch(() => {});
+      release();
     };
   }, [client, bucket, keyText]);
   return state;

@@ -3,20 +3,18 @@
 // record contents or tokens), `--log-level` filters them, `GET /metrics`
 // speaks the Prometheus text format (parsed here by a Prometheus parser) and
 // is guarded by the same tokens as the RPC endpoint.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWebSocket, RpcError, spawnStdio } from '../../src/client/index.js';
 import { SQLiteAdapter, Store } from '../../src/index.js';
 import { QuireServer } from '../../src/server/index.js';
+import { BIN, cliRunner, ENV } from '../cli/run.js';
 import { FlakyAdapter, tempDir, waitFor } from '../persistence/helpers.js';
 
-const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
-const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
 const ADMIN_TOKEN = 'tok-admin-5f1e9a77c3';
 const USERS_TOKEN = 'tok-users-only-90d2b4';
 const SECRET = 'very-private-note-3141';
@@ -59,27 +57,19 @@ afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-/** `quire serve … --http 0`: the child, its URL, and its stderr so far. */
-function serveHttp(...args: string[]): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--http', '0'], {
-      cwd: dir,
-      env: ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let err = '';
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-    });
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /HTTP (http:\/\/\S+)/.exec(err);
-      if (m) resolve({ child, url: m[1]!, stderr: () => err + (out !== '' ? `\nSTDOUT:${out}` : '') });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+const cli = cliRunner(() => dir);
+
+/** `quire serve … --http 0`: the child, its URL, and its stderr (and any stdout, marked) so far. */
+async function serveHttp(
+  ...args: string[]
+): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+  const s = await cli.serveHttp(...args);
+  children.push(s.child);
+  let out = '';
+  s.child.stdout!.on('data', (d) => {
+    out += d;
   });
+  return { child: s.child, url: s.url, stderr: () => s.stderr() + (out !== '' ? `\nSTDOUT:${out}` : '') };
 }
 
 async function stop(child: ChildProcess): Promise<number | null> {
@@ -265,20 +255,9 @@ describe('quire serve: logs and metrics', { timeout: 120_000 }, () => {
     expect(await stop(s.child)).toBe(0);
     expect(jsonLines(s.stderr()).filter((l) => l.msg === 'request')).toEqual([]);
 
-    const bad = await new Promise<{ code: number | null; err: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'serve', '--db', 'quiet.db', '--log-level', 'loud'], {
-        cwd: dir,
-        env: ENV,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let err = '';
-      child.stderr.on('data', (d) => {
-        err += d;
-      });
-      child.on('exit', (code) => resolve({ code, err }));
-    });
+    const bad = await cli.quire('serve', '--db', 'quiet.db', '--log-level', 'loud');
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--log-level/);
+    expect(bad.stderr).toMatch(/--log-level/);
 
     // Over stdio at debug level: every stdout line is protocol (the client would report anything else).
     const unreadable: Error[] = [];
