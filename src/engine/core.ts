@@ -105,7 +105,7 @@ export class StoreCore implements EngineHost {
   }
 
   writeSet(transactional = false): WriteSet {
-    return new WriteSet(this, { transactional });
+    return new WriteSet(this, transactional);
   }
 
   /**
