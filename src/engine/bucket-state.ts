@@ -37,12 +37,14 @@ export class BucketState {
   #nextSeq = 0;
   /** Set by #plan: its candidates already come in bucket order (no re-ordering needed). */
   #planInOrder = false;
+  /** Set by #plan: the candidates' records, when the index hands them out (no lookup per key). */
+  #planRecords: Iterable<StoreRecord> | undefined;
   /** Built lazily, on the first index-served query: restoring a bucket does not pay for it. */
   readonly #wantsSeq: boolean;
 
   constructor(def: CompiledBucket) {
     this.def = def;
-    this.indexes = def.indexes.map(createIndex);
+    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records));
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
     this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
@@ -113,7 +115,10 @@ export class BucketState {
       return;
     }
     for (const ix of this.indexes) {
-      if (ix.unchanged(previous, next)) continue;
+      if (ix.unchanged(previous, next)) {
+        ix.replaced(keyId, previous, next);
+        continue;
+      }
       ix.remove(keyId, previous);
       ix.add(keyId, next);
       // The key now sits last under its new value, out of insertion order.
@@ -398,11 +403,31 @@ export class BucketState {
     if (candidates !== undefined) {
       const seq = this.#planInOrder ? undefined : this.#seqMap();
       if (this.#planInOrder) {
-        result = [];
-        for (const k of candidates) {
-          const r = this.records.get(k);
-          if (r !== undefined && (pred === undefined || pred(r))) result.push(r);
+        const unsorted = sortEntries === undefined || sortEntries.length === 0;
+        // Unsorted: offset and limit apply while walking (no copy of rows that are cut anyway).
+        const skip = unsorted ? offset : 0;
+        const max = unsorted ? limit : Number.POSITIVE_INFINITY;
+        const out: StoreRecord[] = [];
+        let skipped = 0;
+        const recs = this.#planRecords;
+        if (max > 0) {
+          if (recs !== undefined) {
+            for (const r of recs) {
+              if (pred !== undefined && !pred(r)) continue;
+              if (skipped < skip) skipped++;
+              else if (out.push(r) >= max) break;
+            }
+          } else {
+            for (const k of candidates) {
+              const r = this.records.get(k);
+              if (r === undefined || (pred !== undefined && !pred(r))) continue;
+              if (skipped < skip) skipped++;
+              else if (out.push(r) >= max) break;
+            }
+          }
         }
+        if (unsorted) return out;
+        result = out;
       } else if (seq !== undefined) {
         // Index order need not be bucket order: put it back, so an index never changes
         // results. Candidates usually arrive in order already (one rank lookup each).
@@ -471,6 +496,10 @@ export class BucketState {
     const pred = compileFilter(filter);
     const candidates = this.#plan(filter);
     if (candidates !== undefined && this.#planInOrder) {
+      if (this.#planRecords !== undefined) {
+        for (const r of this.#planRecords) if (pred(r)) return r;
+        return undefined;
+      }
       for (const k of candidates) {
         const r = this.records.get(k);
         if (r !== undefined && pred(r)) return r;
@@ -503,6 +532,10 @@ export class BucketState {
     const pred = compileFilter(filter);
     const candidates = this.#plan(filter);
     let n = 0;
+    if (candidates !== undefined && this.#planRecords !== undefined) {
+      for (const r of this.#planRecords) if (pred(r)) n++;
+      return n;
+    }
     if (candidates !== undefined) {
       for (const k of candidates) {
         const r = this.records.get(k);
@@ -530,6 +563,7 @@ export class BucketState {
    */
   #plan(filter: WhereFilter): Iterable<KeyId> | undefined {
     this.#planInOrder = false;
+    this.#planRecords = undefined;
     const eq = new Map<string, unknown>();
     const ranges = new Map<string, { lower?: RangeBound; upper?: RangeBound }>();
     const ins = new Map<string, readonly unknown[]>();
@@ -592,6 +626,7 @@ export class BucketState {
             best = ix.lookup(v);
             bestCost = cost;
             this.#planInOrder = ix.inBucketOrder && !this.def.orderedByKey;
+            this.#planRecords = ix.recordsOf(v) as Iterable<StoreRecord> | undefined;
           }
         } else if (fields.length === 1 && ins.has(fields[0]!)) {
           const values = ins.get(fields[0]!)!;
@@ -601,6 +636,7 @@ export class BucketState {
             best = unionLookup(ix, values);
             bestCost = cost;
             this.#planInOrder = false;
+            this.#planRecords = undefined;
           }
         }
         continue;
@@ -620,6 +656,7 @@ export class BucketState {
         best = ix.range(prefix, usableRange ? range.lower : undefined, usableRange ? range.upper : undefined);
         bestCost = cost;
         this.#planInOrder = false;
+        this.#planRecords = undefined;
       }
     }
     return best;
