@@ -360,42 +360,18 @@ export class BucketState {
 
     const candidates = matchesAll ? undefined : this.#plan(filter!);
 
-    // A sort on one field with a sorted index and no narrower plan: walk the index, stop early.
-    if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {
+    if (sortEntries !== undefined && sortEntries.length === 1) {
       const [field, dir] = sortEntries[0]!;
-      const ix = this.#sortedIndexFor(field);
-      if (ix !== undefined) {
-        // Records with equal sort values (a tie group) are emitted in bucket
-        // order, as the stable sort of a full scan would.
-        const out: StoreRecord[] = [];
-        if (limit === 0) return out;
-        const order = this.#bucketOrder();
-        let skipped = 0;
-        let group: KeyId[] = [];
-        let groupValue: unknown;
-        const flush = (): boolean => {
-          if (group.length > 1) group.sort(order);
-          for (const k of group) {
-            if (skipped < offset) {
-              skipped++;
-              continue;
-            }
-            out.push(this.records.get(k)!);
-            if (out.length >= limit) return true;
-          }
-          group = [];
-          return false;
-        };
-        for (const k of ix.scan(dir === 'desc')) {
-          const r = this.records.get(k)!;
-          if (pred !== undefined && !pred(r)) continue;
-          const v = r[field] ?? null;
-          if (group.length > 0 && v !== groupValue && flush()) return out;
-          groupValue = v;
-          group.push(k);
-        }
-        flush();
-        return out;
+      // A sort on one field with a sorted index and no narrower plan: walk the index, stop early.
+      if (candidates === undefined) {
+        const ix = this.#sortedIndexFor(field);
+        if (ix !== undefined) return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit);
+      }
+      // Equality on the leading fields of a sorted index whose next field is the sort
+      // field: walk just that part of the index, in sort order, and stop early.
+      if (!matchesAll) {
+        const walk = this.#prefixWalk(filter!, field, dir === 'desc');
+        if (walk !== undefined) return this.#sortedWalk(walk, field, pred, offset, limit);
       }
     }
 
@@ -475,6 +451,74 @@ export class BucketState {
     if (sortEntries !== undefined && sortEntries.length > 0) result = sortRecords(result, sortEntries);
     if (offset > 0 || limit < result.length) result = result.slice(offset, offset + limit);
     return result;
+  }
+
+  /**
+   * Records for keys that arrive in order of `field`, filtered, offset and
+   * limited. Records with equal values (a tie group) are emitted in bucket
+   * order, as the stable sort of a full scan would; the walk stops as soon
+   * as the page is full.
+   */
+  #sortedWalk(
+    keys: Iterable<KeyId>,
+    field: string,
+    pred: ((r: StoreRecord) => boolean) | undefined,
+    offset: number,
+    limit: number,
+  ): StoreRecord[] {
+    const out: StoreRecord[] = [];
+    if (limit === 0) return out;
+    let order: ((a: KeyId, b: KeyId) => number) | undefined;
+    let skipped = 0;
+    let group: KeyId[] = [];
+    let groupValue: unknown;
+    const flush = (): boolean => {
+      if (group.length > 1) group.sort((order ??= this.#bucketOrder()));
+      for (const k of group) {
+        if (skipped < offset) {
+          skipped++;
+          continue;
+        }
+        out.push(this.records.get(k)!);
+        if (out.length >= limit) return true;
+      }
+      group = [];
+      return false;
+    };
+    for (const k of keys) {
+      const r = this.records.get(k)!;
+      if (pred !== undefined && !pred(r)) continue;
+      const v = r[field] ?? null;
+      if (group.length > 0 && v !== groupValue && flush()) return out;
+      groupValue = v;
+      group.push(k);
+    }
+    flush();
+    return out;
+  }
+
+  /**
+   * Keys of the records matching the filter's equalities on the leading
+   * fields of a sorted index whose next field is `field`, in order of
+   * `field`; undefined when no sorted index fits.
+   */
+  #prefixWalk(filter: WhereFilter, field: string, descending: boolean): Iterable<KeyId> | undefined {
+    const type = this.def.definition.schema[field]?.type;
+    if (type !== 'number' && type !== 'string') return undefined;
+    for (const ix of this.indexes) {
+      if (!(ix instanceof SortedIndex)) continue;
+      const fields = ix.def.fields;
+      const m = fields.indexOf(field);
+      if (m < 1) continue;
+      const prefix: unknown[] = [];
+      for (let i = 0; i < m; i++) {
+        const v = equalityOf(filter[fields[i]!]);
+        if (v === undefined) break;
+        prefix.push(v);
+      }
+      if (prefix.length === m) return ix.prefixScan(prefix, descending);
+    }
+    return undefined;
   }
 
   /** Full scan in bucket order. */
@@ -678,6 +722,15 @@ function* unionLookup(ix: HashIndex, values: readonly unknown[]): Iterable<KeyId
     seen.add(v);
     yield* ix.lookup(ix.valueFor([v]));
   }
+}
+
+/** The value a filter condition fixes by equality (a string, number or boolean), or undefined. */
+function equalityOf(cond: unknown): unknown {
+  if (cond === null || cond === undefined) return undefined;
+  if (typeof cond !== 'object') return typeof cond === 'number' && Number.isNaN(cond) ? undefined : cond;
+  if (!isFilterOperators(cond)) return undefined;
+  const v = (cond as Record<string, unknown>).$eq;
+  return v === null || typeof v === 'object' || (typeof v === 'number' && Number.isNaN(v)) ? undefined : v;
 }
 
 function compareKeyValues(a: unknown, b: unknown): number {

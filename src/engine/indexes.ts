@@ -384,6 +384,33 @@ export class SortedIndex implements Index {
     return out;
   }
 
+  /**
+   * Keys whose first `prefix.length` fields equal `prefix`, in order of the
+   * next field, records with that field null or missing last in either
+   * direction. Lazy: a caller that stops early touches only what it read.
+   */
+  *prefixScan(prefix: readonly unknown[], descending: boolean): IterableIterator<KeyId> {
+    const m = prefix.length;
+    const n = this.#n;
+    const cmp = (e: Entry, probe: readonly unknown[]): number => {
+      for (let i = 0; i < probe.length; i++) {
+        const c = compareNullable(e[i], probe[i]);
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
+    const from = this.#list.seek(prefix, cmp, descending);
+    const it = descending ? this.#list.descending(from) : this.#list.ascending(from);
+    let nulls: KeyId[] | undefined;
+    for (const e of it) {
+      if (cmp(e, prefix) !== 0) break;
+      // Descending, the nulls of the next field come first in the index: they belong last.
+      if (descending && (e[m] === undefined || e[m] === null)) (nulls ??= []).push(e[n] as KeyId);
+      else yield e[n] as KeyId;
+    }
+    if (nulls !== undefined) yield* nulls;
+  }
+
   /** Every key in order of the first field; null-valued records last in both directions. */
   *scan(descending: boolean): IterableIterator<KeyId> {
     const n = this.#n;
