@@ -358,21 +358,21 @@ export class BucketState {
       return out;
     }
 
+    // Equality on the leading fields of a sorted index whose next field is the sort
+    // field: walk just that part of the index, in sort order, and stop early.
+    if (sortEntries !== undefined && sortEntries.length === 1 && !matchesAll) {
+      const [field, dir] = sortEntries[0]!;
+      const walk = this.#prefixWalk(filter!, field, dir === 'desc');
+      if (walk !== undefined) return this.#sortedWalk(walk, field, pred, offset, limit);
+    }
+
     const candidates = matchesAll ? undefined : this.#plan(filter!);
 
-    if (sortEntries !== undefined && sortEntries.length === 1) {
+    // A sort on one field with a sorted index and no narrower plan: walk the index, stop early.
+    if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {
       const [field, dir] = sortEntries[0]!;
-      // A sort on one field with a sorted index and no narrower plan: walk the index, stop early.
-      if (candidates === undefined) {
-        const ix = this.#sortedIndexFor(field);
-        if (ix !== undefined) return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit);
-      }
-      // Equality on the leading fields of a sorted index whose next field is the sort
-      // field: walk just that part of the index, in sort order, and stop early.
-      if (!matchesAll) {
-        const walk = this.#prefixWalk(filter!, field, dir === 'desc');
-        if (walk !== undefined) return this.#sortedWalk(walk, field, pred, offset, limit);
-      }
+      const ix = this.#sortedIndexFor(field);
+      if (ix !== undefined) return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit);
     }
 
     let result: StoreRecord[] | undefined;
@@ -386,7 +386,10 @@ export class BucketState {
         const out: StoreRecord[] = [];
         let skipped = 0;
         const recs = this.#planRecords;
-        if (max > 0) {
+        // The index's records are exactly the matches: copy them in one step.
+        if (recs !== undefined && skip === 0 && max === Number.POSITIVE_INFINITY && this.#exactPlan(filter!))
+          result = Array.from(recs);
+        else if (max > 0) {
           if (recs !== undefined) {
             for (const r of recs) {
               if (pred !== undefined && !pred(r)) continue;
@@ -402,8 +405,8 @@ export class BucketState {
             }
           }
         }
-        if (unsorted) return out;
-        result = out;
+        if (result === undefined) result = out;
+        if (unsorted) return result;
       } else if (seq !== undefined) {
         // Index order need not be bucket order: put it back, so an index never changes
         // results. Candidates usually arrive in order already (one rank lookup each).
@@ -519,6 +522,32 @@ export class BucketState {
       if (prefix.length === m) return ix.prefixScan(prefix, descending);
     }
     return undefined;
+  }
+
+  /**
+   * Whether the filter is one equality that the hash index chosen by #plan
+   * answers exactly (the records it holds for the value are the matches):
+   * one field, a string, finite number or boolean. Dates are indexed under
+   * a "\u0000date:" string, so such strings are excluded.
+   */
+  #exactPlan(filter: WhereFilter): boolean {
+    let field: string | undefined;
+    for (const f in filter) {
+      if (field !== undefined) return false;
+      field = f;
+    }
+    if (field === undefined) return false;
+    const v = equalityOf(filter[field]);
+    if (typeof v === 'string' ? v.startsWith('\u0000') : v === undefined) return false;
+    for (const ix of this.indexes)
+      if (
+        ix instanceof HashIndex &&
+        ix.def.fields.length === 1 &&
+        ix.def.fields[0] === field &&
+        !ix.def.unique
+      )
+        return true;
+    return false;
   }
 
   /** Full scan in bucket order. */

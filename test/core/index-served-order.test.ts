@@ -50,8 +50,8 @@ async function pair() {
   for (const r of rows(400)) {
     if (seen.has(r.id)) continue;
     seen.add(r.id);
-    await indexed.insert(r);
-    await plain.insert(r);
+    await indexed.insert(r as never);
+    await plain.insert(r as never);
   }
   return { indexed, plain };
 }
