@@ -248,7 +248,7 @@ export class WriteSet {
       for (const f of b.def.validator.autoincrementFields) if (data[f] != null) this.#seeCounter(b, data[f]);
     const record = b.def.validator.prepareInsert(
       data,
-      () => this.#nextCounter(b),
+      b.def.hasAutoincrement ? () => this.#nextCounter(b) : NO_AUTOINCREMENT,
       this.now,
       this.#host.maxNestingDepth,
     );
@@ -577,6 +577,8 @@ export class WriteSet {
 
 const NO_COUNTERS: Map<string, number> = new Map();
 const NOTHING_STAGED: readonly Staged[] = [];
+/** Buckets without autoincrement fields never ask for a value. */
+const NO_AUTOINCREMENT = (): number => 0;
 
 interface Referrer {
   readonly source: BucketState;
