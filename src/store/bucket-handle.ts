@@ -104,14 +104,28 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
 
   // ── Writes ────────────────────────────────────────────────────────
 
-  async insert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
-    const b = this.#ready() ?? (await this.#state());
+  insert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
+    // Not an async function: the hot path (bucket loaded, no strict wait)
+    // returns an already resolved promise, with errors as rejections.
+    try {
+      const b = this.#ready();
+      if (b === undefined) return this.#insertLoaded(data, options);
+      return this.#insertInto(b, data, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #insertLoaded(data: I, options: WriteOptions | undefined): Promise<StoreRecord<R>> {
+    return this.#insertInto(await this.#state(), data, options);
+  }
+
+  #insertInto(b: BucketState, data: I, options: WriteOptions | undefined): Promise<StoreRecord<R>> {
     checkRecord('insert', data);
     const ws = this.#core.writeSet();
-    const record = ws.insert(b, data);
+    const record = ws.insert(b, data) as StoreRecord<R>;
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
-    if (wait !== undefined) await wait;
-    return record as StoreRecord<R>;
+    return wait === undefined ? Promise.resolve(record) : wait.then(() => record);
   }
 
   get(key: unknown): Promise<StoreRecord<R> | undefined> {
@@ -125,15 +139,37 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     return this.#state().then((b) => b.records.get(b.toKeyId(key, 'get')) as StoreRecord<R> | undefined);
   }
 
-  async update(key: unknown, changes: Partial<R>, options?: WriteOptions): Promise<StoreRecord<R>> {
-    const b = this.#ready() ?? (await this.#state());
+  update(key: unknown, changes: Partial<R>, options?: WriteOptions): Promise<StoreRecord<R>> {
+    // As insert: a resolved promise on the hot path, errors as rejections.
+    try {
+      const b = this.#ready();
+      if (b === undefined) return this.#updateLoaded(key, changes, options);
+      return this.#updateIn(b, key, changes, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #updateLoaded(
+    key: unknown,
+    changes: Partial<R>,
+    options: WriteOptions | undefined,
+  ): Promise<StoreRecord<R>> {
+    return this.#updateIn(await this.#state(), key, changes, options);
+  }
+
+  #updateIn(
+    b: BucketState,
+    key: unknown,
+    changes: Partial<R>,
+    options: WriteOptions | undefined,
+  ): Promise<StoreRecord<R>> {
     const keyId = b.toKeyId(key, 'update');
     checkRecord('update', changes, 'changes');
     const ws = this.#core.writeSet();
-    const record = ws.update(b, keyId, changes as Rec, key);
+    const record = ws.update(b, keyId, changes as Rec, key) as StoreRecord<R>;
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
-    if (wait !== undefined) await wait;
-    return record as StoreRecord<R>;
+    return wait === undefined ? Promise.resolve(record) : wait.then(() => record);
   }
 
   /** Deletes the record (a no-op if absent), applying referential actions. */
