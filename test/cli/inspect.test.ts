@@ -4,14 +4,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, RpcError } from '../../src/client/index.js';
 import { SQLiteAdapter, Store } from '../../src/index.js';
 import { buildPage } from '../inspector/fixture.js';
-
-const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
-const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
+import { BIN, cliRunner, ENV } from './run.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -40,24 +37,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function quire(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const { quire } = cliRunner(() => dir);
 
 /** Starts a long-running command; resolves with the first match of `pattern` in its output. */
 function running(
