@@ -76,7 +76,7 @@ describe('quire CLI', { timeout: 180_000 }, () => {
     expect(missing!.code).toBe(2);
     expect(missing!.stderr).toMatch(/--bucket/);
     expect(both!.code).toBe(2);
-    expect(none!.stderr).toMatch(/--db FILE or --workspace DIR/);
+    expect(none!.stderr).toMatch(/which store\? give --db FILE, --workspace DIR or --pg URL/);
   });
 
   it('clear messages for a missing store, a missing or bad schema file, a bad definition', async () => {

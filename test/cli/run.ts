@@ -67,3 +67,38 @@ export function cliRunner(cwd: () => string) {
 
   return { start, quire, quireEnv, serveHttp };
 }
+
+/** Run `quire …args` in `cwd` to its end. */
+export const runQuire = (cwd: string, args: readonly string[]): Promise<Result> =>
+  cliRunner(() => cwd).quire(...args);
+
+/**
+ * Start a long-running command (serve, inspect) in `cwd`; resolves with the
+ * first match of `pattern` in its output, rejects when it exits before.
+ */
+export function startQuire(
+  cwd: string,
+  pattern: RegExp,
+  args: readonly string[],
+): Promise<{ match: RegExpExecArray; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = cliRunner(() => cwd).start(args);
+    let text = '';
+    const look = (d: Buffer) => {
+      text += d;
+      const m = pattern.exec(text);
+      if (m) resolve({ match: m, child });
+    };
+    child.stdout.on('data', look);
+    child.stderr.on('data', look);
+    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${text}`)));
+  });
+}
+
+/** SIGTERM, and wait for the exit. */
+export async function stopQuire(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = exited(child);
+  child.kill('SIGTERM');
+  await done;
+}
