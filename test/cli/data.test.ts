@@ -3,7 +3,7 @@
 // (dry run, incompatible changes, failing and succeeding migration files),
 // on real SQLite store files.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -434,6 +434,69 @@ describe('quire data commands', { timeout: 240_000 }, () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('migration 2 ("goes wrong") failed: step three failed; nothing was changed');
       expect(dump(file)).toBe(before);
+    });
+
+    it('killed in the middle of a migration: the stored data is as before; the next run applies it', async () => {
+      const file = copy('killed.db');
+      const marker = join(dir, 'killed.marker');
+      writeFileSync(
+        join(dir, 'slow.mjs'),
+        `import { writeFileSync } from 'node:fs';
+        export const migrations = [{ version: 1, name: 'age as number', up: async (ctx) => {
+          await ctx.bucket('users').changeFieldType('age', 'number', (v) => Number(v));
+          await ctx.createBucket('audit', { key: 'id', schema: { id: { type: 'string' } } });
+          if (process.env.QUIRE_TEST_MARKER) {
+            writeFileSync(process.env.QUIRE_TEST_MARKER, 'done');
+            await new Promise((r) => setTimeout(r, 120_000));
+          }
+        } }];`,
+      );
+      /** What a user sees of the store: definitions (the runner's own bucket aside), records, the feed. */
+      const view = async () => {
+        const [schema, users, feed] = await Promise.all([
+          quire('schema', '--db', file),
+          quire('query', 'users', '--db', file, '--format', 'json'),
+          quire('changes', '--db', file),
+        ]);
+        const buckets = YAML.parse(schema!.stdout).buckets;
+        delete buckets._migrations;
+        return { buckets, users: users!.stdout, feed: feed!.stdout };
+      };
+      const before = await view();
+      const child = start(['migrate', '--db', file, '--schema', ageAsNumber(), '--migration', 'slow.mjs'], {
+        QUIRE_TEST_MARKER: marker,
+      });
+      await new Promise<void>((resolve, reject) => {
+        const look = setInterval(() => {
+          if (existsSync(marker)) {
+            clearInterval(look);
+            resolve();
+          }
+        }, 50);
+        child.on('exit', (code) => {
+          clearInterval(look);
+          reject(new Error(`migrate exited with ${code} before the marker`));
+        });
+      });
+      child.kill('SIGKILL');
+      await exited(child);
+      expect(await view()).toEqual(before);
+      const applied = await quire('query', '_migrations', '--db', file, '--format', 'json');
+      expect(applied.code === 2 || JSON.parse(applied.stdout).length === 0).toBe(true);
+
+      const again = await quire(
+        'migrate',
+        '--db',
+        file,
+        '--schema',
+        'age-number.yaml',
+        '--migration',
+        'slow.mjs',
+      );
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain('bucket "audit": created');
+      const users = await quire('query', 'users', '--db', file, '--format', 'json', '--sort', 'age');
+      expect(JSON.parse(users.stdout).map((u: { age: number }) => u.age)).toEqual([29, 36, 41]);
     });
 
     it('a TypeScript migration file makes an incompatible change; a second run has nothing to do', async () => {
