@@ -701,7 +701,11 @@ async function checkPostgres(pg: PgLocation, opts: Record<string, any>): Promise
   const problems: string[] = [];
   let records = 0;
   let logRows = 0;
+  let checksums = 'unknown';
   try {
+    // Page checksums are PostgreSQL's own (initdb --data-checksums); say whether the cluster has them.
+    const setting = await (await adapter.pool()).query<{ data_checksums: string }>('SHOW data_checksums');
+    checksums = setting.rows[0]?.data_checksums ?? checksums;
     records = await checkBuckets(
       adapter,
       names,
@@ -734,7 +738,9 @@ async function checkPostgres(pg: PgLocation, opts: Record<string, any>): Promise
     for (const p of problems) out(`problem: ${p}`);
     throw new CliError(`check found ${problems.length} problem(s) in ${where}`, EXIT.FAILED);
   }
-  out(`ok: ${where} (${records} records, ${logRows} history and feed rows checked)`);
+  out(
+    `ok: ${where} (${records} records, ${logRows} history and feed rows checked; PostgreSQL data checksums: ${checksums})`,
+  );
 }
 
 async function checkpointCmd(opts: Record<string, any>): Promise<void> {
