@@ -785,12 +785,12 @@ export function loc(opts: Record<string, any>): Pick<OpenOptions, 'db' | 'worksp
 
 export function program(): Command {
   const p = new Command('quire')
-    .description('Serve, import, export, back up and inspect a Quire store.')
+    .description('Serve, import, export, back up, inspect, query and migrate a Quire store.')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nEvery command that opens a store takes --db FILE, --workspace DIR or --pg URL (PostgreSQL).\nExit codes: 0 ok, 1 failed (check found problems, no history for the key, an unreachable database, a runtime error), 2 bad usage or input (unknown option, missing store, bad schema, filter or data file), 3 store locked by another process.',
+      '\nEvery command that opens a store takes --db FILE, --workspace DIR or --pg URL (PostgreSQL).\nExit codes: 0 ok, 1 failed (check found problems, no history or no record for the key, a migration that threw, an unreachable database, a runtime error), 2 bad usage or input (unknown option, missing store, bad schema, filter or data file), 3 store locked by another process.',
     )
     .exitOverride();
 

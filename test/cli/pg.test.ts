@@ -145,7 +145,7 @@ describe('quire --pg', { timeout: 180_000 }, () => {
 
   it('an unreachable database: a clear error after the bounded wait, exit 1, the password never shown', async () => {
     const port = await freePort(); // nothing listens there
-    const url = `postgres://app:s3cr3t-pw@127.0.0.1:${port}/appdb?schema=app&connect_timeout=1`;
+    const url = `postgres://app:s3cr3t-pw@127.0.0.1:${port}/appdb?schema=app&connect_timeout=3`;
     const [stats, serve, inspect, copy] = await Promise.all([
       quire('stats', '--pg', url),
       quire('serve', '--pg', url, '--http', '0'),
@@ -156,10 +156,12 @@ describe('quire --pg', { timeout: 180_000 }, () => {
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(
         new RegExp(
-          `PostgreSQL at postgres://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/appdb is unreachable \\(gave up after 1000 ms`,
+          `PostgreSQL at postgres://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/appdb is unreachable \\(gave up after 3000 ms`,
         ),
       );
-      expect(r.stderr).toMatch(/ECONNREFUSED/);
+      // The refused connection is named; on a loaded machine the driver's own
+      // connect timer can fire first, which is named instead.
+      expect(r.stderr).toMatch(/ECONNREFUSED|timeout expired/);
       expect(r.stderr + r.stdout).not.toContain('s3cr3t');
     }
     expect(existsSync(join(dir, 'copy.db'))).toBe(false);
