@@ -5,6 +5,8 @@ export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from '.
 export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
   CommitConflictError,
+  CommitOutcomeUnknownError,
+  CommitTimeoutError,
   type ConflictingWrite,
   DatabaseUnreachableError,
   JournalDamagedError,

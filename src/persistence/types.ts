@@ -178,6 +178,15 @@ export interface IncrementalAdapter {
    * (TTL purge) right now. Without it, every instance does its own.
    */
   isLeader?(store: string): boolean;
+  /**
+   * Shared databases: how long (ms) a strict write waits for its commit before
+   * it is rejected (CommitTimeoutError, rolled back; CommitOutcomeUnknownError
+   * when it was sent and its outcome is unknown). Without it, strict writes
+   * wait until storage works again.
+   */
+  readonly commitTimeoutMs?: number;
+  /** Shared databases: whether the last failed commit may have committed (its connection broke during COMMIT). */
+  commitOutcomeUnknown?(store: string): boolean;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
   /** The files (and directories) that hold a store: a backup must never be written onto them. */

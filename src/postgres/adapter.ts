@@ -73,6 +73,12 @@ export interface PostgresAdapterOptions {
    * being notified (a lost notification costs at most this). Default 1000.
    */
   readonly pollMs?: number;
+  /**
+   * How long (ms) a strict write waits for its commit while the database does
+   * not answer, before it is rejected with CommitTimeoutError (rolled back) or
+   * CommitOutcomeUnknownError (sent, outcome unknown). Default 5000.
+   */
+  readonly commitTimeoutMs?: number;
   /** Module name of the driver (tests of the missing-driver error). Default `pg`. */
   readonly driver?: string;
 }
@@ -147,6 +153,8 @@ export class PostgresAdapter implements IncrementalAdapter {
   /** Commit attempts so far (quire_instances.last_commit holds the last one that committed). */
   #attempts = 0;
   #uncertain: { attempt: number; unit: CommitUnit } | undefined;
+  readonly commitTimeoutMs: number;
+  #lastUncertain = false;
 
   constructor(connection: PostgresConnection, options: PostgresAdapterOptions = {}) {
     if (connection === null || typeof connection !== 'object')
@@ -207,6 +215,19 @@ export class PostgresAdapter implements IncrementalAdapter {
         `expected a number >= 10, got ${String(poll)}`,
       );
     this.#pollMs = poll;
+    const commitTimeout = options.commitTimeoutMs ?? 5000;
+    if (!Number.isFinite(commitTimeout) || commitTimeout < 1)
+      throw new InvalidArgumentError(
+        'PostgresAdapter',
+        'commitTimeoutMs',
+        `expected a number >= 1, got ${String(commitTimeout)}`,
+      );
+    this.commitTimeoutMs = commitTimeout;
+  }
+
+  /** Whether the last failed `commit` may have committed (its connection broke during COMMIT). */
+  commitOutcomeUnknown(_store: string): boolean {
+    return this.#lastUncertain;
   }
 
   /** Where the database is, for messages (never the password). */
@@ -321,7 +342,12 @@ export class PostgresAdapter implements IncrementalAdapter {
     try {
       await c.query(begin);
       const out = await fn(c);
-      await c.query('COMMIT');
+      try {
+        await c.query('COMMIT');
+      } catch (e) {
+        if (e !== null && typeof e === 'object') duringCommit.add(e);
+        throw e;
+      }
       return out;
     } catch (e) {
       if (isConnectionError(e)) broken = e as Error;
@@ -502,6 +528,7 @@ export class PostgresAdapter implements IncrementalAdapter {
   }
 
   async commit(store: string, unit: CommitUnit): Promise<void> {
+    this.#lastUncertain = false;
     const pool = await this.pool();
     // The last attempt lost its connection: it may have committed. Find out before going on,
     // so a retry neither writes it twice nor mistakes its own rows for another instance's.
@@ -525,7 +552,12 @@ export class PostgresAdapter implements IncrementalAdapter {
       } catch (e) {
         // Cached bucket ids may name rows the rollback removed.
         this.#ids.clear();
-        if (isConnectionError(e)) this.#uncertain = { attempt: n, unit };
+        // Only a connection lost while COMMIT was under way leaves the outcome open;
+        // before that, the server rolls the transaction back.
+        if (isConnectionError(e) && duringCommit.has(e as object)) {
+          this.#uncertain = { attempt: n, unit };
+          this.#lastUncertain = true;
+        }
         if (e instanceof CommitConflictError) throw e;
         const code = (e as { code?: string }).code;
         if (code !== undefined && RETRYABLE.has(code) && attempt < 5) continue;
@@ -1123,6 +1155,8 @@ interface ArrayQuery {
 }
 
 const EMPTY: unknown[] = [];
+/** Errors thrown by the COMMIT statement itself. */
+const duringCommit = new WeakSet<object>();
 
 function feedRow(x: Record<string, string | null>): FeedWrite {
   return {
