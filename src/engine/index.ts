@@ -1,7 +1,7 @@
 // The engine's face: the synchronous core every other folder builds on
 // (records, indexes, schema, filters, WriteSet, ChangeBatch, StoreCore).
 export { aggregate, avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
-export { BucketState, sortRecords } from './bucket-state.js';
+export { BucketState, type CounterReservation, sortRecords } from './bucket-state.js';
 export {
   type CommitListener,
   type HistoryEntryRow,

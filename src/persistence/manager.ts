@@ -23,6 +23,7 @@ import {
 import { backupTo } from './backup-to.js';
 import { decodeKey, encodeKey, serializeDefinition } from './codec.js';
 import { CommitQueue } from './commit-queue.js';
+import { CounterBlocks } from './counters.js';
 import { StorageCorruptError, StorageError, StorageUnavailableError, toStorageError } from './errors.js';
 import { type LogSource, readChanges, readHistory } from './log-reads.js';
 import { NamedBackups } from './named-backups.js';
@@ -234,9 +235,9 @@ export class PersistenceManager implements StoreStorage {
 
   // ── Buckets ─────────────────────────────────────────────────────
 
-  restoreBucket(state: BucketState): Promise<void> {
+  async restoreBucket(state: BucketState): Promise<void> {
     const q = this.#queue;
-    return restoreBucket(state, {
+    await restoreBucket(state, {
       load: async (name) => {
         if (this.#snapshot !== undefined) return loadSnapshotBucket(this.#snapshot, this.#store, name);
         await this.#open();
@@ -250,6 +251,13 @@ export class PersistenceManager implements StoreStorage {
         q.pending.addRecord(name, encodeKey(keyId), 'update', seq, r._version, r, seq, r._version);
       },
     });
+    // Shared databases: generated keys come from blocks reserved in the database.
+    const a = this.#incremental;
+    if (a?.reserveCounter !== undefined && state.def.hasAutoincrement) {
+      const store = this.#store;
+      const name = state.name;
+      state.counterReservation = new CounterBlocks((n) => a.reserveCounter!(store, name, n));
+    }
   }
 
   #storeDefinition(name: string, def: StoredDefinition): void {

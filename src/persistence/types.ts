@@ -185,6 +185,11 @@ export interface IncrementalAdapter {
    * wait until storage works again.
    */
   readonly commitTimeoutMs?: number;
+  /**
+   * Shared databases: reserve `count` autoincrement values of a bucket in the
+   * database ([from, to], never handed to another instance).
+   */
+  reserveCounter?(store: string, bucket: string, count: number): Promise<{ from: number; to: number }>;
   /** Shared databases: whether the last failed commit may have committed (its connection broke during COMMIT). */
   commitOutcomeUnknown?(store: string): boolean;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */

@@ -385,6 +385,21 @@ export class PostgresAdapter implements IncrementalAdapter {
     }
   }
 
+  async reserveCounter(store: string, bucket: string, count: number): Promise<{ from: number; to: number }> {
+    const pool = await this.pool();
+    try {
+      const r = await pool.query<{ counter: string }>(
+        `INSERT INTO ${this.t('quire_buckets')} AS b (store, name, counter) VALUES ($1, $2, $3)
+         ON CONFLICT (store, name) DO UPDATE SET counter = b.counter + $3 RETURNING counter`,
+        [store, bucket, count],
+      );
+      const to = Number(r.rows[0]!.counter);
+      return { from: to - count + 1, to };
+    } catch (e) {
+      throw toStorageError('commit', e, this.location);
+    }
+  }
+
   /** The global seq as of which a bucket was last loaded (changes up to it are in its records). */
   loadedAt(store: string, bucket: string): number | undefined {
     return this.#loadedAt.get(`${store}\0${bucket}`);
