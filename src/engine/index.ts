@@ -53,4 +53,4 @@ export {
   isObjectArg,
   isPlainObject,
 } from './values.js';
-export { type Change, type ChangeBatch, type ChangeOp, RefIndex, WriteSet } from './write-set.js';
+export { type Change, type ChangeBatch, type ChangeOp, RefIndex, refKeyId, WriteSet } from './write-set.js';

@@ -83,12 +83,23 @@ export interface ConflictingWrite {
   readonly key: string;
   /**
    * `version`: another instance changed or deleted the record since this copy;
-   * `exists`: another instance inserted the key; `unique`: another record holds the value.
+   * `exists`: another instance inserted the key; `unique`: another record holds the value;
+   * `reference`: a record being deleted is still referenced, or a reference points at a
+   * record that is gone (`reference` says which).
    */
-  readonly reason: 'version' | 'exists' | 'unique';
+  readonly reason: 'version' | 'exists' | 'unique' | 'reference';
   /** Unique index name and the value's JSON (reason `unique`). */
   readonly field?: string;
   readonly value?: string;
+  /** Reason `reference`: the referring record (bucket, key text, field) and the record it points at. */
+  readonly reference?: {
+    readonly source: string;
+    readonly sourceKey: string;
+    readonly field: string;
+    readonly target: string;
+    readonly targetKey: string;
+    readonly onDelete: 'restrict' | 'cascade' | 'set_null';
+  };
 }
 
 /**

@@ -28,6 +28,7 @@
 //   quire_feed(store, seq, bucket, key, op, version, at, actor)  the change feed
 //   quire_log(store, seq, bucket, key, op, version, data, origin, at)  record writes, for other instances
 //   quire_unique(bucket_id, name, value, key)         unique index entries (global constraints)
+//   quire_refs(store, bucket, key, field, target, target_key, on_delete)  references (version 2)
 //   quire_kv(key, value)                              noex-style snapshot keys (backups)
 import { randomUUID } from 'node:crypto';
 import type { HistoryFilter, StoreRecord } from '../engine/index.js';
@@ -55,9 +56,10 @@ import {
 } from '../persistence/index.js';
 import { loadDriver, type PgClient, type PgPool } from './driver.js';
 import { Follower, type ListenClient } from './follower.js';
+import { type RefSpec, refEntries, refSpecs } from './refs.js';
 import { type UniqueSpec, uniqueEntries, uniqueSpecs } from './unique.js';
 
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 export type PostgresConnection = { readonly connectionString: string } | { readonly pool: PgPool };
 
@@ -143,6 +145,8 @@ export class PostgresAdapter implements IncrementalAdapter {
   readonly #loadedAt = new Map<string, number>();
   /** store\0bucket → unique specs of its stored definition. */
   readonly #unique = new Map<string, UniqueSpec[]>();
+  /** store\0bucket → references of its stored definition. */
+  readonly #refs = new Map<string, RefSpec[]>();
   #onError: (e: Error) => void = () => {};
   /** Buckets (store\0bucket) being loaded right now: following pauses at their rows. */
   readonly #pendingLoads = new Set<string>();
@@ -320,6 +324,16 @@ export class PostgresAdapter implements IncrementalAdapter {
         );
       if (from === POSTGRES_SCHEMA_VERSION) return;
       for (let v = from; v < POSTGRES_SCHEMA_VERSION; v++) await c.query(migration(v, (n) => this.t(n)));
+      // Version 2 keeps references in quire_refs: fill it from the records stored before.
+      if (from === 1) {
+        const defs = await c.query<{ id: string; store: string; name: string; definition: string }>(
+          `SELECT id, store, name, definition FROM ${this.t('quire_buckets')} WHERE definition IS NOT NULL`,
+        );
+        for (const b of defs.rows) {
+          const specs = refSpecs(JSON.parse(b.definition) as StoredDefinition);
+          if (specs.length > 0) await this.#rebuildRefs(c, b.store, Number(b.id), b.name, specs);
+        }
+      }
       await c.query(
         `INSERT INTO ${this.t('quire_meta')} (key, value) VALUES ('schema_version', $1), ('created_at', $2)
          ON CONFLICT (key) DO UPDATE SET value = CASE WHEN ${this.t('quire_meta')}.key = 'schema_version' THEN excluded.value ELSE ${this.t('quire_meta')}.value END`,
@@ -471,6 +485,7 @@ export class PostgresAdapter implements IncrementalAdapter {
         const definition =
           row.definition !== null ? (JSON.parse(row.definition) as StoredDefinition) : undefined;
         this.#unique.set(`${store}\0${bucket}`, uniqueSpecs(definition));
+        this.#refs.set(`${store}\0${bucket}`, refSpecs(definition));
         const data = await (c as unknown as ArrayQuery).query({
           text: `SELECT data FROM ${this.t('quire_records')} WHERE bucket_id = $1 ORDER BY ord`,
           values: [id],
@@ -590,11 +605,13 @@ export class PostgresAdapter implements IncrementalAdapter {
         if (id !== undefined) {
           await c.query(`DELETE FROM ${T('quire_records')} WHERE bucket_id = $1`, [id]);
           await c.query(`DELETE FROM ${T('quire_unique')} WHERE bucket_id = $1`, [id]);
+          await c.query(`DELETE FROM ${T('quire_refs')} WHERE store = $1 AND bucket = $2`, [store, b.bucket]);
           if (b.drop === true) {
             await c.query(`DELETE FROM ${T('quire_history')} WHERE bucket_id = $1`, [id]);
             await c.query(`DELETE FROM ${T('quire_buckets')} WHERE id = $1`, [id]);
             this.#ids.delete(`${store}\0${b.bucket}`);
             this.#unique.delete(`${store}\0${b.bucket}`);
+            this.#refs.delete(`${store}\0${b.bucket}`);
           }
         }
       }
@@ -614,6 +631,11 @@ export class PostgresAdapter implements IncrementalAdapter {
           this.#unique.set(`${store}\0${b.bucket}`, specs);
           const oldSpecs = uniqueSpecs(before == null ? undefined : (JSON.parse(before) as StoredDefinition));
           if (JSON.stringify(oldSpecs) !== JSON.stringify(specs)) await this.#rebuildUnique(c, id, specs);
+          const refs = refSpecs(b.definition);
+          this.#refs.set(`${store}\0${b.bucket}`, refs);
+          const oldRefs = refSpecs(before == null ? undefined : (JSON.parse(before) as StoredDefinition));
+          if (JSON.stringify(oldRefs) !== JSON.stringify(refs))
+            await this.#rebuildRefs(c, store, id, b.bucket, refs);
         }
         // Counters only move up: another instance may have moved it further.
         if (b.autoincrement !== undefined)
@@ -631,10 +653,13 @@ export class PostgresAdapter implements IncrementalAdapter {
       if (list === undefined) byBucket.set(w.bucket, (list = []));
       list.push(w);
     }
+    const written = new Map<string, Set<string>>();
+    await this.#knowSpecs(c, store, [...byBucket.keys()]);
     for (const [bucket, writes] of byBucket) {
       const id = (await this.#bucketId(c, store, bucket, true))!;
-      await this.#writeRecords(c, store, bucket, id, writes, conflicts);
+      written.set(bucket, await this.#writeRecords(c, store, bucket, id, writes, conflicts));
     }
+    if (conflicts.length === 0) await this.#writeRefs(c, store, byBucket, written, conflicts);
     if (conflicts.length > 0) throw new CommitConflictError(conflicts);
     // Global seqs, taken last: the row lock on the store's counter is held to COMMIT,
     // so seqs follow commit order.
@@ -718,7 +743,7 @@ export class PostgresAdapter implements IncrementalAdapter {
     id: number,
     writes: CommitUnit['records'][number][],
     conflicts: ConflictingWrite[],
-  ): Promise<void> {
+  ): Promise<Set<string>> {
     const T = (n: string) => this.t(n);
     // Writes whose base is unknown (older managers) are applied unconditionally.
     const fresh: typeof writes = [];
@@ -788,6 +813,180 @@ export class PostgresAdapter implements IncrementalAdapter {
     }
     if (specs.length > 0 && written.size > 0)
       await this.#writeUnique(c, bucket, id, specs, writes, written, conflicts);
+    return written;
+  }
+
+  /** Unique and reference specs of buckets this adapter has not loaded (written through it all the same). */
+  async #knowSpecs(c: PgClient, store: string, buckets: string[]): Promise<void> {
+    const missing = buckets.filter((b) => !this.#refs.has(`${store}\0${b}`));
+    if (missing.length === 0) return;
+    const r = await c.query<{ name: string; definition: string | null }>(
+      `SELECT name, definition FROM ${this.t('quire_buckets')} WHERE store = $1 AND name = ANY($2::text[])`,
+      [store, missing],
+    );
+    for (const row of r.rows) {
+      const def = row.definition === null ? undefined : (JSON.parse(row.definition) as StoredDefinition);
+      this.#unique.set(`${store}\0${row.name}`, uniqueSpecs(def));
+      this.#refs.set(`${store}\0${row.name}`, refSpecs(def));
+    }
+  }
+
+  /**
+   * Keep quire_refs in step with the written records, then hold the
+   * references in the database: every reference written must point at a
+   * stored record (locked FOR KEY SHARE, so a concurrent delete waits for
+   * this commit or has already removed it), and nothing may still point at
+   * a deleted record. A referrer this instance did not know of (another
+   * instance wrote it) refuses the delete: with `restrict` the writer gets
+   * ReferentialIntegrityError; with `cascade`/`set null` a conflict, and
+   * the refreshed copy holds the referrer, so a retry covers it.
+   */
+  async #writeRefs(
+    c: PgClient,
+    store: string,
+    byBucket: Map<string, CommitUnit['records'][number][]>,
+    written: Map<string, Set<string>>,
+    conflicts: ConflictingWrite[],
+  ): Promise<void> {
+    const T = (n: string) => this.t(n);
+    const out: {
+      source: string[];
+      key: string[];
+      field: string[];
+      target: string[];
+      tkey: string[];
+      del: string[];
+    } = { source: [], key: [], field: [], target: [], tkey: [], del: [] };
+    const deleted: { bucket: string[]; key: string[] } = { bucket: [], key: [] };
+    for (const [bucket, writes] of byBucket) {
+      const done = written.get(bucket)!;
+      const specs = this.#refs.get(`${store}\0${bucket}`) ?? [];
+      const keys: string[] = [];
+      for (const w of writes) {
+        if (!done.has(w.key)) continue;
+        if (w.op === 'delete') {
+          deleted.bucket.push(bucket);
+          deleted.key.push(w.key);
+        }
+        if (specs.length === 0) continue;
+        keys.push(w.key);
+        if (w.op === 'delete' || w.data === undefined) continue;
+        for (const [spec, tkey] of refEntries(specs, JSON.parse(w.data) as Record<string, unknown>)) {
+          out.source.push(bucket);
+          out.key.push(w.key);
+          out.field.push(spec.field);
+          out.target.push(spec.target);
+          out.tkey.push(tkey);
+          out.del.push(spec.onDelete);
+        }
+      }
+      if (keys.length > 0)
+        await c.query(
+          `DELETE FROM ${T('quire_refs')} WHERE store = $1 AND bucket = $2 AND key = ANY($3::text[])`,
+          [store, bucket, keys],
+        );
+    }
+    if (out.source.length > 0) {
+      await c.query(
+        `INSERT INTO ${T('quire_refs')} (store, bucket, key, field, target, target_key, on_delete)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+        [store, out.source, out.key, out.field, out.target, out.tkey, out.del],
+      );
+      const found = await c.query<{ t: string; k: string }>(
+        `SELECT b.name AS t, r.key AS k FROM ${T('quire_records')} r
+         JOIN ${T('quire_buckets')} b ON b.id = r.bucket_id
+         JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[])) AS w(t, k) ON b.store = $1 AND b.name = w.t AND r.key = w.k
+         FOR KEY SHARE OF r`,
+        [store, out.target, out.tkey],
+      );
+      const present = new Set(found.rows.map((x) => `${x.t}\0${x.k}`));
+      for (let i = 0; i < out.source.length; i++) {
+        if (present.has(`${out.target[i]}\0${out.tkey[i]}`)) continue;
+        const reference = {
+          source: out.source[i]!,
+          sourceKey: out.key[i]!,
+          field: out.field[i]!,
+          target: out.target[i]!,
+          targetKey: out.tkey[i]!,
+          onDelete: out.del[i] as RefSpec['onDelete'],
+        };
+        conflicts.push({
+          bucket: reference.source,
+          key: reference.sourceKey,
+          reason: 'reference',
+          reference,
+        });
+        // The target is gone: refresh this instance's copy of it too.
+        conflicts.push({
+          bucket: reference.target,
+          key: reference.targetKey,
+          reason: 'reference',
+          reference,
+        });
+      }
+    }
+    if (deleted.bucket.length > 0) {
+      const r = await c.query<Record<string, string>>(
+        `SELECT f.bucket, f.key, f.field, f.target, f.target_key, f.on_delete FROM ${T('quire_refs')} f
+         JOIN unnest($2::text[], $3::text[]) AS d(b, k) ON f.store = $1 AND f.target = d.b AND f.target_key = d.k`,
+        [store, deleted.bucket, deleted.key],
+      );
+      for (const x of r.rows) {
+        const reference = {
+          source: x.bucket!,
+          sourceKey: x.key!,
+          field: x.field!,
+          target: x.target!,
+          targetKey: x.target_key!,
+          onDelete: x.on_delete as RefSpec['onDelete'],
+        };
+        conflicts.push({
+          bucket: reference.target,
+          key: reference.targetKey,
+          reason: 'reference',
+          reference,
+        });
+        // The referrer this instance did not know of: the refresh brings it in.
+        conflicts.push({
+          bucket: reference.source,
+          key: reference.sourceKey,
+          reason: 'reference',
+          reference,
+        });
+      }
+    }
+  }
+
+  /** The references of a bucket changed: recompute its quire_refs rows from the stored records. */
+  async #rebuildRefs(
+    c: PgClient,
+    store: string,
+    id: number,
+    bucket: string,
+    specs: RefSpec[],
+  ): Promise<void> {
+    const T = (n: string) => this.t(n);
+    await c.query(`DELETE FROM ${T('quire_refs')} WHERE store = $1 AND bucket = $2`, [store, bucket]);
+    if (specs.length === 0) return;
+    const rows = await c.query<{ key: string; data: string }>(
+      `SELECT key, data FROM ${T('quire_records')} WHERE bucket_id = $1`,
+      [id],
+    );
+    const cols: string[][] = [[], [], [], [], []];
+    for (const r of rows.rows)
+      for (const [spec, tkey] of refEntries(specs, JSON.parse(r.data))) {
+        cols[0]!.push(r.key);
+        cols[1]!.push(spec.field);
+        cols[2]!.push(spec.target);
+        cols[3]!.push(tkey);
+        cols[4]!.push(spec.onDelete);
+      }
+    if (cols[0]!.length > 0)
+      await c.query(
+        `INSERT INTO ${T('quire_refs')} (store, bucket, key, field, target, target_key, on_delete)
+         SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+        [store, bucket, ...cols],
+      );
   }
 
   /** Keep quire_unique in step with the written records; a value another record holds is a conflict. */
@@ -1245,6 +1444,14 @@ function migration(from: number, t: (name: string) => string): string {
         CREATE INDEX IF NOT EXISTS quire_unique_key ON ${t('quire_unique')} (bucket_id, key);
         CREATE TABLE IF NOT EXISTS ${t('quire_kv')} (key text PRIMARY KEY, value text NOT NULL);
         CREATE TABLE IF NOT EXISTS ${t('quire_instances')} (id text PRIMARY KEY, last_commit bigint NOT NULL, at bigint NOT NULL);
+      `;
+    case 1:
+      return `
+        CREATE TABLE IF NOT EXISTS ${t('quire_refs')} (
+          store text NOT NULL, bucket text NOT NULL, key text NOT NULL, field text NOT NULL,
+          target text NOT NULL, target_key text NOT NULL, on_delete text NOT NULL,
+          PRIMARY KEY (store, bucket, key, field));
+        CREATE INDEX IF NOT EXISTS quire_refs_target ON ${t('quire_refs')} (store, target, target_key);
       `;
     default:
       throw new StorageError('open', `No storage migration from version ${from}`);

@@ -41,12 +41,12 @@ describe('autoincrement across instances', () => {
           // Single inserts, bulk inserts and inserts in transactions, interleaved with the others.
           ids.push(((await n.orders.insert({ from: `n${i}` })) as { id: number }).id);
           const many = await n.orders.insertMany([{ from: `n${i}` }, { from: `n${i}` }, { from: `n${i}` }]);
-          for (const r of many) ids.push((r as { id: number }).id);
+          for (const r of many) ids.push(r.id as number);
           const inTx = await n.store.transaction(async (tx) => {
             const o = await tx.bucket('orders');
             return [await o.insert({ from: `n${i}` }), await o.insert({ from: `n${i}` })];
           });
-          for (const r of inTx) ids.push((r as { id: number }).id);
+          for (const r of inTx) ids.push(r.id as number);
         }
       }),
     );
