@@ -42,6 +42,7 @@ export type {
   IncrementalAdapter,
   PersistedState,
   RecordWrite,
+  RemoteSnapshot,
   RemoteWrite,
   StorageAdapter,
   StoredBucket,

@@ -43,6 +43,7 @@ import {
   type IncrementalAdapter,
   isIncrementalAdapter,
   isSnapshotAdapter,
+  type RemoteSnapshot,
   type StorageAdapter,
   type StoredDefinition,
 } from './types.js';
@@ -200,21 +201,51 @@ export class PersistenceManager implements StoreStorage {
     if (a?.follow === undefined || host === undefined || !this.#opened || this.#following) return;
     this.#following = true;
     const q = this.#queue;
-    a.follow(this.#store, (writes) => {
-      if (q.closed || writes.length === 0) return;
+    const resync = async (load: () => Promise<RemoteSnapshot>) => {
+      // What this instance has committed is in the snapshot; what it has not stays as it is here.
+      await q.flush().catch(() => {});
+      const snap = await load();
+      if (q.closed) return;
       const changes: RemoteChange[] = [];
-      for (const w of writes)
-        changes.push({
-          bucket: w.bucket,
-          keyId: decodeKey(w.key),
-          record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
-          data: w.data ?? undefined,
-          seq: w.seq,
-        });
-      const last = writes[writes.length - 1]!;
-      if (last.seq > q.seq) q.seq = last.seq;
-      host.applyRemote(changes, last.at);
-    });
+      for (const [bucket, rows] of snap.buckets) {
+        const state = host.bucketState(bucket);
+        if (state === undefined || !state.def.persistent) continue;
+        const pending = q.pending.records.get(bucket);
+        const stored = new Set<string>();
+        for (const [key, data] of rows) {
+          stored.add(key);
+          if (pending?.has(key) === true) continue;
+          const record = JSON.parse(data) as StoreRecord;
+          changes.push({ bucket, keyId: decodeKey(key), record, data, seq: snap.seq });
+        }
+        for (const keyId of state.records.keys()) {
+          const key = encodeKey(keyId);
+          if (stored.has(key) || pending?.has(key) === true) continue;
+          changes.push({ bucket, keyId, record: undefined, data: undefined, seq: snap.seq });
+        }
+      }
+      if (snap.seq > q.seq) q.seq = snap.seq;
+      host.applyRemote(changes, snap.at);
+    };
+    a.follow(
+      this.#store,
+      (writes) => {
+        if (q.closed || writes.length === 0) return;
+        const changes: RemoteChange[] = [];
+        for (const w of writes)
+          changes.push({
+            bucket: w.bucket,
+            keyId: decodeKey(w.key),
+            record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
+            data: w.data ?? undefined,
+            seq: w.seq,
+          });
+        const last = writes[writes.length - 1]!;
+        if (last.seq > q.seq) q.seq = last.seq;
+        host.applyRemote(changes, last.at);
+      },
+      resync,
+    );
   }
 
   /** The last sequence number in storage (known once storage is open): the store continues from it. */

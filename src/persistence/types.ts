@@ -104,6 +104,18 @@ export interface CommitUnit {
 /** How far a commit must get before a write is acknowledged (see docs/persistence.md). */
 export type Durability = 'debounced' | 'process' | 'strict';
 
+/**
+ * Every stored record of the buckets an instance has loaded, as of one
+ * database snapshot (`seq`): an instance that fell behind the pruned change
+ * log reloads from it instead of missing changes.
+ */
+export interface RemoteSnapshot {
+  readonly seq: number;
+  readonly at: number;
+  /** bucket → [key text, record JSON] of every stored record. */
+  readonly buckets: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>;
+}
+
 /** A record's state after a commit of another instance sharing the database (deletes: `data` null). */
 export interface RemoteWrite {
   readonly bucket: string;
@@ -163,8 +175,15 @@ export interface IncrementalAdapter {
    * Databases shared by several instances: deliver the record writes other
    * instances commit, in commit order, each exactly once, until `close`.
    * Writes to buckets this adapter has not loaded are left out (loading reads them).
+   * When the instance fell behind what the database still keeps of the log,
+   * `resync` is called instead: it brings memory to a snapshot (`load` reads
+   * it), and following goes on from there.
    */
-  follow?(store: string, deliver: (writes: RemoteWrite[]) => void): void;
+  follow?(
+    store: string,
+    deliver: (writes: RemoteWrite[]) => void,
+    resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>,
+  ): void;
   /**
    * Shared databases: the stored state of some records (after a commit was
    * refused with CommitConflictError, the store refreshes its copies from it).

@@ -40,6 +40,7 @@ import type {
   HistoryWrite,
   IncrementalAdapter,
   PersistedState,
+  RemoteSnapshot,
   RemoteWrite,
   StoredBucket,
   StoredDefinition,
@@ -81,6 +82,12 @@ export interface PostgresAdapterOptions {
    * CommitOutcomeUnknownError (sent, outcome unknown). Default 5000.
    */
   readonly commitTimeoutMs?: number;
+  /**
+   * How many of the latest log positions quire_log keeps for instances that
+   * fall behind (the leader prunes older rows; an instance behind the pruned
+   * tail reloads a snapshot instead). Default 100000.
+   */
+  readonly logKeep?: number;
   /** Module name of the driver (tests of the missing-driver error). Default `pg`. */
   readonly driver?: string;
 }
@@ -158,6 +165,7 @@ export class PostgresAdapter implements IncrementalAdapter {
   #attempts = 0;
   #uncertain: { attempt: number; unit: CommitUnit } | undefined;
   readonly commitTimeoutMs: number;
+  readonly #logKeep: number;
   #lastUncertain = false;
 
   constructor(connection: PostgresConnection, options: PostgresAdapterOptions = {}) {
@@ -227,6 +235,14 @@ export class PostgresAdapter implements IncrementalAdapter {
         `expected a number >= 1, got ${String(commitTimeout)}`,
       );
     this.commitTimeoutMs = commitTimeout;
+    const keep = options.logKeep ?? 100_000;
+    if (!Number.isInteger(keep) || keep < 1)
+      throw new InvalidArgumentError(
+        'PostgresAdapter',
+        'logKeep',
+        `expected an integer >= 1, got ${String(keep)}`,
+      );
+    this.#logKeep = keep;
   }
 
   /** Whether the last failed `commit` may have committed (its connection broke during COMMIT). */
@@ -718,15 +734,10 @@ export class PostgresAdapter implements IncrementalAdapter {
         [store, ...cols],
       );
     }
-    // Pruning is once-only work: whoever holds the lock at this moment does it, the others skip.
-    if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) {
-      const lock = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
-        lockId(`prune\0${this.schema}\0${store}`),
-      ]);
-      if (lock.rows[0]?.ok === true) {
-        const keep = last - (unit.lastSeq - unit.feedPruneTo);
-        await c.query(`DELETE FROM ${T('quire_feed')} WHERE store = $1 AND seq <= $2`, [store, keep]);
-      }
+    // Pruning the feed is once-only work: the leader's (see Follower); the others leave it.
+    if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0 && this.isLeader(store)) {
+      const keep = last - (unit.lastSeq - unit.feedPruneTo);
+      await c.query(`DELETE FROM ${T('quire_feed')} WHERE store = $1 AND seq <= $2`, [store, keep]);
     }
     await c.query(
       `INSERT INTO ${T('quire_instances')} (id, last_commit, at) VALUES ($1, $2, $3)
@@ -1101,7 +1112,8 @@ export class PostgresAdapter implements IncrementalAdapter {
           [id, [...keys], rule.maxVersions],
         );
       if (rule.before !== undefined) {
-        if (rule.sweep === true)
+        // Sweeping every key's old versions is once-only work: the leader's.
+        if (rule.sweep === true && this.isLeader(store))
           await c.query(`DELETE FROM ${T('quire_history')} WHERE bucket_id = $1 AND at < $2`, [
             id,
             rule.before,
@@ -1159,24 +1171,103 @@ export class PostgresAdapter implements IncrementalAdapter {
    * commits: at least `limit` rows unless fewer exist, never half a commit.
    */
   async readLog(store: string, since: number, limit: number): Promise<LogEntry[]> {
+    return (await this.readLogAfter(store, since, limit)).rows;
+  }
+
+  /**
+   * readLog, and the log's floor (positions up to it are pruned) read in the
+   * same statement, so the floor says whether `rows` miss anything.
+   */
+  async readLogAfter(
+    store: string,
+    since: number,
+    limit: number,
+  ): Promise<{ floor: number; rows: LogEntry[] }> {
     const pool = await this.pool();
     const r = await pool.query<Record<string, string | null>>(
-      `SELECT seq, bucket, key, op, version, data, origin, at FROM ${this.t('quire_log')}
-       WHERE store = $1 AND seq > $2 AND txn <= (
-         SELECT max(txn) FROM (SELECT txn FROM ${this.t('quire_log')} WHERE store = $1 AND seq > $2 ORDER BY seq LIMIT $3) x)
-       ORDER BY seq`,
+      `SELECT s.log_floor, l.* FROM ${this.t('quire_stores')} s LEFT JOIN LATERAL (
+         SELECT seq, bucket, key, op, version, data, origin, at FROM ${this.t('quire_log')}
+         WHERE store = $1 AND seq > $2 AND txn <= (
+           SELECT max(txn) FROM (SELECT txn FROM ${this.t('quire_log')} WHERE store = $1 AND seq > $2 ORDER BY seq LIMIT $3) x)
+         ORDER BY seq) l ON true
+       WHERE s.name = $1`,
       [store, since, limit],
     );
-    return r.rows.map((x) => ({
-      seq: Number(x.seq),
-      bucket: x.bucket!,
-      key: x.key!,
-      op: x.op as LogEntry['op'],
-      version: Number(x.version),
-      data: x.data,
-      origin: x.origin!,
-      at: Number(x.at),
-    }));
+    const floor = Number(r.rows[0]?.log_floor ?? 0);
+    const rows = r.rows.filter((x) => x.seq !== null);
+    return {
+      floor,
+      rows: rows.map((x) => ({
+        seq: Number(x.seq),
+        bucket: x.bucket!,
+        key: x.key!,
+        op: x.op as LogEntry['op'],
+        version: Number(x.version),
+        data: x.data,
+        origin: x.origin!,
+        at: Number(x.at),
+      })),
+    };
+  }
+
+  /**
+   * Leader's once-only upkeep: cut quire_log back to its last `logKeep`
+   * positions. The floor moves in the same transaction as the delete, so a
+   * reader sees either both or neither.
+   */
+  async pruneLog(store: string): Promise<number> {
+    await this.pool();
+    return this.#tx(async (c) => {
+      const s = await c.query<{ last_seq: string; log_floor: string }>(
+        `SELECT last_seq, log_floor FROM ${this.t('quire_stores')} WHERE name = $1`,
+        [store],
+      );
+      const row = s.rows[0];
+      if (row === undefined) return 0;
+      const floor = Number(row.last_seq) - this.#logKeep;
+      // In steps of a tenth of what is kept: pruning is not done on every poll.
+      if (floor - Number(row.log_floor) < Math.max(1, Math.floor(this.#logKeep / 10))) return 0;
+      const d = await c.query(`DELETE FROM ${this.t('quire_log')} WHERE store = $1 AND seq <= $2`, [
+        store,
+        floor,
+      ]);
+      await c.query(
+        `UPDATE ${this.t('quire_stores')} SET log_floor = GREATEST(log_floor, $2) WHERE name = $1`,
+        [store, floor],
+      );
+      return d.rowCount ?? 0;
+    });
+  }
+
+  /** Every record of the buckets this adapter loaded for a store, as of one snapshot (a lagging instance's reload). */
+  async snapshot(store: string): Promise<RemoteSnapshot> {
+    await this.pool();
+    const names = [...this.#loadedAt.keys()]
+      .filter((k) => k.startsWith(`${store}\0`))
+      .map((k) => k.slice(store.length + 1));
+    try {
+      return await this.#tx(async (c) => {
+        const s = await c.query<{ last_seq: string }>(
+          `SELECT last_seq FROM ${this.t('quire_stores')} WHERE name = $1`,
+          [store],
+        );
+        const seq = Number(s.rows[0]?.last_seq ?? 0);
+        const buckets = new Map<string, Array<readonly [string, string]>>();
+        for (const name of names) {
+          const r = await (c as unknown as ArrayQuery).query({
+            text: `SELECT r.key, r.data FROM ${this.t('quire_records')} r JOIN ${this.t('quire_buckets')} b ON b.id = r.bucket_id
+                   WHERE b.store = $1 AND b.name = $2 ORDER BY r.ord`,
+            values: [store, name],
+            rowMode: 'array',
+          });
+          buckets.set(name, r.rows as Array<[string, string]>);
+          this.#loadedAt.set(`${store}\0${name}`, seq);
+        }
+        return { seq, at: Date.now(), buckets };
+      }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } catch (e) {
+      throw toStorageError('load', e, this.location);
+    }
   }
 
   /** The stored state of some records (deleted or never stored: `data` null), as of one snapshot. */
@@ -1212,9 +1303,14 @@ export class PostgresAdapter implements IncrementalAdapter {
 
   // ── Following other instances ───────────────────────────────────
 
-  follow(store: string, deliver: (writes: RemoteWrite[]) => void): void {
+  follow(
+    store: string,
+    deliver: (writes: RemoteWrite[]) => void,
+    resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>,
+  ): void {
     if (this.#followers.has(store)) return;
     const f = new Follower(this, store, this.#openedAt.get(store) ?? 0, deliver, {
+      resync,
       leaderLock: lockId(`leader\0${this.schema}\0${store}`),
       pollMs: this.#pollMs,
       onError: (e) => this.#onError(e),
@@ -1222,6 +1318,12 @@ export class PostgresAdapter implements IncrementalAdapter {
     });
     this.#followers.set(store, f);
     f.start();
+  }
+
+  /** Where following a store stands: the last log position applied, and snapshot reloads so far. */
+  following(store: string): { position: number; resyncs: number } | undefined {
+    const f = this.#followers.get(store);
+    return f === undefined ? undefined : { position: f.position, resyncs: f.resyncs };
   }
 
   /** Whether this instance holds the store's leader lock (it purges expired records). */
@@ -1451,6 +1553,7 @@ function migration(from: number, t: (name: string) => string): string {
           store text NOT NULL, bucket text NOT NULL, key text NOT NULL, field text NOT NULL,
           target text NOT NULL, target_key text NOT NULL, on_delete text NOT NULL,
           PRIMARY KEY (store, bucket, key, field));
+        ALTER TABLE ${t('quire_stores')} ADD COLUMN IF NOT EXISTS log_floor bigint NOT NULL DEFAULT 0;
         CREATE INDEX IF NOT EXISTS quire_refs_target ON ${t('quire_refs')} (store, target, target_key);
       `;
     default:

@@ -7,7 +7,12 @@
 // LISTEN connection is re-established with backoff, followed by a read from
 // the last position, so nothing committed meanwhile is missed. Rows are read
 // in whole commits, so a remote transaction is applied as one batch.
-import type { RemoteWrite } from '../persistence/index.js';
+//
+// The leader prunes the log's old rows (once-only work). An instance whose
+// position is below the pruned floor (it was disconnected or stalled for a
+// long time) cannot replay what it missed: it reloads its buckets from one
+// database snapshot (`resync`) and follows on from that snapshot's position.
+import type { RemoteSnapshot, RemoteWrite } from '../persistence/index.js';
 import type { LogEntry } from './adapter.js';
 import type { PgStandaloneClient } from './driver.js';
 
@@ -19,7 +24,9 @@ export interface ListenClient {
 /** What the follower needs from the adapter. */
 export interface FollowSource {
   channel(store: string): string;
-  readLog(store: string, since: number, limit: number): Promise<LogEntry[]>;
+  readLogAfter(store: string, since: number, limit: number): Promise<{ floor: number; rows: LogEntry[] }>;
+  snapshot(store: string): Promise<RemoteSnapshot>;
+  pruneLog(store: string): Promise<number>;
   admit(store: string, row: LogEntry): 'apply' | 'skip' | 'wait';
   loadsSettled(): Promise<void>;
 }
@@ -45,6 +52,10 @@ export class Follower {
   #stopped = false;
   #reported = false;
   readonly #leaderLock: string;
+  readonly #resync: ((load: () => Promise<RemoteSnapshot>) => Promise<void>) | undefined;
+  #pruning = false;
+  /** Snapshots reloaded because the log was pruned past this instance's position. */
+  resyncs = 0;
   /**
    * Holds the store's session-level advisory lock on the LISTEN connection:
    * this instance does the once-only work. A dead instance's connection
@@ -62,8 +73,10 @@ export class Follower {
       onError: (e: Error) => void;
       listen: () => Promise<ListenClient>;
       leaderLock: string;
+      resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>;
     },
   ) {
+    this.#resync = options.resync;
     this.#leaderLock = options.leaderLock;
     this.#source = source;
     this.#store = store;
@@ -90,6 +103,7 @@ export class Follower {
   start(): void {
     this.#poll = setInterval(() => {
       void this.#claimLeader();
+      if (this.leader) void this.#upkeep();
       this.wake();
     }, this.#pollMs);
     this.#poll.unref();
@@ -133,6 +147,19 @@ export class Follower {
     }
   }
 
+  /** The leader's once-only work on the log. */
+  async #upkeep(): Promise<void> {
+    if (this.#pruning) return;
+    this.#pruning = true;
+    try {
+      await this.#source.pruneLog(this.#store);
+    } catch (e) {
+      this.#onError(e as Error);
+    } finally {
+      this.#pruning = false;
+    }
+  }
+
   #scheduleReconnect(): void {
     if (this.#stopped || this.#reconnect !== undefined) return;
     const delay = Math.min(MAX_BACKOFF_MS, 50 * 2 ** this.#failures++);
@@ -164,8 +191,22 @@ export class Follower {
       for (;;) {
         await this.#source.loadsSettled();
         if (this.#stopped) return;
-        const rows = await this.#source.readLog(this.#store, this.position, BATCH_ROWS);
-        if (this.#stopped || rows.length === 0) return;
+        const { floor, rows } = await this.#source.readLogAfter(this.#store, this.position, BATCH_ROWS);
+        if (this.#stopped) return;
+        if (floor > this.position && this.#resync !== undefined) {
+          // What lay between the position and the floor is gone from the log: reload.
+          let seq = this.position;
+          await this.#resync(async () => {
+            const snap = await this.#source.snapshot(this.#store);
+            seq = snap.seq;
+            return snap;
+          });
+          if (this.#stopped) return;
+          this.resyncs++;
+          if (seq > this.position) this.position = seq;
+          continue;
+        }
+        if (rows.length === 0) return;
         const out: RemoteWrite[] = [];
         let waiting = false;
         for (const row of rows) {

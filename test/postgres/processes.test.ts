@@ -230,4 +230,123 @@ describe('instances in separate processes', () => {
       cluster.stop();
     }
   }, 120_000);
+
+  it('once-only work: the leader purges TTL records and prunes the log; SIGKILL of the leader hands it to another process', async () => {
+    const url = inject('pgUrl');
+    const schema = pgSchema();
+    const env = { QUIRE_LOG_KEEP: '20', QUIRE_TTL_CHECK_MS: '50' };
+    const nodes = await Promise.all([1, 2].map(() => spawnInstance(url, schema, 'idle', '', env)));
+    for (const n of nodes) n.go();
+    const ask = async (n: Instance, line: string, field: string) => {
+      const before = n.out.length;
+      n.send(line);
+      await waitFor(() => n.out.slice(before).some((x) => x[field] !== undefined), `${line} answered`);
+      return n.out.slice(before).find((x) => x[field] !== undefined)![field];
+    };
+    const leaders = async () => Promise.all(nodes.map((n) => ask(n, 'leader', 'leader')));
+    await waitFor(async () => (await leaders()).filter(Boolean).length === 1, 'exactly one leader');
+    const first = (await leaders()).indexOf(true);
+    const leader = nodes[first]!;
+    const other = nodes[1 - first]!;
+    const count = async (bucket: string) =>
+      (
+        await query(
+          url,
+          `SELECT count(*)::int AS n FROM "${schema}".quire_records r JOIN "${schema}".quire_buckets b ON b.id = r.bucket_id WHERE b.name = '${bucket}'`,
+        )
+      )[0].n as number;
+    // The leader purges what the other instance inserted; only the leader writes the deletes.
+    await ask(other, 'sessions 30', 'sessions');
+    await waitFor(async () => (await count('sessions')) === 0, 'expired sessions purged', 15_000);
+    const deleters = await query(
+      url,
+      `SELECT DISTINCT origin FROM "${schema}".quire_log WHERE op = 'delete'`,
+    );
+    expect(deleters).toHaveLength(1);
+    leader.child.kill('SIGKILL');
+    await leader.exited;
+    // The killed leader's connection closes, its advisory lock is released, the other takes over.
+    await waitFor(
+      async () => (await ask(other, 'leader', 'leader')) === true,
+      'the survivor becomes leader',
+      15_000,
+    );
+    await ask(other, 'sessions 30', 'sessions');
+    await waitFor(async () => (await count('sessions')) === 0, 'the new leader purges', 15_000);
+    await ask(other, 'churn 60', 'churned');
+    // The log is cut back to about its last 20 positions (plus one pruning step) by the new leader.
+    await waitFor(
+      async () => {
+        const [s] = await query(url, `SELECT last_seq, log_floor FROM "${schema}".quire_stores`);
+        const [l] = await query(url, `SELECT count(*)::int AS n, min(seq) AS min FROM "${schema}".quire_log`);
+        return Number(s.log_floor) > 0 && l.n <= 24 && Number(l.min) > Number(s.log_floor);
+      },
+      'the log pruned to its tail',
+      15_000,
+    );
+  }, 90_000);
+
+  it('an instance that fell behind the pruned log reloads a consistent snapshot instead of missing changes', async () => {
+    const url = inject('pgUrl');
+    const schema = pgSchema();
+    const env = { QUIRE_LOG_KEEP: '20' };
+    const writer = await spawnInstance(url, schema, 'idle', '', env);
+    writer.go();
+    const ask = async (n: Instance, line: string, field: string, ms = 10_000) => {
+      const before = n.out.length;
+      n.send(line);
+      await waitFor(() => n.out.slice(before).some((x) => x[field] !== undefined), `${line} answered`, ms);
+      return n.out.slice(before).find((x) => x[field] !== undefined)![field];
+    };
+    // The writer leads (it prunes); the lagging instance starts after it.
+    await waitFor(async () => (await ask(writer, 'leader', 'leader')) === true, 'writer leads');
+    const lagging = await spawnInstance(url, schema, 'watch', '', env);
+    lagging.go();
+    await ask(writer, 'churn 30', 'churned');
+    await waitFor(
+      async () =>
+        JSON.stringify(await ask(lagging, 'dump', 'dump')) ===
+        JSON.stringify(await ask(writer, 'dump', 'dump')),
+      'following normally',
+    );
+    expect(await ask(lagging, 'stats', 'resyncs')).toBe(0);
+    // Freeze it (as a stalled process or a long GC pause would) while the writer goes on and the log is pruned.
+    lagging.child.kill('SIGSTOP');
+    try {
+      const [before] = await query(url, `SELECT last_seq FROM "${schema}".quire_stores`);
+      // New records, and updates and deletes of records the frozen instance holds.
+      const churn = writer.out.length;
+      writer.send('churn 90');
+      await waitFor(() => writer.out.slice(churn).some((x) => x.churned !== undefined), 'churned', 30_000);
+      await waitFor(
+        async () => {
+          const [s] = await query(url, `SELECT log_floor FROM "${schema}".quire_stores`);
+          return Number(s.log_floor) > Number(before.last_seq);
+        },
+        'the log pruned past the frozen instance',
+        15_000,
+      );
+    } finally {
+      lagging.child.kill('SIGCONT');
+    }
+    const stored = (
+      await query(
+        url,
+        `SELECT r.key, r.version FROM "${schema}".quire_records r JOIN "${schema}".quire_buckets b ON b.id = r.bucket_id WHERE b.name = 'users'`,
+      )
+    )
+      .map((r) => [JSON.parse(r.key), Number(r.version)])
+      .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+    await waitFor(
+      async () => JSON.stringify(await ask(lagging, 'dump', 'dump')) === JSON.stringify(stored),
+      'the lagging instance holds exactly what is stored',
+      15_000,
+    );
+    expect(await ask(lagging, 'stats', 'resyncs')).toBeGreaterThan(0);
+    // Its reactive query followed too.
+    await waitFor(
+      () => lagging.out.filter((x) => x.count !== undefined).at(-1)?.count === stored.length,
+      'reactive count',
+    );
+  }, 90_000);
 });
