@@ -1,7 +1,14 @@
 // Durable storage for Quire: the PersistenceManager the Store builds when
 // `persistence` is configured, the adapters behind it, and its errors.
 
-export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
+export {
+  bucketKey,
+  decodeKey,
+  encodeKey,
+  parseBucketKey,
+  serializeDefinition,
+  snapshotView,
+} from './codec.js';
 export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
   CommitConflictError,
@@ -42,6 +49,7 @@ export type {
   IncrementalAdapter,
   PersistedState,
   RecordWrite,
+  RemoteDefinition,
   RemoteSnapshot,
   RemoteWrite,
   StorageAdapter,

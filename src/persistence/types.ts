@@ -116,6 +116,12 @@ export interface RemoteSnapshot {
   readonly buckets: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>;
 }
 
+/** A bucket definition another instance stored (or dropped: `definition` undefined). */
+export interface RemoteDefinition {
+  readonly bucket: string;
+  readonly definition: StoredDefinition | undefined;
+}
+
 /** A record's state after a commit of another instance sharing the database (deletes: `data` null). */
 export interface RemoteWrite {
   readonly bucket: string;
@@ -183,6 +189,7 @@ export interface IncrementalAdapter {
     store: string,
     deliver: (writes: RemoteWrite[]) => void,
     resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>,
+    definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>,
   ): void;
   /**
    * Shared databases: the stored state of some records (after a commit was

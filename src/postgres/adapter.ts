@@ -40,6 +40,7 @@ import type {
   HistoryWrite,
   IncrementalAdapter,
   PersistedState,
+  RemoteDefinition,
   RemoteSnapshot,
   RemoteWrite,
   StoredBucket,
@@ -695,7 +696,12 @@ export class PostgresAdapter implements IncrementalAdapter {
     const global = new Map<number, number>();
     for (const s of [...local].sort((a, b) => a - b)) global.set(s, (g = Math.max(g + 1, s)));
     const last = Math.max(g, unit.lastSeq);
-    await c.query(`UPDATE ${T('quire_stores')} SET last_seq = $2 WHERE name = $1`, [store, last]);
+    // Definitions defined, changed or dropped: other instances read them again.
+    const defs = unit.buckets.some((b) => b.drop === true || b.definition !== undefined) ? 1 : 0;
+    await c.query(
+      `UPDATE ${T('quire_stores')} SET last_seq = $2, def_version = def_version + $3 WHERE name = $1`,
+      [store, last, defs],
+    );
     const at = Date.now();
     if (unit.records.length > 0) {
       const cols: unknown[][] = [[], [], [], [], [], []];
@@ -1182,10 +1188,10 @@ export class PostgresAdapter implements IncrementalAdapter {
     store: string,
     since: number,
     limit: number,
-  ): Promise<{ floor: number; rows: LogEntry[] }> {
+  ): Promise<{ floor: number; defVersion: number; rows: LogEntry[] }> {
     const pool = await this.pool();
     const r = await pool.query<Record<string, string | null>>(
-      `SELECT s.log_floor, l.* FROM ${this.t('quire_stores')} s LEFT JOIN LATERAL (
+      `SELECT s.log_floor, s.def_version, l.* FROM ${this.t('quire_stores')} s LEFT JOIN LATERAL (
          SELECT seq, bucket, key, op, version, data, origin, at FROM ${this.t('quire_log')}
          WHERE store = $1 AND seq > $2 AND txn <= (
            SELECT max(txn) FROM (SELECT txn FROM ${this.t('quire_log')} WHERE store = $1 AND seq > $2 ORDER BY seq LIMIT $3) x)
@@ -1194,9 +1200,11 @@ export class PostgresAdapter implements IncrementalAdapter {
       [store, since, limit],
     );
     const floor = Number(r.rows[0]?.log_floor ?? 0);
+    const defVersion = Number(r.rows[0]?.def_version ?? 0);
     const rows = r.rows.filter((x) => x.seq !== null);
     return {
       floor,
+      defVersion,
       rows: rows.map((x) => ({
         seq: Number(x.seq),
         bucket: x.bucket!,
@@ -1237,6 +1245,16 @@ export class PostgresAdapter implements IncrementalAdapter {
       );
       return d.rowCount ?? 0;
     });
+  }
+
+  /** The stored definitions of a store's buckets (JSON text; null: none stored yet). */
+  async readDefinitions(store: string): Promise<Map<string, string | null>> {
+    const pool = await this.pool();
+    const r = await pool.query<{ name: string; definition: string | null }>(
+      `SELECT name, definition FROM ${this.t('quire_buckets')} WHERE store = $1`,
+      [store],
+    );
+    return new Map(r.rows.map((x) => [x.name, x.definition]));
   }
 
   /** Every record of the buckets this adapter loaded for a store, as of one snapshot (a lagging instance's reload). */
@@ -1307,10 +1325,12 @@ export class PostgresAdapter implements IncrementalAdapter {
     store: string,
     deliver: (writes: RemoteWrite[]) => void,
     resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>,
+    definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>,
   ): void {
     if (this.#followers.has(store)) return;
     const f = new Follower(this, store, this.#openedAt.get(store) ?? 0, deliver, {
       resync,
+      definitions,
       leaderLock: lockId(`leader\0${this.schema}\0${store}`),
       pollMs: this.#pollMs,
       onError: (e) => this.#onError(e),
@@ -1554,6 +1574,7 @@ function migration(from: number, t: (name: string) => string): string {
           target text NOT NULL, target_key text NOT NULL, on_delete text NOT NULL,
           PRIMARY KEY (store, bucket, key, field));
         ALTER TABLE ${t('quire_stores')} ADD COLUMN IF NOT EXISTS log_floor bigint NOT NULL DEFAULT 0;
+        ALTER TABLE ${t('quire_stores')} ADD COLUMN IF NOT EXISTS def_version bigint NOT NULL DEFAULT 0;
         CREATE INDEX IF NOT EXISTS quire_refs_target ON ${t('quire_refs')} (store, target, target_key);
       `;
     default:

@@ -12,7 +12,12 @@
 // position is below the pruned floor (it was disconnected or stalled for a
 // long time) cannot replay what it missed: it reloads its buckets from one
 // database snapshot (`resync`) and follows on from that snapshot's position.
-import type { RemoteSnapshot, RemoteWrite } from '../persistence/index.js';
+import type {
+  RemoteDefinition,
+  RemoteSnapshot,
+  RemoteWrite,
+  StoredDefinition,
+} from '../persistence/index.js';
 import type { LogEntry } from './adapter.js';
 import type { PgStandaloneClient } from './driver.js';
 
@@ -24,7 +29,12 @@ export interface ListenClient {
 /** What the follower needs from the adapter. */
 export interface FollowSource {
   channel(store: string): string;
-  readLogAfter(store: string, since: number, limit: number): Promise<{ floor: number; rows: LogEntry[] }>;
+  readLogAfter(
+    store: string,
+    since: number,
+    limit: number,
+  ): Promise<{ floor: number; defVersion: number; rows: LogEntry[] }>;
+  readDefinitions(store: string): Promise<Map<string, string | null>>;
   snapshot(store: string): Promise<RemoteSnapshot>;
   pruneLog(store: string): Promise<number>;
   admit(store: string, row: LogEntry): 'apply' | 'skip' | 'wait';
@@ -54,6 +64,10 @@ export class Follower {
   readonly #leaderLock: string;
   readonly #resync: ((load: () => Promise<RemoteSnapshot>) => Promise<void>) | undefined;
   #pruning = false;
+  readonly #definitions: ((changes: ReadonlyArray<RemoteDefinition>) => Promise<void>) | undefined;
+  /** The store's definition version and the definitions as last read (undefined: not read yet). */
+  #defVersion: number | undefined;
+  #knownDefs = new Map<string, string | null>();
   /** Snapshots reloaded because the log was pruned past this instance's position. */
   resyncs = 0;
   /**
@@ -74,9 +88,11 @@ export class Follower {
       listen: () => Promise<ListenClient>;
       leaderLock: string;
       resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>;
+      definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>;
     },
   ) {
     this.#resync = options.resync;
+    this.#definitions = options.definitions;
     this.#leaderLock = options.leaderLock;
     this.#source = source;
     this.#store = store;
@@ -191,8 +207,16 @@ export class Follower {
       for (;;) {
         await this.#source.loadsSettled();
         if (this.#stopped) return;
-        const { floor, rows } = await this.#source.readLogAfter(this.#store, this.position, BATCH_ROWS);
+        const { floor, defVersion, rows } = await this.#source.readLogAfter(
+          this.#store,
+          this.position,
+          BATCH_ROWS,
+        );
         if (this.#stopped) return;
+        if (defVersion !== this.#defVersion && this.#definitions !== undefined) {
+          await this.#readDefinitions(defVersion);
+          if (this.#stopped) return;
+        }
         if (floor > this.position && this.#resync !== undefined) {
           // What lay between the position and the floor is gone from the log: reload.
           let seq = this.position;
@@ -229,6 +253,23 @@ export class Follower {
         this.#onError(e as Error);
       }
     }
+  }
+
+  /** Definitions changed in the database: hand up what changed since they were last read. */
+  async #readDefinitions(version: number): Promise<void> {
+    const defs = await this.#source.readDefinitions(this.#store);
+    const first = this.#defVersion === undefined;
+    const known = this.#knownDefs;
+    this.#knownDefs = defs;
+    this.#defVersion = version;
+    // The first read is where following starts: what this instance defines comes from its own code.
+    if (first) return;
+    const changes: RemoteDefinition[] = [];
+    for (const [bucket, def] of defs)
+      if (def !== null && known.get(bucket) !== def)
+        changes.push({ bucket, definition: JSON.parse(def) as StoredDefinition });
+    for (const bucket of known.keys()) if (!defs.has(bucket)) changes.push({ bucket, definition: undefined });
+    if (changes.length > 0) await this.#definitions!(changes);
   }
 
   /** Wait until everything committed so far has been applied (tests, `settle`). */
