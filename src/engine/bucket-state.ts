@@ -19,13 +19,16 @@ type Rec = Record<string, unknown>;
 /**
  * Where generated autoincrement values come from on a database shared by
  * several instances: blocks reserved there, so two instances never hand out
- * the same value. `take` gives the next reserved value (undefined when none
- * is left: the local counter is used); `ensure(n)` resolves once `n` values
- * are reserved (the async write paths wait for it before staging inserts).
+ * the same value. `take(after)` gives the first reserved value above the
+ * counter `after` (undefined when none is left: the local counter is used);
+ * the counter itself marks what is used, so a write that fails gives its
+ * value back as it does without a reservation. `ensure(n, after)` resolves
+ * once `n` values above `after` are reserved (the async write paths wait for
+ * it before staging inserts).
  */
 export interface CounterReservation {
-  take(): number | undefined;
-  ensure(n: number): Promise<void> | undefined;
+  take(after: number): number | undefined;
+  ensure(n: number, after: number): Promise<void> | undefined;
 }
 
 export class BucketState {

@@ -173,11 +173,7 @@ export class WriteSet {
   }
 
   #nextCounter(b: BucketState): number {
-    const r = b.counterReservation;
-    let reserved = r?.take();
-    // Reserved values below one given explicitly are passed over (the counter only moves up).
-    while (reserved !== undefined && reserved <= (this.#counters.get(b) ?? b.autoincrement))
-      reserved = r!.take();
+    const reserved = b.counterReservation?.take(this.#counters.get(b) ?? b.autoincrement);
     if (reserved !== undefined) {
       if (this.#reserveCounters && reserved > b.autoincrement) b.autoincrement = reserved;
       if (reserved > (this.#counters.get(b) ?? b.autoincrement)) this.#counters.set(b, reserved);

@@ -59,6 +59,8 @@ export class PersistenceManager implements StoreStorage {
   readonly #log: LogSource;
   #opened = false;
   #following = false;
+  /** Shared databases: autoincrement blocks per bucket (what was not used is given back at close). */
+  readonly #reservations = new Map<string, CounterBlocks>();
   /** The last storage failure reported (cleared once storage works again). */
   #lastError: { message: string; at: number } | undefined;
 
@@ -306,7 +308,9 @@ export class PersistenceManager implements StoreStorage {
     if (a?.reserveCounter !== undefined && state.def.hasAutoincrement) {
       const store = this.#store;
       const name = state.name;
-      state.counterReservation = new CounterBlocks((n) => a.reserveCounter!(store, name, n));
+      const blocks = new CounterBlocks((n) => a.reserveCounter!(store, name, n));
+      state.counterReservation = blocks;
+      this.#reservations.set(name, blocks);
     }
   }
 
@@ -438,6 +442,13 @@ export class PersistenceManager implements StoreStorage {
     }
     const lost = this.#queue.close();
     try {
+      const a = this.#incremental;
+      for (const [name, blocks] of this.#reservations) {
+        await blocks.idle();
+        const used = this.#queue.host?.bucketState(name)?.autoincrement;
+        if (blocks.reservedTo > 0 && used !== undefined && a?.releaseCounter !== undefined && this.#opened)
+          await a.releaseCounter(this.#store, name, blocks.reservedTo, used);
+      }
       if (this.#incremental !== undefined) {
         if (this.#opened) await this.#incremental.close(this.#store);
       } else await this.#snapshot!.close?.();

@@ -216,6 +216,11 @@ export interface IncrementalAdapter {
    * database ([from, to], never handed to another instance).
    */
   reserveCounter?(store: string, bucket: string, count: number): Promise<{ from: number; to: number }>;
+  /**
+   * Shared databases, at close: values after `used` up to `reservedTo` were
+   * never handed out; give them back if no instance reserved after them.
+   */
+  releaseCounter?(store: string, bucket: string, reservedTo: number, used: number): Promise<void>;
   /** Shared databases: whether the last failed commit may have committed (its connection broke during COMMIT). */
   commitOutcomeUnknown?(store: string): boolean;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */

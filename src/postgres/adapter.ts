@@ -431,6 +431,16 @@ export class PostgresAdapter implements IncrementalAdapter {
     }
   }
 
+  async releaseCounter(store: string, bucket: string, reservedTo: number, used: number): Promise<void> {
+    if (used >= reservedTo) return;
+    const pool = await this.pool();
+    // Only when nobody reserved after this instance: the counter still ends its last block.
+    await pool.query(
+      `UPDATE ${this.t('quire_buckets')} SET counter = $4 WHERE store = $1 AND name = $2 AND counter = $3`,
+      [store, bucket, reservedTo, used],
+    );
+  }
+
   /** The global seq as of which a bucket was last loaded (changes up to it are in its records). */
   loadedAt(store: string, bucket: string): number | undefined {
     return this.#loadedAt.get(`${store}\0${bucket}`);

@@ -86,7 +86,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   async insert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
     const b = this.#ready() ?? (await this.#state());
     checkRecord('insert', data);
-    if (b.counterReservation !== undefined) await b.counterReservation.ensure(1);
+    if (b.counterReservation !== undefined) await b.counterReservation.ensure(1, b.autoincrement);
     const ws = this.#core.writeSet();
     const record = ws.insert(b, data);
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
@@ -133,7 +133,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
       throw new InvalidArgumentError('insertMany', 'records', `expected an array, got ${typeof data}`);
     for (let i = 0; i < data.length; i++) checkRecord('insertMany', data[i], `records[${i}]`);
     if (data.length === 0) return [];
-    if (b.counterReservation !== undefined) await b.counterReservation.ensure(data.length);
+    if (b.counterReservation !== undefined) await b.counterReservation.ensure(data.length, b.autoincrement);
     const ws = this.#core.writeSet();
     const records = data.map((d) => ws.insert(b, d));
     return this.#commit(ws, options, records as StoreRecord<R>[]);
@@ -167,7 +167,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   async upsert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
     const b = await this.#state();
     checkRecord('upsert', data);
-    if (b.counterReservation !== undefined) await b.counterReservation.ensure(1);
+    if (b.counterReservation !== undefined) await b.counterReservation.ensure(1, b.autoincrement);
     const ws = this.#core.writeSet();
     const d = data as Rec;
     const hasKey = b.def.keyFields.every((f) => d[f] !== undefined && d[f] !== null);

@@ -422,6 +422,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
     }
     fresh.load(records);
     fresh.autoincrement = old.autoincrement;
+    if (compiled.hasAutoincrement) fresh.counterReservation = old.counterReservation;
     this.#core.refs.dropSource(name);
     this.#core.buckets.set(name, fresh);
     this.#readables.delete(name);
@@ -678,6 +679,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
       const fresh = new BucketState(old.def);
       fresh.load(content.records);
       fresh.autoincrement = content.autoincrement;
+      fresh.counterReservation = old.counterReservation;
       swaps.push([bucket, fresh]);
     }
     for (const [bucket, fresh] of swaps) {
