@@ -3,11 +3,15 @@
 
 export {
   bucketKey,
+  type DefinitionDiff,
   decodeKey,
+  diffDefinitions,
   encodeKey,
   parseBucketKey,
+  sameDefinition,
   serializeDefinition,
   snapshotView,
+  stableJson,
 } from './codec.js';
 export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
