@@ -49,6 +49,7 @@ export type {
   BucketWrite,
   CommitUnit,
   FeedWrite,
+  FollowOptions,
   HistoryWrite,
   IncrementalAdapter,
   PersistedState,

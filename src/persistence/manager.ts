@@ -246,25 +246,28 @@ export class PersistenceManager implements StoreStorage {
         if (last.seq > q.seq) q.seq = last.seq;
         host.applyRemote(changes, last.at);
       },
-      resync,
-      async (defs) => {
-        for (const d of defs) {
-          if (q.closed || host.remoteDefinition === undefined) return;
-          const local = host.bucketState(d.bucket);
-          if (d.definition === undefined) {
-            // Dropped there; a bucket this instance is about to store (queued) stays.
-            if (local === undefined || !local.def.persistent || q.pending.buckets.has(d.bucket)) continue;
-          } else if (
-            local !== undefined &&
-            JSON.stringify(serializeDefinition(local.def.definition)) === JSON.stringify(d.definition)
-          )
-            continue; // this instance's own definition
-          try {
-            await host.remoteDefinition(d.bucket, d.definition?.definition);
-          } catch (e) {
-            this.#report(e, 'load');
+      {
+        resync,
+        readOnly: a.readOnly,
+        definitions: async (defs) => {
+          for (const d of defs) {
+            if (q.closed || host.remoteDefinition === undefined) return;
+            const local = host.bucketState(d.bucket);
+            if (d.definition === undefined) {
+              // Dropped there; a bucket this instance is about to store (queued) stays.
+              if (local === undefined || !local.def.persistent || q.pending.buckets.has(d.bucket)) continue;
+            } else if (
+              local !== undefined &&
+              JSON.stringify(serializeDefinition(local.def.definition)) === JSON.stringify(d.definition)
+            )
+              continue; // this instance's own definition
+            try {
+              await host.remoteDefinition(d.bucket, d.definition?.definition);
+            } catch (e) {
+              this.#report(e, 'load');
+            }
           }
-        }
+        },
       },
     );
   }

@@ -116,6 +116,19 @@ export interface RemoteSnapshot {
   readonly buckets: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>;
 }
 
+/** What else following a shared database hands the store. */
+export interface FollowOptions {
+  /**
+   * The instance fell behind what the database still keeps of the log:
+   * bring memory to a snapshot (`load` reads it); following goes on from there.
+   */
+  readonly resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>;
+  /** Bucket definitions other instances defined, changed or dropped. */
+  readonly definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>;
+  /** The store was opened read-only: it follows, but never takes on once-only work (it writes nothing). */
+  readonly readOnly?: boolean;
+}
+
 /** A bucket definition another instance stored (or dropped: `definition` undefined). */
 export interface RemoteDefinition {
   readonly bucket: string;
@@ -181,16 +194,8 @@ export interface IncrementalAdapter {
    * Databases shared by several instances: deliver the record writes other
    * instances commit, in commit order, each exactly once, until `close`.
    * Writes to buckets this adapter has not loaded are left out (loading reads them).
-   * When the instance fell behind what the database still keeps of the log,
-   * `resync` is called instead: it brings memory to a snapshot (`load` reads
-   * it), and following goes on from there.
    */
-  follow?(
-    store: string,
-    deliver: (writes: RemoteWrite[]) => void,
-    resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>,
-    definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>,
-  ): void;
+  follow?(store: string, deliver: (writes: RemoteWrite[]) => void, options?: FollowOptions): void;
   /**
    * Shared databases: the stored state of some records (after a commit was
    * refused with CommitConflictError, the store refreshes its copies from it).

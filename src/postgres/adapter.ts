@@ -37,10 +37,10 @@ import type {
   AdapterContext,
   CommitUnit,
   FeedWrite,
+  FollowOptions,
   HistoryWrite,
   IncrementalAdapter,
   PersistedState,
-  RemoteDefinition,
   RemoteSnapshot,
   RemoteWrite,
   StoredBucket,
@@ -1331,17 +1331,13 @@ export class PostgresAdapter implements IncrementalAdapter {
 
   // ── Following other instances ───────────────────────────────────
 
-  follow(
-    store: string,
-    deliver: (writes: RemoteWrite[]) => void,
-    resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>,
-    definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>,
-  ): void {
+  follow(store: string, deliver: (writes: RemoteWrite[]) => void, options: FollowOptions = {}): void {
     if (this.#followers.has(store)) return;
     const f = new Follower(this, store, this.#openedAt.get(store) ?? 0, deliver, {
-      resync,
-      definitions,
-      leaderLock: lockId(`leader\0${this.schema}\0${store}`),
+      resync: options.resync,
+      definitions: options.definitions,
+      // A read-only opener (the inspector) must not hold the lock that once-only work needs.
+      leaderLock: options.readOnly === true ? undefined : lockId(`leader\0${this.schema}\0${store}`),
       pollMs: this.#pollMs,
       onError: (e) => this.#onError(e),
       listen: () => this.#listenClient(),

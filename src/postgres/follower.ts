@@ -61,7 +61,7 @@ export class Follower {
   #again = false;
   #stopped = false;
   #reported = false;
-  readonly #leaderLock: string;
+  readonly #leaderLock: string | undefined;
   readonly #resync: ((load: () => Promise<RemoteSnapshot>) => Promise<void>) | undefined;
   #pruning = false;
   readonly #definitions: ((changes: ReadonlyArray<RemoteDefinition>) => Promise<void>) | undefined;
@@ -86,7 +86,8 @@ export class Follower {
       pollMs: number;
       onError: (e: Error) => void;
       listen: () => Promise<ListenClient>;
-      leaderLock: string;
+      /** Undefined: never lead (read-only). */
+      leaderLock: string | undefined;
       resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>;
       definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>;
     },
@@ -105,7 +106,7 @@ export class Follower {
 
   async #claimLeader(): Promise<void> {
     const l = this.#listener;
-    if (l === undefined || this.leader || this.#stopped) return;
+    if (l === undefined || this.leader || this.#stopped || this.#leaderLock === undefined) return;
     try {
       const r = await l.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
         this.#leaderLock,
