@@ -335,6 +335,8 @@ export class CommitQueue {
         `Write outcome unknown: ${why}; it ${cause}. It is kept and will be stored once the database is back (failures go to onError)`,
       );
     if (mark === undefined || w.uncertain === true) {
+      // Told it is kept: it must never be rolled back with a later write.
+      w.uncertain = true;
       w.reject(
         unknown(
           w.uncertain === true ? 'was being committed when the connection broke' : 'is being committed',
@@ -350,6 +352,7 @@ export class CommitQueue {
       this.#marks,
     );
     if (outcome.rolledBack.some((m) => (m.waiter as Waiter | undefined)?.uncertain === true)) {
+      w.uncertain = true;
       w.reject(unknown('is folded together with a write that may have been committed'));
       return;
     }
