@@ -14,7 +14,7 @@ import {
   VersionNotFoundError,
 } from '../index.js';
 import type { BucketDefinition, SortSpec, WhereFilter } from '../store/index.js';
-import { migrateCmd } from './migrate.js';
+import { keyFields, migrateCmd } from './migrate.js';
 import { CliError, EXIT, type OpenOptions, openStore } from './open.js';
 import { renderTable } from './table.js';
 
@@ -32,18 +32,12 @@ const info = (line: string) => process.stderr.write(`${line}\n`);
 /** Fields every record carries besides its schema fields. */
 const METADATA = ['_version', '_createdAt', '_updatedAt', '_expiresAt'];
 
-function positiveInt(name: string) {
+/** A commander parser for integers >= `min`. */
+function intFrom(min: number, name: string) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be an integer >= 1`);
-    return n;
-  };
-}
-
-function nonNegativeInt(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be an integer >= 0`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
     return n;
   };
 }
@@ -59,9 +53,6 @@ async function requireBucket(store: Store, bucket: string): Promise<BucketDefini
   }
   return store.getBucketSchema(bucket)!;
 }
-
-const keyFields = (def: BucketDefinition): string[] =>
-  typeof def.key === 'string' ? [def.key] : [...def.key];
 
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
 
@@ -421,7 +412,7 @@ export function addDataCommands(program: Command, h: LocationHelpers): void {
   )
     .option('--filter <json>', 'filter, e.g. \'{"role":"admin","age":{"$gte":18}}\'')
     .option('--sort <field[:desc]>', 'sort by fields, e.g. age:desc,name (ascending unless :desc)')
-    .option('--limit <n>', 'at most n records', positiveInt('--limit'))
+    .option('--limit <n>', 'at most n records', intFrom(1, '--limit'))
     .addOption(
       new Option('--format <format>', 'output format')
         .choices(['table', 'json', 'ndjson', 'yaml'])
@@ -452,13 +443,13 @@ export function addDataCommands(program: Command, h: LocationHelpers): void {
     .option(
       '--since <seq>',
       'changes after this sequence number (default 0: the oldest kept)',
-      nonNegativeInt('--since'),
+      intFrom(0, '--since'),
     )
     .option('--follow', 'keep printing changes as other processes commit them, until Ctrl-C or SIGTERM')
     .option(
       '--interval <ms>',
       'with --follow: how often to look for new changes',
-      positiveInt('--interval'),
+      intFrom(1, '--interval'),
       250,
     )
     .addHelpText('after', EXIT_CODES(''))
@@ -470,7 +461,7 @@ export function addDataCommands(program: Command, h: LocationHelpers): void {
       .description("write an earlier version of a record (from the bucket's history) as its newest version")
       .argument('<bucket>', 'bucket (defined with history)')
       .argument('<key>', 'key, as for get')
-      .argument('<version>', 'the version to restore', positiveInt('version')),
+      .argument('<version>', 'the version to restore', intFrom(1, 'version')),
   )
     .option('--actor <name>', 'recorded as the actor of the write (history)')
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'yaml']).default('json'))

@@ -701,7 +701,11 @@ async function checkPostgres(pg: PgLocation, opts: Record<string, any>): Promise
   const problems: string[] = [];
   let records = 0;
   let logRows = 0;
+  let checksums = 'unknown';
   try {
+    // Page checksums are PostgreSQL's own (initdb --data-checksums); say whether the cluster has them.
+    const setting = await (await adapter.pool()).query<{ data_checksums: string }>('SHOW data_checksums');
+    checksums = setting.rows[0]?.data_checksums ?? checksums;
     records = await checkBuckets(
       adapter,
       names,
@@ -734,7 +738,9 @@ async function checkPostgres(pg: PgLocation, opts: Record<string, any>): Promise
     for (const p of problems) out(`problem: ${p}`);
     throw new CliError(`check found ${problems.length} problem(s) in ${where}`, EXIT.FAILED);
   }
-  out(`ok: ${where} (${records} records, ${logRows} history and feed rows checked)`);
+  out(
+    `ok: ${where} (${records} records, ${logRows} history and feed rows checked; PostgreSQL data checksums: ${checksums})`,
+  );
 }
 
 async function checkpointCmd(opts: Record<string, any>): Promise<void> {
@@ -778,12 +784,12 @@ export function loc(opts: Record<string, any>): Pick<OpenOptions, 'db' | 'worksp
 
 export function program(): Command {
   const p = new Command('quire')
-    .description('Serve, import, export, back up and inspect a Quire store.')
+    .description('Serve, import, export, back up, inspect, query and migrate a Quire store.')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nEvery command that opens a store takes --db FILE, --workspace DIR or --pg URL (PostgreSQL).\nExit codes: 0 ok, 1 failed (check found problems, no history for the key, an unreachable database, a runtime error), 2 bad usage or input (unknown option, missing store, bad schema, filter or data file), 3 store locked by another process.',
+      '\nEvery command that opens a store takes --db FILE, --workspace DIR or --pg URL (PostgreSQL).\nExit codes: 0 ok, 1 failed (check found problems, no history or no record for the key, a migration that threw, an unreachable database, a runtime error), 2 bad usage or input (unknown option, missing store, bad schema, filter or data file), 3 store locked by another process.',
     )
     .exitOverride();
 

@@ -33,7 +33,8 @@ import { CliError, EXIT, type OpenOptions, openStore, readSchemaFile } from './o
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const info = (line: string) => process.stderr.write(`${line}\n`);
 
-const keyFields = (def: BucketDefinition): string[] =>
+/** The key fields of a definition, in order. */
+export const keyFields = (def: BucketDefinition): string[] =>
   typeof def.key === 'string' ? [def.key] : [...def.key];
 const keyText = (def: BucketDefinition, r: Record<string, unknown>): string => {
   const k = keyFields(def).map((f) => r[f]);

@@ -237,7 +237,6 @@ export async function openStore(options: OpenOptions): Promise<OpenedStore> {
     name,
     schema,
     definitions,
-    path,
     errorOf: (e) => cliErrorOf(e, path),
     removeCreated,
   });
@@ -292,7 +291,6 @@ async function openPostgres(
     name,
     schema,
     definitions,
-    path: where,
     errorOf,
     removeCreated: () => {},
     dropOnFailure: created && !readOnly,
@@ -316,7 +314,6 @@ async function startStore(o: {
   name: string;
   schema: Record<string, BucketDefinition>;
   definitions: ReadonlyMap<string, BucketDefinition>;
-  path: string;
   errorOf: (e: unknown) => unknown;
   /** Remove what this command created (SQLite: the file), after the store stopped. */
   removeCreated: () => void;

@@ -22,10 +22,15 @@ export interface PgLocation {
 /** Passwords seen in `--pg` URLs: `redact` removes them from any text before it is printed. */
 const secrets = new Set<string>();
 
-/** `text` with every password of a `--pg` URL given to this process replaced by `***`. */
+/**
+ * `text` with every password of a `--pg` URL given to this process replaced
+ * by `***`: a second line of defence behind the masked URLs in messages (a
+ * driver message quoting a URL). Passwords shorter than 4 characters are left
+ * alone, as replacing them would garble every message.
+ */
 export function redact(text: string): string {
   let out = text;
-  for (const s of secrets) out = out.split(s).join('***');
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('***');
   return out;
 }
 

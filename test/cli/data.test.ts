@@ -3,13 +3,15 @@
 // (dry run, incompatible changes, failing and succeeding migration files),
 // on real SQLite store files.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import { type BucketDefinition, SQLiteAdapter, Store } from '../../src/index.js';
+import { PostgresAdapter } from '../../src/postgres/index.js';
+import { pgSchema } from '../persistence/helpers.js';
 import { BIN, cliRunner, ENV, exited, type Result } from './run.js';
 
 let dir: string;
@@ -436,6 +438,69 @@ describe('quire data commands', { timeout: 240_000 }, () => {
       expect(dump(file)).toBe(before);
     });
 
+    it('killed in the middle of a migration: the stored data is as before; the next run applies it', async () => {
+      const file = copy('killed.db');
+      const marker = join(dir, 'killed.marker');
+      writeFileSync(
+        join(dir, 'slow.mjs'),
+        `import { writeFileSync } from 'node:fs';
+        export const migrations = [{ version: 1, name: 'age as number', up: async (ctx) => {
+          await ctx.bucket('users').changeFieldType('age', 'number', (v) => Number(v));
+          await ctx.createBucket('audit', { key: 'id', schema: { id: { type: 'string' } } });
+          if (process.env.QUIRE_TEST_MARKER) {
+            writeFileSync(process.env.QUIRE_TEST_MARKER, 'done');
+            await new Promise((r) => setTimeout(r, 120_000));
+          }
+        } }];`,
+      );
+      /** What a user sees of the store: definitions (the runner's own bucket aside), records, the feed. */
+      const view = async () => {
+        const [schema, users, feed] = await Promise.all([
+          quire('schema', '--db', file),
+          quire('query', 'users', '--db', file, '--format', 'json'),
+          quire('changes', '--db', file),
+        ]);
+        const buckets = YAML.parse(schema!.stdout).buckets;
+        delete buckets._migrations;
+        return { buckets, users: users!.stdout, feed: feed!.stdout };
+      };
+      const before = await view();
+      const child = start(['migrate', '--db', file, '--schema', ageAsNumber(), '--migration', 'slow.mjs'], {
+        QUIRE_TEST_MARKER: marker,
+      });
+      await new Promise<void>((resolve, reject) => {
+        const look = setInterval(() => {
+          if (existsSync(marker)) {
+            clearInterval(look);
+            resolve();
+          }
+        }, 50);
+        child.on('exit', (code) => {
+          clearInterval(look);
+          reject(new Error(`migrate exited with ${code} before the marker`));
+        });
+      });
+      child.kill('SIGKILL');
+      await exited(child);
+      expect(await view()).toEqual(before);
+      const applied = await quire('query', '_migrations', '--db', file, '--format', 'json');
+      expect(applied.code === 2 || JSON.parse(applied.stdout).length === 0).toBe(true);
+
+      const again = await quire(
+        'migrate',
+        '--db',
+        file,
+        '--schema',
+        'age-number.yaml',
+        '--migration',
+        'slow.mjs',
+      );
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain('bucket "audit": created');
+      const users = await quire('query', 'users', '--db', file, '--format', 'json', '--sort', 'age');
+      expect(JSON.parse(users.stdout).map((u: { age: number }) => u.age)).toEqual([29, 36, 41]);
+    });
+
     it('a TypeScript migration file makes an incompatible change; a second run has nothing to do', async () => {
       const file = copy('ts.db');
       writeFileSync(
@@ -519,5 +584,77 @@ export const migrations: Migration[] = [
       expect(results[4]!.stderr).toContain('cannot load migration file');
       expect(dump(file)).toBe(before);
     });
+  });
+
+  it('on PostgreSQL (--pg): get, query, schema, changes --follow, restore-version, migrate', async () => {
+    const schema = pgSchema();
+    const url = `${inject('pgUrl')}?schema=${schema}`;
+    const openPg = () =>
+      Store.start({
+        name: 'shop',
+        ttlCheckIntervalMs: 0,
+        persistence: {
+          adapter: new PostgresAdapter({ connectionString: inject('pgUrl') }, { schema }),
+          durability: 'strict',
+        },
+      });
+    // A serving instance stays up the whole time: PostgreSQL stores have no writer lock.
+    const instance = await openPg();
+    try {
+      const users = await instance.defineBucket('users', USERS);
+      await users.insert({ name: 'Ann', age: '36' });
+      await users.update(1, { age: '37' }, { actor: 'admin' });
+      const [got, table, stored] = await Promise.all([
+        quire('get', 'users', '1', '--pg', url),
+        quire('query', 'users', '--pg', url),
+        quire('schema', '--pg', url),
+      ]);
+      expect(JSON.parse(got!.stdout)).toMatchObject({ id: 1, name: 'Ann', age: '37', _version: 2 });
+      expect(table!.stdout).toMatch(/^id\s+name\s+age\n/);
+      expect(YAML.parse(stored!.stdout)).toEqual({ buckets: { users: USERS } });
+
+      const follower = start(['changes', '--pg', url, '--follow', '--interval', '50']);
+      let text = '';
+      follower.stdout.on('data', (d) => {
+        text += d;
+      });
+      await until(follower, () => text.split('\n').length > 2);
+      await users.insert({ name: 'Bob', age: '41' }, { actor: 'instance' });
+      await until(follower, () => text.includes('"actor":"instance"'));
+      expect(
+        text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .map((c) => `${c.key} ${c.op} ${c.actor}`),
+      ).toEqual(['1 insert null', '1 update admin', '2 insert instance']);
+      follower.kill('SIGTERM');
+      expect(await exited(follower)).toBe(0);
+
+      const restored = await quire('restore-version', 'users', '1', '1', '--pg', url, '--actor', 'ops');
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(JSON.parse(restored.stdout)).toMatchObject({ id: 1, age: '36', _version: 3 });
+    } finally {
+      await instance.stop();
+    }
+    writeFileSync(
+      join(dir, 'pg-country.yaml'),
+      YAML.stringify({
+        buckets: {
+          users: { ...USERS, schema: { ...USERS.schema, country: { type: 'string', default: 'CZ' } } },
+        },
+      }),
+    );
+    const dry = await quire('migrate', '--pg', url, '--schema', 'pg-country.yaml', '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(
+      'bucket "users": field "country" added with a default; 2 of 2 records change',
+    );
+    const still = await quire('schema', '--pg', url);
+    expect(YAML.parse(still.stdout)).toEqual({ buckets: { users: USERS } });
+    const real = await quire('migrate', '--pg', url, '--schema', 'pg-country.yaml');
+    expect(real.code, real.stderr).toBe(0);
+    const after = await quire('query', 'users', '--pg', url, '--format', 'json');
+    expect(JSON.parse(after.stdout).map((u: { country: string }) => u.country)).toEqual(['CZ', 'CZ']);
   });
 });
