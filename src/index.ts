@@ -149,6 +149,7 @@ export {
   BackupNotFoundError,
   BucketAlreadyExistsError,
   BucketHandle,
+  BucketLoadingError,
   BucketNotDefinedError,
   DefinitionError,
   DuplicateKeyError,
