@@ -2,8 +2,9 @@
 // inserts and updates with 1, 2 and 3 instances on one database (64 writes
 // in flight per instance) beside raw `pg` inserting the same rows in batched
 // transactions; propagation latency of a write from one instance to
-// another's bucket events; restart of 100k records (1M with
-// QUIRE_BENCH_PG_1M=1) beside raw `pg` SELECT + JSON.parse of the same rows.
+// another's bucket events; restart of 100k and 1M records beside raw `pg`
+// SELECT + JSON.parse of the same rows (QUIRE_BENCH_PG_RESTART=100000 or any
+// comma-separated sizes for a shorter run).
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Store } from '../src/index.js';
@@ -126,7 +127,10 @@ export async function run(): Promise<BenchSection> {
 
     // Restart: load N records from PostgreSQL into a new instance.
     const restart: Array<Array<string | number>> = [];
-    for (const count of process.env.QUIRE_BENCH_PG_1M === '1' ? [100_000, 1_000_000] : [100_000]) {
+    const sizes = (process.env.QUIRE_BENCH_PG_RESTART ?? '100000,1000000').split(',').map(Number);
+    if (sizes.some((n) => !Number.isInteger(n) || n < 10_000 || n % 10_000 !== 0))
+      throw new Error('QUIRE_BENCH_PG_RESTART: comma-separated record counts, multiples of 10000');
+    for (const count of sizes) {
       const rs = `bench_${++schemas}`;
       const s = await open(rs);
       const bucket = await s.defineBucket('rows', def);

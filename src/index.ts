@@ -39,6 +39,8 @@ export {
   type BackupFileInfo,
   type BackupToOptions,
   type BucketWrite,
+  CommitOutcomeUnknownError,
+  CommitTimeoutError,
   type CommitUnit,
   type CopyProgress,
   type CopyResult,

@@ -16,6 +16,21 @@ import { compareValues, encodeTuple, isObjectArg, isPlainObject } from './values
 
 type Rec = Record<string, unknown>;
 
+/**
+ * Where generated autoincrement values come from on a database shared by
+ * several instances: blocks reserved there, so two instances never hand out
+ * the same value. `take(after)` gives the first reserved value above the
+ * counter `after` (undefined when none is left: the local counter is used);
+ * the counter itself marks what is used, so a write that fails gives its
+ * value back as it does without a reservation. `ensure(n, after)` resolves
+ * once `n` values above `after` are reserved (the async write paths wait for
+ * it before staging inserts).
+ */
+export interface CounterReservation {
+  take(after: number): number | undefined;
+  ensure(n: number, after: number): Promise<void> | undefined;
+}
+
 export class BucketState {
   readonly def: CompiledBucket;
   readonly records = new Map<KeyId, StoreRecord>();
@@ -24,6 +39,8 @@ export class BucketState {
   /** Sorted on `_expiresAt` for TTL buckets, so purging does not scan. */
   readonly expiry: SortedIndex | undefined;
   autoincrement = 0;
+  /** Shared databases: reserved autoincrement values (see CounterReservation). */
+  counterReservation: CounterReservation | undefined;
   /** Set while stored records are still loading; operations wait for it. */
   loading: Promise<void> | undefined;
   #keyOrder: KeyId[] | undefined;

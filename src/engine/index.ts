@@ -1,7 +1,7 @@
 // The engine's face: the synchronous core every other folder builds on
 // (records, indexes, schema, filters, WriteSet, ChangeBatch, StoreCore).
 export { aggregate, avgOf, groupRecords, maxOf, minOf, sumOf } from './aggregate.js';
-export { BucketState, sortRecords } from './bucket-state.js';
+export { BucketState, type CounterReservation, sortRecords } from './bucket-state.js';
 export {
   type CommitListener,
   type HistoryEntryRow,
@@ -53,4 +53,4 @@ export {
   isObjectArg,
   isPlainObject,
 } from './values.js';
-export { type Change, type ChangeBatch, type ChangeOp, RefIndex, WriteSet } from './write-set.js';
+export { type Change, type ChangeBatch, type ChangeOp, RefIndex, refKeyId, WriteSet } from './write-set.js';

@@ -221,6 +221,12 @@ export class WriteSet {
 
   #nextCounter(b: BucketState): number {
     const counters = (this.#counters ??= new Map());
+    const reserved = b.counterReservation?.take(counters.get(b) ?? b.autoincrement);
+    if (reserved !== undefined) {
+      if (this.#reserveCounters && reserved > b.autoincrement) b.autoincrement = reserved;
+      if (reserved > (counters.get(b) ?? b.autoincrement)) counters.set(b, reserved);
+      return reserved;
+    }
     if (this.#reserveCounters) {
       const v = ++b.autoincrement;
       counters.set(b, v);

@@ -20,7 +20,14 @@
 import type { Change, ChangeBatch, CommitObservation, StoreRecord } from '../engine/index.js';
 import { bucketKey, decodeKey, encodeKey } from './codec.js';
 import { type BatchMark, conflictError, dropRolledBack, splitConflict } from './conflicts.js';
-import { CommitConflictError, ReadOnlyStorageError, StorageError, toStorageError } from './errors.js';
+import {
+  CommitConflictError,
+  CommitOutcomeUnknownError,
+  CommitTimeoutError,
+  ReadOnlyStorageError,
+  StorageError,
+  toStorageError,
+} from './errors.js';
 import { type LostRecord, PendingWrites } from './pending.js';
 import { LogRetention } from './retention.js';
 import { saveSnapshotBucket } from './snapshot.js';
@@ -34,6 +41,8 @@ interface Waiter {
   reject(e: Error): void;
   /** The batch this strict writer waits for (to fail only it when one of its records cannot be stored). */
   readonly batch: ChangeBatch;
+  /** Its batch was in a commit whose connection broke during COMMIT: it may be stored. */
+  uncertain?: boolean;
 }
 
 export interface CommitQueueOptions {
@@ -73,6 +82,8 @@ export class CommitQueue {
   #readOnlyReported = false;
   /** Batches queued since the last flush began (the group size of the next commit). */
   #queuedBatches = 0;
+  /** Why the last flush failed (until one succeeds): named when a strict write times out. */
+  #lastError: { message: string; error: Error } | undefined;
 
   constructor(options: CommitQueueOptions) {
     this.#o = options;
@@ -157,8 +168,31 @@ export class CommitQueue {
     this.schedule();
     if (mark !== undefined) this.#marks.push(mark);
     if (!this.#o.strict) return undefined;
+    const timeout = this.#o.incremental?.commitTimeoutMs;
     return new Promise<void>((resolve, reject) => {
-      const w = { resolve, reject, batch };
+      let w: Waiter;
+      if (timeout === undefined) w = { resolve, reject, batch };
+      else {
+        // A shared database that does not answer must not hold the writer: it is told within the bound.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        let settled = false;
+        w = {
+          resolve: () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve();
+          },
+          reject: (e) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            reject(e);
+          },
+          batch,
+        };
+        timer = setTimeout(() => this.#expire(w, timeout), timeout);
+      }
       this.#waiters.push(w);
       if (mark !== undefined) mark.waiter = w;
     });
@@ -241,6 +275,8 @@ export class CommitQueue {
     } catch (e) {
       this.inflight = undefined;
       if (e instanceof CommitConflictError) return this.#conflict(e, taken, waiters, marks);
+      if (this.#o.incremental!.commitOutcomeUnknown?.(this.#o.store) === true)
+        for (const w of waiters) w.uncertain = true;
       this.pending.putBack(taken);
       this.#waiters = [...waiters, ...this.#waiters];
       this.#marks = [...marks, ...this.#marks];
@@ -295,6 +331,93 @@ export class CommitQueue {
     if (this.hasPending()) this.schedule();
   }
 
+  /**
+   * A strict writer's commit timeout passed. Queued and never possibly stored:
+   * its batch (and every queued batch folded together with it) is rolled back
+   * in memory and dropped from the queue, the writers get CommitTimeoutError.
+   * Sent, or folded with a write that may be stored: it stays queued and the
+   * writer gets CommitOutcomeUnknownError.
+   */
+  #expire(w: Waiter, timeout: number): void {
+    const last = this.#lastError;
+    const why = `the database did not commit it within ${timeout} ms${last !== undefined ? ` (${last.message})` : ''}`;
+    const mark = this.#waiters.includes(w) ? this.#marks.find((m) => m.waiter === w) : undefined;
+    const unknown = (cause: string) =>
+      new CommitOutcomeUnknownError(
+        `Write outcome unknown: ${why}; it ${cause}. It is kept and will be stored once the database is back (failures go to onError)`,
+      );
+    if (mark === undefined || w.uncertain === true) {
+      // Told it is kept: it must never be rolled back with a later write.
+      w.uncertain = true;
+      w.reject(
+        unknown(
+          w.uncertain === true ? 'was being committed when the connection broke' : 'is being committed',
+        ),
+      );
+      return;
+    }
+    const outcome = splitConflict(
+      [...mark.keys].map((k) => {
+        const i = k.indexOf('\0');
+        return { bucket: k.slice(0, i), key: k.slice(i + 1), reason: 'version' as const };
+      }),
+      this.#marks,
+    );
+    if (outcome.rolledBack.some((m) => (m.waiter as Waiter | undefined)?.uncertain === true)) {
+      w.uncertain = true;
+      w.reject(unknown('is folded together with a write that may have been committed'));
+      return;
+    }
+    dropRolledBack(this.pending, outcome);
+    const gone = new Set(outcome.rolledBack);
+    this.#marks = this.#marks.filter((m) => !gone.has(m));
+    const waiters = new Set(outcome.rolledBack.map((m) => m.waiter));
+    this.#waiters = this.#waiters.filter((x) => !waiters.has(x));
+    this.#revert(outcome.rolledBack);
+    for (const m of outcome.rolledBack)
+      m.waiter?.reject(
+        new CommitTimeoutError(
+          m.waiter === w
+            ? `Write not stored: ${why}. It was rolled back; retry it once the database is back`
+            : `Write not stored: rolled back with an earlier write whose commit timed out (${why})`,
+          { cause: last?.error },
+        ),
+      );
+  }
+
+  /** Undo rolled-back batches in memory: each record goes back to its state before the first of them. */
+  #revert(marks: readonly BatchMark[]): void {
+    const host = this.host;
+    if (host === undefined) return;
+    const first = new Map<
+      string,
+      { bucket: string; keyId: unknown; before: StoreRecord | undefined; after: StoreRecord | undefined }
+    >();
+    const changes = marks
+      .flatMap((m) => (m.waiter as Waiter | undefined)?.batch.changes ?? [])
+      .sort((a, b) => a.seq - b.seq);
+    for (const c of changes) {
+      const k = `${c.bucket}\0${encodeKey(c.keyId)}`;
+      const f = first.get(k);
+      if (f === undefined)
+        first.set(k, { bucket: c.bucket, keyId: c.keyId, before: c.oldRecord, after: c.newRecord });
+      else f.after = c.newRecord;
+    }
+    const out = [];
+    for (const f of first.values()) {
+      // Only where memory still holds what the rolled-back writes left (not a newer remote state).
+      if (host.bucketState(f.bucket)?.records.get(f.keyId as never) !== f.after) continue;
+      out.push({
+        bucket: f.bucket,
+        keyId: f.keyId as never,
+        record: f.before,
+        data: f.before === undefined ? undefined : JSON.stringify(f.before),
+        seq: 0,
+      });
+    }
+    if (out.length > 0) host.applyRemote(out, Date.now());
+  }
+
   async #flushSnapshot(): Promise<void> {
     const adapter = this.#o.snapshot!;
     const q = this.pending;
@@ -326,6 +449,7 @@ export class CommitQueue {
 
   #failed(e: unknown): StorageError {
     const err = toStorageError('commit', e);
+    this.#lastError = { message: err.message, error: err };
     this.#failures++;
     this.#o.report(err);
     if (!this.closed && this.#retry === undefined) {
@@ -340,6 +464,7 @@ export class CommitQueue {
 
   #succeeded(waiters: Waiter[], lost: readonly LostRecord[] = []): void {
     this.#failures = 0;
+    this.#lastError = undefined;
     if (this.#retry !== undefined) {
       clearTimeout(this.#retry);
       this.#retry = undefined;

@@ -6,7 +6,12 @@
 // rest of the flush is committed again at once. The writers of rolled-back
 // batches get the conflict; the store's copies of their records are
 // refreshed from the database.
-import { type BucketState, TransactionConflictError, UniqueConstraintError } from '../engine/index.js';
+import {
+  type BucketState,
+  ReferentialIntegrityError,
+  TransactionConflictError,
+  UniqueConstraintError,
+} from '../engine/index.js';
 import { decodeKey } from './codec.js';
 import type { ConflictingWrite } from './errors.js';
 import type { PendingWrites } from './pending.js';
@@ -82,6 +87,31 @@ export function conflictError(
       c.field ?? '?',
       c.value === undefined ? undefined : JSON.parse(c.value),
     );
+  const ref = c.reference;
+  if (c.reason === 'reference' && own && ref !== undefined) {
+    const targetKey = decodeKey(ref.targetKey);
+    if (c.bucket === ref.source && c.key === ref.sourceKey)
+      return new ReferentialIntegrityError(
+        `Foreign key violation in bucket "${ref.source}": field "${ref.field}" references bucket "${ref.target}" with key "${String(targetKey)}", but another instance deleted that record`,
+        ref.source,
+        ref.field,
+        ref.target,
+        targetKey,
+      );
+    if (ref.onDelete === 'restrict')
+      return new ReferentialIntegrityError(
+        `Cannot delete from bucket "${ref.target}" (key "${String(key)}"): referenced by bucket "${ref.source}" (key "${String(decodeKey(ref.sourceKey))}") via field "${ref.field}", written by another instance`,
+        ref.source,
+        ref.field,
+        ref.target,
+        key,
+      );
+    return new TransactionConflictError(
+      c.bucket,
+      key,
+      `another instance added a record of bucket "${ref.source}" referencing it (onDelete ${ref.onDelete}); this copy now holds it, retry`,
+    );
+  }
   const why = !own
     ? 'rolled back with a write another instance made conflicting'
     : c.reason === 'exists'

@@ -53,6 +53,29 @@ export class DatabaseUnreachableError extends StorageError {
   }
 }
 
+/**
+ * A strict write was not committed within the adapter's commit timeout (the
+ * database is unreachable or does not answer). It was rolled back: nothing of
+ * it is stored, and the store's memory no longer holds it.
+ */
+export class CommitTimeoutError extends StorageError {
+  override readonly code: string = 'COMMIT_TIMEOUT';
+  constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
+    super('commit', message, options);
+  }
+}
+
+/**
+ * A strict write was sent to the database, but the connection broke (or the
+ * commit timeout passed) before the answer came: it may or may not be
+ * committed. It is kept in memory and in the queue; once the database is
+ * back, the store finds out and writes it if it was not (failures go to
+ * `onError`).
+ */
+export class CommitOutcomeUnknownError extends CommitTimeoutError {
+  override readonly code = 'COMMIT_OUTCOME_UNKNOWN';
+}
+
 /** One record write the database refused. */
 export interface ConflictingWrite {
   readonly bucket: string;
@@ -60,12 +83,23 @@ export interface ConflictingWrite {
   readonly key: string;
   /**
    * `version`: another instance changed or deleted the record since this copy;
-   * `exists`: another instance inserted the key; `unique`: another record holds the value.
+   * `exists`: another instance inserted the key; `unique`: another record holds the value;
+   * `reference`: a record being deleted is still referenced, or a reference points at a
+   * record that is gone (`reference` says which).
    */
-  readonly reason: 'version' | 'exists' | 'unique';
+  readonly reason: 'version' | 'exists' | 'unique' | 'reference';
   /** Unique index name and the value's JSON (reason `unique`). */
   readonly field?: string;
   readonly value?: string;
+  /** Reason `reference`: the referring record (bucket, key text, field) and the record it points at. */
+  readonly reference?: {
+    readonly source: string;
+    readonly sourceKey: string;
+    readonly field: string;
+    readonly target: string;
+    readonly targetKey: string;
+    readonly onDelete: 'restrict' | 'cascade' | 'set_null';
+  };
 }
 
 /**

@@ -16,6 +16,8 @@ export {
 export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
   CommitConflictError,
+  CommitOutcomeUnknownError,
+  CommitTimeoutError,
   type ConflictingWrite,
   DatabaseUnreachableError,
   JournalDamagedError,
@@ -47,10 +49,13 @@ export type {
   BucketWrite,
   CommitUnit,
   FeedWrite,
+  FollowOptions,
   HistoryWrite,
   IncrementalAdapter,
   PersistedState,
   RecordWrite,
+  RemoteDefinition,
+  RemoteSnapshot,
   RemoteWrite,
   StorageAdapter,
   StoredBucket,

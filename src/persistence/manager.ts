@@ -24,6 +24,7 @@ import {
 import { backupTo } from './backup-to.js';
 import { decodeKey, encodeKey, serializeDefinition } from './codec.js';
 import { CommitQueue } from './commit-queue.js';
+import { CounterBlocks } from './counters.js';
 import { StorageCorruptError, StorageError, StorageUnavailableError, toStorageError } from './errors.js';
 import { type LogSource, readChanges, readHistory } from './log-reads.js';
 import { NamedBackups } from './named-backups.js';
@@ -43,6 +44,7 @@ import {
   type IncrementalAdapter,
   isIncrementalAdapter,
   isSnapshotAdapter,
+  type RemoteSnapshot,
   type StorageAdapter,
   type StoredDefinition,
 } from './types.js';
@@ -58,6 +60,8 @@ export class PersistenceManager implements StoreStorage {
   readonly #log: LogSource;
   #opened = false;
   #following = false;
+  /** Shared databases: autoincrement blocks per bucket (what was not used is given back at close). */
+  readonly #reservations = new Map<string, CounterBlocks>();
   /** The last storage failure reported (cleared once storage works again). */
   #lastError: { message: string; at: number } | undefined;
   /** Storage failures reported since the store started. */
@@ -213,21 +217,73 @@ export class PersistenceManager implements StoreStorage {
     if (a?.follow === undefined || host === undefined || !this.#opened || this.#following) return;
     this.#following = true;
     const q = this.#queue;
-    a.follow(this.#store, (writes) => {
-      if (q.closed || writes.length === 0) return;
+    const resync = async (load: () => Promise<RemoteSnapshot>) => {
+      // What this instance has committed is in the snapshot; what it has not stays as it is here.
+      await q.flush().catch(() => {});
+      const snap = await load();
+      if (q.closed) return;
       const changes: RemoteChange[] = [];
-      for (const w of writes)
-        changes.push({
-          bucket: w.bucket,
-          keyId: decodeKey(w.key),
-          record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
-          data: w.data ?? undefined,
-          seq: w.seq,
-        });
-      const last = writes[writes.length - 1]!;
-      if (last.seq > q.seq) q.seq = last.seq;
-      host.applyRemote(changes, last.at);
-    });
+      for (const [bucket, rows] of snap.buckets) {
+        const state = host.bucketState(bucket);
+        if (state === undefined || !state.def.persistent) continue;
+        const pending = q.pending.records.get(bucket);
+        const stored = new Set<string>();
+        for (const [key, data] of rows) {
+          stored.add(key);
+          if (pending?.has(key) === true) continue;
+          const record = JSON.parse(data) as StoreRecord;
+          changes.push({ bucket, keyId: decodeKey(key), record, data, seq: snap.seq });
+        }
+        for (const keyId of state.records.keys()) {
+          const key = encodeKey(keyId);
+          if (stored.has(key) || pending?.has(key) === true) continue;
+          changes.push({ bucket, keyId, record: undefined, data: undefined, seq: snap.seq });
+        }
+      }
+      if (snap.seq > q.seq) q.seq = snap.seq;
+      host.applyRemote(changes, snap.at);
+    };
+    a.follow(
+      this.#store,
+      (writes) => {
+        if (q.closed || writes.length === 0) return;
+        const changes: RemoteChange[] = [];
+        for (const w of writes)
+          changes.push({
+            bucket: w.bucket,
+            keyId: decodeKey(w.key),
+            record: w.data === null ? undefined : (JSON.parse(w.data) as StoreRecord),
+            data: w.data ?? undefined,
+            seq: w.seq,
+          });
+        const last = writes[writes.length - 1]!;
+        if (last.seq > q.seq) q.seq = last.seq;
+        host.applyRemote(changes, last.at);
+      },
+      {
+        resync,
+        readOnly: a.readOnly,
+        definitions: async (defs) => {
+          for (const d of defs) {
+            if (q.closed || host.remoteDefinition === undefined) return;
+            const local = host.bucketState(d.bucket);
+            if (d.definition === undefined) {
+              // Dropped there; a bucket this instance is about to store (queued) stays.
+              if (local === undefined || !local.def.persistent || q.pending.buckets.has(d.bucket)) continue;
+            } else if (
+              local !== undefined &&
+              JSON.stringify(serializeDefinition(local.def.definition)) === JSON.stringify(d.definition)
+            )
+              continue; // this instance's own definition
+            try {
+              await host.remoteDefinition(d.bucket, d.definition?.definition);
+            } catch (e) {
+              this.#report(e, 'load');
+            }
+          }
+        },
+      },
+    );
   }
 
   /** The last sequence number in storage (known once storage is open): the store continues from it. */
@@ -248,9 +304,9 @@ export class PersistenceManager implements StoreStorage {
 
   // ── Buckets ─────────────────────────────────────────────────────
 
-  restoreBucket(state: BucketState): Promise<void> {
+  async restoreBucket(state: BucketState): Promise<void> {
     const q = this.#queue;
-    return restoreBucket(state, {
+    await restoreBucket(state, {
       load: async (name) => {
         if (this.#snapshot !== undefined) return loadSnapshotBucket(this.#snapshot, this.#store, name);
         await this.#open();
@@ -264,6 +320,15 @@ export class PersistenceManager implements StoreStorage {
         q.pending.addRecord(name, encodeKey(keyId), 'update', seq, r._version, r, seq, r._version);
       },
     });
+    // Shared databases: generated keys come from blocks reserved in the database.
+    const a = this.#incremental;
+    if (a?.reserveCounter !== undefined && state.def.hasAutoincrement) {
+      const store = this.#store;
+      const name = state.name;
+      const blocks = new CounterBlocks((n) => a.reserveCounter!(store, name, n));
+      state.counterReservation = blocks;
+      this.#reservations.set(name, blocks);
+    }
   }
 
   #storeDefinition(name: string, def: StoredDefinition): void {
@@ -402,6 +467,13 @@ export class PersistenceManager implements StoreStorage {
     }
     const lost = this.#queue.close();
     try {
+      const a = this.#incremental;
+      for (const [name, blocks] of this.#reservations) {
+        await blocks.idle();
+        const used = this.#queue.host?.bucketState(name)?.autoincrement;
+        if (blocks.reservedTo > 0 && used !== undefined && a?.releaseCounter !== undefined && this.#opened)
+          await a.releaseCounter(this.#store, name, blocks.reservedTo, used);
+      }
       if (this.#incremental !== undefined) {
         if (this.#opened) await this.#incremental.close(this.#store);
       } else await this.#snapshot!.close?.();

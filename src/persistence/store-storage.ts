@@ -107,4 +107,10 @@ export interface StorageHost {
   readonly feedLimit: number;
   /** Apply changes another instance committed to shared storage (events, queries; not stored again). */
   applyRemote(changes: readonly RemoteChange[], at: number): void;
+  /**
+   * Another instance sharing the database defined or changed (`definition`:
+   * its stored form) or dropped (undefined) a bucket: bring this store's
+   * bucket in line, loading its records from storage.
+   */
+  remoteDefinition?(bucket: string, definition: Record<string, unknown> | undefined): Promise<void>;
 }

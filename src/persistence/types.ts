@@ -104,6 +104,37 @@ export interface CommitUnit {
 /** How far a commit must get before a write is acknowledged (see docs/persistence.md). */
 export type Durability = 'debounced' | 'process' | 'strict';
 
+/**
+ * Every stored record of the buckets an instance has loaded, as of one
+ * database snapshot (`seq`): an instance that fell behind the pruned change
+ * log reloads from it instead of missing changes.
+ */
+export interface RemoteSnapshot {
+  readonly seq: number;
+  readonly at: number;
+  /** bucket → [key text, record JSON] of every stored record. */
+  readonly buckets: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>;
+}
+
+/** What else following a shared database hands the store. */
+export interface FollowOptions {
+  /**
+   * The instance fell behind what the database still keeps of the log:
+   * bring memory to a snapshot (`load` reads it); following goes on from there.
+   */
+  readonly resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>;
+  /** Bucket definitions other instances defined, changed or dropped. */
+  readonly definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>;
+  /** The store was opened read-only: it follows, but never takes on once-only work (it writes nothing). */
+  readonly readOnly?: boolean;
+}
+
+/** A bucket definition another instance stored (or dropped: `definition` undefined). */
+export interface RemoteDefinition {
+  readonly bucket: string;
+  readonly definition: StoredDefinition | undefined;
+}
+
 /** A record's state after a commit of another instance sharing the database (deletes: `data` null). */
 export interface RemoteWrite {
   readonly bucket: string;
@@ -164,7 +195,7 @@ export interface IncrementalAdapter {
    * instances commit, in commit order, each exactly once, until `close`.
    * Writes to buckets this adapter has not loaded are left out (loading reads them).
    */
-  follow?(store: string, deliver: (writes: RemoteWrite[]) => void): void;
+  follow?(store: string, deliver: (writes: RemoteWrite[]) => void, options?: FollowOptions): void;
   /**
    * Shared databases: the stored state of some records (after a commit was
    * refused with CommitConflictError, the store refreshes its copies from it).
@@ -178,6 +209,25 @@ export interface IncrementalAdapter {
    * (TTL purge) right now. Without it, every instance does its own.
    */
   isLeader?(store: string): boolean;
+  /**
+   * Shared databases: how long (ms) a strict write waits for its commit before
+   * it is rejected (CommitTimeoutError, rolled back; CommitOutcomeUnknownError
+   * when it was sent and its outcome is unknown). Without it, strict writes
+   * wait until storage works again.
+   */
+  readonly commitTimeoutMs?: number;
+  /**
+   * Shared databases: reserve `count` autoincrement values of a bucket in the
+   * database ([from, to], never handed to another instance).
+   */
+  reserveCounter?(store: string, bucket: string, count: number): Promise<{ from: number; to: number }>;
+  /**
+   * Shared databases, at close: values after `used` up to `reservedTo` were
+   * never handed out; give them back if no instance reserved after them.
+   */
+  releaseCounter?(store: string, bucket: string, reservedTo: number, used: number): Promise<void>;
+  /** Shared databases: whether the last failed commit may have committed (its connection broke during COMMIT). */
+  commitOutcomeUnknown?(store: string): boolean;
   /** Release what `open(store)` acquired; the adapter can be opened again later. */
   close(store: string): MaybePromise<void>;
   /** The files (and directories) that hold a store: a backup must never be written onto them. */

@@ -28,6 +28,7 @@
 //   quire_feed(store, seq, bucket, key, op, version, at, actor)  the change feed
 //   quire_log(store, seq, bucket, key, op, version, data, origin, at)  record writes, for other instances
 //   quire_unique(bucket_id, name, value, key)         unique index entries (global constraints)
+//   quire_refs(store, bucket, key, field, target, target_key, on_delete)  references (version 2)
 //   quire_kv(key, value)                              noex-style snapshot keys (backups)
 import { randomUUID } from 'node:crypto';
 import type { HistoryFilter, StoreRecord } from '../engine/index.js';
@@ -36,9 +37,11 @@ import type {
   AdapterContext,
   CommitUnit,
   FeedWrite,
+  FollowOptions,
   HistoryWrite,
   IncrementalAdapter,
   PersistedState,
+  RemoteSnapshot,
   RemoteWrite,
   StoredBucket,
   StoredDefinition,
@@ -55,9 +58,10 @@ import {
 } from '../persistence/index.js';
 import { loadDriver, type PgClient, type PgPool } from './driver.js';
 import { Follower, type ListenClient } from './follower.js';
+import { type RefSpec, refEntries, refSpecs } from './refs.js';
 import { type UniqueSpec, uniqueEntries, uniqueSpecs } from './unique.js';
 
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 export type PostgresConnection = { readonly connectionString: string } | { readonly pool: PgPool };
 
@@ -73,6 +77,18 @@ export interface PostgresAdapterOptions {
    * being notified (a lost notification costs at most this). Default 1000.
    */
   readonly pollMs?: number;
+  /**
+   * How long (ms) a strict write waits for its commit while the database does
+   * not answer, before it is rejected with CommitTimeoutError (rolled back) or
+   * CommitOutcomeUnknownError (sent, outcome unknown). Default 5000.
+   */
+  readonly commitTimeoutMs?: number;
+  /**
+   * How many of the latest log positions quire_log keeps for instances that
+   * fall behind (the leader prunes older rows; an instance behind the pruned
+   * tail reloads a snapshot instead). Default 100000.
+   */
+  readonly logKeep?: number;
   /** Module name of the driver (tests of the missing-driver error). Default `pg`. */
   readonly driver?: string;
 }
@@ -137,6 +153,8 @@ export class PostgresAdapter implements IncrementalAdapter {
   readonly #loadedAt = new Map<string, number>();
   /** store\0bucket → unique specs of its stored definition. */
   readonly #unique = new Map<string, UniqueSpec[]>();
+  /** store\0bucket → references of its stored definition. */
+  readonly #refs = new Map<string, RefSpec[]>();
   #onError: (e: Error) => void = () => {};
   /** Buckets (store\0bucket) being loaded right now: following pauses at their rows. */
   readonly #pendingLoads = new Set<string>();
@@ -147,6 +165,9 @@ export class PostgresAdapter implements IncrementalAdapter {
   /** Commit attempts so far (quire_instances.last_commit holds the last one that committed). */
   #attempts = 0;
   #uncertain: { attempt: number; unit: CommitUnit } | undefined;
+  readonly commitTimeoutMs: number;
+  readonly #logKeep: number;
+  #lastUncertain = false;
 
   constructor(connection: PostgresConnection, options: PostgresAdapterOptions = {}) {
     if (connection === null || typeof connection !== 'object')
@@ -207,6 +228,27 @@ export class PostgresAdapter implements IncrementalAdapter {
         `expected a number >= 10, got ${String(poll)}`,
       );
     this.#pollMs = poll;
+    const commitTimeout = options.commitTimeoutMs ?? 5000;
+    if (!Number.isFinite(commitTimeout) || commitTimeout < 1)
+      throw new InvalidArgumentError(
+        'PostgresAdapter',
+        'commitTimeoutMs',
+        `expected a number >= 1, got ${String(commitTimeout)}`,
+      );
+    this.commitTimeoutMs = commitTimeout;
+    const keep = options.logKeep ?? 100_000;
+    if (!Number.isInteger(keep) || keep < 1)
+      throw new InvalidArgumentError(
+        'PostgresAdapter',
+        'logKeep',
+        `expected an integer >= 1, got ${String(keep)}`,
+      );
+    this.#logKeep = keep;
+  }
+
+  /** Whether the last failed `commit` may have committed (its connection broke during COMMIT). */
+  commitOutcomeUnknown(_store: string): boolean {
+    return this.#lastUncertain;
   }
 
   /** Where the database is, for messages (never the password). */
@@ -299,6 +341,16 @@ export class PostgresAdapter implements IncrementalAdapter {
         );
       if (from === POSTGRES_SCHEMA_VERSION) return;
       for (let v = from; v < POSTGRES_SCHEMA_VERSION; v++) await c.query(migration(v, (n) => this.t(n)));
+      // Version 2 keeps references in quire_refs: fill it from the records stored before.
+      if (from === 1) {
+        const defs = await c.query<{ id: string; store: string; name: string; definition: string }>(
+          `SELECT id, store, name, definition FROM ${this.t('quire_buckets')} WHERE definition IS NOT NULL`,
+        );
+        for (const b of defs.rows) {
+          const specs = refSpecs(JSON.parse(b.definition) as StoredDefinition);
+          if (specs.length > 0) await this.#rebuildRefs(c, b.store, Number(b.id), b.name, specs);
+        }
+      }
       await c.query(
         `INSERT INTO ${this.t('quire_meta')} (key, value) VALUES ('schema_version', $1), ('created_at', $2)
          ON CONFLICT (key) DO UPDATE SET value = CASE WHEN ${this.t('quire_meta')}.key = 'schema_version' THEN excluded.value ELSE ${this.t('quire_meta')}.value END`,
@@ -321,7 +373,12 @@ export class PostgresAdapter implements IncrementalAdapter {
     try {
       await c.query(begin);
       const out = await fn(c);
-      await c.query('COMMIT');
+      try {
+        await c.query('COMMIT');
+      } catch (e) {
+        if (e !== null && typeof e === 'object') duringCommit.add(e);
+        throw e;
+      }
       return out;
     } catch (e) {
       if (isConnectionError(e)) broken = e as Error;
@@ -357,6 +414,31 @@ export class PostgresAdapter implements IncrementalAdapter {
     } catch (e) {
       throw toStorageError('open', e, this.location);
     }
+  }
+
+  async reserveCounter(store: string, bucket: string, count: number): Promise<{ from: number; to: number }> {
+    const pool = await this.pool();
+    try {
+      const r = await pool.query<{ counter: string }>(
+        `INSERT INTO ${this.t('quire_buckets')} AS b (store, name, counter) VALUES ($1, $2, $3)
+         ON CONFLICT (store, name) DO UPDATE SET counter = b.counter + $3 RETURNING counter`,
+        [store, bucket, count],
+      );
+      const to = Number(r.rows[0]!.counter);
+      return { from: to - count + 1, to };
+    } catch (e) {
+      throw toStorageError('commit', e, this.location);
+    }
+  }
+
+  async releaseCounter(store: string, bucket: string, reservedTo: number, used: number): Promise<void> {
+    if (used >= reservedTo) return;
+    const pool = await this.pool();
+    // Only when nobody reserved after this instance: the counter still ends its last block.
+    await pool.query(
+      `UPDATE ${this.t('quire_buckets')} SET counter = $4 WHERE store = $1 AND name = $2 AND counter = $3`,
+      [store, bucket, reservedTo, used],
+    );
   }
 
   /** The global seq as of which a bucket was last loaded (changes up to it are in its records). */
@@ -430,6 +512,7 @@ export class PostgresAdapter implements IncrementalAdapter {
         const definition =
           row.definition !== null ? (JSON.parse(row.definition) as StoredDefinition) : undefined;
         this.#unique.set(`${store}\0${bucket}`, uniqueSpecs(definition));
+        this.#refs.set(`${store}\0${bucket}`, refSpecs(definition));
         const data = await (c as unknown as ArrayQuery).query({
           text: `SELECT data FROM ${this.t('quire_records')} WHERE bucket_id = $1 ORDER BY ord`,
           values: [id],
@@ -502,6 +585,7 @@ export class PostgresAdapter implements IncrementalAdapter {
   }
 
   async commit(store: string, unit: CommitUnit): Promise<void> {
+    this.#lastUncertain = false;
     const pool = await this.pool();
     // The last attempt lost its connection: it may have committed. Find out before going on,
     // so a retry neither writes it twice nor mistakes its own rows for another instance's.
@@ -525,7 +609,12 @@ export class PostgresAdapter implements IncrementalAdapter {
       } catch (e) {
         // Cached bucket ids may name rows the rollback removed.
         this.#ids.clear();
-        if (isConnectionError(e)) this.#uncertain = { attempt: n, unit };
+        // Only a connection lost while COMMIT was under way leaves the outcome open;
+        // before that, the server rolls the transaction back.
+        if (isConnectionError(e) && duringCommit.has(e as object)) {
+          this.#uncertain = { attempt: n, unit };
+          this.#lastUncertain = true;
+        }
         if (e instanceof CommitConflictError) throw e;
         const code = (e as { code?: string }).code;
         if (code !== undefined && RETRYABLE.has(code) && attempt < 5) continue;
@@ -543,11 +632,13 @@ export class PostgresAdapter implements IncrementalAdapter {
         if (id !== undefined) {
           await c.query(`DELETE FROM ${T('quire_records')} WHERE bucket_id = $1`, [id]);
           await c.query(`DELETE FROM ${T('quire_unique')} WHERE bucket_id = $1`, [id]);
+          await c.query(`DELETE FROM ${T('quire_refs')} WHERE store = $1 AND bucket = $2`, [store, b.bucket]);
           if (b.drop === true) {
             await c.query(`DELETE FROM ${T('quire_history')} WHERE bucket_id = $1`, [id]);
             await c.query(`DELETE FROM ${T('quire_buckets')} WHERE id = $1`, [id]);
             this.#ids.delete(`${store}\0${b.bucket}`);
             this.#unique.delete(`${store}\0${b.bucket}`);
+            this.#refs.delete(`${store}\0${b.bucket}`);
           }
         }
       }
@@ -567,6 +658,11 @@ export class PostgresAdapter implements IncrementalAdapter {
           this.#unique.set(`${store}\0${b.bucket}`, specs);
           const oldSpecs = uniqueSpecs(before == null ? undefined : (JSON.parse(before) as StoredDefinition));
           if (JSON.stringify(oldSpecs) !== JSON.stringify(specs)) await this.#rebuildUnique(c, id, specs);
+          const refs = refSpecs(b.definition);
+          this.#refs.set(`${store}\0${b.bucket}`, refs);
+          const oldRefs = refSpecs(before == null ? undefined : (JSON.parse(before) as StoredDefinition));
+          if (JSON.stringify(oldRefs) !== JSON.stringify(refs))
+            await this.#rebuildRefs(c, store, id, b.bucket, refs);
         }
         // Counters only move up: another instance may have moved it further.
         if (b.autoincrement !== undefined)
@@ -584,10 +680,13 @@ export class PostgresAdapter implements IncrementalAdapter {
       if (list === undefined) byBucket.set(w.bucket, (list = []));
       list.push(w);
     }
+    const written = new Map<string, Set<string>>();
+    await this.#knowSpecs(c, store, [...byBucket.keys()]);
     for (const [bucket, writes] of byBucket) {
       const id = (await this.#bucketId(c, store, bucket, true))!;
-      await this.#writeRecords(c, store, bucket, id, writes, conflicts);
+      written.set(bucket, await this.#writeRecords(c, store, bucket, id, writes, conflicts));
     }
+    if (conflicts.length === 0) await this.#writeRefs(c, store, byBucket, written, conflicts);
     if (conflicts.length > 0) throw new CommitConflictError(conflicts);
     // Global seqs, taken last: the row lock on the store's counter is held to COMMIT,
     // so seqs follow commit order.
@@ -607,7 +706,12 @@ export class PostgresAdapter implements IncrementalAdapter {
     const global = new Map<number, number>();
     for (const s of [...local].sort((a, b) => a - b)) global.set(s, (g = Math.max(g + 1, s)));
     const last = Math.max(g, unit.lastSeq);
-    await c.query(`UPDATE ${T('quire_stores')} SET last_seq = $2 WHERE name = $1`, [store, last]);
+    // Definitions defined, changed or dropped: other instances read them again.
+    const defs = unit.buckets.some((b) => b.drop === true || b.definition !== undefined) ? 1 : 0;
+    await c.query(
+      `UPDATE ${T('quire_stores')} SET last_seq = $2, def_version = def_version + $3 WHERE name = $1`,
+      [store, last, defs],
+    );
     const at = Date.now();
     if (unit.records.length > 0) {
       const cols: unknown[][] = [[], [], [], [], [], []];
@@ -646,15 +750,10 @@ export class PostgresAdapter implements IncrementalAdapter {
         [store, ...cols],
       );
     }
-    // Pruning is once-only work: whoever holds the lock at this moment does it, the others skip.
-    if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) {
-      const lock = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
-        lockId(`prune\0${this.schema}\0${store}`),
-      ]);
-      if (lock.rows[0]?.ok === true) {
-        const keep = last - (unit.lastSeq - unit.feedPruneTo);
-        await c.query(`DELETE FROM ${T('quire_feed')} WHERE store = $1 AND seq <= $2`, [store, keep]);
-      }
+    // Pruning the feed is once-only work: the leader's (see Follower); the others leave it.
+    if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0 && this.isLeader(store)) {
+      const keep = last - (unit.lastSeq - unit.feedPruneTo);
+      await c.query(`DELETE FROM ${T('quire_feed')} WHERE store = $1 AND seq <= $2`, [store, keep]);
     }
     await c.query(
       `INSERT INTO ${T('quire_instances')} (id, last_commit, at) VALUES ($1, $2, $3)
@@ -671,7 +770,7 @@ export class PostgresAdapter implements IncrementalAdapter {
     id: number,
     writes: CommitUnit['records'][number][],
     conflicts: ConflictingWrite[],
-  ): Promise<void> {
+  ): Promise<Set<string>> {
     const T = (n: string) => this.t(n);
     // Writes whose base is unknown (older managers) are applied unconditionally.
     const fresh: typeof writes = [];
@@ -741,6 +840,180 @@ export class PostgresAdapter implements IncrementalAdapter {
     }
     if (specs.length > 0 && written.size > 0)
       await this.#writeUnique(c, bucket, id, specs, writes, written, conflicts);
+    return written;
+  }
+
+  /** Unique and reference specs of buckets this adapter has not loaded (written through it all the same). */
+  async #knowSpecs(c: PgClient, store: string, buckets: string[]): Promise<void> {
+    const missing = buckets.filter((b) => !this.#refs.has(`${store}\0${b}`));
+    if (missing.length === 0) return;
+    const r = await c.query<{ name: string; definition: string | null }>(
+      `SELECT name, definition FROM ${this.t('quire_buckets')} WHERE store = $1 AND name = ANY($2::text[])`,
+      [store, missing],
+    );
+    for (const row of r.rows) {
+      const def = row.definition === null ? undefined : (JSON.parse(row.definition) as StoredDefinition);
+      this.#unique.set(`${store}\0${row.name}`, uniqueSpecs(def));
+      this.#refs.set(`${store}\0${row.name}`, refSpecs(def));
+    }
+  }
+
+  /**
+   * Keep quire_refs in step with the written records, then hold the
+   * references in the database: every reference written must point at a
+   * stored record (locked FOR KEY SHARE, so a concurrent delete waits for
+   * this commit or has already removed it), and nothing may still point at
+   * a deleted record. A referrer this instance did not know of (another
+   * instance wrote it) refuses the delete: with `restrict` the writer gets
+   * ReferentialIntegrityError; with `cascade`/`set null` a conflict, and
+   * the refreshed copy holds the referrer, so a retry covers it.
+   */
+  async #writeRefs(
+    c: PgClient,
+    store: string,
+    byBucket: Map<string, CommitUnit['records'][number][]>,
+    written: Map<string, Set<string>>,
+    conflicts: ConflictingWrite[],
+  ): Promise<void> {
+    const T = (n: string) => this.t(n);
+    const out: {
+      source: string[];
+      key: string[];
+      field: string[];
+      target: string[];
+      tkey: string[];
+      del: string[];
+    } = { source: [], key: [], field: [], target: [], tkey: [], del: [] };
+    const deleted: { bucket: string[]; key: string[] } = { bucket: [], key: [] };
+    for (const [bucket, writes] of byBucket) {
+      const done = written.get(bucket)!;
+      const specs = this.#refs.get(`${store}\0${bucket}`) ?? [];
+      const keys: string[] = [];
+      for (const w of writes) {
+        if (!done.has(w.key)) continue;
+        if (w.op === 'delete') {
+          deleted.bucket.push(bucket);
+          deleted.key.push(w.key);
+        }
+        if (specs.length === 0) continue;
+        keys.push(w.key);
+        if (w.op === 'delete' || w.data === undefined) continue;
+        for (const [spec, tkey] of refEntries(specs, JSON.parse(w.data) as Record<string, unknown>)) {
+          out.source.push(bucket);
+          out.key.push(w.key);
+          out.field.push(spec.field);
+          out.target.push(spec.target);
+          out.tkey.push(tkey);
+          out.del.push(spec.onDelete);
+        }
+      }
+      if (keys.length > 0)
+        await c.query(
+          `DELETE FROM ${T('quire_refs')} WHERE store = $1 AND bucket = $2 AND key = ANY($3::text[])`,
+          [store, bucket, keys],
+        );
+    }
+    if (out.source.length > 0) {
+      await c.query(
+        `INSERT INTO ${T('quire_refs')} (store, bucket, key, field, target, target_key, on_delete)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+        [store, out.source, out.key, out.field, out.target, out.tkey, out.del],
+      );
+      const found = await c.query<{ t: string; k: string }>(
+        `SELECT b.name AS t, r.key AS k FROM ${T('quire_records')} r
+         JOIN ${T('quire_buckets')} b ON b.id = r.bucket_id
+         JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[])) AS w(t, k) ON b.store = $1 AND b.name = w.t AND r.key = w.k
+         FOR KEY SHARE OF r`,
+        [store, out.target, out.tkey],
+      );
+      const present = new Set(found.rows.map((x) => `${x.t}\0${x.k}`));
+      for (let i = 0; i < out.source.length; i++) {
+        if (present.has(`${out.target[i]}\0${out.tkey[i]}`)) continue;
+        const reference = {
+          source: out.source[i]!,
+          sourceKey: out.key[i]!,
+          field: out.field[i]!,
+          target: out.target[i]!,
+          targetKey: out.tkey[i]!,
+          onDelete: out.del[i] as RefSpec['onDelete'],
+        };
+        conflicts.push({
+          bucket: reference.source,
+          key: reference.sourceKey,
+          reason: 'reference',
+          reference,
+        });
+        // The target is gone: refresh this instance's copy of it too.
+        conflicts.push({
+          bucket: reference.target,
+          key: reference.targetKey,
+          reason: 'reference',
+          reference,
+        });
+      }
+    }
+    if (deleted.bucket.length > 0) {
+      const r = await c.query<Record<string, string>>(
+        `SELECT f.bucket, f.key, f.field, f.target, f.target_key, f.on_delete FROM ${T('quire_refs')} f
+         JOIN unnest($2::text[], $3::text[]) AS d(b, k) ON f.store = $1 AND f.target = d.b AND f.target_key = d.k`,
+        [store, deleted.bucket, deleted.key],
+      );
+      for (const x of r.rows) {
+        const reference = {
+          source: x.bucket!,
+          sourceKey: x.key!,
+          field: x.field!,
+          target: x.target!,
+          targetKey: x.target_key!,
+          onDelete: x.on_delete as RefSpec['onDelete'],
+        };
+        conflicts.push({
+          bucket: reference.target,
+          key: reference.targetKey,
+          reason: 'reference',
+          reference,
+        });
+        // The referrer this instance did not know of: the refresh brings it in.
+        conflicts.push({
+          bucket: reference.source,
+          key: reference.sourceKey,
+          reason: 'reference',
+          reference,
+        });
+      }
+    }
+  }
+
+  /** The references of a bucket changed: recompute its quire_refs rows from the stored records. */
+  async #rebuildRefs(
+    c: PgClient,
+    store: string,
+    id: number,
+    bucket: string,
+    specs: RefSpec[],
+  ): Promise<void> {
+    const T = (n: string) => this.t(n);
+    await c.query(`DELETE FROM ${T('quire_refs')} WHERE store = $1 AND bucket = $2`, [store, bucket]);
+    if (specs.length === 0) return;
+    const rows = await c.query<{ key: string; data: string }>(
+      `SELECT key, data FROM ${T('quire_records')} WHERE bucket_id = $1`,
+      [id],
+    );
+    const cols: string[][] = [[], [], [], [], []];
+    for (const r of rows.rows)
+      for (const [spec, tkey] of refEntries(specs, JSON.parse(r.data))) {
+        cols[0]!.push(r.key);
+        cols[1]!.push(spec.field);
+        cols[2]!.push(spec.target);
+        cols[3]!.push(tkey);
+        cols[4]!.push(spec.onDelete);
+      }
+    if (cols[0]!.length > 0)
+      await c.query(
+        `INSERT INTO ${T('quire_refs')} (store, bucket, key, field, target, target_key, on_delete)
+         SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+        [store, bucket, ...cols],
+      );
   }
 
   /** Keep quire_unique in step with the written records; a value another record holds is a conflict. */
@@ -855,7 +1128,8 @@ export class PostgresAdapter implements IncrementalAdapter {
           [id, [...keys], rule.maxVersions],
         );
       if (rule.before !== undefined) {
-        if (rule.sweep === true)
+        // Sweeping every key's old versions is once-only work: the leader's.
+        if (rule.sweep === true && this.isLeader(store))
           await c.query(`DELETE FROM ${T('quire_history')} WHERE bucket_id = $1 AND at < $2`, [
             id,
             rule.before,
@@ -913,24 +1187,115 @@ export class PostgresAdapter implements IncrementalAdapter {
    * commits: at least `limit` rows unless fewer exist, never half a commit.
    */
   async readLog(store: string, since: number, limit: number): Promise<LogEntry[]> {
+    return (await this.readLogAfter(store, since, limit)).rows;
+  }
+
+  /**
+   * readLog, and the log's floor (positions up to it are pruned) read in the
+   * same statement, so the floor says whether `rows` miss anything.
+   */
+  async readLogAfter(
+    store: string,
+    since: number,
+    limit: number,
+  ): Promise<{ floor: number; defVersion: number; rows: LogEntry[] }> {
     const pool = await this.pool();
     const r = await pool.query<Record<string, string | null>>(
-      `SELECT seq, bucket, key, op, version, data, origin, at FROM ${this.t('quire_log')}
-       WHERE store = $1 AND seq > $2 AND txn <= (
-         SELECT max(txn) FROM (SELECT txn FROM ${this.t('quire_log')} WHERE store = $1 AND seq > $2 ORDER BY seq LIMIT $3) x)
-       ORDER BY seq`,
+      `SELECT s.log_floor, s.def_version, l.* FROM ${this.t('quire_stores')} s LEFT JOIN LATERAL (
+         SELECT seq, bucket, key, op, version, data, origin, at FROM ${this.t('quire_log')}
+         WHERE store = $1 AND seq > $2 AND txn <= (
+           SELECT max(txn) FROM (SELECT txn FROM ${this.t('quire_log')} WHERE store = $1 AND seq > $2 ORDER BY seq LIMIT $3) x)
+         ORDER BY seq) l ON true
+       WHERE s.name = $1`,
       [store, since, limit],
     );
-    return r.rows.map((x) => ({
-      seq: Number(x.seq),
-      bucket: x.bucket!,
-      key: x.key!,
-      op: x.op as LogEntry['op'],
-      version: Number(x.version),
-      data: x.data,
-      origin: x.origin!,
-      at: Number(x.at),
-    }));
+    const floor = Number(r.rows[0]?.log_floor ?? 0);
+    const defVersion = Number(r.rows[0]?.def_version ?? 0);
+    const rows = r.rows.filter((x) => x.seq !== null);
+    return {
+      floor,
+      defVersion,
+      rows: rows.map((x) => ({
+        seq: Number(x.seq),
+        bucket: x.bucket!,
+        key: x.key!,
+        op: x.op as LogEntry['op'],
+        version: Number(x.version),
+        data: x.data,
+        origin: x.origin!,
+        at: Number(x.at),
+      })),
+    };
+  }
+
+  /**
+   * Leader's once-only upkeep: cut quire_log back to its last `logKeep`
+   * positions. The floor moves in the same transaction as the delete, so a
+   * reader sees either both or neither.
+   */
+  async pruneLog(store: string): Promise<number> {
+    await this.pool();
+    return this.#tx(async (c) => {
+      const s = await c.query<{ last_seq: string; log_floor: string }>(
+        `SELECT last_seq, log_floor FROM ${this.t('quire_stores')} WHERE name = $1`,
+        [store],
+      );
+      const row = s.rows[0];
+      if (row === undefined) return 0;
+      const floor = Number(row.last_seq) - this.#logKeep;
+      // In steps of a tenth of what is kept: pruning is not done on every poll.
+      if (floor - Number(row.log_floor) < Math.max(1, Math.floor(this.#logKeep / 10))) return 0;
+      const d = await c.query(`DELETE FROM ${this.t('quire_log')} WHERE store = $1 AND seq <= $2`, [
+        store,
+        floor,
+      ]);
+      await c.query(
+        `UPDATE ${this.t('quire_stores')} SET log_floor = GREATEST(log_floor, $2) WHERE name = $1`,
+        [store, floor],
+      );
+      return d.rowCount ?? 0;
+    });
+  }
+
+  /** The stored definitions of a store's buckets (JSON text; null: none stored yet). */
+  async readDefinitions(store: string): Promise<Map<string, string | null>> {
+    const pool = await this.pool();
+    const r = await pool.query<{ name: string; definition: string | null }>(
+      `SELECT name, definition FROM ${this.t('quire_buckets')} WHERE store = $1`,
+      [store],
+    );
+    return new Map(r.rows.map((x) => [x.name, x.definition]));
+  }
+
+  /** Every record of the buckets this adapter loaded for a store, as of one snapshot (a lagging instance's reload). */
+  async snapshot(store: string): Promise<RemoteSnapshot> {
+    await this.pool();
+    const names = [...this.#loadedAt.keys()]
+      .filter((k) => k.startsWith(`${store}\0`))
+      .map((k) => k.slice(store.length + 1));
+    try {
+      return await this.#tx(async (c) => {
+        const s = await c.query<{ last_seq: string }>(
+          `SELECT last_seq FROM ${this.t('quire_stores')} WHERE name = $1`,
+          [store],
+        );
+        const seq = Number(s.rows[0]?.last_seq ?? 0);
+        const buckets = new Map<string, Array<readonly [string, string]>>();
+        for (const name of names) {
+          const r = await (c as unknown as ArrayQuery).query({
+            text: `SELECT r.key, r.data FROM ${this.t('quire_records')} r JOIN ${this.t('quire_buckets')} b ON b.id = r.bucket_id
+                   WHERE b.store = $1 AND b.name = $2 ORDER BY r.ord`,
+            values: [store, name],
+            rowMode: 'array',
+          });
+          buckets.set(name, r.rows as Array<[string, string]>);
+          this.#loadedAt.set(`${store}\0${name}`, seq);
+        }
+        return { seq, at: Date.now(), buckets };
+      }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } catch (e) {
+      throw toStorageError('load', e, this.location);
+    }
   }
 
   /** The stored state of some records (deleted or never stored: `data` null), as of one snapshot. */
@@ -966,16 +1331,25 @@ export class PostgresAdapter implements IncrementalAdapter {
 
   // ── Following other instances ───────────────────────────────────
 
-  follow(store: string, deliver: (writes: RemoteWrite[]) => void): void {
+  follow(store: string, deliver: (writes: RemoteWrite[]) => void, options: FollowOptions = {}): void {
     if (this.#followers.has(store)) return;
     const f = new Follower(this, store, this.#openedAt.get(store) ?? 0, deliver, {
-      leaderLock: lockId(`leader\0${this.schema}\0${store}`),
+      resync: options.resync,
+      definitions: options.definitions,
+      // A read-only opener (the inspector) must not hold the lock that once-only work needs.
+      leaderLock: options.readOnly === true ? undefined : lockId(`leader\0${this.schema}\0${store}`),
       pollMs: this.#pollMs,
       onError: (e) => this.#onError(e),
       listen: () => this.#listenClient(),
     });
     this.#followers.set(store, f);
     f.start();
+  }
+
+  /** Where following a store stands: the last log position applied, and snapshot reloads so far. */
+  following(store: string): { position: number; resyncs: number } | undefined {
+    const f = this.#followers.get(store);
+    return f === undefined ? undefined : { position: f.position, resyncs: f.resyncs };
   }
 
   /** Whether this instance holds the store's leader lock (it purges expired records). */
@@ -1123,6 +1497,8 @@ interface ArrayQuery {
 }
 
 const EMPTY: unknown[] = [];
+/** Errors thrown by the COMMIT statement itself. */
+const duringCommit = new WeakSet<object>();
 
 function feedRow(x: Record<string, string | null>): FeedWrite {
   return {
@@ -1196,6 +1572,16 @@ function migration(from: number, t: (name: string) => string): string {
         CREATE INDEX IF NOT EXISTS quire_unique_key ON ${t('quire_unique')} (bucket_id, key);
         CREATE TABLE IF NOT EXISTS ${t('quire_kv')} (key text PRIMARY KEY, value text NOT NULL);
         CREATE TABLE IF NOT EXISTS ${t('quire_instances')} (id text PRIMARY KEY, last_commit bigint NOT NULL, at bigint NOT NULL);
+      `;
+    case 1:
+      return `
+        CREATE TABLE IF NOT EXISTS ${t('quire_refs')} (
+          store text NOT NULL, bucket text NOT NULL, key text NOT NULL, field text NOT NULL,
+          target text NOT NULL, target_key text NOT NULL, on_delete text NOT NULL,
+          PRIMARY KEY (store, bucket, key, field));
+        ALTER TABLE ${t('quire_stores')} ADD COLUMN IF NOT EXISTS log_floor bigint NOT NULL DEFAULT 0;
+        ALTER TABLE ${t('quire_stores')} ADD COLUMN IF NOT EXISTS def_version bigint NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS quire_refs_target ON ${t('quire_refs')} (store, target, target_key);
       `;
     default:
       throw new StorageError('open', `No storage migration from version ${from}`);

@@ -7,7 +7,17 @@
 // LISTEN connection is re-established with backoff, followed by a read from
 // the last position, so nothing committed meanwhile is missed. Rows are read
 // in whole commits, so a remote transaction is applied as one batch.
-import type { RemoteWrite } from '../persistence/index.js';
+//
+// The leader prunes the log's old rows (once-only work). An instance whose
+// position is below the pruned floor (it was disconnected or stalled for a
+// long time) cannot replay what it missed: it reloads its buckets from one
+// database snapshot (`resync`) and follows on from that snapshot's position.
+import type {
+  RemoteDefinition,
+  RemoteSnapshot,
+  RemoteWrite,
+  StoredDefinition,
+} from '../persistence/index.js';
 import type { LogEntry } from './adapter.js';
 import type { PgStandaloneClient } from './driver.js';
 
@@ -19,7 +29,14 @@ export interface ListenClient {
 /** What the follower needs from the adapter. */
 export interface FollowSource {
   channel(store: string): string;
-  readLog(store: string, since: number, limit: number): Promise<LogEntry[]>;
+  readLogAfter(
+    store: string,
+    since: number,
+    limit: number,
+  ): Promise<{ floor: number; defVersion: number; rows: LogEntry[] }>;
+  readDefinitions(store: string): Promise<Map<string, string | null>>;
+  snapshot(store: string): Promise<RemoteSnapshot>;
+  pruneLog(store: string): Promise<number>;
   admit(store: string, row: LogEntry): 'apply' | 'skip' | 'wait';
   loadsSettled(): Promise<void>;
 }
@@ -44,7 +61,15 @@ export class Follower {
   #again = false;
   #stopped = false;
   #reported = false;
-  readonly #leaderLock: string;
+  readonly #leaderLock: string | undefined;
+  readonly #resync: ((load: () => Promise<RemoteSnapshot>) => Promise<void>) | undefined;
+  #pruning = false;
+  readonly #definitions: ((changes: ReadonlyArray<RemoteDefinition>) => Promise<void>) | undefined;
+  /** The store's definition version and the definitions as last read (undefined: not read yet). */
+  #defVersion: number | undefined;
+  #knownDefs = new Map<string, string | null>();
+  /** Snapshots reloaded because the log was pruned past this instance's position. */
+  resyncs = 0;
   /**
    * Holds the store's session-level advisory lock on the LISTEN connection:
    * this instance does the once-only work. A dead instance's connection
@@ -61,9 +86,14 @@ export class Follower {
       pollMs: number;
       onError: (e: Error) => void;
       listen: () => Promise<ListenClient>;
-      leaderLock: string;
+      /** Undefined: never lead (read-only). */
+      leaderLock: string | undefined;
+      resync?: (load: () => Promise<RemoteSnapshot>) => Promise<void>;
+      definitions?: (changes: ReadonlyArray<RemoteDefinition>) => Promise<void>;
     },
   ) {
+    this.#resync = options.resync;
+    this.#definitions = options.definitions;
     this.#leaderLock = options.leaderLock;
     this.#source = source;
     this.#store = store;
@@ -76,7 +106,7 @@ export class Follower {
 
   async #claimLeader(): Promise<void> {
     const l = this.#listener;
-    if (l === undefined || this.leader || this.#stopped) return;
+    if (l === undefined || this.leader || this.#stopped || this.#leaderLock === undefined) return;
     try {
       const r = await l.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
         this.#leaderLock,
@@ -90,6 +120,7 @@ export class Follower {
   start(): void {
     this.#poll = setInterval(() => {
       void this.#claimLeader();
+      if (this.leader) void this.#upkeep();
       this.wake();
     }, this.#pollMs);
     this.#poll.unref();
@@ -133,6 +164,19 @@ export class Follower {
     }
   }
 
+  /** The leader's once-only work on the log. */
+  async #upkeep(): Promise<void> {
+    if (this.#pruning) return;
+    this.#pruning = true;
+    try {
+      await this.#source.pruneLog(this.#store);
+    } catch (e) {
+      this.#onError(e as Error);
+    } finally {
+      this.#pruning = false;
+    }
+  }
+
   #scheduleReconnect(): void {
     if (this.#stopped || this.#reconnect !== undefined) return;
     const delay = Math.min(MAX_BACKOFF_MS, 50 * 2 ** this.#failures++);
@@ -164,8 +208,30 @@ export class Follower {
       for (;;) {
         await this.#source.loadsSettled();
         if (this.#stopped) return;
-        const rows = await this.#source.readLog(this.#store, this.position, BATCH_ROWS);
-        if (this.#stopped || rows.length === 0) return;
+        const { floor, defVersion, rows } = await this.#source.readLogAfter(
+          this.#store,
+          this.position,
+          BATCH_ROWS,
+        );
+        if (this.#stopped) return;
+        if (defVersion !== this.#defVersion && this.#definitions !== undefined) {
+          await this.#readDefinitions(defVersion);
+          if (this.#stopped) return;
+        }
+        if (floor > this.position && this.#resync !== undefined) {
+          // What lay between the position and the floor is gone from the log: reload.
+          let seq = this.position;
+          await this.#resync(async () => {
+            const snap = await this.#source.snapshot(this.#store);
+            seq = snap.seq;
+            return snap;
+          });
+          if (this.#stopped) return;
+          this.resyncs++;
+          if (seq > this.position) this.position = seq;
+          continue;
+        }
+        if (rows.length === 0) return;
         const out: RemoteWrite[] = [];
         let waiting = false;
         for (const row of rows) {
@@ -188,6 +254,23 @@ export class Follower {
         this.#onError(e as Error);
       }
     }
+  }
+
+  /** Definitions changed in the database: hand up what changed since they were last read. */
+  async #readDefinitions(version: number): Promise<void> {
+    const defs = await this.#source.readDefinitions(this.#store);
+    const first = this.#defVersion === undefined;
+    const known = this.#knownDefs;
+    this.#knownDefs = defs;
+    this.#defVersion = version;
+    // The first read is where following starts: what this instance defines comes from its own code.
+    if (first) return;
+    const changes: RemoteDefinition[] = [];
+    for (const [bucket, def] of defs)
+      if (def !== null && known.get(bucket) !== def)
+        changes.push({ bucket, definition: JSON.parse(def) as StoredDefinition });
+    for (const bucket of known.keys()) if (!defs.has(bucket)) changes.push({ bucket, definition: undefined });
+    if (changes.length > 0) await this.#definitions!(changes);
   }
 
   /** Wait until everything committed so far has been applied (tests, `settle`). */

@@ -2,6 +2,8 @@
 
 export {
   CommitConflictError,
+  CommitOutcomeUnknownError,
+  CommitTimeoutError,
   type ConflictingWrite,
   DatabaseUnreachableError,
 } from '../persistence/index.js';

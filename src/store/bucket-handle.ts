@@ -122,6 +122,13 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
 
   #insertInto(b: BucketState, data: I, options: WriteOptions | undefined): Promise<StoreRecord<R>> {
     checkRecord('insert', data);
+    // Shared databases: wait for reserved autoincrement values when none are left.
+    const reserving = b.counterReservation?.ensure(1, b.autoincrement);
+    if (reserving !== undefined) return reserving.then(() => this.#stageInsert(b, data, options));
+    return this.#stageInsert(b, data, options);
+  }
+
+  #stageInsert(b: BucketState, data: I, options: WriteOptions | undefined): Promise<StoreRecord<R>> {
     const ws = this.#core.writeSet();
     const record = ws.insert(b, data) as StoreRecord<R>;
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
@@ -189,6 +196,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
       throw new InvalidArgumentError('insertMany', 'records', `expected an array, got ${typeof data}`);
     for (let i = 0; i < data.length; i++) checkRecord('insertMany', data[i], `records[${i}]`);
     if (data.length === 0) return [];
+    if (b.counterReservation !== undefined) await b.counterReservation.ensure(data.length, b.autoincrement);
     const ws = this.#core.writeSet();
     const records = data.map((d) => ws.insert(b, d));
     return this.#commit(ws, options, records as StoreRecord<R>[]);
@@ -222,6 +230,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   async upsert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
     const b = await this.#state();
     checkRecord('upsert', data);
+    if (b.counterReservation !== undefined) await b.counterReservation.ensure(1, b.autoincrement);
     const ws = this.#core.writeSet();
     const d = data as Rec;
     const hasKey = b.def.keyFields.every((f) => d[f] !== undefined && d[f] !== null);

@@ -192,6 +192,7 @@ export class SchemaSession {
       if (this.#inPlace.has(name)) {
         // Ordinary writes changed the original object: rebuild it from the captured records.
         state = new BucketState(orig.state.def);
+        state.counterReservation = orig.state.counterReservation;
         for (const [k, r] of orig.records) state.put(k, undefined, r);
       }
       state.autoincrement = orig.autoincrement;

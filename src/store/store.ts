@@ -61,6 +61,7 @@ import {
   PersistenceManager,
   type StorePersistenceConfig,
   type StoreStorage,
+  serializeDefinition,
 } from '../persistence/index.js';
 import { createDeclarativeQuery, QueryManager, type ReadableBucket } from '../reactive/index.js';
 import { TransactionContext } from '../transaction/index.js';
@@ -133,6 +134,8 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
   #stopping: Promise<void> | undefined;
   /** Open while a migration runs: bucket-level changes are held until it commits (schema-session.ts). */
   #session: SchemaSession | undefined;
+  /** Buckets defined here because another instance sharing the database defined them (name → stored form). */
+  readonly #remoteDefined = new Map<string, string>();
 
   private constructor(
     name: string,
@@ -163,6 +166,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
         },
         feedLimit,
         applyRemote: (changes, at) => applyRemote(core, changes, at),
+        remoteDefinition: (bucket, definition) => this.#remoteDefinition(bucket, definition),
       });
       this.#core.addCommitListener((batch) =>
         this.#session === undefined ? toStorage(batch) : this.#session.filter(batch, toStorage),
@@ -254,7 +258,25 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
   ): Promise<BucketHandle<InferRecord<D>, InferInsert<D>>> {
     if (this.#core.stopped)
       return Promise.reject(new InvalidArgumentError('defineBucket', 'store', 'the store is stopped'));
-    if (this.#core.buckets.has(name)) return Promise.reject(new BucketAlreadyExistsError(name));
+    if (this.#core.buckets.has(name)) {
+      // Another instance defined it first and it arrived here: defining the same again is no error.
+      const remote = this.#remoteDefined.get(name);
+      let same = false;
+      try {
+        same = remote !== undefined && JSON.stringify(serializeDefinition(definition).definition) === remote;
+      } catch {
+        /* not serialisable: not the same */
+      }
+      if (!same) return Promise.reject(new BucketAlreadyExistsError(name));
+      this.#remoteDefined.delete(name);
+      const existing = this.#core.buckets.get(name)!;
+      const handle = new BucketHandle<InferRecord<D>, InferInsert<D>>(this.#core, name);
+      return (existing.loading ?? Promise.resolve()).then(() => {
+        // The stored form has no functions (validate, default functions): take them from this definition.
+        if (serializeDefinition(definition).functions.length > 0) this.replaceDefinition(name, definition);
+        return handle;
+      });
+    }
     let state: BucketState;
     try {
       state = new BucketState(compileDefinition(name, definition));
@@ -326,6 +348,36 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
     return true;
   }
 
+  /**
+   * Another instance sharing the database defined, changed or dropped a
+   * bucket. Here the bucket is forgotten (without touching storage) and, unless
+   * dropped, defined again from the stored definition, loading its records.
+   */
+  async #remoteDefinition(name: string, definition: Record<string, unknown> | undefined): Promise<void> {
+    if (this.#core.stopped || this.#session !== undefined) return;
+    const state = this.#core.buckets.get(name);
+    if (state !== undefined) {
+      // A memory-only bucket of this instance keeps its name.
+      if (!state.def.persistent) return;
+      if (state.loading !== undefined) await state.loading.catch(() => {});
+      if (this.#core.buckets.get(name) !== state) return;
+      this.#queries.dropBucket(name);
+      this.#core.refs.dropSource(name);
+      this.#core.buckets.delete(name);
+      this.#readables.delete(name);
+      this.#history.dropBucket(name);
+      this.#remoteDefined.delete(name);
+    }
+    if (definition === undefined) return;
+    this.#remoteDefined.set(name, JSON.stringify(definition));
+    try {
+      await this.defineBucket(name, definition as unknown as BucketDefinition);
+    } catch (e) {
+      this.#remoteDefined.delete(name);
+      throw e;
+    }
+  }
+
   /** Add fields, indexes or change the TTL; records are kept and re-indexed. */
   async updateBucket(name: string, updates: BucketSchemaUpdate): Promise<void> {
     const state = this.#core.require(name);
@@ -371,6 +423,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
     }
     fresh.load(records);
     fresh.autoincrement = old.autoincrement;
+    if (compiled.hasAutoincrement) fresh.counterReservation = old.counterReservation;
     this.#core.refs.dropSource(name);
     this.#core.buckets.set(name, fresh);
     this.#readables.delete(name);
@@ -636,6 +689,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
       const fresh = new BucketState(old.def);
       fresh.load(content.records);
       fresh.autoincrement = content.autoincrement;
+      fresh.counterReservation = old.counterReservation;
       swaps.push([bucket, fresh]);
     }
     for (const [bucket, fresh] of swaps) {

@@ -92,6 +92,8 @@ export class TransactionBucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   async insert(data: I): Promise<StoreRecord<R>> {
     this.#check();
     checkRecord('insert', data);
+    if (this.#b.counterReservation !== undefined)
+      await this.#b.counterReservation.ensure(1, this.#b.autoincrement);
     return this.#ws.insert(this.#b, data) as StoreRecord<R>;
   }
 
@@ -111,6 +113,8 @@ export class TransactionBucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     this.#check();
     if (!Array.isArray(data)) throw new InvalidArgumentError('insertMany', 'records', 'expected an array');
     for (const d of data) checkRecord('insertMany', d);
+    if (this.#b.counterReservation !== undefined)
+      await this.#b.counterReservation.ensure(data.length, this.#b.autoincrement);
     return data.map((d) => this.#ws.insert(this.#b, d)) as StoreRecord<R>[];
   }
 
@@ -135,6 +139,8 @@ export class TransactionBucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   async upsert(input: I): Promise<StoreRecord<R>> {
     this.#check();
     checkRecord('upsert', input);
+    if (this.#b.counterReservation !== undefined)
+      await this.#b.counterReservation.ensure(1, this.#b.autoincrement);
     const data = input as Rec;
     const b = this.#b;
     if (b.def.keyFields.every((f) => data[f] !== undefined && data[f] !== null)) {

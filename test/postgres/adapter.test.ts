@@ -89,11 +89,12 @@ describe('PostgresAdapter', () => {
       'quire_log',
       'quire_meta',
       'quire_records',
+      'quire_refs',
       'quire_stores',
       'quire_unique',
     ]);
     expect(await sql(`SELECT value FROM "${schema}".quire_meta WHERE key = 'schema_version'`)).toEqual([
-      { value: '1' },
+      { value: '2' },
     ]);
     expect(await sql(`SELECT value, key FROM "${schema}".quire_unique`)).toEqual([
       { value: '"a@x.io"', key: '1' },
