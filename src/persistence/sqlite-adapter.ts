@@ -357,7 +357,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #prepare(db: Database.Database): Statements | undefined {
     if (this.#version(db) === 0) return undefined; // read-only on an empty file: nothing stored
     return {
-      getStore: db.prepare('SELECT last_seq FROM quire_stores WHERE name = ?').pluck(),
+      // The last seq is the store row's, or the feed's newest row when a commit's feed row carried it.
+      getStore: db
+        .prepare(
+          `SELECT max(coalesce((SELECT last_seq FROM quire_stores WHERE name = @store), 0),
+                      coalesce((SELECT max(seq) FROM quire_feed WHERE store = @store), 0))`,
+        )
+        .pluck(),
       setStore: db.prepare(
         'INSERT INTO quire_stores (name, last_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq',
       ),
@@ -411,7 +417,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
     this.#contexts.set(store, context);
-    const last = this.#st?.getStore.get(store) as number | undefined;
+    const last = this.#st?.getStore.get({ store }) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
 
@@ -580,7 +586,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
         for (const f of unit.feed)
           st.addFeed.run(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
       if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
-      st.setStore.run(store, unit.lastSeq);
+      // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
+      // end only, and open() reads the larger of the two): one page less per commit.
+      const feed = unit.feed;
+      if (feed === undefined || feed.length === 0 || feed[feed.length - 1]!.seq !== unit.lastSeq)
+        st.setStore.run(store, unit.lastSeq);
     });
     try {
       run.immediate();
