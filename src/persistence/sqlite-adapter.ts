@@ -201,6 +201,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #checkpointBusy = false;
   /** Shared with the worker: 1 while it checkpoints (close() waits on it), 0 when idle. */
   #checkpointState = new Int32Array(new SharedArrayBuffer(4));
+  /** Stores whose last seq only the change feed records: close() writes it to their quire_stores row. */
+  readonly #seqInFeed = new Map<string, number>();
   /** Online backups running (automatic checkpoints wait for them). */
   #backups = 0;
 
@@ -257,6 +259,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
         this.#synchronous = 'FULL';
+        // Room for the pages a large flush dirties (random updates touch a page each): with SQLite's
+        // default 2 MiB, a flush spills pages to the WAL mid-transaction and reads them back.
+        // Allocated as pages are used, so small stores stay small.
+        db.pragma('cache_size = -65536');
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
         const state = new Int32Array(new SharedArrayBuffer(4));
@@ -589,8 +595,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
       // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
       // end only, and open() reads the larger of the two): one page less per commit.
       const feed = unit.feed;
-      if (feed === undefined || feed.length === 0 || feed[feed.length - 1]!.seq !== unit.lastSeq)
+      if (feed === undefined || feed.length === 0 || feed[feed.length - 1]!.seq !== unit.lastSeq) {
         st.setStore.run(store, unit.lastSeq);
+        this.#seqInFeed.delete(store);
+      } else this.#seqInFeed.set(store, unit.lastSeq);
     });
     try {
       run.immediate();
@@ -624,6 +632,21 @@ export class SQLiteAdapter implements IncrementalAdapter {
         this.#checkpointBusy = true;
         Atomics.store(this.#checkpointState, 0, 1);
         worker.postMessage('checkpoint');
+      }
+    }
+  }
+
+  /** At close: the seqs only feed rows recorded go to the stores' rows (the feed alone would do; this is tidier). */
+  #storeSeqs(store: string | undefined): void {
+    const st = this.#st;
+    if (st === undefined || this.#seqInFeed.size === 0) return;
+    for (const [name, seq] of this.#seqInFeed) {
+      if (store !== undefined && name !== store) continue;
+      this.#seqInFeed.delete(name);
+      try {
+        st.setStore.run(name, seq);
+      } catch {
+        /* the feed row still records it */
       }
     }
   }
@@ -779,6 +802,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 
   close(store?: string): void {
+    this.#storeSeqs(store);
     if (store !== undefined) {
       this.#stores.delete(store);
       this.#durability.delete(store);
