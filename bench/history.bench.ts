@@ -23,7 +23,7 @@ function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'quire-bench-history-'));
 }
 
-async function throughput(
+export async function throughput(
   durability: 'strict' | 'debounced',
   mode: 'feed off' | 'history off' | 'history on',
   ops: number,

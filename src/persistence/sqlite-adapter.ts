@@ -163,19 +163,19 @@ interface Statements {
   setCounter: Database.Statement;
   deleteBucket: Database.Statement;
   clearRecords: Database.Statement;
-  replaceRecord: Database.Statement;
-  updateRecord: Database.Statement;
   deleteRecord: Database.Statement;
   scan: Database.Statement;
   countRows: Database.Statement;
   listBuckets: Database.Statement;
-  addHistory: Database.Statement;
   keepVersions: Database.Statement;
   keepKeyAge: Database.Statement;
   keepAge: Database.Statement;
   dropHistory: Database.Statement;
   readHistory: Database.Statement;
-  addFeed: Database.Statement;
+  insertRows: MultiRowInsert;
+  upsertRows: MultiRowInsert;
+  historyRows: MultiRowInsert;
+  feedRows: MultiRowInsert;
   pruneFeed: Database.Statement;
   readFeed: Database.Statement;
 }
@@ -380,21 +380,12 @@ export class SQLiteAdapter implements IncrementalAdapter {
       setCounter: db.prepare('UPDATE quire_buckets SET counter = ? WHERE id = ?'),
       deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
       clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
-      replaceRecord: db.prepare(
-        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      updateRecord: db.prepare(
-        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
-      ),
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
       scan: db.prepare('SELECT key, data, crc FROM quire_records WHERE bucket_id = ? ORDER BY ord').raw(),
       countRows: db
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
         .pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
-      addHistory: db.prepare(
-        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
       keepVersions: db.prepare(
         `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq <= (
            SELECT seq FROM quire_history WHERE bucket_id = @id AND key = @key ORDER BY seq DESC LIMIT 1 OFFSET @keep)`,
@@ -408,8 +399,27 @@ export class SQLiteAdapter implements IncrementalAdapter {
            AND (@version IS NULL OR version = @version)
          ORDER BY seq DESC LIMIT @limit`,
       ),
-      addFeed: db.prepare(
-        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      insertRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
+        7,
+      ),
+      // Updates keep the row's place (ord); a record missing from storage is inserted at `ord`.
+      upsertRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
+        7,
+        'ON CONFLICT (bucket_id, key) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data, crc = excluded.crc',
+      ),
+      historyRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
+        8,
+      ),
+      feedRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES',
+        8,
       ),
       pruneFeed: db.prepare('DELETE FROM quire_feed WHERE store = ? AND seq <= ?'),
       readFeed: db.prepare(
@@ -574,6 +584,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
       }
       let lastBucket = '';
       let id = 0;
+      // A unit holds one write per record, so inserts and updates go in multi-row statements.
+      const inserts = st.insertRows.start();
+      const updates = st.upsertRows.start();
       for (const w of unit.records) {
         if (w.bucket !== lastBucket) {
           id = this.#id(st, store, w.bucket, true)!;
@@ -583,14 +596,30 @@ export class SQLiteAdapter implements IncrementalAdapter {
           st.deleteRecord.run(id, w.key);
           continue;
         }
-        const crc = rowChecksum(w.data!);
-        if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, crc, id, w.key).changes === 0)
-          st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data, crc);
+        (w.op === 'insert' ? inserts : updates).add(
+          id,
+          w.ord,
+          w.key,
+          w.seq,
+          w.version,
+          w.data,
+          rowChecksum(w.data!),
+        );
       }
+      inserts.end();
+      updates.end();
       if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(st, store, unit);
-      if (unit.feed !== undefined)
-        for (const f of unit.feed)
-          st.addFeed.run(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
+      if (unit.feed !== undefined) {
+        const rows = st.feedRows.start();
+        const feed = unit.feed;
+        // Rows the same unit prunes again are not written (a first flush of many records).
+        const from = unit.feedPruneTo === undefined ? 0 : firstAbove(feed, unit.feedPruneTo);
+        for (let i = from; i < feed.length; i++) {
+          const f = feed[i]!;
+          rows.add(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
+        }
+        rows.end();
+      }
       if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
       // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
       // end only, and open() reads the larger of the two): one page less per commit.
@@ -669,16 +698,18 @@ export class SQLiteAdapter implements IncrementalAdapter {
     let lastBucket = '';
     let id = 0;
     const touched = new Map<string, Set<string>>();
+    const rows = st.historyRows.start();
     for (const h of unit.history!) {
       if (h.bucket !== lastBucket) {
         id = this.#id(st, store, h.bucket, true)!;
         lastBucket = h.bucket;
       }
-      st.addHistory.run(id, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
+      rows.add(id, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
       let keys = touched.get(h.bucket);
       if (keys === undefined) touched.set(h.bucket, (keys = new Set()));
       keys.add(h.key);
     }
+    rows.end();
     for (const rule of unit.retention ?? []) {
       const keys = touched.get(rule.bucket);
       if (keys === undefined) continue;
@@ -869,6 +900,66 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const keys = new Set([...kv, ...buckets.map((b) => bucketKey(b.store, b.name))]);
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
   }
+}
+
+/** Rows per multi-row statement: one statement run (and its binding) per this many rows. */
+const ROWS_PER_STATEMENT = 64;
+
+/**
+ * An INSERT of many rows per statement: rows are collected and run
+ * ROWS_PER_STATEMENT at a time (the rest one by one), which saves a
+ * statement run per row. The statements are prepared on first use.
+ */
+class MultiRowInsert {
+  readonly #db: Database.Database;
+  readonly #sql: (rows: number) => string;
+  readonly #width: number;
+  #one: Database.Statement | undefined;
+  #many: Database.Statement | undefined;
+  #params: unknown[] = [];
+
+  constructor(db: Database.Database, head: string, width: number, tail = '') {
+    this.#db = db;
+    this.#width = width;
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    this.#sql = (rows) => `${head} ${Array.from({ length: rows }, () => tuple).join(', ')} ${tail}`;
+  }
+
+  start(): this {
+    this.#params.length = 0;
+    return this;
+  }
+
+  add(...values: unknown[]): void {
+    const p = this.#params;
+    for (let i = 0; i < values.length; i++) p.push(values[i]);
+    if (p.length === ROWS_PER_STATEMENT * this.#width) {
+      this.#many ??= this.#db.prepare(this.#sql(ROWS_PER_STATEMENT));
+      this.#many.run(p);
+      p.length = 0;
+    }
+  }
+
+  end(): void {
+    const p = this.#params;
+    if (p.length === 0) return;
+    this.#one ??= this.#db.prepare(this.#sql(1));
+    const w = this.#width;
+    for (let i = 0; i < p.length; i += w) this.#one.run(p.slice(i, i + w));
+    p.length = 0;
+  }
+}
+
+/** Index of the first feed row with a seq above `seq` (rows are in seq order). */
+function firstAbove(feed: readonly FeedWrite[], seq: number): number {
+  let lo = 0;
+  let hi = feed.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (feed[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
