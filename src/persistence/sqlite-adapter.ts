@@ -165,6 +165,7 @@ interface Statements {
   clearRecords: Database.Statement;
   deleteRecord: Database.Statement;
   scan: Database.Statement;
+  keyAt: Database.Statement;
   countRows: Database.Statement;
   listBuckets: Database.Statement;
   keepVersions: Database.Statement;
@@ -381,7 +382,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
       deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
       clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
-      scan: db.prepare('SELECT key, data, crc FROM quire_records WHERE bucket_id = ? ORDER BY ord').raw(),
+      // Restores read rows a chunk at a time (`all` costs less per row than `iterate`).
+      scan: db
+        .prepare(
+          'SELECT ord, data, crc FROM quire_records WHERE bucket_id = ? AND ord > ? ORDER BY ord LIMIT ?',
+        )
+        .raw(),
+      keyAt: db.prepare('SELECT key FROM quire_records WHERE bucket_id = ? AND ord = ?').pluck(),
       countRows: db
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
         .pluck(),
@@ -445,7 +452,14 @@ export class SQLiteAdapter implements IncrementalAdapter {
       | { id: number; definition: string | null; counter: number }
       | undefined;
     if (row === undefined) return undefined;
-    const { scan, countRows } = st;
+    const { scan, countRows, keyAt } = st;
+    const keyOf = (ord: number): string => {
+      try {
+        return String(keyAt.get(row.id, ord) ?? `at position ${ord}`);
+      } catch {
+        return `at position ${ord}`;
+      }
+    };
     const file = this.path;
     let definition: StoredDefinition | undefined;
     try {
@@ -475,33 +489,47 @@ export class SQLiteAdapter implements IncrementalAdapter {
           let read = 0;
           let bad: string[] | undefined;
           let badCount = 0;
-          const rows = scan.iterate(row.id) as IterableIterator<[string, string, number | null]>;
-          try {
-            for (const [key, data, crc] of rows) {
-              read++;
-              let r: StoreRecord | undefined;
-              if (crc === rowChecksum(data)) {
+          let after = Number.MIN_SAFE_INTEGER;
+          for (;;) {
+            let rows: Array<[number, string, number | null]>;
+            try {
+              rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
+            } catch (e) {
+              throw damaged(
+                `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+                'the rows after the damage',
+                e,
+              );
+            }
+            if (rows.length === 0) break;
+            read += rows.length;
+            after = rows[rows.length - 1]![0];
+            let failed: number[] | undefined;
+            const records: StoreRecord[] = new Array(rows.length);
+            for (let i = 0; i < rows.length; i++) {
+              const r = rows[i]!;
+              let record: StoreRecord | undefined;
+              if (r[2] === crc32(r[1])) {
                 try {
-                  r = JSON.parse(data);
+                  record = JSON.parse(r[1]);
                 } catch {
                   /* counted as damaged below */
                 }
               }
-              if (r === undefined) {
-                // Read on to say exactly what is damaged; nothing more is handed out.
-                badCount++;
-                if (bad === undefined) bad = [];
-                if (bad.length < 10) bad.push(key);
-                continue;
-              }
-              if (bad === undefined) yield r;
+              if (record === undefined) (failed ??= []).push(i);
+              else records[i] = record;
             }
-          } catch (e) {
-            throw damaged(
-              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-              'the rows after the damage',
-              e,
-            );
+            if (failed !== undefined && failed.length > 0) {
+              // Read on to say exactly what is damaged; nothing more is handed out.
+              badCount += failed.length;
+              bad ??= [];
+              for (const i of failed) {
+                if (bad.length >= 10) break;
+                bad.push(keyOf(rows[i]![0]));
+              }
+              continue;
+            }
+            if (bad === undefined) yield* records;
           }
           if (bad !== undefined)
             throw damaged(
@@ -901,6 +929,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
   }
 }
+
+/** Rows a restore reads, checks and parses at a time. */
+const LOAD_CHUNK_ROWS = 4096;
 
 /** Rows per multi-row statement: one statement run (and its binding) per this many rows. */
 const ROWS_PER_STATEMENT = 64;
