@@ -13,6 +13,7 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   inspector: async () => (await import('./inspector.bench.js')).run(),
   wal: async () => (await import('./wal.bench.js')).run(),
   postgres: async () => (await import('./postgres.bench.js')).run(),
+  compare: async () => (await import('./compare.bench.js')).run(),
 };
 
 const only = process.argv.slice(2);

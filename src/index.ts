@@ -147,6 +147,7 @@ export {
   BackupNotFoundError,
   BucketAlreadyExistsError,
   BucketHandle,
+  BucketLoadingError,
   BucketNotDefinedError,
   DefinitionError,
   DuplicateKeyError,

@@ -1,6 +1,7 @@
 // The `quire` command line (P-11): serve, inspect, import, export, backup, restore,
-// history, stats, check, checkpoint. Results go to stdout, messages and
-// progress to stderr; exit codes are listed in open.ts (EXIT).
+// history, stats, check, checkpoint, copy. Each takes its store as --db FILE,
+// --workspace DIR or --pg URL (open.ts). Results go to stdout, messages and
+// progress to stderr; exit codes are listed in errors.ts (EXIT).
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -17,53 +18,57 @@ import {
 } from '../index.js';
 import { inspectorDirectory } from '../inspector/index.js';
 import type { DataFormat } from '../io/index.js';
-import { PostgresAdapter } from '../postgres/index.js';
-import {
-  type AuthOptions,
-  InsecureBindError,
-  QuireServer,
-  type ServerOptions,
-  sqliteStorageReport,
-} from '../server/index.js';
+import type { PostgresAdapter } from '../postgres/index.js';
+import { type AuthOptions, InsecureBindError, QuireServer, type ServerOptions } from '../server/index.js';
 import { compileDefinition } from '../store/index.js';
+import { addDataCommands } from './data.js';
 import {
   CliError,
   cliErrorOf,
-  databasePath,
   EXIT,
   lockedMessage,
   type OpenOptions,
   openStore,
   storeNames,
+  storeTarget,
 } from './open.js';
+import { type PgLocation, parsePgUrl, postgresAdapter, probePostgres, redact } from './postgres.js';
 import { progressBar } from './progress.js';
 import { addTypesCommand } from './types.js';
 
 const VERSION = '0.1.0';
 
-/** An adapter for `quire copy`: postgres:// URLs (with an optional ?schema=) or SQLite files. */
-function copyEndpoint(target: string, role: 'from' | 'to'): IncrementalAdapter {
-  if (/^postgres(ql)?:\/\//.test(target)) {
-    const u = new URL(target);
-    const schema = u.searchParams.get('schema') ?? undefined;
-    u.searchParams.delete('schema');
-    return new PostgresAdapter({ connectionString: u.toString() }, { schema, connectTimeoutMs: 5000 });
+/** An adapter for `quire copy`: postgres:// URLs (with ?schema=, ?connect_timeout=) or SQLite files. */
+async function copyEndpoint(
+  target: string,
+  role: 'from' | 'to',
+): Promise<{ adapter: IncrementalAdapter; label: string; stores: () => string[] }> {
+  if (/^postgres(ql)?:\/\//i.test(target)) {
+    const pg = parsePgUrl(target, `--${role}`);
+    // Reached (within its connect timeout) before anything is copied; the source must hold a store.
+    const contents = await probePostgres(pg);
+    const label = `${pg.label} (schema "${pg.schema}")`;
+    if (role === 'from' && contents.stores.size === 0)
+      throw new CliError(`no Quire store in ${label}`, EXIT.USAGE);
+    return { adapter: postgresAdapter(pg), label, stores: () => [...contents.stores.keys()] };
   }
   const path = resolve(target);
   if (role === 'from' && !existsSync(path)) throw new CliError(`no such store file: ${path}`, EXIT.USAGE);
-  return new SQLiteAdapter(path, { readOnly: role === 'from' });
+  const adapter = new SQLiteAdapter(path, { readOnly: role === 'from' });
+  return { adapter, label: path, stores: () => storeNames(adapter) };
 }
 
 async function copyCmd(o: { from: string; to: string; name?: string }): Promise<void> {
-  const from = copyEndpoint(o.from, 'from');
-  const to = copyEndpoint(o.to, 'to');
+  const source = await copyEndpoint(o.from, 'from');
+  const target = await copyEndpoint(o.to, 'to');
+  const from = source.adapter;
+  const to = target.adapter;
   let name = o.name;
   if (name === undefined) {
-    const names =
-      from instanceof PostgresAdapter ? await from.listStores() : storeNames(from as SQLiteAdapter);
+    const names = source.stores();
     if (names.length > 1)
       throw new CliError(
-        `${o.from} holds several stores (${names.join(', ')}); choose one with --name`,
+        `${source.label} holds several stores (${names.join(', ')}); choose one with --name`,
         EXIT.USAGE,
       );
     name = names[0];
@@ -101,11 +106,16 @@ function int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-function location(cmd: Command): Command {
+/** The store options every store-opening command takes; pass them on with `loc(opts)`. */
+export function location(cmd: Command): Command {
   return cmd
     .option('--db <file>', 'SQLite store file')
     .option('--workspace <dir>', 'workspace directory (store in <dir>/.quire/store.db)')
-    .option('--name <store>', 'store name inside the file (default: the only one, or "quire")');
+    .option(
+      '--pg <url>',
+      'PostgreSQL store: postgres://user@host:port/db[?schema=NAME][&connect_timeout=SECONDS] (password: PGPASSWORD)',
+    )
+    .option('--name <store>', 'store name inside the file or schema (default: the only one, or "quire")');
 }
 
 function formatOf(explicit: string | undefined, file: string | undefined): DataFormat {
@@ -167,9 +177,7 @@ async function serve(opts: Record<string, any>): Promise<void> {
   const readOnly = opts.readOnly === true;
   if (opts.ui === true) requirePage();
   const opened = await openStore({
-    db: opts.db,
-    workspace: opts.workspace,
-    name: opts.name,
+    ...loc(opts),
     schema: opts.schema,
     durability: opts.durability,
     create: opts.create === true,
@@ -181,11 +189,12 @@ async function serve(opts: Record<string, any>): Promise<void> {
     stopStoreOnClose: true,
     allowedOrigins: origins,
     insecure: opts.insecure === true,
-    backupDir: resolve(opts.backupDir ?? `${opened.path}.backups`),
-    readOnly,
-    ...(opts.ui === true
-      ? { inspector: true, storageReport: sqliteStorageReport(opened.adapter, opened.name) }
+    // On PostgreSQL there is no store file to put backups beside: only with --backup-dir.
+    ...(opts.backupDir !== undefined || opened.kind === 'sqlite'
+      ? { backupDir: resolve(opts.backupDir ?? `${opened.path}.backups`) }
       : {}),
+    readOnly,
+    ...(opts.ui === true ? { inspector: true, storageReport: opened.storageReport } : {}),
     ...(auth !== undefined ? { auth } : {}),
     ...(opts.maxRequestBytes !== undefined ? { maxRequestBytes: opts.maxRequestBytes } : {}),
     ...(opts.requestTimeout !== undefined ? { requestTimeoutMs: opts.requestTimeout } : {}),
@@ -253,19 +262,16 @@ async function openInspected(
     throw new CliError('which store? give FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
   if (given > 1)
     throw new CliError('give one store: FILE, --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
-  if (opts.pg !== undefined)
-    throw new CliError('--pg: PostgreSQL stores are not supported by this version of quire', EXIT.USAGE);
   const opened = await openStore({
+    ...loc(opts),
     db: file ?? opts.db,
-    workspace: opts.workspace,
-    name: opts.name,
     readOnly,
     create: false,
   });
   return {
     store: opened.store,
     label: `${opened.path} (store "${opened.name}")`,
-    storageReport: sqliteStorageReport(opened.adapter, opened.name),
+    storageReport: opened.storageReport,
   };
 }
 
@@ -403,10 +409,12 @@ async function exportCmd(opts: Record<string, any>): Promise<void> {
 }
 
 async function backupCmd(opts: Record<string, any>): Promise<void> {
-  const path = databasePath(loc(opts), { create: false });
+  const where = storeTarget(loc(opts), { create: false });
   const target = resolve(opts.out);
   if (existsSync(target) && opts.force !== true)
     throw new CliError(`${target} exists (use --force to overwrite)`, EXIT.USAGE);
+  if (where.kind === 'postgres') return backupPostgres(opts, target);
+  const path = where.path;
   // An online, consistent copy through SQLite's backup API; works while a server writes.
   const adapter = new SQLiteAdapter(path, { readOnly: true });
   const bar = progressBar('backup', { unit: 'pages' });
@@ -427,11 +435,82 @@ async function backupCmd(opts: Record<string, any>): Promise<void> {
   }
 }
 
+/**
+ * `quire backup --pg`: the store (one store of the schema: --name) as an
+ * SQLite backup file, through `store.backupTo` (a consistent cut of what the
+ * store holds, with its history and change feed); `quire restore` reads it.
+ */
+async function backupPostgres(opts: Record<string, any>, target: string): Promise<void> {
+  const opened = await openStore({ ...loc(opts), readOnly: true });
+  try {
+    const r = await opened.store.backupTo(target, { overwrite: opts.force === true });
+    out(`backup of ${opened.path} (store "${opened.name}") written to ${target} (${r.bytes} bytes)`);
+  } finally {
+    await opened.close({ failed: false });
+  }
+}
+
+/**
+ * `quire restore --pg`: the stores of an SQLite backup file (or the one named
+ * by --name) copied into the PostgreSQL schema, verified by counting. A store
+ * the schema already holds is not replaced in place (other instances may be
+ * using it, and there is no writer lock to rule that out): restore into a new
+ * schema and point the instances at it.
+ */
+async function restorePostgres(from: string, pg: PgLocation, opts: Record<string, any>): Promise<void> {
+  const where = `${pg.label} (schema "${pg.schema}")`;
+  let names: string[];
+  {
+    const probe = new SQLiteAdapter(from, { readOnly: true });
+    try {
+      const integrity = probe.integrityCheck();
+      if (integrity !== 'ok') throw new CliError(`not a usable backup: ${from}: ${integrity}`, EXIT.USAGE);
+      names = storeNames(probe);
+    } catch (e) {
+      const err = cliErrorOf(e, from);
+      throw err instanceof CliError
+        ? err
+        : new CliError(`not a usable backup: ${(e as Error).message}`, EXIT.USAGE);
+    } finally {
+      probe.close();
+    }
+  }
+  if (names.length === 0) throw new CliError(`not a usable backup: ${from} holds no Quire store`, EXIT.USAGE);
+  if (opts.name !== undefined) {
+    if (!names.includes(opts.name))
+      throw new CliError(`${from} has no store "${opts.name}" (it has: ${names.join(', ')})`, EXIT.USAGE);
+    names = [opts.name];
+  }
+  const contents = await probePostgres(pg);
+  const present = names.filter((n) => contents.stores.has(n));
+  if (present.length > 0)
+    throw new CliError(
+      `${where} already holds store ${present.map((n) => `"${n}"`).join(', ')}; a PostgreSQL store is not replaced in place${opts.force === true ? ' (not even with --force)' : ''}: restore into an empty schema (?schema=NEW) and point the instances at it`,
+      EXIT.USAGE,
+    );
+  for (const name of names) {
+    const bar = progressBar(`restoring ${name}`, { unit: 'records' });
+    try {
+      const r = await copyStore(new SQLiteAdapter(from, { readOnly: true }), postgresAdapter(pg), name, {
+        onProgress: (p) => bar.update(p.done, p.total),
+      });
+      bar.stop();
+      out(
+        `restored store "${name}" into ${where} from ${from}: ${r.buckets} buckets, ${r.records} records, ${r.history} history entries (verified)`,
+      );
+    } finally {
+      bar.stop();
+    }
+  }
+}
+
 async function restoreCmd(opts: Record<string, any>): Promise<void> {
   const from = resolve(opts.from);
   if (!existsSync(from)) throw new CliError(`backup file not found: ${from}`, EXIT.USAGE);
   // Restoring makes the store from the backup, so the target may be new (no --create needed).
-  const path = databasePath(loc(opts), { create: true });
+  const where = storeTarget(loc(opts), { create: true });
+  if (where.kind === 'postgres') return restorePostgres(from, where.pg, opts);
+  const path = where.path;
   const madeDir = !existsSync(dirname(path));
   if (madeDir) mkdirSync(dirname(path), { recursive: true });
   // Checks the backup (integrity, Quire tables, storage version), takes the
@@ -482,6 +561,21 @@ async function statsCmd(opts: Record<string, any>): Promise<void> {
   const opened = await openStore({ ...loc(opts), readOnly: true });
   try {
     const stats = await opened.store.getStats();
+    if (opened.kind === 'postgres') {
+      // Bytes of Quire's tables in the schema (every store of the schema), with indexes and TOAST.
+      const report = await opened.storageReport();
+      if (opts.json === true) {
+        out(JSON.stringify({ postgres: opened.path, bytes: report.bytes, ...stats }, null, 2));
+        return;
+      }
+      out(`store   ${stats.name}  (${opened.path}, ${report.bytes} bytes in Quire's tables)`);
+      out(`buckets ${stats.buckets.count}, records ${stats.records.total}, indexes ${stats.indexes.total}`);
+      for (const n of stats.buckets.names)
+        out(
+          `  ${n.padEnd(24)} ${String(stats.records.perBucket[n] ?? 0).padStart(10)} records  ${stats.indexes.perBucket[n] ?? 0} indexes  ${report.buckets?.[n] ?? 0} bytes`,
+        );
+      return;
+    }
     const size = statSync(opened.path).size;
     const wal = existsSync(`${opened.path}-wal`) ? statSync(`${opened.path}-wal`).size : 0;
     if (opts.json === true) {
@@ -499,8 +593,73 @@ async function statsCmd(opts: Record<string, any>): Promise<void> {
   }
 }
 
+/** What `check` reads of a database: SQLiteAdapter and PostgresAdapter alike. */
+interface Checked {
+  listBuckets(store: string): string[] | Promise<string[]>;
+  loadBucket(
+    store: string,
+    bucket: string,
+  ): ReturnType<SQLiteAdapter['loadBucket']> | ReturnType<PostgresAdapter['loadBucket']>;
+}
+
+/** Every stored bucket of `stores`: its definition compiles, every record reads and validates. */
+async function checkBuckets(
+  adapter: Checked,
+  stores: readonly string[],
+  recordCount: (store: string, bucket: string, loaded: unknown) => number,
+  problems: string[],
+): Promise<number> {
+  let records = 0;
+  for (const store of stores) {
+    for (const bucket of await adapter.listBuckets(store)) {
+      let stored: Awaited<ReturnType<Checked['loadBucket']>>;
+      try {
+        stored = await adapter.loadBucket(store, bucket);
+      } catch (e) {
+        problems.push(`${store}/${bucket}: ${redact((e as Error).message)}`);
+        continue;
+      }
+      if (stored === undefined) continue;
+      let validate: ((r: unknown) => void) | undefined;
+      if (stored.definition !== undefined) {
+        try {
+          const compiled = compileDefinition(bucket, stored.definition.definition as never);
+          validate = (r) => compiled.validator.validate(r as never);
+        } catch (e) {
+          problems.push(`${store}/${bucket}: stored definition is invalid: ${(e as Error).message}`);
+        }
+      } else problems.push(`${store}/${bucket}: no stored definition`);
+      const total = recordCount(store, bucket, stored.records);
+      const bar = progressBar(`checking ${bucket}`, { unit: 'records' });
+      let done = 0;
+      try {
+        for (const r of stored.records) {
+          records++;
+          done++;
+          if (validate !== undefined) {
+            try {
+              validate(r);
+            } catch (e) {
+              if (problems.length < 100) problems.push(`${store}/${bucket}: ${(e as Error).message}`);
+            }
+          }
+          if (done % 1000 === 0) bar.update(done, total);
+        }
+        bar.update(done, Math.max(total, done));
+      } catch (e) {
+        problems.push(`${store}/${bucket}: ${redact((e as Error).message)}`);
+      } finally {
+        bar.stop();
+      }
+    }
+  }
+  return records;
+}
+
 async function checkCmd(opts: Record<string, any>): Promise<void> {
-  const path = databasePath(loc(opts), { create: false });
+  const where = storeTarget(loc(opts), { create: false });
+  if (where.kind === 'postgres') return checkPostgres(where.pg, opts);
+  const path = where.path;
   const adapter = new SQLiteAdapter(path, { readOnly: true });
   const problems: string[] = [];
   let records = 0;
@@ -508,43 +667,7 @@ async function checkCmd(opts: Record<string, any>): Promise<void> {
     const integrity = adapter.integrityCheck();
     if (integrity !== 'ok') problems.push(`SQLite integrity: ${integrity}`);
     const names = opts.name !== undefined ? [opts.name as string] : storeNames(adapter);
-    for (const store of names) {
-      for (const bucket of adapter.listBuckets(store)) {
-        const stored = adapter.loadBucket(store, bucket);
-        if (stored === undefined) continue;
-        let validate: ((r: unknown) => void) | undefined;
-        if (stored.definition !== undefined) {
-          try {
-            const compiled = compileDefinition(bucket, stored.definition.definition as never);
-            validate = (r) => compiled.validator.validate(r as never);
-          } catch (e) {
-            problems.push(`${store}/${bucket}: stored definition is invalid: ${(e as Error).message}`);
-          }
-        } else problems.push(`${store}/${bucket}: no stored definition`);
-        const total = adapter.recordCount(store, bucket);
-        const bar = progressBar(`checking ${bucket}`, { unit: 'records' });
-        let done = 0;
-        try {
-          for (const r of stored.records) {
-            records++;
-            done++;
-            if (validate !== undefined) {
-              try {
-                validate(r);
-              } catch (e) {
-                if (problems.length < 100) problems.push(`${store}/${bucket}: ${(e as Error).message}`);
-              }
-            }
-            if (done % 1000 === 0) bar.update(done, total);
-          }
-          bar.update(done, Math.max(total, done));
-        } catch (e) {
-          problems.push(`${store}/${bucket}: ${(e as Error).message}`);
-        } finally {
-          bar.stop();
-        }
-      }
-    }
+    records = await checkBuckets(adapter, names, (s, b) => adapter.recordCount(s, b), problems);
   } catch (e) {
     throw cliErrorOf(e, path);
   } finally {
@@ -557,8 +680,77 @@ async function checkCmd(opts: Record<string, any>): Promise<void> {
   out(`ok: ${path} (${records} records checked)`);
 }
 
+/**
+ * `quire check --pg`: every row of the store(s) is read and checked — each
+ * stored definition compiles, each record parses and satisfies its
+ * definition, each history and feed row is readable (history data parses).
+ * PostgreSQL guards its own pages (data checksums, when the cluster has them).
+ */
+async function checkPostgres(pg: PgLocation, opts: Record<string, any>): Promise<void> {
+  const where = `${pg.label} (schema "${pg.schema}")`;
+  const contents = await probePostgres(pg);
+  const all = [...contents.stores.keys()];
+  if (opts.name !== undefined && !contents.stores.has(opts.name))
+    throw new CliError(
+      `${where} has no store "${opts.name}" (it has: ${all.join(', ') || 'none'})`,
+      EXIT.USAGE,
+    );
+  const names: string[] = opts.name !== undefined ? [opts.name] : all;
+  if (names.length === 0) throw new CliError(`no Quire store in ${where}`, EXIT.USAGE);
+  const adapter = postgresAdapter(pg);
+  const problems: string[] = [];
+  let records = 0;
+  let logRows = 0;
+  let checksums = 'unknown';
+  try {
+    // Page checksums are PostgreSQL's own (initdb --data-checksums); say whether the cluster has them.
+    const setting = await (await adapter.pool()).query<{ data_checksums: string }>('SHOW data_checksums');
+    checksums = setting.rows[0]?.data_checksums ?? checksums;
+    records = await checkBuckets(
+      adapter,
+      names,
+      (_s, _b, loaded) => (Array.isArray(loaded) ? loaded.length : 0),
+      problems,
+    );
+    for (const store of names) {
+      try {
+        const log = await adapter.dumpLog(store);
+        logRows += log.history.length + log.feed.length;
+        for (const h of log.history) {
+          if (h.data === null || h.data === undefined) continue;
+          try {
+            JSON.parse(h.data);
+          } catch {
+            if (problems.length < 100)
+              problems.push(`${store}/${h.bucket}: history of key ${h.key} (seq ${h.seq}) does not parse`);
+          }
+        }
+      } catch (e) {
+        problems.push(`${store}: history and change feed unreadable: ${redact((e as Error).message)}`);
+      }
+    }
+  } catch (e) {
+    throw new CliError(redact((e as Error).message), EXIT.FAILED);
+  } finally {
+    await adapter.close();
+  }
+  if (problems.length > 0) {
+    for (const p of problems) out(`problem: ${p}`);
+    throw new CliError(`check found ${problems.length} problem(s) in ${where}`, EXIT.FAILED);
+  }
+  out(
+    `ok: ${where} (${records} records, ${logRows} history and feed rows checked; PostgreSQL data checksums: ${checksums})`,
+  );
+}
+
 async function checkpointCmd(opts: Record<string, any>): Promise<void> {
-  const path = databasePath(loc(opts), { create: false });
+  const where = storeTarget(loc(opts), { create: false });
+  if (where.kind === 'postgres')
+    throw new CliError(
+      'checkpoint is for SQLite store files (it moves the write-ahead log into the file); it does not apply to PostgreSQL, which checkpoints on its own',
+      EXIT.USAGE,
+    );
+  const path = where.path;
   const wal = `${path}-wal`;
   const before = existsSync(wal) ? statSync(wal).size : 0;
   let adapter: SQLiteAdapter;
@@ -583,20 +775,21 @@ async function checkpointCmd(opts: Record<string, any>): Promise<void> {
   out(`checkpoint done: WAL ${before} → ${after} bytes`);
 }
 
-function loc(opts: Record<string, any>): Pick<OpenOptions, 'db' | 'workspace' | 'name'> {
-  return { db: opts.db, workspace: opts.workspace, name: opts.name };
+/** The store options of `location()`, for `openStore`, `storeTarget` and `databasePath`. */
+export function loc(opts: Record<string, any>): Pick<OpenOptions, 'db' | 'workspace' | 'pg' | 'name'> {
+  return { db: opts.db, workspace: opts.workspace, pg: opts.pg, name: opts.name };
 }
 
 // ── Program ──────────────────────────────────────────────────────────
 
 export function program(): Command {
   const p = new Command('quire')
-    .description('Serve, import, export, back up and inspect a Quire store.')
+    .description('Serve, import, export, back up, inspect, query and migrate a Quire store.')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 failed (check found problems, no history for the key, a runtime error), 2 bad usage or input (unknown option, missing store file, bad schema, filter or data file), 3 store locked by another process.',
+      '\nEvery command that opens a store takes --db FILE, --workspace DIR or --pg URL (PostgreSQL).\nExit codes: 0 ok, 1 failed (check found problems, no history or no record for the key, a migration that threw, an unreachable database, a runtime error), 2 bad usage or input (unknown option, missing store, bad schema, filter or data file), 3 store locked by another process.',
     )
     .exitOverride();
 
@@ -604,7 +797,7 @@ export function program(): Command {
     p.command('serve').description('serve the store over JSON-RPC (stdio by default, or HTTP + WebSocket)'),
   )
     .option('--schema <file>', 'bucket definitions (YAML or JSON)')
-    .option('--create', 'make a new store when the file does not exist (otherwise: exit 2)')
+    .option('--create', 'make a new store when it does not exist (otherwise: exit 2)')
     .option(
       '--read-only',
       'open the store read-only: the server refuses every write (works while another process holds the store)',
@@ -627,7 +820,7 @@ export function program(): Command {
     )
     .option(
       '--backup-dir <dir>',
-      'where the "backupTo" method writes backups, by file name (default <db>.backups/)',
+      'where the "backupTo" method writes backups, by file name (default <db>.backups/; with --pg: none)',
     )
     .option(
       '--auth <file>',
@@ -654,8 +847,8 @@ export function program(): Command {
     .argument('[file]', 'SQLite store file')
     .option('--db <file>', 'SQLite store file')
     .option('--workspace <dir>', 'workspace directory (store in <dir>/.quire/store.db)')
-    .option('--pg <url>', 'PostgreSQL store (connection URL)')
-    .option('--name <store>', 'store name inside the file (default: the only one, or "quire")')
+    .option('--pg <url>', 'PostgreSQL store: postgres://user@host:port/db[?schema=NAME] (as for serve)')
+    .option('--name <store>', 'store name inside the file or schema (default: the only one, or "quire")')
     .option('--write', 'allow edits (takes the writer lock of the store)')
     .option('--port <port>', 'port to listen on (default: any free port)', int('--port'))
     .option('--host <host>', 'address to bind', '127.0.0.1')
@@ -670,7 +863,7 @@ export function program(): Command {
   )
     .requiredOption('--bucket <name>', 'target bucket')
     .option('--schema <file>', 'bucket definitions (YAML or JSON), for a bucket not yet stored')
-    .option('--create', 'make a new store when the file does not exist (otherwise: exit 2)')
+    .option('--create', 'make a new store when it does not exist (otherwise: exit 2)')
     .addOption(
       new Option('--format <format>', 'input format (default: from the extension)').choices([
         'json',
@@ -704,7 +897,9 @@ export function program(): Command {
   location(
     p
       .command('backup')
-      .description('online, consistent backup of the store file (works while a server runs)'),
+      .description(
+        'online, consistent backup to an SQLite file (works while a server runs; --pg: one store)',
+      ),
   )
     .requiredOption('--out <file>', 'backup file')
     .option('--force', 'overwrite an existing file')
@@ -722,7 +917,9 @@ export function program(): Command {
   location(
     p
       .command('restore')
-      .description('replace the store content with a backup (the store must not be in use)'),
+      .description(
+        'replace the store content with a backup (the store must not be in use; --pg: into an empty schema)',
+      ),
   )
     .requiredOption('--from <file>', 'backup file')
     .option('--force', 'replace an existing store')
@@ -735,18 +932,25 @@ export function program(): Command {
     .option('--json', 'JSON output')
     .action(historyCmd);
 
-  location(p.command('stats').description('buckets, record and index counts, file sizes'))
+  location(p.command('stats').description('buckets, record and index counts, sizes on disk'))
     .option('--json', 'JSON output')
     .action(statsCmd);
 
   location(
-    p.command('check').description('integrity check: SQLite pages, every record readable and valid'),
+    p
+      .command('check')
+      .description(
+        'integrity check: every record readable and valid (SQLite: also its pages; PostgreSQL: also history and feed rows)',
+      ),
   ).action(checkCmd);
 
-  location(p.command('checkpoint').description('checkpoint the write-ahead log into the store file')).action(
-    checkpointCmd,
-  );
+  location(
+    p
+      .command('checkpoint')
+      .description('checkpoint the write-ahead log into the SQLite store file (not for PostgreSQL)'),
+  ).action(checkpointCmd);
   addTypesCommand(p);
+  addDataCommands(p, { location, loc });
 
   return p;
 }
@@ -763,11 +967,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return EXIT.OK;
       return EXIT.USAGE;
     }
+    // A password of a --pg URL never reaches a message.
     if (e instanceof CliError) {
-      info(`quire: ${e.message}`);
+      info(`quire: ${redact(e.message)}`);
       return e.exitCode;
     }
-    info(`quire: ${(e as Error)?.message ?? String(e)}`);
+    info(`quire: ${redact((e as Error)?.message ?? String(e))}`);
     return EXIT.FAILED;
   }
 }

@@ -1,37 +1,52 @@
-// Opening a store for the CLI: where the database is (--db FILE or
-// --workspace DIR → DIR/.quire/store.db), which store inside it (--name, or
-// the only one there), and which buckets (stored definitions, plus those of
-// a YAML/JSON schema file).
+// Opening a store for the CLI: where it is (--db FILE, --workspace DIR →
+// DIR/.quire/store.db, or --pg URL for PostgreSQL), which store inside it
+// (--name, or the only one there), and which buckets (stored definitions,
+// plus those of a YAML/JSON schema file).
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import YAML from 'yaml';
-import { SQLiteAdapter, StorageLockedError, Store } from '../index.js';
+import { type IncrementalAdapter, SQLiteAdapter, StorageLockedError, Store } from '../index.js';
+import { postgresStorageReport, type StorageReporter, sqliteStorageReport } from '../inspector/index.js';
+import type { PostgresAdapter } from '../postgres/index.js';
 import { type BucketDefinition, compileDefinition } from '../store/index.js';
+import { CliError, EXIT } from './errors.js';
+import {
+  type PgLocation,
+  parsePgUrl,
+  postgresAdapter,
+  probePostgres,
+  readOnlyView,
+  redact,
+} from './postgres.js';
 
-/** Exit codes scripts can rely on. */
-export const EXIT = {
-  OK: 0,
-  /** The operation failed (a problem found by `check`, a runtime error). */
-  FAILED: 1,
-  /** Bad usage or bad input: unknown option, missing file, invalid schema or data file. */
-  USAGE: 2,
-  /** The store is locked for writing by another process. */
-  LOCKED: 3,
-} as const;
-
-/** An error the CLI reports as one clear line and an exit code. */
-export class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode: number = EXIT.FAILED) {
-    super(message);
-    this.name = 'CliError';
-    this.exitCode = exitCode;
-  }
-}
+export { CliError, EXIT } from './errors.js';
 
 export interface Location {
   readonly db?: string;
   readonly workspace?: string;
+  /** A PostgreSQL store: `postgres://user@host:port/db[?schema=NAME][&connect_timeout=SECONDS]`. */
+  readonly pg?: string;
+}
+
+/** Where a store is: an SQLite file, or a schema of a PostgreSQL database. */
+export type StoreTarget =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly pg: PgLocation };
+
+const ONE_STORE = 'give one store: --db FILE, --workspace DIR or --pg URL';
+
+/**
+ * The store the options name: exactly one of --db, --workspace and --pg
+ * (both or none is a usage error). SQLite paths are checked as in `databasePath`.
+ */
+export function storeTarget(loc: Location, options: { create: boolean }): StoreTarget {
+  const given = [loc.db, loc.workspace, loc.pg].filter((v) => v !== undefined).length;
+  if (given === 0) throw new CliError('which store? give --db FILE, --workspace DIR or --pg URL', EXIT.USAGE);
+  if (loc.pg !== undefined) {
+    if (given > 1) throw new CliError(`${ONE_STORE}, not several`, EXIT.USAGE);
+    return { kind: 'postgres', pg: parsePgUrl(loc.pg) };
+  }
+  return { kind: 'sqlite', path: databasePath(loc, options) };
 }
 
 const MISSING_HINT = '(use --create to make a new one)';
@@ -42,6 +57,14 @@ const MISSING_HINT = '(use --create to make a new one)';
  * nothing is created here: the caller creates the store once its inputs are valid.
  */
 export function databasePath(loc: Location, options: { create: boolean }): string {
+  if (loc.pg !== undefined) {
+    if (loc.db !== undefined || loc.workspace !== undefined)
+      throw new CliError(`${ONE_STORE}, not several`, EXIT.USAGE);
+    throw new CliError(
+      'this command works on SQLite store files: give --db FILE or --workspace DIR',
+      EXIT.USAGE,
+    );
+  }
   if (loc.db !== undefined && loc.workspace !== undefined)
     throw new CliError('give either --db FILE or --workspace DIR, not both', EXIT.USAGE);
   if (loc.db === undefined && loc.workspace === undefined)
@@ -129,13 +152,17 @@ export interface OpenOptions extends Location {
 
 export interface OpenedStore {
   readonly store: Store;
-  readonly adapter: SQLiteAdapter;
+  readonly kind: 'sqlite' | 'postgres';
+  readonly adapter: SQLiteAdapter | PostgresAdapter;
+  /** Where the store is, for messages: the file, or the PostgreSQL URL with its password masked and the schema. */
   readonly path: string;
   readonly name: string;
   /** Buckets defined from stored definitions (not in the schema file). */
   readonly storedBuckets: string[];
-  /** This command created the store file. */
+  /** This command created the store (file). */
   readonly created: boolean;
+  /** Sizes on disk, for `stats` and the inspector. */
+  readonly storageReport: StorageReporter;
   /** Stop the store; when this command created it, remove what it created (a failed first command leaves nothing). */
   close(options: { failed: boolean }): Promise<void>;
 }
@@ -171,8 +198,10 @@ export function cliErrorOf(e: unknown, path: string): unknown {
  */
 export async function openStore(options: OpenOptions): Promise<OpenedStore> {
   const readOnly = options.readOnly === true;
-  const path = databasePath(options, { create: options.create === true && !readOnly });
+  const target = storeTarget(options, { create: options.create === true && !readOnly });
   const schema = options.schema !== undefined ? readSchemaFile(options.schema) : {};
+  if (target.kind === 'postgres') return openPostgres(target.pg, options, schema);
+  const path = target.path;
   const created = !existsSync(path);
   const removeCreated = created ? prepareNewStore(path) : () => {};
   let adapter: SQLiteAdapter | undefined;
@@ -201,47 +230,148 @@ export async function openStore(options: OpenOptions): Promise<OpenedStore> {
     const def = adapter.loadBucket(name, b)?.definition?.definition;
     if (def !== undefined) definitions.set(b, def as unknown as BucketDefinition);
   }
+  const opened = await startStore({
+    options,
+    adapter,
+    storageAdapter: adapter,
+    name,
+    schema,
+    definitions,
+    errorOf: (e) => cliErrorOf(e, path),
+    removeCreated,
+  });
+  return {
+    ...opened,
+    kind: 'sqlite',
+    adapter,
+    path,
+    name,
+    created,
+    storageReport: sqliteStorageReport(adapter, name),
+  };
+}
+
+/** `openStore` on PostgreSQL: looks first (changing nothing), so a typo never makes a store. */
+async function openPostgres(
+  pg: PgLocation,
+  options: OpenOptions,
+  schema: Record<string, BucketDefinition>,
+): Promise<OpenedStore> {
+  const readOnly = options.readOnly === true;
+  const where = `${pg.label} (schema "${pg.schema}")`;
+  const contents = await probePostgres(pg);
+  const names = [...contents.stores.keys()];
+  let name: string;
+  if (options.name !== undefined) name = options.name;
+  else if (names.length <= 1) name = names[0] ?? 'quire';
+  else
+    throw new CliError(
+      `${where} holds several stores (${names.join(', ')}); choose one with --name`,
+      EXIT.USAGE,
+    );
+  const existing = contents.stores.get(name);
+  const created = existing === undefined;
+  if (created && (readOnly || options.create !== true))
+    throw new CliError(
+      names.length === 0
+        ? `no Quire store in ${where}${readOnly ? '' : ` ${MISSING_HINT}`}`
+        : `${where} has no store "${name}" (it has: ${names.join(', ')})${readOnly ? '' : ` ${MISSING_HINT}`}`,
+      EXIT.USAGE,
+    );
+  const definitions = new Map<string, BucketDefinition>();
+  for (const [b, def] of existing ?? [])
+    if (def !== undefined) definitions.set(b, def as unknown as BucketDefinition);
+  const adapter = postgresAdapter(pg);
+  const errorOf = (e: unknown): unknown =>
+    e instanceof CliError ? e : new CliError(redact((e as Error)?.message ?? String(e)), EXIT.FAILED);
+  const opened = await startStore({
+    options,
+    adapter,
+    storageAdapter: readOnly ? readOnlyView(adapter) : adapter,
+    name,
+    schema,
+    definitions,
+    errorOf,
+    removeCreated: () => {},
+    dropOnFailure: created && !readOnly,
+  });
+  return {
+    ...opened,
+    kind: 'postgres',
+    adapter,
+    path: where,
+    name,
+    created,
+    storageReport: postgresStorageReport(adapter, name),
+  };
+}
+
+/** Start the store on an opened adapter and define its buckets; on failure, close and clean up. */
+async function startStore(o: {
+  options: OpenOptions;
+  adapter: { close(): unknown };
+  storageAdapter: IncrementalAdapter;
+  name: string;
+  schema: Record<string, BucketDefinition>;
+  definitions: ReadonlyMap<string, BucketDefinition>;
+  errorOf: (e: unknown) => unknown;
+  /** Remove what this command created (SQLite: the file), after the store stopped. */
+  removeCreated: () => void;
+  /**
+   * The store is new in a shared database: on failure, drop the buckets this
+   * command defined (through the store, so the adapter removes their rows).
+   */
+  dropOnFailure?: boolean;
+}): Promise<Pick<OpenedStore, 'store' | 'storedBuckets' | 'close'>> {
+  const readOnly = o.options.readOnly === true;
   let store: Store;
   try {
     store = await Store.start({
-      name,
+      name: o.name,
       ttlCheckIntervalMs: readOnly ? 0 : 1000,
       persistence: {
-        adapter,
-        durability: options.durability ?? 'strict',
-        onError: options.onError ?? ((e) => process.stderr.write(`quire: storage: ${e.message}\n`)),
+        adapter: o.storageAdapter,
+        durability: o.options.durability ?? 'strict',
+        onError: o.options.onError ?? ((e) => process.stderr.write(`quire: storage: ${redact(e.message)}\n`)),
       },
     });
   } catch (e) {
-    adapter.close();
-    removeCreated();
-    throw cliErrorOf(e, path);
+    await o.adapter.close();
+    o.removeCreated();
+    throw o.errorOf(e);
   }
   const fromStore: string[] = [];
   try {
-    for (const [bucket, def] of Object.entries(schema)) {
+    for (const [bucket, def] of Object.entries(o.schema)) {
       try {
         await store.defineBucket(bucket, def);
       } catch (e) {
         throw new CliError(`schema file: bucket "${bucket}": ${(e as Error).message}`, EXIT.USAGE);
       }
     }
-    for (const [bucket, def] of definitions) {
+    for (const [bucket, def] of o.definitions) {
       if (store.hasBucket(bucket)) continue;
       await store.defineBucket(bucket, def);
       fromStore.push(bucket);
     }
   } catch (e) {
+    await dropCreated();
     await store.stop().catch(() => {});
-    removeCreated();
-    throw e;
+    o.removeCreated();
+    throw o.errorOf(e);
+  }
+  async function dropCreated(): Promise<void> {
+    if (o.dropOnFailure !== true) return;
+    for (const b of (await store.getStats()).buckets.names) await store.dropBucket(b).catch(() => {});
   }
   let closed: Promise<void> | undefined;
   const close = ({ failed }: { failed: boolean }): Promise<void> => {
-    closed ??= store.stop().finally(() => {
-      if (failed) removeCreated();
-    });
+    closed ??= (failed ? dropCreated() : Promise.resolve())
+      .then(() => store.stop())
+      .finally(() => {
+        if (failed) o.removeCreated();
+      });
     return closed;
   };
-  return { store, adapter, path, name, storedBuckets: fromStore, created, close };
+  return { store, storedBuckets: fromStore, close };
 }

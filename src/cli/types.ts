@@ -100,30 +100,31 @@ export function generateTypes(
 interface TypesOptions {
   readonly schema?: string;
   readonly db?: string;
+  readonly pg?: string;
   readonly name?: string;
   readonly out?: string;
 }
 
 async function typesCmd(opts: TypesOptions): Promise<void> {
-  if ((opts.schema === undefined) === (opts.db === undefined))
-    throw new CliError('give either --schema FILE or --db FILE', EXIT.USAGE);
+  const sources = [opts.schema, opts.db, opts.pg].filter((v) => v !== undefined).length;
+  if (sources !== 1) throw new CliError('give either --schema FILE or --db FILE (or --pg URL)', EXIT.USAGE);
   let definitions: Record<string, BucketDefinition>;
   let source: string;
   if (opts.schema !== undefined) {
     definitions = readSchemaFile(opts.schema);
     source = opts.schema;
   } else {
-    const opened = await openStore({ db: opts.db, name: opts.name, readOnly: true });
+    const opened = await openStore({ db: opts.db, pg: opts.pg, name: opts.name, readOnly: true });
     try {
       definitions = {};
       for (const b of opened.storedBuckets) {
         const def = opened.store.getBucketSchema(b);
         if (def !== undefined) definitions[b] = def;
       }
+      source = `the definitions stored in ${opts.db ?? opened.path}`;
     } finally {
       await opened.store.stop();
     }
-    source = `the definitions stored in ${opts.db}`;
   }
   const text = generateTypes(definitions, source);
   if (opts.out === undefined) process.stdout.write(text);
@@ -140,7 +141,11 @@ export function addTypesCommand(program: Command): void {
     .description('TypeScript record types and a QuireSchema type for typed clients')
     .option('--schema <file>', 'bucket definitions (YAML or JSON)')
     .option('--db <file>', 'read the definitions stored in this SQLite store file')
-    .option('--name <store>', 'store name inside the file (with --db)')
+    .option(
+      '--pg <url>',
+      'read the definitions stored in this PostgreSQL store: postgres://user@host:port/db[?schema=NAME]',
+    )
+    .option('--name <store>', 'store name inside the file or schema (with --db or --pg)')
     .option('--out <file>', 'write to this file (default: stdout)')
     .addHelpText(
       'after',

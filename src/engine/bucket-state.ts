@@ -37,12 +37,14 @@ export class BucketState {
   #nextSeq = 0;
   /** Set by #plan: its candidates already come in bucket order (no re-ordering needed). */
   #planInOrder = false;
+  /** Set by #plan: the candidates' records, when the index hands them out (no lookup per key). */
+  #planRecords: Iterable<StoreRecord> | undefined;
   /** Built lazily, on the first index-served query: restoring a bucket does not pay for it. */
   readonly #wantsSeq: boolean;
 
   constructor(def: CompiledBucket) {
     this.def = def;
-    this.indexes = def.indexes.map(createIndex);
+    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records));
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
     this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
@@ -113,7 +115,10 @@ export class BucketState {
       return;
     }
     for (const ix of this.indexes) {
-      if (ix.unchanged(previous, next)) continue;
+      if (ix.unchanged(previous, next)) {
+        ix.replaced(keyId, previous, next);
+        continue;
+      }
       ix.remove(keyId, previous);
       ix.add(keyId, next);
       // The key now sits last under its new value, out of insertion order.
@@ -353,56 +358,55 @@ export class BucketState {
       return out;
     }
 
+    // Equality on the leading fields of a sorted index whose next field is the sort
+    // field: walk just that part of the index, in sort order, and stop early.
+    if (sortEntries !== undefined && sortEntries.length === 1 && !matchesAll) {
+      const [field, dir] = sortEntries[0]!;
+      const walk = this.#prefixWalk(filter!, field, dir === 'desc');
+      if (walk !== undefined) return this.#sortedWalk(walk, field, pred, offset, limit);
+    }
+
     const candidates = matchesAll ? undefined : this.#plan(filter!);
 
     // A sort on one field with a sorted index and no narrower plan: walk the index, stop early.
     if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {
       const [field, dir] = sortEntries[0]!;
       const ix = this.#sortedIndexFor(field);
-      if (ix !== undefined) {
-        // Records with equal sort values (a tie group) are emitted in bucket
-        // order, as the stable sort of a full scan would.
-        const out: StoreRecord[] = [];
-        if (limit === 0) return out;
-        const order = this.#bucketOrder();
-        let skipped = 0;
-        let group: KeyId[] = [];
-        let groupValue: unknown;
-        const flush = (): boolean => {
-          if (group.length > 1) group.sort(order);
-          for (const k of group) {
-            if (skipped < offset) {
-              skipped++;
-              continue;
-            }
-            out.push(this.records.get(k)!);
-            if (out.length >= limit) return true;
-          }
-          group = [];
-          return false;
-        };
-        for (const k of ix.scan(dir === 'desc')) {
-          const r = this.records.get(k)!;
-          if (pred !== undefined && !pred(r)) continue;
-          const v = r[field] ?? null;
-          if (group.length > 0 && v !== groupValue && flush()) return out;
-          groupValue = v;
-          group.push(k);
-        }
-        flush();
-        return out;
-      }
+      if (ix !== undefined) return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit);
     }
 
     let result: StoreRecord[] | undefined;
     if (candidates !== undefined) {
       const seq = this.#planInOrder ? undefined : this.#seqMap();
       if (this.#planInOrder) {
-        result = [];
-        for (const k of candidates) {
-          const r = this.records.get(k);
-          if (r !== undefined && (pred === undefined || pred(r))) result.push(r);
+        const unsorted = sortEntries === undefined || sortEntries.length === 0;
+        // Unsorted: offset and limit apply while walking (no copy of rows that are cut anyway).
+        const skip = unsorted ? offset : 0;
+        const max = unsorted ? limit : Number.POSITIVE_INFINITY;
+        const out: StoreRecord[] = [];
+        let skipped = 0;
+        const recs = this.#planRecords;
+        // The index's records are exactly the matches: copy them in one step.
+        if (recs !== undefined && skip === 0 && max === Number.POSITIVE_INFINITY && this.#exactPlan(filter!))
+          result = Array.from(recs);
+        else if (max > 0) {
+          if (recs !== undefined) {
+            for (const r of recs) {
+              if (pred !== undefined && !pred(r)) continue;
+              if (skipped < skip) skipped++;
+              else if (out.push(r) >= max) break;
+            }
+          } else {
+            for (const k of candidates) {
+              const r = this.records.get(k);
+              if (r === undefined || (pred !== undefined && !pred(r))) continue;
+              if (skipped < skip) skipped++;
+              else if (out.push(r) >= max) break;
+            }
+          }
         }
+        if (result === undefined) result = out;
+        if (unsorted) return result;
       } else if (seq !== undefined) {
         // Index order need not be bucket order: put it back, so an index never changes
         // results. Candidates usually arrive in order already (one rank lookup each).
@@ -452,6 +456,100 @@ export class BucketState {
     return result;
   }
 
+  /**
+   * Records for keys that arrive in order of `field`, filtered, offset and
+   * limited. Records with equal values (a tie group) are emitted in bucket
+   * order, as the stable sort of a full scan would; the walk stops as soon
+   * as the page is full.
+   */
+  #sortedWalk(
+    keys: Iterable<KeyId>,
+    field: string,
+    pred: ((r: StoreRecord) => boolean) | undefined,
+    offset: number,
+    limit: number,
+  ): StoreRecord[] {
+    const out: StoreRecord[] = [];
+    if (limit === 0) return out;
+    let order: ((a: KeyId, b: KeyId) => number) | undefined;
+    let skipped = 0;
+    let group: KeyId[] = [];
+    let groupValue: unknown;
+    const flush = (): boolean => {
+      if (group.length > 1) group.sort((order ??= this.#bucketOrder()));
+      for (const k of group) {
+        if (skipped < offset) {
+          skipped++;
+          continue;
+        }
+        out.push(this.records.get(k)!);
+        if (out.length >= limit) return true;
+      }
+      group = [];
+      return false;
+    };
+    for (const k of keys) {
+      const r = this.records.get(k)!;
+      if (pred !== undefined && !pred(r)) continue;
+      const v = r[field] ?? null;
+      if (group.length > 0 && v !== groupValue && flush()) return out;
+      groupValue = v;
+      group.push(k);
+    }
+    flush();
+    return out;
+  }
+
+  /**
+   * Keys of the records matching the filter's equalities on the leading
+   * fields of a sorted index whose next field is `field`, in order of
+   * `field`; undefined when no sorted index fits.
+   */
+  #prefixWalk(filter: WhereFilter, field: string, descending: boolean): Iterable<KeyId> | undefined {
+    const type = this.def.definition.schema[field]?.type;
+    if (type !== 'number' && type !== 'string') return undefined;
+    for (const ix of this.indexes) {
+      if (!(ix instanceof SortedIndex)) continue;
+      const fields = ix.def.fields;
+      const m = fields.indexOf(field);
+      if (m < 1) continue;
+      const prefix: unknown[] = [];
+      for (let i = 0; i < m; i++) {
+        const v = equalityOf(filter[fields[i]!]);
+        if (v === undefined) break;
+        prefix.push(v);
+      }
+      if (prefix.length === m) return ix.prefixScan(prefix, descending);
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether the filter is one equality that the hash index chosen by #plan
+   * answers exactly (the records it holds for the value are the matches):
+   * one field, a string, finite number or boolean. Dates are indexed under
+   * a "\u0000date:" string, so such strings are excluded.
+   */
+  #exactPlan(filter: WhereFilter): boolean {
+    let field: string | undefined;
+    for (const f in filter) {
+      if (field !== undefined) return false;
+      field = f;
+    }
+    if (field === undefined) return false;
+    const v = equalityOf(filter[field]);
+    if (typeof v === 'string' ? v.startsWith('\u0000') : v === undefined) return false;
+    for (const ix of this.indexes)
+      if (
+        ix instanceof HashIndex &&
+        ix.def.fields.length === 1 &&
+        ix.def.fields[0] === field &&
+        !ix.def.unique
+      )
+        return true;
+    return false;
+  }
+
   /** Full scan in bucket order. */
   #scan(pred: ((r: StoreRecord) => boolean) | undefined): StoreRecord[] {
     if (pred === undefined) return this.all();
@@ -471,6 +569,10 @@ export class BucketState {
     const pred = compileFilter(filter);
     const candidates = this.#plan(filter);
     if (candidates !== undefined && this.#planInOrder) {
+      if (this.#planRecords !== undefined) {
+        for (const r of this.#planRecords) if (pred(r)) return r;
+        return undefined;
+      }
       for (const k of candidates) {
         const r = this.records.get(k);
         if (r !== undefined && pred(r)) return r;
@@ -503,6 +605,10 @@ export class BucketState {
     const pred = compileFilter(filter);
     const candidates = this.#plan(filter);
     let n = 0;
+    if (candidates !== undefined && this.#planRecords !== undefined) {
+      for (const r of this.#planRecords) if (pred(r)) n++;
+      return n;
+    }
     if (candidates !== undefined) {
       for (const k of candidates) {
         const r = this.records.get(k);
@@ -530,6 +636,7 @@ export class BucketState {
    */
   #plan(filter: WhereFilter): Iterable<KeyId> | undefined {
     this.#planInOrder = false;
+    this.#planRecords = undefined;
     const eq = new Map<string, unknown>();
     const ranges = new Map<string, { lower?: RangeBound; upper?: RangeBound }>();
     const ins = new Map<string, readonly unknown[]>();
@@ -592,6 +699,7 @@ export class BucketState {
             best = ix.lookup(v);
             bestCost = cost;
             this.#planInOrder = ix.inBucketOrder && !this.def.orderedByKey;
+            this.#planRecords = ix.recordsOf(v) as Iterable<StoreRecord> | undefined;
           }
         } else if (fields.length === 1 && ins.has(fields[0]!)) {
           const values = ins.get(fields[0]!)!;
@@ -601,6 +709,7 @@ export class BucketState {
             best = unionLookup(ix, values);
             bestCost = cost;
             this.#planInOrder = false;
+            this.#planRecords = undefined;
           }
         }
         continue;
@@ -620,6 +729,7 @@ export class BucketState {
         best = ix.range(prefix, usableRange ? range.lower : undefined, usableRange ? range.upper : undefined);
         bestCost = cost;
         this.#planInOrder = false;
+        this.#planRecords = undefined;
       }
     }
     return best;
@@ -641,6 +751,15 @@ function* unionLookup(ix: HashIndex, values: readonly unknown[]): Iterable<KeyId
     seen.add(v);
     yield* ix.lookup(ix.valueFor([v]));
   }
+}
+
+/** The value a filter condition fixes by equality (a string, number or boolean), or undefined. */
+function equalityOf(cond: unknown): unknown {
+  if (cond === null || cond === undefined) return undefined;
+  if (typeof cond !== 'object') return typeof cond === 'number' && Number.isNaN(cond) ? undefined : cond;
+  if (!isFilterOperators(cond)) return undefined;
+  const v = (cond as Record<string, unknown>).$eq;
+  return v === null || typeof v === 'object' || (typeof v === 'number' && Number.isNaN(v)) ? undefined : v;
 }
 
 function compareKeyValues(a: unknown, b: unknown): number {

@@ -42,9 +42,30 @@ export interface HistoryEntryRow {
   readonly seq: number;
 }
 
+/**
+ * The store's buckets by name. `generation` changes whenever a bucket is
+ * defined, replaced or dropped, so handles can keep the state they looked
+ * up and re-check it with one comparison.
+ */
+export class BucketRegistry extends Map<string, BucketState> {
+  generation = 0;
+  override set(name: string, state: BucketState): this {
+    this.generation++;
+    return super.set(name, state);
+  }
+  override delete(name: string): boolean {
+    this.generation++;
+    return super.delete(name);
+  }
+  override clear(): void {
+    this.generation++;
+    super.clear();
+  }
+}
+
 export class StoreCore implements EngineHost {
   readonly name: string;
-  readonly buckets = new Map<string, BucketState>();
+  readonly buckets = new BucketRegistry();
   readonly refs = new RefIndex();
   readonly events: EventBus;
   readonly #listeners: CommitListener[] = [];
@@ -84,7 +105,7 @@ export class StoreCore implements EngineHost {
   }
 
   writeSet(transactional = false): WriteSet {
-    return new WriteSet(this, { transactional });
+    return new WriteSet(this, transactional);
   }
 
   /**

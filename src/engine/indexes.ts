@@ -31,6 +31,8 @@ export interface Index {
   inBucketOrder: boolean;
   /** Whether the indexed fields are identical (===) in both records, so nothing moves. */
   unchanged(a: Rec, b: Rec): boolean;
+  /** The record of `keyId` was replaced by `next` with the same indexed values (indexes holding records swap it). */
+  replaced(keyId: KeyId, previous: Rec, next: Rec): void;
   clear(): void;
 }
 
@@ -39,17 +41,26 @@ function sameFields(fields: readonly string[], a: Rec, b: Rec): boolean {
   return true;
 }
 
+/** Records by key: the bucket's map, which hash indexes read when a value gains a second key. */
+export type RecordsByKey = ReadonlyMap<KeyId, Rec>;
+
 export class HashIndex implements Index {
   readonly def: IndexDef;
   inBucketOrder = true;
   readonly #field: string | undefined;
   readonly #fields: readonly string[];
   readonly #owners: Map<unknown, KeyId> | undefined;
-  /** Value → the one key holding it, or a Set once several do (most values of wide indexes have one key). */
-  readonly #members: Map<unknown, KeyId | Set<KeyId>> | undefined;
+  /**
+   * Value → the one key holding it, or once several do, their records by
+   * key (in the order they came). Most values of wide indexes have one key;
+   * values shared by many records serve `where` without a lookup per record.
+   */
+  readonly #members: Map<unknown, KeyId | Map<KeyId, Rec>> | undefined;
+  readonly #records: RecordsByKey;
 
-  constructor(def: IndexDef) {
+  constructor(def: IndexDef, records: RecordsByKey = new Map()) {
     this.def = def;
+    this.#records = records;
     this.#fields = def.fields;
     this.#field = def.fields.length === 1 ? def.fields[0] : undefined;
     if (def.unique) this.#owners = new Map();
@@ -79,8 +90,31 @@ export class HashIndex implements Index {
     const members = this.#members!;
     const cur = members.get(v);
     if (cur === undefined) members.set(v, keyId);
-    else if (cur instanceof Set) cur.add(keyId);
-    else if (cur !== keyId) members.set(v, new Set([cur, keyId]));
+    else if (cur instanceof Map) cur.set(keyId, record);
+    else if (cur !== keyId) {
+      const first = this.#records.get(cur);
+      // The bucket's map holds the first key's record, except while a restore fills the index first.
+      members.set(
+        v,
+        new Map<KeyId, Rec>([
+          [cur, first ?? record],
+          [keyId, record],
+        ]),
+      );
+      if (first === undefined) this.#unresolved = true;
+    }
+  }
+
+  /**
+   * Set when a value's first record was not in the bucket's map yet (a
+   * restore path that indexes before storing): records are then re-read by key.
+   */
+  #unresolved = false;
+
+  replaced(keyId: KeyId, previous: Rec, next: Rec): void {
+    if (this.#members === undefined) return;
+    const cur = this.#members.get(this.valueOf(previous));
+    if (cur instanceof Map) cur.set(keyId, next);
   }
 
   addFresh(keyId: KeyId, record: Rec): boolean {
@@ -106,8 +140,8 @@ export class HashIndex implements Index {
     const members = this.#members!;
     const cur = members.get(v);
     if (cur === undefined) return;
-    if (cur instanceof Set) {
-      if (cur.delete(keyId) && cur.size === 1) members.set(v, cur.values().next().value as KeyId);
+    if (cur instanceof Map) {
+      if (cur.delete(keyId) && cur.size === 1) members.set(v, cur.keys().next().value as KeyId);
     } else if (cur === keyId) members.delete(v);
   }
 
@@ -127,24 +161,41 @@ export class HashIndex implements Index {
       return k === undefined ? EMPTY : [k];
     }
     const cur = this.#members!.get(value);
-    return cur === undefined ? EMPTY : cur instanceof Set ? cur : [cur];
+    return cur === undefined ? EMPTY : cur instanceof Map ? cur.keys() : [cur];
+  }
+
+  /**
+   * Records holding exactly `value`, in the order their keys came (bucket
+   * order while `inBucketOrder`); undefined when the index cannot hand out
+   * records directly (unique, or records not resolved).
+   */
+  recordsOf(value: unknown): Iterable<Rec> | undefined {
+    if (this.#members === undefined || this.#unresolved) return undefined;
+    if (value === undefined || value === null) return EMPTY_RECORDS;
+    const cur = this.#members.get(value);
+    if (cur === undefined) return EMPTY_RECORDS;
+    if (cur instanceof Map) return cur.values();
+    const r = this.#records.get(cur);
+    return r === undefined ? EMPTY_RECORDS : [r];
   }
 
   /** Number of keys holding `value`, for choosing between indexes. */
   estimate(value: unknown): number {
     if (this.#owners !== undefined) return this.#owners.has(value) ? 1 : 0;
     const cur = this.#members!.get(value);
-    return cur === undefined ? 0 : cur instanceof Set ? cur.size : 1;
+    return cur === undefined ? 0 : cur instanceof Map ? cur.size : 1;
   }
 
   clear(): void {
     this.#owners?.clear();
     this.#members?.clear();
     this.inBucketOrder = true;
+    this.#unresolved = false;
   }
 }
 
 const EMPTY: readonly KeyId[] = [];
+const EMPTY_RECORDS: readonly Rec[] = [];
 
 /** Dates are equal by time, not identity: a Map key that says so. */
 function dateValue(d: Date): string {
@@ -258,6 +309,9 @@ export class SortedIndex implements Index {
     return sameFields(this.#fields, a, b);
   }
 
+  /** Entries hold keys, not records: nothing to swap. */
+  replaced(): void {}
+
   clear(): void {
     this.#list.clear();
     this.#nulls.clear();
@@ -330,6 +384,33 @@ export class SortedIndex implements Index {
     return out;
   }
 
+  /**
+   * Keys whose first `prefix.length` fields equal `prefix`, in order of the
+   * next field, records with that field null or missing last in either
+   * direction. Lazy: a caller that stops early touches only what it read.
+   */
+  *prefixScan(prefix: readonly unknown[], descending: boolean): IterableIterator<KeyId> {
+    const m = prefix.length;
+    const n = this.#n;
+    const cmp = (e: Entry, probe: readonly unknown[]): number => {
+      for (let i = 0; i < probe.length; i++) {
+        const c = compareNullable(e[i], probe[i]);
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
+    const from = this.#list.seek(prefix, cmp, descending);
+    const it = descending ? this.#list.descending(from) : this.#list.ascending(from);
+    let nulls: KeyId[] | undefined;
+    for (const e of it) {
+      if (cmp(e, prefix) !== 0) break;
+      // Descending, the nulls of the next field come first in the index: they belong last.
+      if (descending && (e[m] === undefined || e[m] === null)) (nulls ??= []).push(e[n] as KeyId);
+      else yield e[n] as KeyId;
+    }
+    if (nulls !== undefined) yield* nulls;
+  }
+
   /** Every key in order of the first field; null-valued records last in both directions. */
   *scan(descending: boolean): IterableIterator<KeyId> {
     const n = this.#n;
@@ -339,6 +420,6 @@ export class SortedIndex implements Index {
   }
 }
 
-export function createIndex(def: IndexDef): HashIndex | SortedIndex {
-  return def.sorted ? new SortedIndex(def) : new HashIndex(def);
+export function createIndex(def: IndexDef, records?: RecordsByKey): HashIndex | SortedIndex {
+  return def.sorted ? new SortedIndex(def) : new HashIndex(def, records);
 }

@@ -124,74 +124,123 @@ export interface EngineHost {
 
 export class WriteSet {
   readonly #host: EngineHost;
-  readonly #staged = new Map<BucketState, Map<KeyId, Staged>>();
-  readonly #order: Staged[] = [];
-  readonly #counters = new Map<BucketState, number>();
+  /**
+   * The only staged change while there is just one (most writes): a single
+   * insert or update allocates no maps. A second change moves it into #many.
+   */
+  #one: Staged | undefined;
+  /** Bucket → key → staged change, once more than one change is staged. */
+  #many: Map<BucketState, Map<KeyId, Staged>> | undefined;
+  /** Staged changes in staging order, once more than one is staged. */
+  #order: Staged[] | undefined;
+  #counters: Map<BucketState, number> | undefined;
   /** Transactions take autoincrement values from the bucket at once (no collisions between them). */
   readonly #reserveCounters: boolean;
   /** Transactions report stale reads as TransactionConflictError. */
   readonly #transactional: boolean;
   readonly now: number;
 
-  constructor(host: EngineHost, options: { transactional?: boolean; now?: number } = {}) {
+  constructor(host: EngineHost, transactional = false, now = Date.now()) {
     this.#host = host;
-    this.#transactional = options.transactional ?? false;
-    this.#reserveCounters = this.#transactional;
-    this.now = options.now ?? Date.now();
+    this.#transactional = transactional;
+    this.#reserveCounters = transactional;
+    this.now = now;
   }
 
   get isEmpty(): boolean {
-    return this.#order.length === 0;
+    return this.#one === undefined && this.#order === undefined;
+  }
+
+  #find(b: BucketState, keyId: KeyId): Staged | undefined {
+    if (this.#many !== undefined) return this.#many.get(b)?.get(keyId);
+    const one = this.#one;
+    return one !== undefined && one.bucket === b && one.keyId === keyId ? one : undefined;
+  }
+
+  /** Staged changes in staging order. */
+  #staged(): readonly Staged[] {
+    return this.#order ?? (this.#one !== undefined ? [this.#one] : NOTHING_STAGED);
+  }
+
+  /** Staged changes by bucket. */
+  #byBucket(): Map<BucketState, Map<KeyId, Staged>> {
+    if (this.#many !== undefined) return this.#many;
+    const one = this.#one;
+    return one === undefined ? new Map() : new Map([[one.bucket, new Map([[one.keyId, one]])]]);
   }
 
   /** The record as this write set sees it: staged if touched, else committed. */
   read(b: BucketState, keyId: KeyId): StoreRecord | undefined {
-    const s = this.#staged.get(b)?.get(keyId);
+    const s = this.#find(b, keyId);
     return s !== undefined ? s.next : b.records.get(keyId);
   }
 
   /** Staged records of a bucket (for overlay reads). */
   stagedOf(b: BucketState): Iterable<Staged> {
-    return this.#staged.get(b)?.values() ?? [];
+    if (this.#many !== undefined) return this.#many.get(b)?.values() ?? NOTHING_STAGED;
+    return this.#one?.bucket === b ? [this.#one] : NOTHING_STAGED;
   }
 
   isStaged(b: BucketState, keyId: KeyId): boolean {
-    return this.#staged.get(b)?.has(keyId) ?? false;
+    return this.#find(b, keyId) !== undefined;
   }
 
-  #stage(b: BucketState, keyId: KeyId, next: StoreRecord | undefined): void {
-    let byKey = this.#staged.get(b);
-    if (byKey === undefined) this.#staged.set(b, (byKey = new Map()));
-    const s = byKey.get(keyId);
-    if (s !== undefined) {
-      s.next = next;
+  /**
+   * Stage `next` for a key: `staged` is its staged change (from #find), if
+   * any; otherwise `base` is its committed record.
+   */
+  #stage(
+    b: BucketState,
+    keyId: KeyId,
+    staged: Staged | undefined,
+    base: StoreRecord | undefined,
+    next: StoreRecord | undefined,
+  ): void {
+    if (staged !== undefined) {
+      staged.next = next;
       return;
     }
-    const staged: Staged = { bucket: b, keyId, base: b.records.get(keyId), next };
-    byKey.set(keyId, staged);
-    this.#order.push(staged);
+    const fresh: Staged = { bucket: b, keyId, base, next };
+    if (this.#one === undefined && this.#many === undefined) {
+      this.#one = fresh;
+      return;
+    }
+    let many = this.#many;
+    let order = this.#order;
+    if (many === undefined || order === undefined) {
+      const one = this.#one!;
+      this.#many = many = new Map([[one.bucket, new Map([[one.keyId, one]])]]);
+      this.#order = order = [one];
+      this.#one = undefined;
+    }
+    let byKey = many.get(b);
+    if (byKey === undefined) many.set(b, (byKey = new Map()));
+    byKey.set(keyId, fresh);
+    order.push(fresh);
   }
 
   #nextCounter(b: BucketState): number {
+    const counters = (this.#counters ??= new Map());
     if (this.#reserveCounters) {
       const v = ++b.autoincrement;
-      this.#counters.set(b, v);
+      counters.set(b, v);
       return v;
     }
-    const v = (this.#counters.get(b) ?? b.autoincrement) + 1;
-    this.#counters.set(b, v);
+    const v = (counters.get(b) ?? b.autoincrement) + 1;
+    counters.set(b, v);
     return v;
   }
 
   /** An explicit value for an autoincrement field moves the counter up, so later generated ids do not collide. */
   #seeCounter(b: BucketState, value: unknown): void {
     if (typeof value !== 'number' || !Number.isSafeInteger(value)) return;
+    const counters = (this.#counters ??= new Map());
     if (this.#reserveCounters) {
       if (value > b.autoincrement) b.autoincrement = value;
-      this.#counters.set(b, b.autoincrement);
+      counters.set(b, b.autoincrement);
       return;
     }
-    if (value > (this.#counters.get(b) ?? b.autoincrement)) this.#counters.set(b, value);
+    if (value > (counters.get(b) ?? b.autoincrement)) counters.set(b, value);
   }
 
   insert(b: BucketState, data: Rec): StoreRecord {
@@ -199,7 +248,7 @@ export class WriteSet {
       for (const f of b.def.validator.autoincrementFields) if (data[f] != null) this.#seeCounter(b, data[f]);
     const record = b.def.validator.prepareInsert(
       data,
-      () => this.#nextCounter(b),
+      b.def.hasAutoincrement ? () => this.#nextCounter(b) : NO_AUTOINCREMENT,
       this.now,
       this.#host.maxNestingDepth,
     );
@@ -207,16 +256,19 @@ export class WriteSet {
       record._expiresAt = (record._createdAt as number) + b.def.ttlMs;
     }
     const keyId = b.keyIdOf(record);
-    if (this.read(b, keyId) !== undefined) throw new DuplicateKeyError(b.name, b.publicKeyOf(record));
+    const staged = this.#find(b, keyId);
+    const current = staged !== undefined ? staged.next : b.records.get(keyId);
+    if (current !== undefined) throw new DuplicateKeyError(b.name, b.publicKeyOf(record));
     // Re-inserting a key this write set deleted replaces the record: versions keep counting.
-    const replaced = this.#staged.get(b)?.get(keyId)?.base;
+    const replaced = staged?.base;
     if (replaced !== undefined) record._version = replaced._version + 1;
-    this.#stage(b, keyId, record as StoreRecord);
+    this.#stage(b, keyId, staged, undefined, record as StoreRecord);
     return record as StoreRecord;
   }
 
   update(b: BucketState, keyId: KeyId, changes: Rec, publicKey: unknown): StoreRecord {
-    const existing = this.read(b, keyId);
+    const staged = this.#find(b, keyId);
+    const existing = staged !== undefined ? staged.next : b.records.get(keyId);
     if (existing === undefined) throw new RecordNotFoundError(b.name, publicKey);
     const next = b.def.validator.prepareUpdate(
       existing,
@@ -224,7 +276,7 @@ export class WriteSet {
       this.now,
       this.#host.maxNestingDepth,
     ) as StoreRecord;
-    this.#stage(b, keyId, next);
+    this.#stage(b, keyId, staged, existing, next);
     return next;
   }
 
@@ -253,7 +305,9 @@ export class WriteSet {
       }
     }
     // A cycle may have removed it already through a cascade.
-    if (this.read(b, keyId) !== undefined) this.#stage(b, keyId, undefined);
+    const staged = this.#find(b, keyId);
+    const current = staged !== undefined ? staged.next : b.records.get(keyId);
+    if (current !== undefined) this.#stage(b, keyId, staged, current, undefined);
     return existing;
   }
 
@@ -287,7 +341,7 @@ export class WriteSet {
       }
     }
     // Staged records (inserted or re-pointed in this write set).
-    for (const [source, byKey] of this.#staged) {
+    for (const [source, byKey] of this.#byBucket()) {
       for (const ref of source.def.refs) {
         if (ref.target !== b.name) continue;
         for (const s of byKey.values()) {
@@ -300,13 +354,14 @@ export class WriteSet {
 
   /** Evict the oldest records of buckets over their maxSize (noex-store: oldest by `_createdAt`). */
   #evict(): void {
+    const groups = this.#byBucket();
     let over: BucketState[] | undefined;
-    for (const b of this.#staged.keys()) if (b.def.maxSize !== undefined) (over ??= []).push(b);
+    for (const b of groups.keys()) if (b.def.maxSize !== undefined) (over ??= []).push(b);
     if (over === undefined) return;
     // noex-store evicts before a single insert (deleted events first) and after a bulk insert.
-    const single = this.#order.length === 1 ? this.#order[0] : undefined;
+    const single = this.#order === undefined ? this.#one : undefined;
     for (const b of over) {
-      const byKey = this.#staged.get(b)!;
+      const byKey = groups.get(b)!;
       const max = b.def.maxSize!;
       let size = b.records.size;
       for (const s of byKey.values()) size += (s.next !== undefined ? 1 : 0) - (s.base !== undefined ? 1 : 0);
@@ -324,9 +379,55 @@ export class WriteSet {
       }
       for (const k of victims) this.delete(b, k);
     }
-    if (single !== undefined && this.#order.length > 1 && this.#order[0] === single) {
-      this.#order.push(this.#order.shift()!);
+    const order = this.#order;
+    if (single !== undefined && order !== undefined && order.length > 1 && order[0] === single) {
+      order.push(order.shift()!);
     }
+  }
+
+  /** The committed record must still be the one the change was based on. */
+  #checkBase(s: Staged): void {
+    const current = s.bucket.records.get(s.keyId);
+    if (s.base === undefined ? current === undefined : current === s.base) return;
+    const key = s.bucket.publicKeyOf((s.next ?? s.base ?? current)!);
+    if (!this.#transactional) throw new DuplicateKeyError(s.bucket.name, key);
+    throw new TransactionConflictError(
+      s.bucket.name,
+      key,
+      s.base === undefined
+        ? `Record with key "${String(key)}" already exists`
+        : current === undefined
+          ? `Record with key "${String(key)}" was deleted`
+          : `Version mismatch: expected ${s.base._version}, got ${current._version}`,
+    );
+  }
+
+  /**
+   * The common case, one inserted or updated record in a bucket without
+   * references or size limit, checked without building the per-bucket maps.
+   * (A delete may be restricted by references into the bucket.) False: use
+   * the general checks.
+   */
+  #validateOne(authorize: WriteAuthorizer | undefined): boolean {
+    const s = this.#one;
+    if (s === undefined || s.next === undefined || this.#many !== undefined || authorize !== undefined)
+      return false;
+    const b = s.bucket;
+    if (b.def.maxSize !== undefined || b.def.refs.length > 0 || this.#host.bucketState(b.name) !== b)
+      return false;
+    this.#checkBase(s);
+    const next = s.next;
+    const unique = b.uniqueIndexes;
+    for (let i = 0; i < unique.length; i++) {
+      const ix = unique[i]!;
+      // Unchanged values stay with their owner, this record.
+      if (s.base !== undefined && ix.unchanged(s.base, next)) continue;
+      const v = ix.valueOf(next);
+      if (v === undefined) continue;
+      const owner = ix.owner(v);
+      if (owner !== undefined && owner !== s.keyId) throw uniqueError(b, ix.def.fields, next);
+    }
+    return true;
   }
 
   /**
@@ -334,10 +435,11 @@ export class WriteSet {
    * free, unique indexes hold, references resolve. Throws; changes nothing.
    */
   validate(authorize?: WriteAuthorizer): void {
+    if (this.#validateOne(authorize)) return;
     // A transaction may have staged writes on a bucket that was dropped or
     // redefined (updateBucket, migration) before it committed: applying them
     // to the replaced state would lose them silently.
-    for (const [b, byKey] of this.#staged) {
+    for (const [b, byKey] of this.#byBucket()) {
       const current = this.#host.bucketState(b.name);
       if (current === b) continue;
       if (current === undefined) throw new BucketNotDefinedError(b.name);
@@ -353,30 +455,16 @@ export class WriteSet {
     // Permissions are judged on the whole staged set (cascades included) and
     // before any check whose outcome depends on records the caller may not see.
     if (authorize !== undefined) this.#authorize(authorize);
-    for (const s of this.#order) {
-      const current = s.bucket.records.get(s.keyId);
-      if (s.base === undefined ? current !== undefined : current !== s.base) {
-        const key = s.bucket.publicKeyOf((s.next ?? s.base ?? current)!);
-        if (!this.#transactional) throw new DuplicateKeyError(s.bucket.name, key);
-        throw new TransactionConflictError(
-          s.bucket.name,
-          key,
-          s.base === undefined
-            ? `Record with key "${String(key)}" already exists`
-            : current === undefined
-              ? `Record with key "${String(key)}" was deleted`
-              : `Version mismatch: expected ${s.base._version}, got ${current._version}`,
-        );
-      }
-    }
-    for (const [b, byKey] of this.#staged) {
+    for (const s of this.#staged()) this.#checkBase(s);
+    for (const [b, byKey] of this.#byBucket()) {
       this.#checkUnique(b, byKey);
       this.#checkRefs(b, byKey, authorize);
     }
   }
 
   #authorize(authorize: WriteAuthorizer): void {
-    for (const [b, byKey] of this.#staged) {
+    const groups = this.#byBucket();
+    for (const [b, byKey] of groups) {
       let changed = false;
       for (const s of byKey.values()) {
         if (s.base === undefined && s.next === undefined) continue;
@@ -386,7 +474,7 @@ export class WriteSet {
       if (changed) authorize('write', b.name);
     }
     let targets: Set<string> | undefined;
-    for (const [b, byKey] of this.#staged) {
+    for (const [b, byKey] of groups) {
       for (const ref of b.def.refs) {
         if (targets?.has(ref.target)) continue;
         for (const s of byKey.values()) {
@@ -456,8 +544,9 @@ export class WriteSet {
   apply(actor: string | undefined): ChangeBatch {
     const changes: Change[] = [];
     const refs = this.#host.refs;
-    for (const s of this.#order) {
-      const { bucket: b, keyId, base, next } = s;
+    const staged = this.#staged();
+    for (let i = 0; i < staged.length; i++) {
+      const { bucket: b, keyId, base, next } = staged[i]!;
       if (base === undefined && next === undefined) continue;
       if (next !== undefined) b.put(keyId, base, next);
       else b.remove(keyId, base!);
@@ -475,7 +564,7 @@ export class WriteSet {
       });
     }
     let counters: Map<string, number> = NO_COUNTERS;
-    if (this.#counters.size > 0) {
+    if (this.#counters !== undefined && this.#counters.size > 0) {
       counters = new Map();
       for (const [b, v] of this.#counters) {
         if (v > b.autoincrement) b.autoincrement = v;
@@ -487,6 +576,9 @@ export class WriteSet {
 }
 
 const NO_COUNTERS: Map<string, number> = new Map();
+const NOTHING_STAGED: readonly Staged[] = [];
+/** Buckets without autoincrement fields never ask for a value. */
+const NO_AUTOINCREMENT = (): number => 0;
 
 interface Referrer {
   readonly source: BucketState;

@@ -184,6 +184,21 @@ export class DuplicateKeyError extends QuireError {
   }
 }
 
+/**
+ * A synchronous read (`peek`, `peekWhere`, …) reached a bucket whose stored
+ * records are still loading: await `defineBucket` first, or use the async reads.
+ */
+export class BucketLoadingError extends QuireError {
+  override readonly code = 'BUCKET_LOADING';
+  readonly bucket: string;
+  constructor(bucket: string) {
+    super(
+      `Bucket "${bucket}" is still loading its stored records: await store.defineBucket() before reading it synchronously, or use the async reads`,
+    );
+    this.bucket = bucket;
+  }
+}
+
 /** The store was stopped; no further operations are accepted. */
 export class StoreStoppedError extends QuireError {
   override readonly code = 'STORE_STOPPED';

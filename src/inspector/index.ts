@@ -3,6 +3,8 @@
 // browser program, bundled by scripts/build-inspector.mjs.
 export { type AssetHandler, inspectorAssets, inspectorDirectory, pageNotBuilt } from './assets.js';
 export {
+  type PostgresLike,
+  postgresStorageReport,
   type SQLiteLike,
   type StorageReport,
   type StorageReporter,

@@ -1,7 +1,18 @@
 // Durable storage for Quire: the PersistenceManager the Store builds when
 // `persistence` is configured, the adapters behind it, and its errors.
 
-export { bucketKey, decodeKey, encodeKey, parseBucketKey, snapshotView } from './codec.js';
+export {
+  bucketKey,
+  type DefinitionDiff,
+  decodeKey,
+  diffDefinitions,
+  encodeKey,
+  parseBucketKey,
+  sameDefinition,
+  serializeDefinition,
+  snapshotView,
+  stableJson,
+} from './codec.js';
 export { type CopyProgress, type CopyResult, copyStore } from './copy.js';
 export {
   CommitConflictError,

@@ -1,6 +1,7 @@
 // `quiredb/server`: serve a Store over JSON-RPC 2.0 (stdio, HTTP, WebSocket).
 
 export {
+  postgresStorageReport,
   type StorageReport,
   type StorageReporter,
   sqliteStorageReport,

@@ -20,6 +20,7 @@ import type {
 } from '../engine/index.js';
 import {
   avgOf,
+  BucketLoadingError,
   groupRecords,
   InvalidArgumentError,
   isPlainObject,
@@ -47,6 +48,9 @@ type Rec = Record<string, unknown>;
 export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   readonly #core: StoreCore;
   readonly #name: string;
+  /** The state last looked up, valid while the registry's generation is unchanged. */
+  #cached: BucketState | undefined;
+  #cachedGeneration = -1;
 
   /** @internal Obtain handles from `store.bucket()` or `store.defineBucket()`. */
   constructor(core: StoreCore, name: string) {
@@ -58,17 +62,34 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     return this.#name;
   }
 
+  /** The bucket's current state (BucketNotDefinedError / StoreStoppedError if gone). */
+  #bucket(): BucketState {
+    const buckets = this.#core.buckets;
+    if (this.#cachedGeneration === buckets.generation) return this.#cached!;
+    const b = this.#core.require(this.#name);
+    this.#cached = b;
+    this.#cachedGeneration = buckets.generation;
+    return b;
+  }
+
   /** The bucket's state, once loaded from storage. */
   async #state(): Promise<BucketState> {
-    const b = this.#core.require(this.#name);
+    const b = this.#bucket();
     if (b.loading !== undefined) await b.loading;
-    return this.#core.require(this.#name);
+    return this.#bucket();
   }
 
   /** The state if it is ready now (the hot path: no extra await), else undefined. */
   #ready(): BucketState | undefined {
-    const b = this.#core.require(this.#name);
+    const b = this.#bucket();
     return b.loading === undefined ? b : undefined;
+  }
+
+  /** The state for a synchronous read: loaded, or BucketLoadingError. */
+  #loaded(): BucketState {
+    const b = this.#bucket();
+    if (b.loading !== undefined) throw new BucketLoadingError(this.#name);
+    return b;
   }
 
   async #commit<T>(
@@ -83,14 +104,28 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
 
   // ── Writes ────────────────────────────────────────────────────────
 
-  async insert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
-    const b = this.#ready() ?? (await this.#state());
+  insert(data: I, options?: WriteOptions): Promise<StoreRecord<R>> {
+    // Not an async function: the hot path (bucket loaded, no strict wait)
+    // returns an already resolved promise, with errors as rejections.
+    try {
+      const b = this.#ready();
+      if (b === undefined) return this.#insertLoaded(data, options);
+      return this.#insertInto(b, data, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #insertLoaded(data: I, options: WriteOptions | undefined): Promise<StoreRecord<R>> {
+    return this.#insertInto(await this.#state(), data, options);
+  }
+
+  #insertInto(b: BucketState, data: I, options: WriteOptions | undefined): Promise<StoreRecord<R>> {
     checkRecord('insert', data);
     const ws = this.#core.writeSet();
-    const record = ws.insert(b, data);
+    const record = ws.insert(b, data) as StoreRecord<R>;
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
-    if (wait !== undefined) await wait;
-    return record as StoreRecord<R>;
+    return wait === undefined ? Promise.resolve(record) : wait.then(() => record);
   }
 
   get(key: unknown): Promise<StoreRecord<R> | undefined> {
@@ -104,15 +139,37 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     return this.#state().then((b) => b.records.get(b.toKeyId(key, 'get')) as StoreRecord<R> | undefined);
   }
 
-  async update(key: unknown, changes: Partial<R>, options?: WriteOptions): Promise<StoreRecord<R>> {
-    const b = this.#ready() ?? (await this.#state());
+  update(key: unknown, changes: Partial<R>, options?: WriteOptions): Promise<StoreRecord<R>> {
+    // As insert: a resolved promise on the hot path, errors as rejections.
+    try {
+      const b = this.#ready();
+      if (b === undefined) return this.#updateLoaded(key, changes, options);
+      return this.#updateIn(b, key, changes, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async #updateLoaded(
+    key: unknown,
+    changes: Partial<R>,
+    options: WriteOptions | undefined,
+  ): Promise<StoreRecord<R>> {
+    return this.#updateIn(await this.#state(), key, changes, options);
+  }
+
+  #updateIn(
+    b: BucketState,
+    key: unknown,
+    changes: Partial<R>,
+    options: WriteOptions | undefined,
+  ): Promise<StoreRecord<R>> {
     const keyId = b.toKeyId(key, 'update');
     checkRecord('update', changes, 'changes');
     const ws = this.#core.writeSet();
-    const record = ws.update(b, keyId, changes as Rec, key);
+    const record = ws.update(b, keyId, changes as Rec, key) as StoreRecord<R>;
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
-    if (wait !== undefined) await wait;
-    return record as StoreRecord<R>;
+    return wait === undefined ? Promise.resolve(record) : wait.then(() => record);
   }
 
   /** Deletes the record (a no-op if absent), applying referential actions. */
@@ -281,6 +338,39 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
     return b.select(filter);
   }
 
+  // ── Synchronous reads (docs/guide.md) ─────────────────────────────
+  // Committed state, returned directly (no promise, no microtask): for hot
+  // loops such as a lookup on every request. A transaction's uncommitted
+  // writes are not visible here. BucketLoadingError while the bucket's
+  // stored records are still loading.
+
+  /** The record with this key, or undefined. */
+  peek(key: unknown): StoreRecord<R> | undefined {
+    const b = this.#loaded();
+    return b.records.get(b.toKeyId(key, 'peek')) as StoreRecord<R> | undefined;
+  }
+
+  /** Matching records, as `where` returns them (sorted, offset and limited per `options`). */
+  peekWhere(filter: FilterFor<R>, options?: WhereOptionsFor<R>): StoreRecord<R>[] {
+    const b = this.#loaded();
+    checkFilter('peekWhere', filter);
+    return b.select(filter as WhereFilter, options as WhereOptions) as StoreRecord<R>[];
+  }
+
+  /** The first matching record in bucket order, as `findOne`. */
+  peekOne(filter: FilterFor<R>): StoreRecord<R> | undefined {
+    const b = this.#loaded();
+    checkFilter('peekOne', filter);
+    return b.findOne(filter as WhereFilter) as StoreRecord<R> | undefined;
+  }
+
+  /** How many records match (all records without a filter), as `count`. */
+  peekCount(filter?: FilterFor<R>): number {
+    const b = this.#loaded();
+    if (filter !== undefined) checkFilter('peekCount', filter);
+    return b.count(filter as WhereFilter | undefined);
+  }
+
   // ── History (docs/history.md) ─────────────────────────────────────
 
   /**
@@ -332,7 +422,7 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
 
   /** @internal Key identity used by reactive dependency tracking. */
   keyIdOf(key: unknown): unknown {
-    return this.#core.require(this.#name).toKeyId(key, 'get');
+    return this.#bucket().toKeyId(key, 'get');
   }
 }
 

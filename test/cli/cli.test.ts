@@ -1,16 +1,13 @@
 // The `quire` binary, run as a real child process (bin/quire.js on the
 // TypeScript source): commands, exit codes, messages, serving.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWebSocket, spawnStdio } from '../../src/client/index.js';
-
-const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
-const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
+import { BIN, cliRunner, ENV, exited, type Result } from './run.js';
 
 let dir: string;
 beforeAll(() => {
@@ -42,56 +39,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function quire(...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** `quire serve … --http 0`: resolves with the child and its URLs once it listens. */
-function serveHttp(
-  ...args: string[]
-): Promise<{ child: ChildProcess; url: string; wsUrl: string; stderr: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--http', '0'], {
-      cwd: dir,
-      env: ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let err = '';
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /HTTP (http:\/\/\S+)\s+WebSocket (ws:\/\/\S+)/.exec(err);
-      if (m) resolve({ child, url: m[1]!, wsUrl: m[2]!, stderr: () => err });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((r) => {
-    if (child.exitCode !== null) r(child.exitCode);
-    else child.on('exit', (code) => r(code));
-  });
+const { quire, serveHttp } = cliRunner(() => dir);
 
 // Every test starts several CLI processes on the TypeScript sources (tsx): slow on a loaded machine.
 describe('quire CLI', { timeout: 180_000 }, () => {
@@ -128,7 +76,7 @@ describe('quire CLI', { timeout: 180_000 }, () => {
     expect(missing!.code).toBe(2);
     expect(missing!.stderr).toMatch(/--bucket/);
     expect(both!.code).toBe(2);
-    expect(none!.stderr).toMatch(/--db FILE or --workspace DIR/);
+    expect(none!.stderr).toMatch(/which store\? give --db FILE, --workspace DIR or --pg URL/);
   });
 
   it('clear messages for a missing store, a missing or bad schema file, a bad definition', async () => {

@@ -1,17 +1,14 @@
 // `quire inspect` and `quire serve --ui / --read-only`, run as real child
 // processes on a real SQLite store.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, RpcError } from '../../src/client/index.js';
 import { SQLiteAdapter, Store } from '../../src/index.js';
 import { buildPage } from '../inspector/fixture.js';
-
-const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
-const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
+import { runQuire, startQuire } from './run.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -40,62 +37,28 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function quire(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const quire = (...args: string[]) => runQuire(dir, args);
 
 /** Starts a long-running command; resolves with the first match of `pattern` in its output. */
-function running(
-  pattern: RegExp,
-  ...args: string[]
-): Promise<{ match: RegExpExecArray; child: ChildProcess }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: ENV,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let text = '';
-    const look = (d: Buffer) => {
-      text += d;
-      const m = pattern.exec(text);
-      if (m) resolve({ match: m, child });
-    };
-    child.stdout!.on('data', look);
-    child.stderr!.on('data', look);
-    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${text}`)));
-  });
+async function running(pattern: RegExp, ...args: string[]) {
+  const r = await startQuire(dir, pattern, args);
+  children.push(r.child);
+  return r;
 }
 
 describe('quire inspect', () => {
-  it('usage errors: no store, two stores, --pg not supported yet, --ui without --http', async () => {
+  it('usage errors: no store, two stores, a file and --pg, --ui without --http', async () => {
     const [none, two, pg, ui] = await Promise.all([
       quire('inspect'),
       quire('inspect', 'notes.db', '--db', 'notes.db'),
-      quire('inspect', '--pg', 'postgres://localhost/x'),
+      quire('inspect', 'notes.db', '--pg', 'postgres://localhost/x'),
       quire('serve', '--db', 'notes.db', '--ui'),
     ]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/which store\?/);
     expect(two.code).toBe(2);
     expect(pg.code).toBe(2);
-    expect(pg.stderr).toMatch(/--pg: PostgreSQL stores are not supported/);
+    expect(pg.stderr).toMatch(/give one store: FILE, --db FILE, --workspace DIR or --pg URL/);
     expect(ui.code).toBe(2);
     expect(ui.stderr).toMatch(/--ui .* --http PORT/);
   });

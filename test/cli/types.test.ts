@@ -1,17 +1,16 @@
 // `quire types` on the real binary: the generated file type-checks programs
 // that use it (tsc on temporary files), and rejects wrong ones.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SQLiteAdapter, Store } from '../../src/index.js';
+import { cliRunner } from './run.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin/quire.js');
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
 
 // Inside the repository, so that `import … from 'quiredb'` resolves to this package.
 let dir: string;
@@ -43,20 +42,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function quire(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: ENV });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const { quire } = cliRunner(() => dir);
 
 /** tsc on the files of `dir`; resolves with its diagnostics per file. */
 function typecheck(files: readonly string[]): Promise<Map<string, string[]>> {

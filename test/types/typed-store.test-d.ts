@@ -77,6 +77,26 @@ describe('typed stores: Store.start({buckets})', () => {
     await users.deleteMany({ agee: 1 });
   });
 
+  it('synchronous reads (peek…) are typed like their async forms', async () => {
+    const store = await Store.start({ buckets: schema });
+    const users = store.bucket('users');
+    expectTypeOf(users.peek('k')).toEqualTypeOf<StoreRecord<User> | undefined>();
+    expectTypeOf(users.peekWhere({ age: { $gt: 1 } }, { sort: { age: 'asc' }, limit: 3 })).toEqualTypeOf<
+      StoreRecord<User>[]
+    >();
+    expectTypeOf(users.peekOne({ role: 'admin' })).toEqualTypeOf<StoreRecord<User> | undefined>();
+    expectTypeOf(users.peekCount()).toEqualTypeOf<number>();
+    expectTypeOf(store.bucket('orders').peek(1)?.total).toEqualTypeOf<number | undefined>();
+    // @ts-expect-error misspelled field in peekWhere
+    users.peekWhere({ agee: 1 });
+    // @ts-expect-error value outside the enum
+    users.peekOne({ role: 'owner' });
+    // @ts-expect-error unknown sort field
+    users.peekWhere({}, { sort: { agee: 'asc' } });
+    // @ts-expect-error misspelled field in peekCount
+    users.peekCount({ agee: 1 });
+  });
+
   it('sort fields and aggregate fields are checked', async () => {
     const store = await Store.start({ buckets: schema });
     const users = store.bucket('users');

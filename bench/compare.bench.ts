@@ -1,0 +1,138 @@
+// Side by side: Quire beside a bare Map (sync, and awaited per call), LokiJS
+// 1.5 and Quire's synchronous read path, on the speed issue's workload
+// (100,000 users, email format + unique, role enum with a hash index). Each
+// library runs in its own fresh process (compare-child.ts).
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type BenchSection, formatNumber, table } from './harness.js';
+
+const N = 100_000;
+
+interface Speed {
+  insertPerSec: number;
+  getPerSec: number;
+  updatePerSec: number;
+  whereMs: number;
+  whereRows: number;
+  sortMs: number;
+}
+
+function child(library: string, mode: 'speed' | 'heap'): Record<string, number> {
+  const file = fileURLToPath(new URL('./compare-child.ts', import.meta.url));
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', file, library, mode, String(N)],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
+}
+
+/** noex-store 0.2 cannot be installed (its dependency is not in the registry): the issue's figures, marked. */
+const NOEX_REFERENCE = {
+  insert: '76k (ref.)',
+  get: '314k (ref.)',
+  update: '135k (ref.)',
+  where: '4.0 (ref.)',
+  sort: '–',
+  heap: '785 (ref.)',
+};
+
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+const ms = (v: number) => (v >= 10 ? v.toFixed(1) : v.toFixed(3));
+
+export async function run(): Promise<BenchSection> {
+  const speed: Record<string, Speed> = {};
+  for (const lib of ['map', 'map-async', 'loki', 'quire', 'quire-sync'])
+    speed[lib] = child(lib, 'speed') as unknown as Speed;
+  const heap: Record<string, number> = {};
+  for (const lib of ['map', 'loki', 'quire']) heap[lib] = child(lib, 'heap').bytesPerRecord!;
+
+  const m = speed.map!;
+  const am = speed['map-async']!;
+  const lk = speed.loki!;
+  const q = speed.quire!;
+  const qs = speed['quire-sync']!;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const rows: Array<Array<string | number>> = [
+    [
+      'insert/s',
+      m.insertPerSec,
+      am.insertPerSec,
+      lk.insertPerSec,
+      NOEX_REFERENCE.insert,
+      `${formatNumber(q.insertPerSec)} (${ratio(q.insertPerSec, am.insertPerSec)})`,
+      '(async API)',
+      `≥ 0.5× awaited Map: ${met(q.insertPerSec >= 0.5 * am.insertPerSec)}`,
+    ],
+    [
+      'get/s',
+      m.getPerSec,
+      am.getPerSec,
+      lk.getPerSec,
+      NOEX_REFERENCE.get,
+      `${formatNumber(q.getPerSec)} (${ratio(q.getPerSec, am.getPerSec)})`,
+      `${formatNumber(qs.getPerSec)} (${ratio(qs.getPerSec, lk.getPerSec)} Loki)`,
+      `≥ 0.9× awaited Map: ${met(q.getPerSec >= 0.9 * am.getPerSec)}; sync ≥ 0.8× LokiJS: ${met(qs.getPerSec >= 0.8 * lk.getPerSec)}`,
+    ],
+    [
+      'update/s',
+      m.updatePerSec,
+      am.updatePerSec,
+      lk.updatePerSec,
+      NOEX_REFERENCE.update,
+      `${formatNumber(q.updatePerSec)} (${ratio(q.updatePerSec, am.updatePerSec)})`,
+      '(async API)',
+      `≥ 0.5× awaited Map: ${met(q.updatePerSec >= 0.5 * am.updatePerSec)}`,
+    ],
+    [
+      `where({role}), ${formatNumber(q.whereRows)} rows, ms`,
+      ms(m.whereMs),
+      ms(am.whereMs),
+      ms(lk.whereMs),
+      NOEX_REFERENCE.where,
+      `${ms(q.whereMs)} (${ratio(q.whereMs, lk.whereMs)} Loki)`,
+      `${ms(qs.whereMs)} (${ratio(qs.whereMs, lk.whereMs)} Loki)`,
+      `≤ 0.5× LokiJS: ${met(q.whereMs <= 0.5 * lk.whereMs)}`,
+    ],
+    [
+      'where({role}) + sort age + limit 10, ms',
+      ms(m.sortMs),
+      ms(am.sortMs),
+      ms(lk.sortMs),
+      NOEX_REFERENCE.sort,
+      `${ms(q.sortMs)} (${ratio(q.sortMs, lk.sortMs)} Loki)`,
+      `${ms(qs.sortMs)} (${ratio(qs.sortMs, lk.sortMs)} Loki)`,
+      'touches ~10 entries',
+    ],
+    [
+      'heap per record, B',
+      Math.round(heap.map!),
+      Math.round(heap.map!),
+      Math.round(heap.loki!),
+      NOEX_REFERENCE.heap,
+      `${Math.round(heap.quire!)} (${ratio(heap.quire!, heap.map!)})`,
+      '(same store)',
+      `≤ 1.25× Map: ${met(heap.quire! <= 1.25 * heap.map!)}`,
+    ],
+  ];
+  return {
+    title: 'Side by side: Quire vs Map, LokiJS (100,000 records, one process each)',
+    markdown: [
+      table(
+        [
+          '100k records',
+          'bare Map (sync)',
+          'bare Map, awaited per call',
+          'LokiJS 1.5 (sync)',
+          'noex-store 0.2: not installable',
+          'Quire, async API',
+          'Quire, sync reads (peek)',
+          'target (same run)',
+        ],
+        rows,
+      ),
+      '',
+      `Records {id: uuid, name, email, role (5 values), age, tags: [3 strings]}; bucket with email format + unique, role enum, age 0–150, hash index on role. Each library runs in a fresh process; async calls are awaited one at a time. Times are the process's CPU time (best of 3–5 runs), as the machine is shared: wall time would count other processes. Stores receive a copy of each record (LokiJS is handed one, as it keeps the object it is given). LokiJS: unique id and email, binary index on role (updates: ${formatNumber(5_000)} operations, they are slow). The sort row uses a second container with a sorted index on (role, age) for Quire and binary indexes on role and age for LokiJS; the Map filters and sorts. noex-store cannot be installed here (its dependency @hamicek/noex is missing from the registry): its column repeats the figures the speed issue measured earlier, marked "ref.", not measured in this run.`,
+    ].join('\n'),
+  };
+}
