@@ -135,9 +135,9 @@ export class CommitQueue {
         mark.keys.add(`${c.bucket}\0${key}`);
         mark.seqs.add(seq);
       }
-      q.addRecord(c.bucket, key, c.op, seq, c.version, c.newRecord, seq, c.oldRecord?._version ?? 0);
+      let data: string | null | undefined;
       if (state.def.history !== undefined && !unchanged(c)) {
-        const data = c.newRecord === undefined ? null : encodeHistory(c.newRecord);
+        data = c.newRecord === undefined ? null : encodeHistory(c.newRecord);
         q.history.push({
           bucket: c.bucket,
           key,
@@ -149,6 +149,18 @@ export class CommitQueue {
           data,
         });
       }
+      // The history row's JSON is the record row's too: encoded once.
+      q.addRecord(
+        c.bucket,
+        key,
+        c.op,
+        seq,
+        c.version,
+        c.newRecord,
+        seq,
+        c.oldRecord?._version ?? 0,
+        typeof data === 'string' && data !== UNENCODABLE ? data : undefined,
+      );
       if (feed) {
         const k = JSON.stringify(c.key);
         q.feed.push({ seq, bucket: c.bucket, key: k, op: c.op, version: c.version, at: batch.at, actor });

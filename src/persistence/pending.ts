@@ -19,6 +19,8 @@ export interface PendingRecord {
   ord: number;
   version: number;
   record: StoreRecord | undefined;
+  /** `record` as JSON when it was encoded already (for its history row): a flush encodes each record once. */
+  data: string | undefined;
   /** `_version` of the record before the first change folded in here (0: it did not exist). */
   base: number;
 }
@@ -92,6 +94,7 @@ export class PendingWrites {
     record: StoreRecord | undefined,
     ord = seq,
     base = 0,
+    data?: string,
   ): void {
     let m = this.records.get(bucket);
     if (m === undefined) this.records.set(bucket, (m = new Map()));
@@ -100,6 +103,7 @@ export class PendingWrites {
       prev.seq = seq;
       prev.version = version;
       prev.record = record;
+      prev.data = data;
       return;
     }
     // An insert moves to the end of the insertion order.
@@ -110,6 +114,7 @@ export class PendingWrites {
       ord: op === 'insert' ? ord : (prev?.ord ?? ord),
       version,
       record,
+      data,
       base: prev?.base ?? base,
     });
   }
@@ -140,7 +145,7 @@ export class PendingWrites {
       if (op.autoincrement !== undefined) merged.autoincrement = op.autoincrement;
     }
     for (const [b, m] of newer.records)
-      for (const [k, r] of m) this.addRecord(b, k, r.op, r.seq, r.version, r.record, r.ord, r.base);
+      for (const [k, r] of m) this.addRecord(b, k, r.op, r.seq, r.version, r.record, r.ord, r.base, r.data);
   }
 
   /** Storage opened late and holds higher sequence numbers: move every queued one up by `offset`. */
@@ -182,8 +187,8 @@ export class PendingWrites {
     let lost: LostRecord[] | undefined;
     for (const [bucket, m] of this.records) {
       for (const [key, r] of m) {
-        let data: string | undefined;
-        if (r.op !== 'delete') {
+        let data = r.data;
+        if (r.op !== 'delete' && data === undefined) {
           try {
             data = JSON.stringify(r.record);
           } catch (error) {

@@ -163,19 +163,20 @@ interface Statements {
   setCounter: Database.Statement;
   deleteBucket: Database.Statement;
   clearRecords: Database.Statement;
-  replaceRecord: Database.Statement;
-  updateRecord: Database.Statement;
   deleteRecord: Database.Statement;
   scan: Database.Statement;
+  keyAt: Database.Statement;
   countRows: Database.Statement;
   listBuckets: Database.Statement;
-  addHistory: Database.Statement;
   keepVersions: Database.Statement;
   keepKeyAge: Database.Statement;
   keepAge: Database.Statement;
   dropHistory: Database.Statement;
   readHistory: Database.Statement;
-  addFeed: Database.Statement;
+  insertRows: MultiRowInsert;
+  upsertRows: MultiRowInsert;
+  historyRows: MultiRowInsert;
+  feedRows: MultiRowInsert;
   pruneFeed: Database.Statement;
   readFeed: Database.Statement;
 }
@@ -201,6 +202,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #checkpointBusy = false;
   /** Shared with the worker: 1 while it checkpoints (close() waits on it), 0 when idle. */
   #checkpointState = new Int32Array(new SharedArrayBuffer(4));
+  /** Stores whose last seq only the change feed records: close() writes it to their quire_stores row. */
+  readonly #seqInFeed = new Map<string, number>();
   /** Online backups running (automatic checkpoints wait for them). */
   #backups = 0;
 
@@ -257,6 +260,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
         this.#synchronous = 'FULL';
+        // Room for the pages a large flush dirties (random updates touch a page each): with SQLite's
+        // default 2 MiB, a flush spills pages to the WAL mid-transaction and reads them back.
+        // Allocated as pages are used, so small stores stay small.
+        db.pragma('cache_size = -65536');
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
         const state = new Int32Array(new SharedArrayBuffer(4));
@@ -357,7 +364,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #prepare(db: Database.Database): Statements | undefined {
     if (this.#version(db) === 0) return undefined; // read-only on an empty file: nothing stored
     return {
-      getStore: db.prepare('SELECT last_seq FROM quire_stores WHERE name = ?').pluck(),
+      // The last seq is the store row's, or the feed's newest row when a commit's feed row carried it.
+      getStore: db
+        .prepare(
+          `SELECT max(coalesce((SELECT last_seq FROM quire_stores WHERE name = @store), 0),
+                      coalesce((SELECT max(seq) FROM quire_feed WHERE store = @store), 0))`,
+        )
+        .pluck(),
       setStore: db.prepare(
         'INSERT INTO quire_stores (name, last_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq',
       ),
@@ -368,21 +381,18 @@ export class SQLiteAdapter implements IncrementalAdapter {
       setCounter: db.prepare('UPDATE quire_buckets SET counter = ? WHERE id = ?'),
       deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
       clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
-      replaceRecord: db.prepare(
-        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      updateRecord: db.prepare(
-        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
-      ),
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
-      scan: db.prepare('SELECT key, data, crc FROM quire_records WHERE bucket_id = ? ORDER BY ord').raw(),
+      // Restores read rows a chunk at a time (`all` costs less per row than `iterate`).
+      scan: db
+        .prepare(
+          'SELECT ord, data, crc FROM quire_records WHERE bucket_id = ? AND ord > ? ORDER BY ord LIMIT ?',
+        )
+        .raw(),
+      keyAt: db.prepare('SELECT key FROM quire_records WHERE bucket_id = ? AND ord = ?').pluck(),
       countRows: db
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
         .pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
-      addHistory: db.prepare(
-        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
       keepVersions: db.prepare(
         `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq <= (
            SELECT seq FROM quire_history WHERE bucket_id = @id AND key = @key ORDER BY seq DESC LIMIT 1 OFFSET @keep)`,
@@ -396,8 +406,27 @@ export class SQLiteAdapter implements IncrementalAdapter {
            AND (@version IS NULL OR version = @version)
          ORDER BY seq DESC LIMIT @limit`,
       ),
-      addFeed: db.prepare(
-        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      insertRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
+        7,
+      ),
+      // Updates keep the row's place (ord); a record missing from storage is inserted at `ord`.
+      upsertRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
+        7,
+        'ON CONFLICT (bucket_id, key) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data, crc = excluded.crc',
+      ),
+      historyRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
+        8,
+      ),
+      feedRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES',
+        8,
       ),
       pruneFeed: db.prepare('DELETE FROM quire_feed WHERE store = ? AND seq <= ?'),
       readFeed: db.prepare(
@@ -411,7 +440,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
     this.#contexts.set(store, context);
-    const last = this.#st?.getStore.get(store) as number | undefined;
+    const last = this.#st?.getStore.get({ store }) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
 
@@ -423,7 +452,14 @@ export class SQLiteAdapter implements IncrementalAdapter {
       | { id: number; definition: string | null; counter: number }
       | undefined;
     if (row === undefined) return undefined;
-    const { scan, countRows } = st;
+    const { scan, countRows, keyAt } = st;
+    const keyOf = (ord: number): string => {
+      try {
+        return String(keyAt.get(row.id, ord) ?? `at position ${ord}`);
+      } catch {
+        return `at position ${ord}`;
+      }
+    };
     const file = this.path;
     let definition: StoredDefinition | undefined;
     try {
@@ -453,33 +489,47 @@ export class SQLiteAdapter implements IncrementalAdapter {
           let read = 0;
           let bad: string[] | undefined;
           let badCount = 0;
-          const rows = scan.iterate(row.id) as IterableIterator<[string, string, number | null]>;
-          try {
-            for (const [key, data, crc] of rows) {
-              read++;
-              let r: StoreRecord | undefined;
-              if (crc === rowChecksum(data)) {
+          let after = Number.MIN_SAFE_INTEGER;
+          for (;;) {
+            let rows: Array<[number, string, number | null]>;
+            try {
+              rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
+            } catch (e) {
+              throw damaged(
+                `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+                'the rows after the damage',
+                e,
+              );
+            }
+            if (rows.length === 0) break;
+            read += rows.length;
+            after = rows[rows.length - 1]![0];
+            let failed: number[] | undefined;
+            const records: StoreRecord[] = new Array(rows.length);
+            for (let i = 0; i < rows.length; i++) {
+              const r = rows[i]!;
+              let record: StoreRecord | undefined;
+              if (r[2] === crc32(r[1])) {
                 try {
-                  r = JSON.parse(data);
+                  record = JSON.parse(r[1]);
                 } catch {
                   /* counted as damaged below */
                 }
               }
-              if (r === undefined) {
-                // Read on to say exactly what is damaged; nothing more is handed out.
-                badCount++;
-                if (bad === undefined) bad = [];
-                if (bad.length < 10) bad.push(key);
-                continue;
-              }
-              if (bad === undefined) yield r;
+              if (record === undefined) (failed ??= []).push(i);
+              else records[i] = record;
             }
-          } catch (e) {
-            throw damaged(
-              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-              'the rows after the damage',
-              e,
-            );
+            if (failed !== undefined && failed.length > 0) {
+              // Read on to say exactly what is damaged; nothing more is handed out.
+              badCount += failed.length;
+              bad ??= [];
+              for (const i of failed) {
+                if (bad.length >= 10) break;
+                bad.push(keyOf(rows[i]![0]));
+              }
+              continue;
+            }
+            if (bad === undefined) yield* records;
           }
           if (bad !== undefined)
             throw damaged(
@@ -562,6 +612,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
       }
       let lastBucket = '';
       let id = 0;
+      // A unit holds one write per record, so inserts and updates go in multi-row statements.
+      const inserts = st.insertRows.start();
+      const updates = st.upsertRows.start();
       for (const w of unit.records) {
         if (w.bucket !== lastBucket) {
           id = this.#id(st, store, w.bucket, true)!;
@@ -571,16 +624,38 @@ export class SQLiteAdapter implements IncrementalAdapter {
           st.deleteRecord.run(id, w.key);
           continue;
         }
-        const crc = rowChecksum(w.data!);
-        if (w.op === 'insert' || st.updateRecord.run(w.seq, w.version, w.data, crc, id, w.key).changes === 0)
-          st.replaceRecord.run(id, w.ord, w.key, w.seq, w.version, w.data, crc);
+        (w.op === 'insert' ? inserts : updates).add(
+          id,
+          w.ord,
+          w.key,
+          w.seq,
+          w.version,
+          w.data,
+          rowChecksum(w.data!),
+        );
       }
+      inserts.end();
+      updates.end();
       if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(st, store, unit);
-      if (unit.feed !== undefined)
-        for (const f of unit.feed)
-          st.addFeed.run(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
+      if (unit.feed !== undefined) {
+        const rows = st.feedRows.start();
+        const feed = unit.feed;
+        // Rows the same unit prunes again are not written (a first flush of many records).
+        const from = unit.feedPruneTo === undefined ? 0 : firstAbove(feed, unit.feedPruneTo);
+        for (let i = from; i < feed.length; i++) {
+          const f = feed[i]!;
+          rows.add(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
+        }
+        rows.end();
+      }
       if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
-      st.setStore.run(store, unit.lastSeq);
+      // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
+      // end only, and open() reads the larger of the two): one page less per commit.
+      const feed = unit.feed;
+      if (feed === undefined || feed.length === 0 || feed[feed.length - 1]!.seq !== unit.lastSeq) {
+        st.setStore.run(store, unit.lastSeq);
+        this.#seqInFeed.delete(store);
+      } else this.#seqInFeed.set(store, unit.lastSeq);
     });
     try {
       run.immediate();
@@ -618,6 +693,21 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }
   }
 
+  /** At close: the seqs only feed rows recorded go to the stores' rows (the feed alone would do; this is tidier). */
+  #storeSeqs(store: string | undefined): void {
+    const st = this.#st;
+    if (st === undefined || this.#seqInFeed.size === 0) return;
+    for (const [name, seq] of this.#seqInFeed) {
+      if (store !== undefined && name !== store) continue;
+      this.#seqInFeed.delete(name);
+      try {
+        st.setStore.run(name, seq);
+      } catch {
+        /* the feed row still records it */
+      }
+    }
+  }
+
   /**
    * After the worker's checkpoint: copy the frames committed while it ran, so the checkpoint is
    * complete and the next commit starts the WAL over instead of appending to it forever.
@@ -636,16 +726,18 @@ export class SQLiteAdapter implements IncrementalAdapter {
     let lastBucket = '';
     let id = 0;
     const touched = new Map<string, Set<string>>();
+    const rows = st.historyRows.start();
     for (const h of unit.history!) {
       if (h.bucket !== lastBucket) {
         id = this.#id(st, store, h.bucket, true)!;
         lastBucket = h.bucket;
       }
-      st.addHistory.run(id, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
+      rows.add(id, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
       let keys = touched.get(h.bucket);
       if (keys === undefined) touched.set(h.bucket, (keys = new Set()));
       keys.add(h.key);
     }
+    rows.end();
     for (const rule of unit.retention ?? []) {
       const keys = touched.get(rule.bucket);
       if (keys === undefined) continue;
@@ -779,6 +871,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 
   close(store?: string): void {
+    this.#storeSeqs(store);
     if (store !== undefined) {
       this.#stores.delete(store);
       this.#durability.delete(store);
@@ -845,6 +938,69 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const keys = new Set([...kv, ...buckets.map((b) => bucketKey(b.store, b.name))]);
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
   }
+}
+
+/** Rows a restore reads, checks and parses at a time. */
+const LOAD_CHUNK_ROWS = 4096;
+
+/** Rows per multi-row statement: one statement run (and its binding) per this many rows. */
+const ROWS_PER_STATEMENT = 64;
+
+/**
+ * An INSERT of many rows per statement: rows are collected and run
+ * ROWS_PER_STATEMENT at a time (the rest one by one), which saves a
+ * statement run per row. The statements are prepared on first use.
+ */
+class MultiRowInsert {
+  readonly #db: Database.Database;
+  readonly #sql: (rows: number) => string;
+  readonly #width: number;
+  #one: Database.Statement | undefined;
+  #many: Database.Statement | undefined;
+  #params: unknown[] = [];
+
+  constructor(db: Database.Database, head: string, width: number, tail = '') {
+    this.#db = db;
+    this.#width = width;
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    this.#sql = (rows) => `${head} ${Array.from({ length: rows }, () => tuple).join(', ')} ${tail}`;
+  }
+
+  start(): this {
+    this.#params.length = 0;
+    return this;
+  }
+
+  add(...values: unknown[]): void {
+    const p = this.#params;
+    for (let i = 0; i < values.length; i++) p.push(values[i]);
+    if (p.length === ROWS_PER_STATEMENT * this.#width) {
+      this.#many ??= this.#db.prepare(this.#sql(ROWS_PER_STATEMENT));
+      this.#many.run(p);
+      p.length = 0;
+    }
+  }
+
+  end(): void {
+    const p = this.#params;
+    if (p.length === 0) return;
+    this.#one ??= this.#db.prepare(this.#sql(1));
+    const w = this.#width;
+    for (let i = 0; i < p.length; i += w) this.#one.run(p.slice(i, i + w));
+    p.length = 0;
+  }
+}
+
+/** Index of the first feed row with a seq above `seq` (rows are in seq order). */
+function firstAbove(feed: readonly FeedWrite[], seq: number): number {
+  let lo = 0;
+  let hi = feed.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (feed[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
