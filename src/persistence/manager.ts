@@ -304,8 +304,9 @@ export class PersistenceManager implements StoreStorage {
 
   // ── Buckets ─────────────────────────────────────────────────────
 
-  async restoreBucket(state: BucketState): Promise<void> {
+  async restoreBucket(state: BucketState, options?: { readonly held?: boolean }): Promise<void> {
     const q = this.#queue;
+    const held = options?.held === true;
     await restoreBucket(state, {
       load: async (name) => {
         if (this.#snapshot !== undefined) return loadSnapshotBucket(this.#snapshot, this.#store, name);
@@ -314,8 +315,11 @@ export class PersistenceManager implements StoreStorage {
       },
       where: this.#where,
       report: (e) => this.#report(e, 'load'),
-      storeDefinition: (name, def) => this.#storeDefinition(name, def),
+      storeDefinition: (name, def) => {
+        if (!held) this.#storeDefinition(name, def);
+      },
       rewrite: (name, keyId, r) => {
+        if (held) return;
         const seq = q.nextSeq();
         q.pending.addRecord(name, encodeKey(keyId), 'update', seq, r._version, r, seq, r._version);
       },

@@ -55,7 +55,12 @@ export interface StoreStorage {
    * stored data cannot be read completely (StorageCorruptError, StorageError):
    * a bucket that did not load is never defined, so nothing writes over it.
    */
-  restoreBucket(state: BucketState): Promise<void> | void;
+  /**
+   * `held`: a migration's schema session holds the bucket (it is written in
+   * full when the session commits), so nothing about it is queued now — not
+   * even its definition, which must not land without the rest of the migration.
+   */
+  restoreBucket(state: BucketState, options?: { readonly held?: boolean }): Promise<void> | void;
   /** A bucket's definition was swapped (updateBucket, migrations); `rewritten`: its records changed too. */
   bucketReplaced(state: BucketState, rewritten: boolean): void;
   dropBucket(name: string): Promise<void> | void;

@@ -90,6 +90,11 @@ export class SchemaSession {
     this.#held.set(name, true);
   }
 
+  /** Whether storage notifications of `bucket` are held until commit. */
+  holds(bucket: string): boolean {
+    return this.#held.has(bucket);
+  }
+
   /** Its stored records were restored (count known). */
   restored(state: BucketState): void {
     if (this.#created.has(state.name)) this.#created.set(state.name, state.size);
@@ -214,7 +219,8 @@ export class SchemaSession {
       core.refs.dropSource(name);
       this.#host.forget(name);
       this.#host.dropQueries(name);
-      // Storage learnt its definition when it was restored; if nothing was stored under that name, forget it.
+      // Storage never heard of a bucket the session defined (its definition was held); a bucket that
+      // had nothing stored under that name is dropped anyway, in case an adapter kept its name.
       const restoredCount = this.#created.get(name);
       if (storage !== undefined && state.def.persistent && restoredCount === 0 && !this.#dropped.has(name))
         waits.push(Promise.resolve(storage.dropBucket(name)));

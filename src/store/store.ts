@@ -302,7 +302,7 @@ export class Store<S extends SchemaTypes = UntypedSchema> {
   }
 
   async #restore(state: BucketState): Promise<void> {
-    await this.#storage!.restoreBucket(state);
+    await this.#storage!.restoreBucket(state, { held: this.#session?.holds(state.name) === true });
     this.#session?.restored(state);
     if (state.def.refs.length > 0)
       for (const [k, r] of state.records) this.#core.refs.track(state, k, undefined, r);

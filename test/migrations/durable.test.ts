@@ -142,6 +142,40 @@ describe.each(['sqlite', 'memory', 'postgres'] as const)('durable migrations (%s
     });
   }
 
+  it('nothing a running migration defines reaches storage before it ends, even when the store flushes meanwhile', async () => {
+    await seed();
+    const store = await open();
+    await store.defineBucket('users', usersV1);
+    await store.defineBucket('legacy', { key: 'id', schema: { id: { type: 'number', required: true } } });
+    // A second connection to the same storage sees what a crash at this moment would leave.
+    const observer =
+      kind === 'sqlite'
+        ? new SQLiteAdapter(file, { readOnly: true })
+        : kind === 'postgres'
+          ? new PostgresAdapter({ connectionString: inject('pgUrl') }, { schema: pgStore })
+          : memory;
+    let midway: unknown = 'not reached';
+    await runMigrations(store, [
+      {
+        version: 1,
+        name: 'creates tags',
+        up: async (ctx) => {
+          await ctx.createBucket('tags', tagsDef);
+          await store.bucket('tags').insert({ tag: 'x' });
+          await store.flush();
+          midway = await observer.loadBucket('app', 'tags');
+        },
+      },
+    ]);
+    expect(midway).toBeUndefined();
+    await store.flush();
+    const after = await observer.loadBucket('app', 'tags');
+    expect(after?.definition).toBeDefined();
+    expect([...(after?.records ?? [])].length).toBe(1);
+    await store.stop();
+    if (observer !== memory) await (observer as { close(): unknown }).close();
+  });
+
   it('a failed migration leaves storage as it was (also writes made inside it)', async () => {
     await seed();
     let store = await open();
