@@ -108,6 +108,19 @@ export interface LogEntry {
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** PostgreSQL errors after which the same commit may simply be tried again. */
 const RETRYABLE = new Set(['40001', '40P01']);
+
+/** A numeric option of the adapter: `fallback` when absent, else a (whole) number >= `min`. */
+function numberOption(name: string, value: unknown, fallback: number, min: number, integer = false): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !(integer ? Number.isInteger(v) : Number.isFinite(v)) || v < min)
+    throw new InvalidArgumentError(
+      'PostgresAdapter',
+      name,
+      `expected ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(v)}`,
+    );
+  return v;
+}
+
 /** Connection-level failures (server gone, restarting, network). */
 const CONNECTION_CODES = new Set([
   '57P01',
@@ -201,49 +214,14 @@ export class PostgresAdapter implements IncrementalAdapter {
         'schema',
         `expected an SQL identifier ([A-Za-z_][A-Za-z0-9_]*), got ${JSON.stringify(schema)}`,
       );
-    const timeout = options.connectTimeoutMs ?? 10_000;
-    if (!Number.isFinite(timeout) || timeout < 0)
-      throw new InvalidArgumentError(
-        'PostgresAdapter',
-        'connectTimeoutMs',
-        `expected a number >= 0, got ${String(timeout)}`,
-      );
-    const poolSize = options.poolSize ?? 4;
-    if (!Number.isInteger(poolSize) || poolSize < 2)
-      throw new InvalidArgumentError(
-        'PostgresAdapter',
-        'poolSize',
-        `expected an integer >= 2, got ${String(poolSize)}`,
-      );
     this.#connection = connection;
     this.schema = schema;
-    this.#connectTimeoutMs = timeout;
-    this.#poolSize = poolSize;
+    this.#connectTimeoutMs = numberOption('connectTimeoutMs', options.connectTimeoutMs, 10_000, 0);
+    this.#poolSize = numberOption('poolSize', options.poolSize, 4, 2, true);
     this.#driver = options.driver ?? 'pg';
-    const poll = options.pollMs ?? 1000;
-    if (!Number.isFinite(poll) || poll < 10)
-      throw new InvalidArgumentError(
-        'PostgresAdapter',
-        'pollMs',
-        `expected a number >= 10, got ${String(poll)}`,
-      );
-    this.#pollMs = poll;
-    const commitTimeout = options.commitTimeoutMs ?? 5000;
-    if (!Number.isFinite(commitTimeout) || commitTimeout < 1)
-      throw new InvalidArgumentError(
-        'PostgresAdapter',
-        'commitTimeoutMs',
-        `expected a number >= 1, got ${String(commitTimeout)}`,
-      );
-    this.commitTimeoutMs = commitTimeout;
-    const keep = options.logKeep ?? 100_000;
-    if (!Number.isInteger(keep) || keep < 1)
-      throw new InvalidArgumentError(
-        'PostgresAdapter',
-        'logKeep',
-        `expected an integer >= 1, got ${String(keep)}`,
-      );
-    this.#logKeep = keep;
+    this.#pollMs = numberOption('pollMs', options.pollMs, 1000, 10);
+    this.commitTimeoutMs = numberOption('commitTimeoutMs', options.commitTimeoutMs, 5000, 1);
+    this.#logKeep = numberOption('logKeep', options.logKeep, 100_000, 1, true);
   }
 
   /** Whether the last failed `commit` may have committed (its connection broke during COMMIT). */
