@@ -61,7 +61,7 @@ export class BucketState {
 
   constructor(def: CompiledBucket) {
     this.def = def;
-    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records));
+    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records, (r) => this.keyIdOf(r)));
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
     this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
