@@ -136,7 +136,7 @@ export class HashIndex implements Index {
     }
   }
 
-  replaced(keyId: KeyId, previous: Rec, _next: Rec): void {
+  replaced(_keyId: KeyId, previous: Rec, _next: Rec): void {
     if (this.#members === undefined) return;
     const v = this.valueOf(previous);
     const cur = this.#members.get(v);
@@ -294,7 +294,7 @@ function keyOfUnknown(): never {
 }
 
 function sameValueZero(a: unknown, b: unknown): boolean {
-  return a === b || (a !== a && b !== b);
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
 }
 
 const EMPTY: readonly KeyId[] = [];
