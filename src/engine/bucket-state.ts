@@ -179,13 +179,17 @@ export class BucketState {
    */
   loadBulk(chunks: Iterable<readonly StoreRecord[]>, bucketLabel = this.name): void {
     const recs = this.records;
-    let list: StoreRecord[] = [];
-    let keys: KeyId[] = [];
+    const recordChunks: (readonly StoreRecord[])[] = [];
+    const keyChunks: KeyId[][] = [];
+    // Hash indexes take each chunk while its records are still in the CPU cache; sorted ones sort once at the end.
+    const hashed = this.indexes.filter((ix) => ix instanceof HashIndex);
+    const sorted = this.indexes.filter((ix) => !(ix instanceof HashIndex));
     let inOrder = true;
     let prev = Number.NEGATIVE_INFINITY;
     try {
       const single = this.#singleKey;
       for (const chunk of chunks) {
+        const keys: KeyId[] = new Array(chunk.length);
         for (let i = 0; i < chunk.length; i++) {
           const r = chunk[i]!;
           const created = r._createdAt;
@@ -195,32 +199,31 @@ export class BucketState {
           const size = recs.size;
           recs.set(k, r);
           if (recs.size === size) throw new DuplicateKeyError(bucketLabel, this.publicKeyOf(r));
-          list.push(r);
-          keys.push(k);
+          keys[i] = k;
         }
+        recordChunks.push(chunk);
+        keyChunks.push(keys);
+        if (inOrder) for (const ix of hashed) bulkIndex(ix, keys, chunk, bucketLabel);
       }
+      let list: StoreRecord[] | undefined;
+      let keys: KeyId[] | undefined;
       if (!inOrder) {
         // The map's order is bucket order (oldest first, as maxSize eviction expects): rebuild it.
-        const sorted = byCreation(list);
-        if (sorted !== list) {
-          list = sorted;
-          keys = sorted.map((r) => this.keyIdOf(r));
-          recs.clear();
-          for (let i = 0; i < list.length; i++) recs.set(keys[i]!, list[i]!);
+        list = byCreation(recordChunks.flat());
+        keys = list.map((r) => this.keyIdOf(r));
+        recs.clear();
+        for (let i = 0; i < list.length; i++) recs.set(keys[i]!, list[i]!);
+        for (const ix of hashed) {
+          ix.clear();
+          bulkIndex(ix, keys, list, bucketLabel);
         }
       }
-      for (const ix of this.indexes) {
-        const clash = ix.bulkLoad(keys, list);
-        if (clash !== undefined) {
-          const f = ix.def.fields;
-          throw new UniqueConstraintError(
-            bucketLabel,
-            f.join(', '),
-            f.length === 1 ? clash[f[0]!] : ix.valueOf(clash),
-          );
-        }
+      if (sorted.length > 0 || this.expiry !== undefined) {
+        list ??= recordChunks.flat();
+        keys ??= keyChunks.flat();
+        for (const ix of sorted) bulkIndex(ix, keys, list, bucketLabel);
+        this.expiry?.bulkLoad(keys, list);
       }
-      this.expiry?.bulkLoad(keys, list);
       this.#keyOrder = undefined;
     } catch (e) {
       this.clear();
@@ -862,6 +865,23 @@ function checkCount(operation: string, n: unknown): void {
       `expected a non-negative integer, got ${String(n)}`,
     );
   }
+}
+
+/** Index records in bulk (BucketState.loadBulk); a value held twice in a unique index throws. */
+function bulkIndex(
+  ix: Index,
+  keys: readonly KeyId[],
+  records: readonly StoreRecord[],
+  bucketLabel: string,
+): void {
+  const clash = ix.bulkLoad(keys, records);
+  if (clash === undefined) return;
+  const f = ix.def.fields;
+  throw new UniqueConstraintError(
+    bucketLabel,
+    f.join(', '),
+    f.length === 1 ? clash[f[0]!] : ix.valueOf(clash),
+  );
 }
 
 /**
