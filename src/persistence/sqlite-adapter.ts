@@ -481,72 +481,78 @@ export class SQLiteAdapter implements IncrementalAdapter {
         cause,
         { bucket, lost },
       );
+    const chunks = {
+      *[Symbol.iterator](): Generator<StoreRecord[]> {
+        let read = 0;
+        let bad: string[] | undefined;
+        let badCount = 0;
+        let after = Number.MIN_SAFE_INTEGER;
+        for (;;) {
+          let rows: Array<[number, string, number | null]>;
+          try {
+            rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
+          } catch (e) {
+            throw damaged(
+              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+              'the rows after the damage',
+              e,
+            );
+          }
+          if (rows.length === 0) break;
+          read += rows.length;
+          after = rows[rows.length - 1]![0];
+          let failed: number[] | undefined;
+          const records: StoreRecord[] = new Array(rows.length);
+          for (let i = 0; i < rows.length; i++) {
+            const r = rows[i]!;
+            let record: StoreRecord | undefined;
+            if (r[2] === crc32(r[1])) {
+              try {
+                record = JSON.parse(r[1]);
+              } catch {
+                /* counted as damaged below */
+              }
+            }
+            if (record === undefined) (failed ??= []).push(i);
+            else records[i] = record;
+          }
+          if (failed !== undefined && failed.length > 0) {
+            // Read on to say exactly what is damaged; nothing more is handed out.
+            badCount += failed.length;
+            bad ??= [];
+            for (const i of failed) {
+              if (bad.length >= 10) break;
+              bad.push(keyOf(rows[i]![0]));
+            }
+            continue;
+          }
+          if (bad === undefined) yield records;
+        }
+        if (bad !== undefined)
+          throw damaged(
+            `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
+            `${badCount} of ${read} records`,
+          );
+        let indexed: number;
+        try {
+          indexed = countRows.get(row.id) as number;
+        } catch (e) {
+          throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+        }
+        if (indexed !== read)
+          throw damaged(
+            `${read} rows could be read but the key index lists ${indexed}: a damaged page hides rows`,
+            `${Math.abs(indexed - read)} of ${Math.max(indexed, read)} records`,
+          );
+      },
+    };
     return {
       definition,
       autoincrement: row.counter,
+      chunks,
       records: {
         *[Symbol.iterator]() {
-          let read = 0;
-          let bad: string[] | undefined;
-          let badCount = 0;
-          let after = Number.MIN_SAFE_INTEGER;
-          for (;;) {
-            let rows: Array<[number, string, number | null]>;
-            try {
-              rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
-            } catch (e) {
-              throw damaged(
-                `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-                'the rows after the damage',
-                e,
-              );
-            }
-            if (rows.length === 0) break;
-            read += rows.length;
-            after = rows[rows.length - 1]![0];
-            let failed: number[] | undefined;
-            const records: StoreRecord[] = new Array(rows.length);
-            for (let i = 0; i < rows.length; i++) {
-              const r = rows[i]!;
-              let record: StoreRecord | undefined;
-              if (r[2] === crc32(r[1])) {
-                try {
-                  record = JSON.parse(r[1]);
-                } catch {
-                  /* counted as damaged below */
-                }
-              }
-              if (record === undefined) (failed ??= []).push(i);
-              else records[i] = record;
-            }
-            if (failed !== undefined && failed.length > 0) {
-              // Read on to say exactly what is damaged; nothing more is handed out.
-              badCount += failed.length;
-              bad ??= [];
-              for (const i of failed) {
-                if (bad.length >= 10) break;
-                bad.push(keyOf(rows[i]![0]));
-              }
-              continue;
-            }
-            if (bad === undefined) yield* records;
-          }
-          if (bad !== undefined)
-            throw damaged(
-              `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
-              `${badCount} of ${read} records`,
-            );
-          let indexed: number;
-          try {
-            indexed = countRows.get(row.id) as number;
-          } catch (e) {
-            throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
-          }
-          if (indexed !== read)
-            throw damaged(
-              `${read} rows could be read but the key index lists ${indexed}: a damaged page hides rows`,
-              `${Math.abs(indexed - read)} of ${Math.max(indexed, read)} records`,
-            );
+          for (const c of chunks) yield* c;
         },
       },
     };
