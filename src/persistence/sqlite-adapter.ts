@@ -53,7 +53,7 @@ import {
 } from './errors.js';
 import { WriterLock } from './lock.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
-import { type ThreadOutcome, type UnitOutcome, UnitWriter, WriterThread } from './sqlite-writer.js';
+import { packUnit, type ThreadOutcome, type UnitOutcome, UnitWriter, WriterThread } from './sqlite-writer.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -193,6 +193,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #thread: WriterThread | undefined;
   /** No writer thread: switched off by the options, or it could not start or stopped. */
   #threadOff: boolean;
+  #threadCommits = 0;
   #checkpointer: Worker | undefined;
   /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
@@ -234,6 +235,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#busyTimeout = busy;
     // An in-memory database is one connection's own: it cannot have a second one.
     this.#threadOff = options.writerThread === false || file === ':memory:';
+  }
+
+  /** Commits the writer thread has run (the others ran on the main thread). */
+  get writerThreadCommits(): number {
+    return this.#threadCommits;
   }
 
   /** The open database (opening it if needed). Exposed for inspection tools; do not write to it. */
@@ -404,6 +410,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
     this.#contexts.set(store, context);
+    // Started now, so the first large commit does not wait for it to load.
+    this.#startThread();
     const last = this.#st?.getStore.get({ store }) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
@@ -558,7 +566,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (thread !== undefined) return this.#commitOnThread(thread, store, unit, sync);
     let outcome: UnitOutcome;
     try {
-      outcome = this.#writer!.commit(store, unit, sync);
+      outcome = this.#writer!.commit(store, packUnit(unit), sync);
     } catch (e) {
       // Cached ids may name rows the rollback removed.
       this.#ids = new Map();
@@ -587,7 +595,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }
     if (thread?.busy === true) return thread;
     if (this.#backups > 0 || this.#threadOff || unitRows(unit) <= DIRECT_MAX_ROWS) return undefined;
-    if (thread === undefined) {
+    return this.#startThread();
+  }
+
+  /** The writer thread, started if it is not yet (undefined when it cannot start). */
+  #startThread(): WriterThread | undefined {
+    let thread = this.#thread;
+    if (thread === undefined && !this.#threadOff && !this.readOnly && this.#db !== undefined) {
       const db = this.#db!;
       try {
         this.#thread = thread = new WriterThread({
@@ -595,7 +609,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
           busyTimeoutMs: this.#busyTimeout,
           cacheSize: CACHE_SIZE,
           autoCheckpoint:
-            this.#checkpointer === undefined ? (db.pragma('wal_autocheckpoint', { simple: true }) as number) : 0,
+            this.#checkpointer === undefined
+              ? (db.pragma('wal_autocheckpoint', { simple: true }) as number)
+              : 0,
           journalSizeLimit: this.#checkpointer === undefined ? 0 : this.#walLimit,
           walHardLimit: this.#checkpointer === undefined ? 0 : this.#walHardLimit,
           checkpointState: this.#checkpointState,
@@ -611,11 +627,12 @@ export class SQLiteAdapter implements IncrementalAdapter {
   async #commitOnThread(thread: WriterThread, store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL') {
     let outcome: ThreadOutcome;
     try {
-      outcome = await thread.commit(store, unit, sync);
+      outcome = await thread.commit(store, packUnit(unit), sync);
     } catch (e) {
       this.#ids = new Map();
       throw toStorageError('commit', e, this.path);
     }
+    this.#threadCommits++;
     // The adapter may have been closed meanwhile (the commit landed before the thread closed).
     if (this.#db === undefined) return;
     this.#committed(store, unit, outcome, true);

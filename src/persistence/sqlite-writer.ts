@@ -95,6 +95,7 @@ export class UnitWriter {
     deleteBucket: Database.Statement;
     clearRecords: Database.Statement;
     deleteRecord: Database.Statement;
+    updateRecord: Database.Statement;
     keepVersions: Database.Statement;
     keepKeyAge: Database.Statement;
     keepAge: Database.Statement;
@@ -123,6 +124,10 @@ export class UnitWriter {
       deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
       clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
+      // One row per run, but cheaper than a multi-row upsert (no insert attempt and conflict per row).
+      updateRecord: db.prepare(
+        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
+      ),
       keepVersions: db.prepare(
         `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq <= (
            SELECT seq FROM quire_history WHERE bucket_id = @id AND key = @key ORDER BY seq DESC LIMIT 1 OFFSET @keep)`,
@@ -136,7 +141,8 @@ export class UnitWriter {
         'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
         7,
       ),
-      // Updates keep the row's place (ord); a record missing from storage is inserted at `ord`.
+      // Updates keep the row's place (ord); a record missing from storage is inserted at `ord`
+      // (the update statement found no row).
       upsertRows: new MultiRowInsert(
         db,
         'INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
@@ -172,7 +178,7 @@ export class UnitWriter {
   }
 
   /** Apply a unit in one immediate transaction, at `synchronous` FULL (fsync) or NORMAL. Throws, changing nothing. */
-  commit(store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL'): UnitOutcome {
+  commit(store: string, unit: PackedUnit, sync: 'FULL' | 'NORMAL'): UnitOutcome {
     const db = this.db;
     if (sync !== this.#synchronous) {
       db.pragma(`synchronous = ${sync}`);
@@ -196,7 +202,7 @@ export class UnitWriter {
     return { seqInFeed };
   }
 
-  #apply(store: string, unit: CommitUnit): boolean {
+  #apply(store: string, unit: PackedUnit): boolean {
     const st = this.#st;
     for (const b of unit.buckets) {
       if (b.drop === true || b.clear === true) {
@@ -218,60 +224,69 @@ export class UnitWriter {
     }
     let lastBucket = '';
     let id = 0;
-    // A unit holds one write per record, so inserts and updates go in multi-row statements.
+    // A unit holds one write per record, so inserts go in multi-row statements.
     const inserts = st.insertRows.start();
     const updates = st.upsertRows.start();
     const crc = this.#crc;
-    for (const w of unit.records) {
-      if (w.bucket !== lastBucket) {
-        id = this.#id(store, w.bucket, true)!;
-        lastBucket = w.bucket;
+    const r = unit.records;
+    for (let i = 0; i < r.length; i += 7) {
+      // bucket, key, op, seq, ord, version, data
+      const bucket = r[i] as string;
+      if (bucket !== lastBucket) {
+        id = this.#id(store, bucket, true)!;
+        lastBucket = bucket;
       }
-      if (w.op === 'delete') {
-        st.deleteRecord.run(id, w.key);
+      const op = r[i + 2];
+      if (op === 'delete') {
+        st.deleteRecord.run(id, r[i + 1]);
         continue;
       }
-      (w.op === 'insert' ? inserts : updates).add(id, w.ord, w.key, w.seq, w.version, w.data, crc(w.data!));
+      const data = r[i + 6] as string;
+      const sum = crc(data);
+      if (op === 'insert') inserts.add(id, r[i + 4], r[i + 1], r[i + 3], r[i + 5], data, sum);
+      else if (st.updateRecord.run(r[i + 3], r[i + 5], data, sum, id, r[i + 1]).changes === 0)
+        updates.add(id, r[i + 4], r[i + 1], r[i + 3], r[i + 5], data, sum);
     }
     inserts.end();
     updates.end();
-    if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(store, unit);
-    const feed = unit.feed;
-    if (feed !== undefined) {
+    if (unit.history.length > 0) this.#writeHistory(store, unit);
+    const f = unit.feed;
+    if (f.length > 0) {
       const rows = st.feedRows.start();
-      // Rows the same unit prunes again are not written (a first flush of many records).
-      const from = unit.feedPruneTo === undefined ? 0 : UnitWriter.firstAbove(feed, unit.feedPruneTo);
-      for (let i = from; i < feed.length; i++) {
-        const f = feed[i]!;
-        rows.add(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
-      }
+      // seq, bucket, key, op, version, at, actor
+      for (let i = 0; i < f.length; i += 7)
+        rows.add(store, f[i], f[i + 1], f[i + 2], f[i + 3], f[i + 4], f[i + 5], f[i + 6]);
       rows.end();
     }
     if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
     // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
     // end only, and open() reads the larger of the two): one page less per commit.
-    if (feed === undefined || feed.length === 0 || feed[feed.length - 1]!.seq !== unit.lastSeq) {
+    if (unit.feedLastSeq !== unit.lastSeq) {
       st.setStore.run(store, unit.lastSeq);
       return false;
     }
     return true;
   }
 
-  #writeHistory(store: string, unit: CommitUnit): void {
+  #writeHistory(store: string, unit: PackedUnit): void {
     const st = this.#st;
     let lastBucket = '';
     let id = 0;
     const touched = new Map<string, Set<string>>();
     const rows = st.historyRows.start();
-    for (const h of unit.history!) {
-      if (h.bucket !== lastBucket) {
-        id = this.#id(store, h.bucket, true)!;
-        lastBucket = h.bucket;
+    const h = unit.history;
+    // bucket, key, seq, version, op, at, actor, data
+    for (let i = 0; i < h.length; i += 8) {
+      const bucket = h[i] as string;
+      const key = h[i + 1] as string;
+      if (bucket !== lastBucket) {
+        id = this.#id(store, bucket, true)!;
+        lastBucket = bucket;
       }
-      rows.add(id, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
-      let keys = touched.get(h.bucket);
-      if (keys === undefined) touched.set(h.bucket, (keys = new Set()));
-      keys.add(h.key);
+      rows.add(id, key, h[i + 2], h[i + 3], h[i + 4], h[i + 5], h[i + 6], h[i + 7]);
+      let keys = touched.get(bucket);
+      if (keys === undefined) touched.set(bucket, (keys = new Set()));
+      keys.add(key);
     }
     rows.end();
     for (const rule of unit.retention ?? []) {
@@ -286,18 +301,66 @@ export class UnitWriter {
       }
     }
   }
+}
 
-  /** Index of the first feed row with a seq above `seq` (rows are in seq order). */
-  static firstAbove(feed: readonly FeedWrite[], seq: number): number {
-    let lo = 0;
-    let hi = feed.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (feed[mid]!.seq <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+/**
+ * A CommitUnit as flat arrays of values (what the writer applies): cheaper to hand to the
+ * thread than an object per row, and built once for either connection.
+ */
+export interface PackedUnit {
+  readonly buckets: CommitUnit['buckets'];
+  readonly lastSeq: number;
+  /** 7 values per record: bucket, key, op, seq, ord, version, data. */
+  readonly records: unknown[];
+  /** 8 values per history row: bucket, key, seq, version, op, at, actor, data. */
+  readonly history: unknown[];
+  readonly retention: CommitUnit['retention'];
+  /** 7 values per feed row to write: seq, bucket, key, op, version, at, actor. */
+  readonly feed: unknown[];
+  readonly feedPruneTo: number | undefined;
+  /** Seq of the unit's last feed row (-1 without one). */
+  readonly feedLastSeq: number;
+}
+
+export function packUnit(unit: CommitUnit): PackedUnit {
+  const records: unknown[] = [];
+  for (const w of unit.records) records.push(w.bucket, w.key, w.op, w.seq, w.ord, w.version, w.data);
+  const history: unknown[] = [];
+  for (const h of unit.history ?? [])
+    history.push(h.bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
+  const feed: unknown[] = [];
+  const rows = unit.feed ?? [];
+  // Rows the same unit prunes again are not written (a first flush of many records).
+  for (
+    let i = unit.feedPruneTo === undefined ? 0 : firstAbove(rows, unit.feedPruneTo);
+    i < rows.length;
+    i++
+  ) {
+    const f = rows[i]!;
+    feed.push(f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
   }
+  return {
+    buckets: unit.buckets,
+    lastSeq: unit.lastSeq,
+    records,
+    history,
+    retention: unit.retention,
+    feed,
+    feedPruneTo: unit.feedPruneTo,
+    feedLastSeq: rows.length > 0 ? rows[rows.length - 1]!.seq : -1,
+  };
+}
+
+/** Index of the first feed row with a seq above `seq` (rows are in seq order). */
+function firstAbove(feed: readonly FeedWrite[], seq: number): number {
+  let lo = 0;
+  let hi = feed.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (feed[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** What the writer thread is told. */
@@ -323,7 +386,11 @@ export interface ThreadOutcome extends UnitOutcome {
 
 interface Reply {
   readonly id: number;
-  readonly ok?: { seqInFeed: boolean; walBytes: number; checkpointError?: { message: string; code?: string } };
+  readonly ok?: {
+    seqInFeed: boolean;
+    walBytes: number;
+    checkpointError?: { message: string; code?: string };
+  };
   readonly error?: { message: string; code?: string };
 }
 
@@ -380,7 +447,7 @@ export class WriterThread {
     this.#forgetIds = true;
   }
 
-  commit(store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL'): Promise<ThreadOutcome> {
+  commit(store: string, unit: PackedUnit, sync: 'FULL' | 'NORMAL'): Promise<ThreadOutcome> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = ++this.#next;
     const forget = this.#forgetIds;
@@ -471,11 +538,14 @@ function workerSource(): string {
       else {
         try {
           if (m.forget) writer.forgetIds();
+          const before = o.walHardLimit > 0 ? walBytes() : 0;
           const out = writer.commit(m.store, m.unit, m.sync);
           let wal = walBytes();
           let checkpointError;
-          if (o.walHardLimit > 0 && wal > o.walHardLimit) {
-            // The checkpointer does not keep up: checkpoint here (this thread only), after a checkpoint it runs.
+          // A large unit alone may pass the bound (the checkpointer restarts the WAL after it); a WAL
+          // that was past it already before this unit means the checkpointer does not keep up.
+          if (o.walHardLimit > 0 && before > o.walHardLimit && wal > o.walHardLimit) {
+            // Checkpoint here (this thread only), after a checkpoint the checkpointer runs.
             try {
               Atomics.wait(o.checkpointState, 0, 1, 10000);
               writer.db.pragma('wal_checkpoint(TRUNCATE)');
