@@ -386,6 +386,8 @@ export interface ThreadOutcome extends UnitOutcome {
 
 interface Reply {
   readonly id: number;
+  /** The thread cannot commit at all (its connection did not open). */
+  readonly fatal?: { message: string; code?: string };
   readonly ok?: {
     seqInFeed: boolean;
     walBytes: number;
@@ -418,7 +420,10 @@ export class WriterThread {
       eval: true,
       workerData: { ...options, file: path.resolve(options.file), lib: betterSqlitePath, state: this.#state },
     });
-    this.#worker.on('message', (r: Reply) => this.#answer(r));
+    this.#worker.on('message', (r: Reply) => {
+      if (r.fatal !== undefined) fail(sqliteError(r.fatal));
+      else this.#answer(r);
+    });
     const fail = (e: Error) => {
       this.#failure ??= e;
       Atomics.store(this.#state, 0, 0);
@@ -523,6 +528,7 @@ function workerSource(): string {
       writer = new UnitWriter(db, (s) => zlib.crc32(s));
     } catch (e) {
       openError = errorOf(e);
+      parentPort.postMessage({ id: 0, fatal: openError });
     }
     const walBytes = () => { try { return fs.statSync(o.file + '-wal').size; } catch { return 0; } };
     parentPort.on('message', (m) => {
