@@ -645,7 +645,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (outcome.seqInFeed) this.#seqInFeed.set(store, unit.lastSeq);
     else this.#seqInFeed.delete(store);
     // A dropped bucket's name may get a new id: cached ids of the other connection are stale.
-    if (onThread && unit.buckets.some((b) => b.drop === true)) this.#ids = new Map();
+    if (onThread && unit.buckets.some((b) => b.drop === true)) {
+      this.#ids = new Map();
+      this.#writer?.forgetIds();
+    }
   }
 
   /** A unit committed here dropped a bucket: the thread forgets its cached ids before its next commit. */

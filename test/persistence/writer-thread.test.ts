@@ -81,6 +81,40 @@ describe('SQLite writer thread', () => {
     db.close();
   });
 
+  it('a bucket dropped on one connection and defined again is written under its new id by the other', async () => {
+    const file = path.join(tempDir(), 'drop.db');
+    const adapter = new SQLiteAdapter(file);
+    const s = await Store.start({ name: 'd', persistence: { adapter, durability: 'strict' } });
+    const rows = (from: number) => Array.from({ length: 500 }, (_, i) => ({ id: from + i, v: 'x' }));
+    let b = await s.defineBucket('b', def);
+    await b.insertMany(rows(0)); // a large unit: the thread caches the bucket's id
+    expect(adapter.writerThreadCommits).toBe(1);
+    await s.dropBucket('b'); // a small unit: the main thread drops the bucket row
+    // Another bucket takes the freed id (SQLite reuses the largest), so 'b' gets a new one.
+    const c = await s.defineBucket('c', def);
+    await c.insert({ id: 1, v: 'c' });
+    b = await s.defineBucket('b', def);
+    await b.insertMany(rows(10_000)); // the thread again, under the bucket's new id
+    expect(adapter.writerThreadCommits).toBe(2);
+    await s.dropBucket('b');
+    b = await s.defineBucket('b', def);
+    await b.insert({ id: 7, v: 'small' }); // the main thread, after the thread saw the drop
+    await s.stop();
+    const db = new Database(file, { readonly: true });
+    // Every record row belongs to a stored bucket: none was written under a dropped id.
+    const orphans = db
+      .prepare('SELECT count(*) FROM quire_records WHERE bucket_id NOT IN (SELECT id FROM quire_buckets)')
+      .pluck()
+      .get();
+    db.close();
+    expect(orphans).toBe(0);
+    const again = await Store.start({ name: 'd', persistence: { adapter: new SQLiteAdapter(file) } });
+    const b2 = await again.defineBucket('b', def);
+    expect((await b2.all()).map((r) => r.id)).toEqual([7]);
+    expect((await (await again.defineBucket('c', def)).all()).map((r) => r.id)).toEqual([1]);
+    await again.stop();
+  });
+
   it('writerThread: false commits everything on the main thread', async () => {
     const file = path.join(tempDir(), 'off.db');
     const adapter = new SQLiteAdapter(file, { writerThread: false });
