@@ -16,6 +16,10 @@
 // close() waits for a running worker checkpoint and closes the last
 // connection, which checkpoints and removes the -wal and -shm files.
 //
+// Commits: sqlite-writer.ts applies a unit; large units (and every unit while
+// one is in flight) are committed by a writer thread on a second connection,
+// so the main thread goes on staging writes meanwhile.
+//
 // Layout (schema version 1):
 //   quire_meta(key, value)                      schema_version, created_by
 //   quire_stores(name, last_seq)                the per-store change sequence
