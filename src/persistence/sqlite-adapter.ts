@@ -414,8 +414,6 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
     this.#contexts.set(store, context);
-    // Started now, so the first large commit does not wait for it to load.
-    this.#startThread();
     const last = this.#st?.getStore.get({ store }) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
@@ -598,8 +596,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
       this.#threadOff = true;
     }
     if (thread?.busy === true) return thread;
-    if (this.#backups > 0 || this.#threadOff || unitRows(unit) <= DIRECT_MAX_ROWS) return undefined;
-    return this.#startThread();
+    if (this.#backups > 0 || this.#threadOff) return undefined;
+    // Started at a store's first commit (stores that never write need none), so that it is ready
+    // when a large unit comes.
+    thread = this.#startThread();
+    return unitRows(unit) <= DIRECT_MAX_ROWS ? undefined : thread;
   }
 
   /** The writer thread, started if it is not yet (undefined when it cannot start). */
