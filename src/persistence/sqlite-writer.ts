@@ -403,13 +403,12 @@ const CLOSE_WAIT_MS = 30_000;
 
 /**
  * The worker that commits units on a connection of its own. Commits are
- * answered in the order they were posted. `state[0]` counts commits posted
- * and not yet finished (close() waits on it); `state[1]` becomes 1 once the
- * thread's connection is closed.
+ * answered in the order they were posted. `state[0]` becomes 1 once the
+ * thread's connection is closed (close() waits on it).
  */
 export class WriterThread {
   readonly #worker: Worker;
-  readonly #state = new Int32Array(new SharedArrayBuffer(8));
+  readonly #state = new Int32Array(new SharedArrayBuffer(4));
   readonly #waiting = new Map<number, { resolve(o: ThreadOutcome): void; reject(e: Error): void }>();
   #next = 0;
   #failure: Error | undefined;
@@ -426,8 +425,7 @@ export class WriterThread {
     });
     const fail = (e: Error) => {
       this.#failure ??= e;
-      Atomics.store(this.#state, 0, 0);
-      Atomics.store(this.#state, 1, 1);
+      Atomics.store(this.#state, 0, 1);
       const err = Object.assign(new Error(`SQLite writer thread stopped: ${e.message}`), { cause: e });
       for (const w of this.#waiting.values()) w.reject(err);
       this.#waiting.clear();
@@ -459,7 +457,6 @@ export class WriterThread {
     this.#forgetIds = false;
     return new Promise<ThreadOutcome>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
-      Atomics.add(this.#state, 0, 1);
       // While a commit is out, the thread's port keeps the process alive (the commit must land).
       if (this.#waiting.size === 1) this.#worker.ref();
       this.#worker.postMessage({ id, store, unit, sync, forget });
@@ -490,8 +487,8 @@ export class WriterThread {
     if (this.#failure === undefined) {
       this.#worker.postMessage({ close: true });
       const deadline = Date.now() + CLOSE_WAIT_MS;
-      while (Atomics.load(this.#state, 1) === 0 && Date.now() < deadline)
-        Atomics.wait(this.#state, 1, 0, Math.max(1, deadline - Date.now()));
+      while (Atomics.load(this.#state, 0) === 0 && Date.now() < deadline)
+        Atomics.wait(this.#state, 0, 0, Math.max(1, deadline - Date.now()));
     }
     this.#failure ??= new Error('closed');
     void this.#worker.terminate();
@@ -535,8 +532,8 @@ function workerSource(): string {
       if (m.close) {
         try { writer && writer.db.close(); } catch {}
         writer = undefined;
-        Atomics.store(state, 1, 1);
-        Atomics.notify(state, 1);
+        Atomics.store(state, 0, 1);
+        Atomics.notify(state, 0);
         return;
       }
       let reply;
@@ -565,8 +562,6 @@ function workerSource(): string {
           reply = { id: m.id, error: errorOf(e) };
         }
       }
-      Atomics.sub(state, 0, 1);
-      Atomics.notify(state, 0);
       parentPort.postMessage(reply);
     });
   `;
