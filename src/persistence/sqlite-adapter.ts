@@ -602,11 +602,14 @@ export class SQLiteAdapter implements IncrementalAdapter {
       this.#threadOff = true;
     }
     if (thread?.busy === true) return thread;
-    if (this.#backups > 0 || this.#threadOff) return undefined;
-    // Started at a store's first commit (stores that never write need none), so that it is ready
-    // when a large unit comes.
-    thread = this.#startThread();
-    return unitRows(unit) <= DIRECT_MAX_ROWS ? undefined : thread;
+    if (this.#backups > 0 || this.#threadOff || unitRows(unit) <= DIRECT_MAX_ROWS) return undefined;
+    if (thread === undefined) {
+      // Started by the first large unit, which commits here meanwhile: a store that only ever
+      // writes small units never pays for a thread (starting one costs ~60 ms of CPU).
+      this.#startThread();
+      return undefined;
+    }
+    return thread;
   }
 
   /** The writer thread, started if it is not yet (undefined when it cannot start). */
@@ -980,6 +983,8 @@ function startCheckpointer(file: string, state: Int32Array): Worker | undefined 
     const w = new Worker(code, {
       eval: true,
       workerData: { file: path.resolve(file), lib: betterSqlitePath, state },
+      // Plain CommonJS: no loaders of the main thread (they would only slow its start).
+      execArgv: [],
     });
     w.unref();
     return w;

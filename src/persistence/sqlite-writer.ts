@@ -418,6 +418,8 @@ export class WriterThread {
     this.#worker = new Worker(workerSource(), {
       eval: true,
       workerData: { ...options, file: path.resolve(options.file), lib: betterSqlitePath, state: this.#state },
+      // Plain CommonJS: no loaders of the main thread (they would only slow its start).
+      execArgv: [],
     });
     this.#worker.on('message', (r: Reply) => {
       if (r.fatal !== undefined) fail(sqliteError(r.fatal));

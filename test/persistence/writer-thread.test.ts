@@ -39,7 +39,10 @@ describe('SQLite writer thread', () => {
     const adapter = new SQLiteAdapter(file);
     const s = await Store.start({ name: 'w', persistence: { adapter, debounceMs: 60_000 } });
     const b = await s.defineBucket('b', def);
+    // The first large unit commits on the main thread and starts the thread.
+    await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: 100_000 + i, v: 'first' })));
     await s.flush();
+    expect(adapter.writerThreadCommits).toBe(0);
     const before = adapter.writerThreadCommits;
     await b.insertMany(Array.from({ length: 20_000 }, (_, i) => ({ id: i, v: `v${i}` })));
     // Another connection holds the write lock, so the thread's commit waits (in the thread) until it is released.
@@ -57,19 +60,22 @@ describe('SQLite writer thread', () => {
     const feed = await s.changes({ since: 0, limit: 100_000 });
     expect(feed).toHaveLength(10_000);
     expect(feed.at(-1)).toMatchObject({ bucket: 'b', key: 19_999, op: 'insert' });
-    expect(rawIds(file)).toHaveLength(0);
+    expect(rawIds(file)).toHaveLength(100);
     blocker.prepare('ROLLBACK').run();
     blocker.close();
     await flushed;
     expect(adapter.writerThreadCommits).toBe(before + 1);
-    expect(rawIds(file)).toHaveLength(20_000);
+    expect(rawIds(file)).toHaveLength(20_100);
     await s.stop();
 
-    // A strict store's lone write is small: it commits on the main thread (no hop); a group goes to the thread.
+    // A strict store's lone write is small: it commits on the main thread (no hop); a group goes to
+    // the thread (the first one starts it).
     const strict = new SQLiteAdapter(file);
     const t = await Store.start({ name: 'w', persistence: { adapter: strict, durability: 'strict' } });
     const tb = await t.defineBucket('b', def);
     await tb.update(1, { v: 'one' });
+    expect(strict.writerThreadCommits).toBe(0);
+    await Promise.all(Array.from({ length: 32 }, (_, i) => tb.update(100 + i, { v: 'first group' })));
     expect(strict.writerThreadCommits).toBe(0);
     await Promise.all(Array.from({ length: 32 }, (_, i) => tb.update(100 + i, { v: 'group' })));
     expect(strict.writerThreadCommits).toBe(1);
@@ -87,7 +93,8 @@ describe('SQLite writer thread', () => {
     const s = await Store.start({ name: 'd', persistence: { adapter, durability: 'strict' } });
     const rows = (from: number) => Array.from({ length: 500 }, (_, i) => ({ id: from + i, v: 'x' }));
     let b = await s.defineBucket('b', def);
-    await b.insertMany(rows(0)); // a large unit: the thread caches the bucket's id
+    await b.insertMany(rows(0)); // the first large unit: the main thread (the thread starts)
+    await b.insertMany(rows(1000)); // a large unit: the thread caches the bucket's id
     expect(adapter.writerThreadCommits).toBe(1);
     await s.dropBucket('b'); // a small unit: the main thread drops the bucket row
     // Another bucket takes the freed id (SQLite reuses the largest), so 'b' gets a new one.
@@ -138,6 +145,9 @@ describe('SQLite writer thread', () => {
       const adapter = new SQLiteAdapter(${JSON.stringify(file)});
       const s = await Store.start({ name: 's', persistence: { adapter, debounceMs: 60_000 } });
       const b = await s.defineBucket('b', { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } });
+      // The first large unit commits on the main thread and starts the thread.
+      await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: 100000 + i, v: 'first' })));
+      await s.flush();
       await b.insertMany(Array.from({ length: 30000 }, (_, i) => ({ id: i, v: 'x'.repeat(100) })));
       void s.flush();
       // The flush is with the thread; more writes queue behind it.
@@ -167,7 +177,7 @@ describe('SQLite writer thread', () => {
     expect(JSON.parse(out).thread).toBeGreaterThanOrEqual(1);
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
     expect(fs.existsSync(`${file}-shm`)).toBe(false);
-    expect(rawIds(file)).toHaveLength(30_001);
+    expect(rawIds(file)).toHaveLength(30_101);
     expect(integrity(file)).toBe('ok');
   }, 30_000);
 
@@ -227,6 +237,8 @@ describe('SQLite writer thread', () => {
     });
     const b = await s.defineBucket('b', def);
     await b.insert({ id: 0, v: 'first' });
+    // A first group commits on the main thread and starts the thread.
+    await Promise.all(Array.from({ length: 20 }, (_, i) => b.insert({ id: 500 + i, v: 'g' })));
     const ballast = fillDisk(mnt, 64 * 1024);
     let settled = 0;
     const group = Array.from({ length: 200 }, (_, i) =>
@@ -236,13 +248,13 @@ describe('SQLite writer thread', () => {
     expect(errors[0]).toBeInstanceOf(StorageError);
     expect(errors[0]!.message).toMatch(/SQLITE_FULL|full/);
     expect(settled).toBe(0);
-    expect(rawIds(file)).toEqual([0]);
+    expect(rawIds(file)).toHaveLength(21);
     fs.rmSync(ballast);
     resizeTmpfs(mnt, '16m');
     await Promise.all(group);
     expect(settled).toBe(200);
     expect(adapter.writerThreadCommits).toBeGreaterThan(0);
-    expect(rawIds(file)).toHaveLength(201);
+    expect(rawIds(file)).toHaveLength(221);
 
     // Full again: a new group waits, and stop() rejects it with a StorageError (as on the main thread).
     const ballast2 = fillDisk(mnt, 64 * 1024);
@@ -255,7 +267,7 @@ describe('SQLite writer thread', () => {
     for (const o of outcomes) expect(o).toBeInstanceOf(StorageError);
     expect(stopped).toBeUndefined();
     fs.rmSync(ballast2);
-    expect(rawIds(file)).toHaveLength(201);
+    expect(rawIds(file)).toHaveLength(221);
     expect(integrity(file)).toBe('ok');
   }, 60_000);
 });
