@@ -13,12 +13,15 @@ import { tempDir } from './helpers.js';
 const fixture = path.resolve(import.meta.dirname, '../fixtures/crash-writer.ts');
 const def = { key: 'id', schema: { id: { type: 'number' }, payload: { type: 'string' } } } as const;
 
-/** Runs the writer, kills it `delayMs` after its first ack; returns the acknowledged ids. */
+/**
+ * Runs the writer, kills it `delayMs` after its first ack (or after the first line `armOn`
+ * accepts); returns the acknowledged ids.
+ */
 async function runAndKill(
   kind: string,
   target: string,
   delayMs: number,
-  onLine?: (line: string) => void,
+  armOn: (line: string) => boolean = (line) => line.startsWith('ack '),
 ): Promise<Set<number>> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', fixture, kind, target], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,11 +40,8 @@ async function runAndKill(
     while (nl >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      onLine?.(line);
-      if (line.startsWith('ack ')) {
-        acked.add(Number(line.slice(4)));
-        killTimer ??= setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
+      if (line.startsWith('ack ')) acked.add(Number(line.slice(4)));
+      if (armOn(line)) killTimer ??= setTimeout(() => child.kill('SIGKILL'), delayMs);
       nl = buf.indexOf('\n');
     }
   });
@@ -100,8 +100,11 @@ describe('crash safety (SIGKILL)', () => {
     const all = new Set<number>();
     let threadCommits = 0;
     for (let round = 0; round < 8; round++) {
-      const acked = await runAndKill('sqlite-thread', file, 20 + Math.floor(Math.random() * 150), (line) => {
-        if (line.startsWith('thread ')) threadCommits = Math.max(threadCommits, Number(line.slice(7)));
+      // Killed at a random moment once the thread has committed (it starts with the first large unit).
+      const acked = await runAndKill('sqlite-thread', file, Math.floor(Math.random() * 150), (line) => {
+        if (!line.startsWith('thread ')) return false;
+        threadCommits = Math.max(threadCommits, Number(line.slice(7)));
+        return threadCommits > 0;
       });
       for (const id of acked) all.add(id);
       await verify(new SQLiteAdapter(file), all);
