@@ -18,12 +18,6 @@ export interface Index {
   /** Unique indexes: the key currently holding `value` (from `valueOf`). */
   owner(value: unknown): KeyId | undefined;
   /**
-   * Restore path: add the record and report whether that broke uniqueness
-   * (false: another key already held the value; the index is then invalid
-   * and the caller discards the bucket).
-   */
-  addFresh(keyId: KeyId, record: Rec): boolean;
-  /**
    * Restore path: index `records` (with their `keys`, same positions) in
    * one call, into an empty index, after the bucket's map received them.
    * Returns the first record whose value an earlier one already holds
@@ -151,19 +145,6 @@ export class HashIndex implements Index {
     if (typeof cur !== 'object') return; // one key: read from the bucket's map
     cur.stale++;
     if (cur.stale > cur.live + STALE_SLACK) this.#refresh(v, cur);
-  }
-
-  addFresh(keyId: KeyId, record: Rec): boolean {
-    const owners = this.#owners;
-    if (owners === undefined) {
-      this.add(keyId, record);
-      return true;
-    }
-    const v = this.valueOf(record);
-    if (v === undefined) return true;
-    const before = owners.size;
-    owners.set(v, keyId); // one hash operation instead of get + set
-    return owners.size !== before;
   }
 
   bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
@@ -408,15 +389,6 @@ export class SortedIndex implements Index {
       const v = this.valueOf(record);
       if (v !== undefined) this.#owners.set(v, keyId);
     }
-  }
-
-  addFresh(keyId: KeyId, record: Rec): boolean {
-    if (this.#owners !== undefined) {
-      const v = this.valueOf(record);
-      if (v !== undefined && this.#owners.has(v)) return false;
-    }
-    this.add(keyId, record);
-    return true;
   }
 
   bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
