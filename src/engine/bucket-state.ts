@@ -56,15 +56,24 @@ export class BucketState {
   #planInOrder = false;
   /** Set by #plan: the candidates' records, when the index hands them out (no lookup per key). */
   #planRecords: Iterable<StoreRecord> | undefined;
-  /** Built lazily, on the first index-served query: restoring a bucket does not pay for it. */
+  /**
+   * Built lazily, on the first index-served query: restoring a bucket does
+   * not pay for it; except with a sorted index (#eagerSeq), whose entries
+   * carry the sequence.
+   */
   readonly #wantsSeq: boolean;
+  readonly #eagerSeq: boolean;
 
   constructor(def: CompiledBucket) {
     this.def = def;
-    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records));
+    this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
+    // Sorted indexes order ties by insertion: the sequence is kept from the first record on.
+    this.#eagerSeq = this.#wantsSeq && def.indexes.some((ix) => ix.sorted);
+    if (this.#eagerSeq) this.#seq = new Map();
+    const seqOf = this.#eagerSeq ? (k: KeyId) => this.#seqOfKey(k) : undefined;
+    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records, seqOf));
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
-    this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
     this.expiry =
       def.ttlMs !== undefined
         ? new SortedIndex({ name: '_expiresAt', fields: ['_expiresAt'], unique: false, sorted: true })
@@ -179,6 +188,7 @@ export class BucketState {
     const indexes = this.indexes;
     const recs = this.records;
     const expiry = this.expiry;
+    const seq = this.#eagerSeq ? this.#seq! : undefined;
     let prev = Number.NEGATIVE_INFINITY;
     try {
       for (let step = it.next(); !step.done; step = it.next()) {
@@ -197,6 +207,7 @@ export class BucketState {
         const size = recs.size;
         recs.set(k, r);
         if (recs.size === size) throw new DuplicateKeyError(bucketLabel, this.publicKeyOf(r));
+        seq?.set(k, ++this.#nextSeq);
         for (let i = 0; i < indexes.length; i++) {
           const ix = indexes[i]!;
           if (!ix.addFresh(k, r)) {
@@ -243,9 +254,21 @@ export class BucketState {
     this.records.clear();
     for (const ix of this.indexes) ix.clear();
     this.expiry?.clear();
-    this.#seq = undefined;
+    this.#seq = this.#eagerSeq ? new Map() : undefined;
     this.#nextSeq = 0;
     this.#keyOrder = undefined;
+  }
+
+  /**
+   * A key's insertion sequence number, for sorted indexes. A key the
+   * sequence does not know yet (a restore path filling the indexes as it
+   * goes) is numbered now: records are indexed in bucket order.
+   */
+  #seqOfKey(keyId: KeyId): number {
+    const seq = this.#seq!;
+    let n = seq.get(keyId);
+    if (n === undefined) seq.set(keyId, (n = ++this.#nextSeq));
+    return n;
   }
 
   /** Insertion rank per key ('set' buckets with indexes), built on first use. */
@@ -380,7 +403,8 @@ export class BucketState {
     if (sortEntries !== undefined && sortEntries.length === 1 && !matchesAll) {
       const [field, dir] = sortEntries[0]!;
       const walk = this.#prefixWalk(filter!, field, dir === 'desc');
-      if (walk !== undefined) return this.#sortedWalk(walk, field, pred, offset, limit);
+      if (walk !== undefined)
+        return this.#sortedWalk(walk.keys, field, pred, offset, limit, walk.tiesInOrder);
     }
 
     const candidates = matchesAll ? undefined : this.#plan(filter!);
@@ -389,7 +413,8 @@ export class BucketState {
     if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {
       const [field, dir] = sortEntries[0]!;
       const ix = this.#sortedIndexFor(field);
-      if (ix !== undefined) return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit);
+      if (ix !== undefined)
+        return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit, ix.tiesInOrderFor(0));
     }
 
     let result: StoreRecord[] | undefined;
@@ -477,7 +502,8 @@ export class BucketState {
    * Records for keys that arrive in order of `field`, filtered, offset and
    * limited. Records with equal values (a tie group) are emitted in bucket
    * order, as the stable sort of a full scan would; the walk stops as soon
-   * as the page is full.
+   * as the page is full. With `tiesInOrder` the keys come so already
+   * (except records without a value, last): no group is collected and sorted.
    */
   #sortedWalk(
     keys: Iterable<KeyId>,
@@ -485,6 +511,7 @@ export class BucketState {
     pred: ((r: StoreRecord) => boolean) | undefined,
     offset: number,
     limit: number,
+    tiesInOrder: boolean,
   ): StoreRecord[] {
     const out: StoreRecord[] = [];
     if (limit === 0) return out;
@@ -509,6 +536,11 @@ export class BucketState {
       const r = this.records.get(k)!;
       if (pred !== undefined && !pred(r)) continue;
       const v = r[field] ?? null;
+      if (tiesInOrder && v !== null) {
+        if (skipped < offset) skipped++;
+        else if (out.push(r) >= limit) return out;
+        continue;
+      }
       if (group.length > 0 && v !== groupValue && flush()) return out;
       groupValue = v;
       group.push(k);
@@ -522,7 +554,11 @@ export class BucketState {
    * fields of a sorted index whose next field is `field`, in order of
    * `field`; undefined when no sorted index fits.
    */
-  #prefixWalk(filter: WhereFilter, field: string, descending: boolean): Iterable<KeyId> | undefined {
+  #prefixWalk(
+    filter: WhereFilter,
+    field: string,
+    descending: boolean,
+  ): { keys: Iterable<KeyId>; tiesInOrder: boolean } | undefined {
     const type = this.def.definition.schema[field]?.type;
     if (type !== 'number' && type !== 'string') return undefined;
     for (const ix of this.indexes) {
@@ -536,7 +572,8 @@ export class BucketState {
         if (v === undefined) break;
         prefix.push(v);
       }
-      if (prefix.length === m) return ix.prefixScan(prefix, descending);
+      if (prefix.length === m)
+        return { keys: ix.prefixScan(prefix, descending), tiesInOrder: ix.tiesInOrderFor(m) };
     }
     return undefined;
   }

@@ -82,6 +82,14 @@ export class SortedList<T> {
     return { c: ci, i: lowerBound(chunks[ci]!, probe, test) };
   }
 
+  /** The entry just before `cursor` (a position from seek), or undefined at the start. */
+  before(cursor: Cursor): T | undefined {
+    const chunks = this.#chunks;
+    if (cursor.i > 0) return chunks[cursor.c]?.[cursor.i - 1];
+    const prev = chunks[cursor.c - 1];
+    return prev === undefined ? undefined : prev[prev.length - 1];
+  }
+
   /** Calls `fn` on entries from `from` upwards until it returns false (no generator overhead). */
   walkUp(from: Cursor | undefined, fn: (entry: T) => boolean): void {
     const chunks = this.#chunks;
