@@ -402,9 +402,16 @@ export class BucketState {
     // field: walk just that part of the index, in sort order, and stop early.
     if (sortEntries !== undefined && sortEntries.length === 1 && !matchesAll) {
       const [field, dir] = sortEntries[0]!;
-      const walk = this.#prefixWalk(filter!, field, dir === 'desc');
+      const walk = this.#prefixWalk(filter!, field, dir === 'desc', offset);
       if (walk !== undefined)
-        return this.#sortedWalk(walk.keys, field, pred, offset, limit, walk.tiesInOrder);
+        return this.#sortedWalk(
+          walk.keys,
+          field,
+          walk.skipped > 0 ? undefined : pred,
+          offset - walk.skipped,
+          limit,
+          walk.tiesInOrder,
+        );
     }
 
     const candidates = matchesAll ? undefined : this.#plan(filter!);
@@ -413,8 +420,14 @@ export class BucketState {
     if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {
       const [field, dir] = sortEntries[0]!;
       const ix = this.#sortedIndexFor(field);
-      if (ix !== undefined)
-        return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit, ix.tiesInOrderFor(0));
+      if (ix !== undefined) {
+        const desc = dir === 'desc';
+        if (!ix.tiesInOrderFor(0)) return this.#sortedWalk(ix.scan(desc), field, pred, offset, limit, false);
+        // No filter: an offset is passed over in the index without reading the records.
+        const walk = pred === undefined && offset > 0 ? ix.skipInOrder([], desc, offset) : undefined;
+        if (walk === undefined) return this.#sortedWalk(ix.scan(desc), field, pred, offset, limit, true);
+        return this.#sortedWalk(walk.keys, field, pred, offset - walk.skipped, limit, true);
+      }
     }
 
     let result: StoreRecord[] | undefined;
@@ -558,7 +571,8 @@ export class BucketState {
     filter: WhereFilter,
     field: string,
     descending: boolean,
-  ): { keys: Iterable<KeyId>; tiesInOrder: boolean } | undefined {
+    offset: number,
+  ): { keys: Iterable<KeyId>; tiesInOrder: boolean; skipped: number } | undefined {
     const type = this.def.definition.schema[field]?.type;
     if (type !== 'number' && type !== 'string') return undefined;
     for (const ix of this.indexes) {
@@ -572,8 +586,13 @@ export class BucketState {
         if (v === undefined) break;
         prefix.push(v);
       }
-      if (prefix.length === m)
-        return { keys: ix.prefixScan(prefix, descending), tiesInOrder: ix.tiesInOrderFor(m) };
+      if (prefix.length !== m) continue;
+      const tiesInOrder = ix.tiesInOrderFor(m);
+      // The filter is just the prefix's equalities: every entry under the prefix matches,
+      // so an offset is passed over in the index (the caller then needs no predicate).
+      if (tiesInOrder && offset > 0 && Object.keys(filter).length === m)
+        return { ...ix.skipInOrder(prefix, descending, offset), tiesInOrder };
+      return { keys: ix.prefixScan(prefix, descending), tiesInOrder, skipped: 0 };
     }
     return undefined;
   }

@@ -443,13 +443,21 @@ export class SortedIndex implements Index {
    * search) and reads it upwards, so a caller that stops early touches
    * only what it read.
    */
-  *#descendingTiesInOrder(prefix: readonly unknown[]): IterableIterator<KeyId> {
+  *#descendingTiesInOrder(prefix: readonly unknown[], partial?: PartialGroup): IterableIterator<KeyId> {
     const m = prefix.length;
     const n = this.#n;
     const list = this.#list;
     // Nulls of the last field sort after every value: [nullStart, end).
     const nullStart = list.seek([...prefix, null], comparePrefix);
     let hi = nullStart;
+    if (partial !== undefined) {
+      for (const e of list.ascending(partial.from)) {
+        if (comparePrefix(e, partial.group) !== 0) break;
+        sortedWalkCounter.entries++;
+        yield e[n] as KeyId;
+      }
+      hi = partial.start;
+    }
     for (;;) {
       const last = list.before(hi);
       if (last === undefined || comparePrefix(last, prefix) !== 0) break;
@@ -469,6 +477,57 @@ export class SortedIndex implements Index {
     }
   }
 
+  /**
+   * prefixScan (an empty prefix: scan) for an index with tiesInOrderFor
+   * (prefix.length), starting after the first `skip` records that have a
+   * value: passed over by counting through chunks, not read one by one (an
+   * offset deep into a large bucket). `skipped`: how many were passed over.
+   */
+  skipInOrder(
+    prefix: readonly unknown[],
+    descending: boolean,
+    skip: number,
+  ): { keys: Iterable<KeyId>; skipped: number } {
+    const m = prefix.length;
+    const list = this.#list;
+    const start = list.seek(prefix, comparePrefix);
+    const nullStart = list.seek([...prefix, null], comparePrefix);
+    const valued = list.distance(start, nullStart);
+    const skipped = Math.min(skip, valued);
+    if (!descending) return { keys: this.#ascendingFrom(list.advance(start, skipped), prefix), skipped };
+    if (skipped === 0) return { keys: m === 0 ? this.scan(true) : this.prefixScan(prefix, true), skipped };
+    // Output runs group by group downwards, each group upwards. The entry `skipped` places
+    // before the end of the values lies in the group where the output resumes; of that group,
+    // as many entries as lie from it to the group's end were passed over (from its start).
+    const at = list.advance(start, valued - skipped);
+    const group = [...prefix, list.at(at)![m]];
+    const groupStart = list.seek(group, comparePrefix);
+    const groupEnd = list.seek(group, comparePrefix, true);
+    const partial: PartialGroup = {
+      group,
+      start: groupStart,
+      from: list.advance(groupStart, list.distance(at, groupEnd)),
+    };
+    const keys = this.#descendingTiesInOrder(prefix, partial);
+    return { keys: m === 0 ? this.#thenNulls(keys) : keys, skipped };
+  }
+
+  *#ascendingFrom(from: Cursor, prefix: readonly unknown[]): IterableIterator<KeyId> {
+    const n = this.#n;
+    for (const e of this.#list.ascending(from)) {
+      if (comparePrefix(e, prefix) !== 0) break;
+      sortedWalkCounter.entries++;
+      yield e[n] as KeyId;
+    }
+    // One-field index: records without a value are kept apart.
+    if (prefix.length === 0) yield* this.#nulls;
+  }
+
+  *#thenNulls(keys: Iterable<KeyId>): IterableIterator<KeyId> {
+    yield* keys;
+    yield* this.#nulls;
+  }
+
   /** Every key in order of the first field; null-valued records last in both directions. */
   *scan(descending: boolean): IterableIterator<KeyId> {
     if (descending && this.tiesInOrderFor(0)) {
@@ -484,6 +543,16 @@ export class SortedIndex implements Index {
     }
     yield* this.#nulls;
   }
+}
+
+/** Where a descending walk resumes inside a group of equal values (see skipInOrder). */
+interface PartialGroup {
+  /** The prefix and the group's value. */
+  readonly group: readonly unknown[];
+  /** The group's first entry. */
+  readonly start: Cursor;
+  /** The first entry still to hand out. */
+  readonly from: Cursor;
 }
 
 /** Compares an entry with a partial tuple over the probe's length only. */
