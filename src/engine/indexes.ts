@@ -24,6 +24,14 @@ export interface Index {
    */
   addFresh(keyId: KeyId, record: Rec): boolean;
   /**
+   * Restore path: index `records` (with their `keys`, same positions) in
+   * one call, into an empty index, after the bucket's map received them.
+   * Returns the first record whose value an earlier one already holds
+   * (unique indexes; the index is then invalid and the caller discards
+   * the bucket), else undefined.
+   */
+  bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined;
+  /**
    * True while every key was added by an insert, in insertion order, so a
    * lookup returns keys in bucket order ('set' buckets). Cleared when an
    * update moves a key to another value; reset by clear().
@@ -156,6 +164,23 @@ export class HashIndex implements Index {
     const before = owners.size;
     owners.set(v, keyId); // one hash operation instead of get + set
     return owners.size !== before;
+  }
+
+  bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
+    const owners = this.#owners;
+    if (owners !== undefined) {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        const v = this.valueOf(r);
+        if (v === undefined) continue;
+        const before = owners.size;
+        owners.set(v, keys[i]!);
+        if (owners.size === before) return r;
+      }
+      return undefined;
+    }
+    for (let i = 0; i < records.length; i++) this.add(keys[i]!, records[i]!);
+    return undefined;
   }
 
   remove(keyId: KeyId, record: Rec): void {
@@ -392,6 +417,28 @@ export class SortedIndex implements Index {
     }
     this.add(keyId, record);
     return true;
+  }
+
+  bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
+    const owners = this.#owners;
+    const field = this.#fields[0]!;
+    const entries: Entry[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (owners !== undefined) {
+        const v = this.valueOf(r);
+        if (v !== undefined) {
+          const before = owners.size;
+          owners.set(v, keys[i]!);
+          if (owners.size === before) return r;
+        }
+      }
+      const first = r[field];
+      if (first === undefined || first === null) this.#nulls.add(keys[i]!);
+      else entries.push(this.#entry(keys[i]!, r));
+    }
+    this.#list.fill(entries);
+    return undefined;
   }
 
   remove(keyId: KeyId, record: Rec): void {

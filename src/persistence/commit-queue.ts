@@ -162,7 +162,8 @@ export class CommitQueue {
         typeof data === 'string' && data !== UNENCODABLE ? data : undefined,
       );
       if (feed) {
-        const k = JSON.stringify(c.key);
+        // A single-field key is its own id: its JSON is the record key's text already.
+        const k = c.key === c.keyId ? key : JSON.stringify(c.key);
         q.feed.push({ seq, bucket: c.bucket, key: k, op: c.op, version: c.version, at: batch.at, actor });
       }
     }
