@@ -55,8 +55,9 @@ export type KeyOf = (record: Rec) => KeyId;
  * and a query copies the array. An update that keeps the value does not
  * look for its entry (that would need a position per key): it only counts
  * the entry as stale, and the array is refreshed from the bucket's map
- * before it is read again, or once stale entries outnumber live ones
- * (so at most about one superseded record per key is kept alive).
+ * before it is read again, or by a write once stale entries outnumber live
+ * ones (removed keys: the array's length stays bounded) or after about four
+ * updates per key (updates keep at most one superseded record per key alive).
  */
 class ValueGroup {
   /** Records in the order their keys came; stale ones are refreshed before reads. A key whose record was not stored yet appears as its KeyId. */
@@ -77,6 +78,8 @@ class ValueGroup {
 
 /** Stale entries a group may hold beyond its live count before a write refreshes it. */
 const STALE_SLACK = 32;
+/** In-place updates per live entry after which a write refreshes the group (see replaced). */
+const UPDATES_PER_REFRESH = 4;
 
 export class HashIndex implements Index {
   readonly def: IndexDef;
@@ -143,8 +146,9 @@ export class HashIndex implements Index {
     const v = this.valueOf(previous);
     const cur = this.#members.get(v);
     if (typeof cur !== 'object') return; // one key: read from the bucket's map
-    cur.stale++;
-    if (cur.stale > cur.live + STALE_SLACK) this.#refresh(v, cur);
+    // In-place updates never lengthen the array and keep at most one superseded
+    // record per key alive: refreshing seldom (a lookup per entry) is enough.
+    if (++cur.stale > UPDATES_PER_REFRESH * cur.live + STALE_SLACK) this.#refresh(v, cur);
   }
 
   bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
