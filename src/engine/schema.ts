@@ -17,15 +17,31 @@ const MAX_NESTING_DEPTH = 10;
 
 type Rec = Record<string, unknown>;
 
-/** Checks one present (non-null) value; pushes what is wrong onto `issues`. */
-type ValueCheck = (value: unknown, path: string, issues: ValidationIssue[], depth: number, root: Rec) => void;
+/** A definition's rules, prepared once (compileRules). */
+interface CompiledRules {
+  readonly type: FieldType;
+  /** The start of the issue message for a value of another type. */
+  readonly typeMessage: string;
+  readonly enumSet: ReadonlySet<unknown> | undefined;
+  readonly enumMessage: string;
+  readonly minLength: number | undefined;
+  readonly maxLength: number | undefined;
+  readonly pattern: RegExp | undefined;
+  readonly patternMessage: string;
+  readonly format: FormatType | undefined;
+  readonly min: number | undefined;
+  readonly max: number | undefined;
+  readonly validate: FieldDefinition['validate'];
+  readonly properties: CompiledField[] | undefined;
+  readonly items: CompiledRules | undefined;
+  /** Only the type to check (most fields): nothing else to look at. */
+  plain: boolean;
+}
 
-interface CompiledField {
+interface CompiledField extends CompiledRules {
   readonly name: string;
   readonly def: FieldDefinition;
   readonly required: boolean;
-  /** Every rule of the definition, compiled once (type, enum set, lengths, pattern, format, …). */
-  readonly check: ValueCheck;
 }
 
 /** Fields whose values the store controls; `update` ignores attempts to set them. */
@@ -182,144 +198,121 @@ export class SchemaValidator {
 }
 
 function compileSchema(schema: SchemaDefinition): CompiledField[] {
-  return Object.entries(schema).map(([name, def]) => compileField(name, def));
-}
-
-function compileField(name: string, def: FieldDefinition): CompiledField {
-  return { name, def, required: def.required === true, check: compileCheck(def) };
+  return Object.entries(schema).map(([name, def]) => ({
+    ...compileRules(def),
+    name,
+    def,
+    required: def.required === true,
+  }));
 }
 
 /**
- * One definition's rules as a single check, built once per definition: the
- * enum becomes a Set, messages are formatted ahead, and rules the
- * definition does not have cost nothing. Issues come in the order type,
- * enum, string rules (minLength, maxLength, pattern, format) or number rules
- * (min, max), custom validate, nested properties, array items.
+ * One definition's rules, prepared once: the enum as a Set, messages
+ * formatted ahead, nested definitions compiled. checkValue applies them
+ * inline, in the order type, enum, string rules (minLength, maxLength,
+ * pattern, format) or number rules (min, max), custom validate, nested
+ * properties, array items.
  */
-function compileCheck(def: FieldDefinition): ValueCheck {
+function compileRules(def: FieldDefinition): CompiledRules {
   const type = def.type;
-  const rules: ValueCheck[] = [];
-  if (def.enum != null) {
-    const allowed = new Set(def.enum);
-    const message = `Value must be one of: ${def.enum.map(String).join(', ')}`;
-    rules.push((v, path, issues) => {
-      if (!allowed.has(v)) issues.push({ field: path, message, code: 'enum' });
-    });
-  }
-  const stringRules: ValueCheck[] = [];
-  if (def.minLength != null) {
-    const min = def.minLength;
-    const message = `Minimum length is ${min}`;
-    stringRules.push((v, path, issues) => {
-      if ((v as string).length < min) issues.push({ field: path, message, code: 'minLength' });
-    });
-  }
-  if (def.maxLength != null) {
-    const max = def.maxLength;
-    const message = `Maximum length is ${max}`;
-    stringRules.push((v, path, issues) => {
-      if ((v as string).length > max) issues.push({ field: path, message, code: 'maxLength' });
-    });
-  }
-  if (def.pattern != null) {
-    const pattern = new RegExp(def.pattern);
-    const message = `Value must match pattern "${def.pattern}"`;
-    stringRules.push((v, path, issues) => {
-      if (!pattern.test(v as string)) issues.push({ field: path, message, code: 'pattern' });
-    });
-  }
-  if (def.format != null) {
-    const format = def.format;
-    const message = `Invalid ${format} format`;
-    stringRules.push((v, path, issues) => {
-      if (!matchesFormat(v as string, format)) issues.push({ field: path, message, code: 'format' });
-    });
-  }
-  if (stringRules.length > 0) {
-    const run = sequence(stringRules);
-    rules.push((v, path, issues, depth, root) => {
-      if (typeof v === 'string') run(v, path, issues, depth, root);
-    });
-  }
-  const numberRules: ValueCheck[] = [];
-  if (def.min != null) {
-    const min = def.min;
-    const message = `Minimum value is ${min}`;
-    numberRules.push((v, path, issues) => {
-      if ((v as number) < min) issues.push({ field: path, message, code: 'min' });
-    });
-  }
-  if (def.max != null) {
-    const max = def.max;
-    const message = `Maximum value is ${max}`;
-    numberRules.push((v, path, issues) => {
-      if ((v as number) > max) issues.push({ field: path, message, code: 'max' });
-    });
-  }
-  if (numberRules.length > 0) {
-    const run = sequence(numberRules);
-    rules.push((v, path, issues, depth, root) => {
-      if (typeof v === 'number') run(v, path, issues, depth, root);
-    });
-  }
-  if (def.validate != null) {
-    const validate = def.validate;
-    rules.push((v, path, issues, _depth, root) => {
-      let error: string | undefined;
-      try {
-        error = validate(v, root);
-      } catch (e) {
-        error = `validator threw: ${e instanceof Error ? e.message : String(e)}`;
-      }
-      if (error !== undefined) issues.push({ field: path, message: error, code: 'custom' });
-    });
-  }
-  if (def.properties != null && type === 'object') {
-    const properties = compileSchema(def.properties);
-    rules.push((v, path, issues, depth, root) => {
-      validateFields(properties, v as Rec, path, issues, depth + 1, root);
-    });
-  }
-  if (def.items != null && type === 'array') {
-    const item = compileCheck(def.items);
-    rules.push((v, path, issues, depth, root) => {
-      if (depth >= MAX_NESTING_DEPTH) return;
-      const list = v as unknown[];
-      for (let i = 0; i < list.length; i++) {
-        const x = list[i];
-        if (x === undefined || x === null) continue;
-        item(x, `${path}[${i}]`, issues, depth + 1, root);
-      }
-    });
-  }
-  const typeOk = TYPE_CHECKS[type];
-  const typeMessage = `Expected type "${type}", got `;
-  const run = sequence(rules);
-  return (v, path, issues, depth, root) => {
-    if (!typeOk(v)) {
-      issues.push({ field: path, message: typeMessage + describeType(v), code: 'type' });
-      return;
-    }
-    run(v, path, issues, depth, root);
+  const properties = def.properties != null && type === 'object' ? compileSchema(def.properties) : undefined;
+  const items = def.items != null && type === 'array' ? compileRules(def.items) : undefined;
+  const enumSet = def.enum != null ? new Set<unknown>(def.enum) : undefined;
+  const pattern = def.pattern != null ? new RegExp(def.pattern) : undefined;
+  const r: CompiledRules = {
+    type,
+    typeMessage: `Expected type "${type}", got `,
+    enumSet,
+    enumMessage: enumSet !== undefined ? `Value must be one of: ${def.enum!.map(String).join(', ')}` : '',
+    minLength: def.minLength ?? undefined,
+    maxLength: def.maxLength ?? undefined,
+    pattern,
+    patternMessage: pattern !== undefined ? `Value must match pattern "${def.pattern}"` : '',
+    format: def.format ?? undefined,
+    min: def.min ?? undefined,
+    max: def.max ?? undefined,
+    validate: def.validate ?? undefined,
+    properties,
+    items,
+    plain: false,
   };
+  r.plain =
+    enumSet === undefined &&
+    r.minLength === undefined &&
+    r.maxLength === undefined &&
+    pattern === undefined &&
+    r.format === undefined &&
+    r.min === undefined &&
+    r.max === undefined &&
+    r.validate === undefined &&
+    properties === undefined &&
+    items === undefined;
+  return r;
 }
 
-const NO_RULES: ValueCheck = () => {};
-
-/** Rules run one after another (no loop for the common one- and two-rule cases). */
-function sequence(rules: readonly ValueCheck[]): ValueCheck {
-  if (rules.length === 0) return NO_RULES;
-  if (rules.length === 1) return rules[0]!;
-  if (rules.length === 2) {
-    const [a, b] = rules as [ValueCheck, ValueCheck];
-    return (v, path, issues, depth, root) => {
-      a(v, path, issues, depth, root);
-      b(v, path, issues, depth, root);
-    };
+/** Checks one present (non-null) value against its rules; pushes what is wrong onto `issues`. */
+function checkValue(
+  r: CompiledRules,
+  v: unknown,
+  path: string,
+  issues: ValidationIssue[],
+  depth: number,
+  root: Rec,
+): void {
+  let typeOk: boolean;
+  switch (r.type) {
+    case 'string':
+      typeOk = typeof v === 'string';
+      break;
+    case 'number':
+      typeOk = typeof v === 'number' && !Number.isNaN(v);
+      break;
+    case 'array':
+      typeOk = Array.isArray(v);
+      break;
+    default:
+      typeOk = TYPE_CHECKS[r.type](v);
   }
-  return (v, path, issues, depth, root) => {
-    for (let i = 0; i < rules.length; i++) rules[i]!(v, path, issues, depth, root);
-  };
+  if (!typeOk) {
+    issues.push({ field: path, message: r.typeMessage + describeType(v), code: 'type' });
+    return;
+  }
+  if (r.plain) return;
+  if (r.enumSet !== undefined && !r.enumSet.has(v))
+    issues.push({ field: path, message: r.enumMessage, code: 'enum' });
+  if (typeof v === 'string') {
+    if (r.minLength !== undefined && v.length < r.minLength)
+      issues.push({ field: path, message: `Minimum length is ${r.minLength}`, code: 'minLength' });
+    if (r.maxLength !== undefined && v.length > r.maxLength)
+      issues.push({ field: path, message: `Maximum length is ${r.maxLength}`, code: 'maxLength' });
+    if (r.pattern !== undefined && !r.pattern.test(v))
+      issues.push({ field: path, message: r.patternMessage, code: 'pattern' });
+    if (r.format !== undefined && !matchesFormat(v, r.format))
+      issues.push({ field: path, message: `Invalid ${r.format} format`, code: 'format' });
+  } else if (typeof v === 'number') {
+    if (r.min !== undefined && v < r.min)
+      issues.push({ field: path, message: `Minimum value is ${r.min}`, code: 'min' });
+    if (r.max !== undefined && v > r.max)
+      issues.push({ field: path, message: `Maximum value is ${r.max}`, code: 'max' });
+  }
+  if (r.validate !== undefined) {
+    let error: string | undefined;
+    try {
+      error = r.validate(v, root);
+    } catch (e) {
+      error = `validator threw: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    if (error !== undefined) issues.push({ field: path, message: error, code: 'custom' });
+  }
+  if (r.properties !== undefined) validateFields(r.properties, v as Rec, path, issues, depth + 1, root);
+  if (r.items !== undefined && depth < MAX_NESTING_DEPTH) {
+    const list = v as unknown[];
+    for (let i = 0; i < list.length; i++) {
+      const x = list[i];
+      if (x === undefined || x === null) continue;
+      checkValue(r.items, x, `${path}[${i}]`, issues, depth + 1, root);
+    }
+  }
 }
 
 function validateFields(
@@ -343,7 +336,7 @@ function validateFields(
         });
       continue;
     }
-    f.check(value, prefix ? `${prefix}.${f.name}` : f.name, issues, depth, root);
+    checkValue(f, value, prefix ? `${prefix}.${f.name}` : f.name, issues, depth, root);
   }
 }
 

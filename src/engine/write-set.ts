@@ -549,26 +549,10 @@ export class WriteSet {
   /** Apply the checked changes. Must follow a successful `validate()` in the same tick. */
   apply(actor: string | undefined): ChangeBatch {
     const changes: Change[] = [];
-    const refs = this.#host.refs;
-    const staged = this.#staged();
-    for (let i = 0; i < staged.length; i++) {
-      const { bucket: b, keyId, base, next } = staged[i]!;
-      if (base === undefined && next === undefined) continue;
-      if (next !== undefined) b.put(keyId, base, next);
-      else b.remove(keyId, base!);
-      if (b.def.refs.length > 0) refs.track(b, keyId, base, next);
-      const rec = (next ?? base)!;
-      changes.push({
-        bucket: b.name,
-        op: base === undefined ? 'insert' : next === undefined ? 'delete' : 'update',
-        key: b.publicKeyOf(rec),
-        keyId,
-        oldRecord: base,
-        newRecord: next,
-        version: rec._version,
-        seq: 0,
-      });
-    }
+    const order = this.#order;
+    if (order === undefined) {
+      if (this.#one !== undefined) this.#applyStaged(this.#one, changes);
+    } else for (let i = 0; i < order.length; i++) this.#applyStaged(order[i]!, changes);
     let counters: Map<string, number> = NO_COUNTERS;
     if (this.#counters !== undefined && this.#counters.size > 0) {
       counters = new Map();
@@ -578,6 +562,25 @@ export class WriteSet {
       }
     }
     return { changes, counters, actor, at: this.now };
+  }
+
+  #applyStaged(s: Staged, changes: Change[]): void {
+    const { bucket: b, keyId, base, next } = s;
+    if (base === undefined && next === undefined) return;
+    if (next !== undefined) b.put(keyId, base, next);
+    else b.remove(keyId, base!);
+    if (b.def.refs.length > 0) this.#host.refs.track(b, keyId, base, next);
+    const rec = (next ?? base)!;
+    changes.push({
+      bucket: b.name,
+      op: base === undefined ? 'insert' : next === undefined ? 'delete' : 'update',
+      key: b.publicKeyOf(rec),
+      keyId,
+      oldRecord: base,
+      newRecord: next,
+      version: rec._version,
+      seq: 0,
+    });
   }
 }
 
