@@ -29,7 +29,7 @@ import {
   toStorageError,
 } from './errors.js';
 import { type LostRecord, PendingWrites } from './pending.js';
-import { LogRetention } from './retention.js';
+import { LogRetention, trimQueuedFeed } from './retention.js';
 import { saveSnapshotBucket } from './snapshot.js';
 import type { StorageHost } from './store-storage.js';
 import type { FeedWrite, HistoryWrite, IncrementalAdapter, StorageAdapter } from './types.js';
@@ -166,6 +166,7 @@ export class CommitQueue {
         q.feed.push({ seq, bucket: c.bucket, key: k, op: c.op, version: c.version, at: batch.at, actor });
       }
     }
+    if (feed) trimQueuedFeed(q.feed, this.seq, host.feedLimit);
     for (const [b, v] of batch.counters) {
       if (!host.isPersistent(b)) continue;
       any = true;

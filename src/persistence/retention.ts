@@ -62,3 +62,25 @@ export class LogRetention {
     };
   }
 }
+
+/**
+ * Drop queued feed rows the feed no longer promises (`seq <= seq - limit`) once they are many:
+ * a long debounce window then holds about `limit` rows, not one per change.
+ */
+export function trimQueuedFeed(feed: FeedWrite[], seq: number, limit: number): void {
+  if (feed.length < 2 * limit + 1024) return;
+  const drop = firstAbove(feed, seq - limit);
+  if (drop > 0) feed.splice(0, drop);
+}
+
+/** Index of the first feed row with a seq above `seq` (rows are in seq order). */
+export function firstAbove(feed: readonly FeedWrite[], seq: number): number {
+  let lo = 0;
+  let hi = feed.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (feed[mid]!.seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -35,6 +35,10 @@
 // checked on every load (SQLite itself has no checksums), so changed
 // bytes are refused instead of loaded. A load also compares the rows read
 // with the key index's count, so rows a damaged page hides are noticed.
+// Schema version 4 lets one quire_history row hold several versions of a
+// record (`packed`, `first_at`, `versions`): a flush that changed a record
+// N times writes one row for it, not N (rows without `packed` hold one
+// version, as before). See writeHistoryRows / unpackHistory.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -53,6 +57,7 @@ import {
 } from './errors.js';
 import { WriterLock } from './lock.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
+import { firstAbove } from './retention.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -66,7 +71,7 @@ import type {
 } from './types.js';
 
 /** Current on-disk schema version. Bump and add a step to MIGRATIONS for every format change. */
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 const crc32: (data: string | Uint8Array, value?: number) => number = (
   zlib as unknown as { crc32: (d: string | Uint8Array, v?: number) => number }
@@ -142,6 +147,17 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
     db.function('quire_row_crc', { deterministic: true }, (data) => rowChecksum(String(data)));
     db.exec('UPDATE quire_records SET crc = quire_row_crc(data)');
   },
+  // 3 → 4: history rows that hold several versions of a record (the rows stored so far hold one each)
+  (db) => {
+    const columns = db.prepare('PRAGMA table_info(quire_history)').all() as Array<{ name: string }>;
+    for (const [name, type] of [
+      ['packed', 'TEXT'],
+      ['first_at', 'INTEGER'],
+      ['versions', 'INTEGER'],
+    ])
+      if (!columns.some((c) => c.name === name))
+        db.exec(`ALTER TABLE quire_history ADD COLUMN ${name} ${type}`);
+  },
 ];
 
 export interface SQLiteAdapterOptions {
@@ -176,6 +192,7 @@ interface Statements {
   insertRows: MultiRowInsert;
   upsertRows: MultiRowInsert;
   historyRows: MultiRowInsert;
+  packedHistoryRows: MultiRowInsert;
   feedRows: MultiRowInsert;
   pruneFeed: Database.Statement;
   readFeed: Database.Statement;
@@ -393,18 +410,23 @@ export class SQLiteAdapter implements IncrementalAdapter {
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
         .pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
+      // Rows older than the newest row that completes `keep` versions (a packed row counts its versions).
       keepVersions: db.prepare(
-        `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq <= (
-           SELECT seq FROM quire_history WHERE bucket_id = @id AND key = @key ORDER BY seq DESC LIMIT 1 OFFSET @keep)`,
+        `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq < (
+           SELECT seq FROM (
+             SELECT seq, sum(coalesce(versions, 1)) OVER (ORDER BY seq DESC) AS n
+             FROM quire_history INDEXED BY quire_history_key WHERE bucket_id = @id AND key = @key)
+           WHERE n >= @keep ORDER BY seq DESC LIMIT 1)`,
       ),
       keepKeyAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND key = ? AND at < ?'),
       keepAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND at < ?'),
       dropHistory: db.prepare('DELETE FROM quire_history WHERE bucket_id = ?'),
+      // A packed row's seq and at are its newest version's, first_at its oldest's; its versions are filtered after.
       readHistory: db.prepare(
-        `SELECT key, seq, version, op, at, actor, data FROM quire_history INDEXED BY quire_history_key
-         WHERE bucket_id = @id AND key = @key AND at >= @since AND at <= @until
-           AND (@version IS NULL OR version = @version)
-         ORDER BY seq DESC LIMIT @limit`,
+        `SELECT key, seq, version, op, at, actor, data, packed FROM quire_history INDEXED BY quire_history_key
+         WHERE bucket_id = @id AND key = @key AND at >= @since AND coalesce(first_at, at) <= @until
+           AND (@version IS NULL OR version = @version OR packed IS NOT NULL)
+         ORDER BY seq DESC`,
       ),
       insertRows: new MultiRowInsert(
         db,
@@ -422,6 +444,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
         db,
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
         8,
+      ),
+      packedHistoryRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data, packed, first_at, versions) VALUES',
+        11,
       ),
       feedRows: new MultiRowInsert(
         db,
@@ -723,31 +750,38 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 
   #writeHistory(st: Statements, store: string, unit: CommitUnit): void {
-    let lastBucket = '';
-    let id = 0;
-    const touched = new Map<string, Set<string>>();
-    const rows = st.historyRows.start();
+    const keep = new Map<string, number>();
+    for (const rule of unit.retention ?? [])
+      if (rule.maxVersions !== undefined) keep.set(rule.bucket, rule.maxVersions);
+    // Versions by bucket and record, in seq order.
+    const byBucket = new Map<string, Map<string, HistoryWrite[]>>();
     for (const h of unit.history!) {
-      if (h.bucket !== lastBucket) {
-        id = this.#id(st, store, h.bucket, true)!;
-        lastBucket = h.bucket;
-      }
-      rows.add(id, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
-      let keys = touched.get(h.bucket);
-      if (keys === undefined) touched.set(h.bucket, (keys = new Set()));
-      keys.add(h.key);
+      let byKey = byBucket.get(h.bucket);
+      if (byKey === undefined) byBucket.set(h.bucket, (byKey = new Map()));
+      const versions = byKey.get(h.key);
+      if (versions === undefined) byKey.set(h.key, [h]);
+      else versions.push(h);
     }
-    rows.end();
+    const single = st.historyRows.start();
+    const packed = st.packedHistoryRows.start();
+    for (const [bucket, byKey] of byBucket) {
+      const id = this.#id(st, store, bucket, true)!;
+      writeHistoryRows(id, byKey, keep.get(bucket), single, packed);
+    }
+    single.end();
+    packed.end();
     for (const rule of unit.retention ?? []) {
-      const keys = touched.get(rule.bucket);
+      const keys = byBucket.get(rule.bucket)?.keys();
       if (keys === undefined) continue;
       const bid = this.#id(st, store, rule.bucket, true)!;
-      if (rule.maxVersions !== undefined)
-        for (const k of keys) st.keepVersions.run({ id: bid, key: k, keep: rule.maxVersions });
-      if (rule.before !== undefined) {
-        if (rule.sweep === true) st.keepAge.run(bid, rule.before);
-        else for (const k of keys) st.keepKeyAge.run(bid, k, rule.before);
-      }
+      const each = rule.maxVersions !== undefined || (rule.before !== undefined && rule.sweep !== true);
+      if (each)
+        for (const k of keys) {
+          if (rule.maxVersions !== undefined)
+            st.keepVersions.run({ id: bid, key: k, keep: rule.maxVersions });
+          if (rule.before !== undefined && rule.sweep !== true) st.keepKeyAge.run(bid, k, rule.before);
+        }
+      if (rule.before !== undefined && rule.sweep === true) st.keepAge.run(bid, rule.before);
     }
   }
 
@@ -757,27 +791,62 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (st === undefined) return [];
     const id = this.#id(st, store, bucket, false);
     if (id === undefined) return [];
-    const rows = st.readHistory.all({
+    const rows = st.readHistory.iterate({
       id,
       key,
       since: Number.isFinite(f.since) ? f.since : Number.MIN_SAFE_INTEGER,
       until: Number.isFinite(f.until) ? f.until : Number.MAX_SAFE_INTEGER,
       version: f.version ?? null,
-      limit: Number.isFinite(f.limit) ? f.limit : -1,
-    }) as Array<Omit<HistoryWrite, 'bucket'>>;
-    return rows.map((r) => ({ ...r, bucket }));
+    }) as IterableIterator<StoredHistoryRow>;
+    const out: HistoryWrite[] = [];
+    for (const r of rows) {
+      if (r.packed === null) {
+        out.push({
+          bucket,
+          key: r.key,
+          seq: r.seq,
+          version: r.version,
+          op: r.op,
+          at: r.at,
+          actor: r.actor,
+          data: r.data,
+        });
+      } else {
+        const versions = unpackHistory(bucket, r);
+        for (let i = versions.length - 1; i >= 0 && out.length < f.limit; i--) {
+          const v = versions[i]!;
+          if (v.at >= f.since && v.at <= f.until && (f.version === undefined || v.version === f.version))
+            out.push(v);
+        }
+      }
+      if (out.length >= f.limit) break;
+    }
+    return out;
   }
 
   /** Every stored history and feed row of a store (copying a store to another database). */
   dumpLog(store: string): { history: HistoryWrite[]; feed: FeedWrite[] } {
     const db = this.#ensure();
     if (this.#st === undefined) return { history: [], feed: [] };
-    const history = db
+    const rows = db
       .prepare(
-        `SELECT b.name AS bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data
+        `SELECT b.name AS bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data, h.packed
          FROM quire_history h JOIN quire_buckets b ON b.id = h.bucket_id WHERE b.store = ? ORDER BY h.seq`,
       )
-      .all(store) as HistoryWrite[];
+      .all(store) as Array<StoredHistoryRow & { bucket: string }>;
+    let history: HistoryWrite[] = [];
+    let unpacked = false;
+    for (const r of rows) {
+      if (r.packed === null) {
+        const { packed: _, ...row } = r;
+        history.push(row);
+      } else {
+        unpacked = true;
+        for (const v of unpackHistory(r.bucket, r)) history.push(v);
+      }
+    }
+    // A packed row sits at its newest version's seq: put its older versions back in order.
+    if (unpacked) history = history.sort((x, y) => x.seq - y.seq);
     const feed = this.#st.readFeed.all(store, 0, -1) as FeedWrite[];
     return { history, feed };
   }
@@ -940,6 +1009,82 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 }
 
+/** A quire_history row as read: `packed` is null for a row that holds one version. */
+type StoredHistoryRow = Omit<HistoryWrite, 'bucket'> & { packed: string | null };
+
+/**
+ * Append the history rows of one bucket: a record with one version in the
+ * unit gets a row of its own; a record with several gets one packed row:
+ * `packed` lists them, oldest first, as [seq, version, op, at, actor,
+ * length of the record JSON or -1 for none], `data` is their record JSON
+ * concatenated, and the row's seq, version, op, at and actor are the newest
+ * version's (first_at the oldest's). Versions past the bucket's `maxVersions`
+ * are not written at all.
+ */
+function writeHistoryRows(
+  id: number,
+  byKey: Map<string, HistoryWrite[]>,
+  keep: number | undefined,
+  single: MultiRowInsert,
+  packed: MultiRowInsert,
+): void {
+  for (const [key, all] of byKey) {
+    const versions = keep !== undefined && all.length > keep ? all.slice(all.length - keep) : all;
+    const last = versions[versions.length - 1]!;
+    if (versions.length === 1) {
+      single.add(id, key, last.seq, last.version, last.op, last.at, last.actor, last.data);
+      continue;
+    }
+    let head = '[';
+    let data = '';
+    let actor: string | null | undefined;
+    let actorJson = 'null';
+    for (let i = 0; i < versions.length; i++) {
+      const v = versions[i]!;
+      if (v.actor !== actor) {
+        actor = v.actor;
+        actorJson = actor === null ? 'null' : JSON.stringify(actor);
+      }
+      const d = v.data;
+      head += `${i === 0 ? '' : ','}[${v.seq},${v.version},"${v.op}",${v.at},${actorJson},${d === null ? -1 : d.length}]`;
+      if (d !== null) data += d;
+    }
+    packed.add(
+      id,
+      key,
+      last.seq,
+      last.version,
+      last.op,
+      last.at,
+      last.actor,
+      data,
+      `${head}]`,
+      versions[0]!.at,
+      versions.length,
+    );
+  }
+}
+
+/** The versions of a packed history row, oldest first. */
+function unpackHistory(bucket: string, r: Omit<StoredHistoryRow, 'bucket'>): HistoryWrite[] {
+  const entries = JSON.parse(r.packed!) as Array<
+    [number, number, HistoryWrite['op'], number, string | null, number]
+  >;
+  const out: HistoryWrite[] = new Array(entries.length);
+  const text = r.data ?? '';
+  let at = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const [seq, version, op, time, actor, length] = entries[i]!;
+    let data: string | null = null;
+    if (length >= 0) {
+      data = text.slice(at, at + length);
+      at += length;
+    }
+    out[i] = { bucket, key: r.key, seq, version, op, at: time, actor, data };
+  }
+  return out;
+}
+
 /** Rows a restore reads, checks and parses at a time. */
 const LOAD_CHUNK_ROWS = 4096;
 
@@ -948,15 +1093,16 @@ const ROWS_PER_STATEMENT = 64;
 
 /**
  * An INSERT of many rows per statement: rows are collected and run
- * ROWS_PER_STATEMENT at a time (the rest one by one), which saves a
+ * ROWS_PER_STATEMENT at a time (the rest in power-of-two runs), which saves a
  * statement run per row. The statements are prepared on first use.
  */
 class MultiRowInsert {
   readonly #db: Database.Database;
   readonly #sql: (rows: number) => string;
   readonly #width: number;
-  #one: Database.Statement | undefined;
   #many: Database.Statement | undefined;
+  /** Statements for fewer rows than ROWS_PER_STATEMENT, by row count (powers of two). */
+  readonly #fewer = new Map<number, Database.Statement>();
   #params: unknown[] = [];
 
   constructor(db: Database.Database, head: string, width: number, tail = '') {
@@ -984,23 +1130,18 @@ class MultiRowInsert {
   end(): void {
     const p = this.#params;
     if (p.length === 0) return;
-    this.#one ??= this.#db.prepare(this.#sql(1));
+    // The rest in runs of 32, 16, …, 1 rows: at most six statements (a strict commit of 32 changes is one).
     const w = this.#width;
-    for (let i = 0; i < p.length; i += w) this.#one.run(p.slice(i, i + w));
+    let at = 0;
+    for (let rows = ROWS_PER_STATEMENT >> 1; rows >= 1; rows >>= 1) {
+      if ((p.length - at) / w < rows) continue;
+      let st = this.#fewer.get(rows);
+      if (st === undefined) this.#fewer.set(rows, (st = this.#db.prepare(this.#sql(rows))));
+      st.run(at === 0 && p.length === rows * w ? p : p.slice(at, at + rows * w));
+      at += rows * w;
+    }
     p.length = 0;
   }
-}
-
-/** Index of the first feed row with a seq above `seq` (rows are in seq order). */
-function firstAbove(feed: readonly FeedWrite[], seq: number): number {
-  let lo = 0;
-  let hi = feed.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (feed[mid]!.seq <= seq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
