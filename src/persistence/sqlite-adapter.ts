@@ -38,7 +38,10 @@
 // Schema version 4 lets one quire_history row hold several versions of a
 // record (`packed`, `first_at`, `versions`): a flush that changed a record
 // N times writes one row for it, not N (rows without `packed` hold one
-// version, as before). See writeHistoryRows / unpackHistory.
+// version, as before). See writeHistoryRows / unpackHistory. Likewise a
+// quire_feed row may hold the feed entries of a whole commit (`packed`, up
+// to FEED_ENTRIES_PER_ROW; seq and the other columns are its newest
+// entry's): one row per commit instead of one per change (writeFeedRows).
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -157,6 +160,8 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
     ])
       if (!columns.some((c) => c.name === name))
         db.exec(`ALTER TABLE quire_history ADD COLUMN ${name} ${type}`);
+    const feed = db.prepare('PRAGMA table_info(quire_feed)').all() as Array<{ name: string }>;
+    if (!feed.some((c) => c.name === 'packed')) db.exec('ALTER TABLE quire_feed ADD COLUMN packed TEXT');
   },
 ];
 
@@ -194,6 +199,7 @@ interface Statements {
   historyRows: MultiRowInsert;
   packedHistoryRows: MultiRowInsert;
   feedRows: MultiRowInsert;
+  packedFeedRows: MultiRowInsert;
   pruneFeed: Database.Statement;
   readFeed: Database.Statement;
 }
@@ -455,9 +461,15 @@ export class SQLiteAdapter implements IncrementalAdapter {
         'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES',
         8,
       ),
+      packedFeedRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor, packed) VALUES',
+        9,
+      ),
       pruneFeed: db.prepare('DELETE FROM quire_feed WHERE store = ? AND seq <= ?'),
+      // A packed row is read whole: its older entries may be at or below `since` (filtered after).
       readFeed: db.prepare(
-        'SELECT seq, bucket, key, op, version, at, actor FROM quire_feed WHERE store = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT seq, bucket, key, op, version, at, actor, packed FROM quire_feed WHERE store = ? AND seq > ? ORDER BY seq',
       ),
     };
   }
@@ -665,15 +677,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
       updates.end();
       if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(st, store, unit);
       if (unit.feed !== undefined) {
-        const rows = st.feedRows.start();
         const feed = unit.feed;
         // Rows the same unit prunes again are not written (a first flush of many records).
         const from = unit.feedPruneTo === undefined ? 0 : firstAbove(feed, unit.feedPruneTo);
-        for (let i = from; i < feed.length; i++) {
-          const f = feed[i]!;
-          rows.add(store, f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
-        }
-        rows.end();
+        writeFeedRows(store, feed, from, st.feedRows, st.packedFeedRows);
       }
       if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
       // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
@@ -847,7 +854,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }
     // A packed row sits at its newest version's seq: put its older versions back in order.
     if (unpacked) history = history.sort((x, y) => x.seq - y.seq);
-    const feed = this.#st.readFeed.all(store, 0, -1) as FeedWrite[];
+    const feed = readFeedRows(this.#st.readFeed, store, 0, Number.POSITIVE_INFINITY);
     return { history, feed };
   }
 
@@ -855,7 +862,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#ensure();
     const st = this.#st;
     if (st === undefined) return [];
-    return st.readFeed.all(store, since, Number.isFinite(limit) ? limit : -1) as FeedWrite[];
+    return readFeedRows(st.readFeed, store, since, limit);
   }
 
   /**
@@ -1081,6 +1088,75 @@ function unpackHistory(bucket: string, r: Omit<StoredHistoryRow, 'bucket'>): His
       at += length;
     }
     out[i] = { bucket, key: r.key, seq, version, op, at: time, actor, data };
+  }
+  return out;
+}
+
+/** Feed entries per packed quire_feed row: a reader of the newest changes parses at most this many more. */
+const FEED_ENTRIES_PER_ROW = 256;
+
+/**
+ * Append feed entries `feed[from..]`: packed rows of up to FEED_ENTRIES_PER_ROW
+ * entries, each [seq, bucket, key, op, version, at, actor] (key as stored, in
+ * JSON), the row's own columns being its newest entry's; a single entry is a
+ * plain row.
+ */
+function writeFeedRows(
+  store: string,
+  feed: readonly FeedWrite[],
+  from: number,
+  single: MultiRowInsert,
+  packed: MultiRowInsert,
+): void {
+  const plain = single.start();
+  const rows = packed.start();
+  let bucket: string | undefined;
+  let bucketJson = '';
+  let actor: string | null | undefined;
+  let actorJson = 'null';
+  for (let start = from; start < feed.length; start += FEED_ENTRIES_PER_ROW) {
+    const end = Math.min(feed.length, start + FEED_ENTRIES_PER_ROW);
+    const last = feed[end - 1]!;
+    if (end - start === 1) {
+      plain.add(store, last.seq, last.bucket, last.key, last.op, last.version, last.at, last.actor);
+      continue;
+    }
+    let text = '[';
+    for (let i = start; i < end; i++) {
+      const f = feed[i]!;
+      if (f.bucket !== bucket) {
+        bucket = f.bucket;
+        bucketJson = JSON.stringify(bucket);
+      }
+      if (f.actor !== actor) {
+        actor = f.actor;
+        actorJson = actor === null ? 'null' : JSON.stringify(actor);
+      }
+      text += `${i === start ? '' : ','}[${f.seq},${bucketJson},${f.key},"${f.op}",${f.version},${f.at},${actorJson}]`;
+    }
+    rows.add(store, last.seq, last.bucket, last.key, last.op, last.version, last.at, last.actor, `${text}]`);
+  }
+  plain.end();
+  rows.end();
+}
+
+/** Feed rows with `seq > since`, oldest first, packed rows unpacked. */
+function readFeedRows(read: Database.Statement, store: string, since: number, limit: number): FeedWrite[] {
+  const out: FeedWrite[] = [];
+  if (!(limit > 0)) return out;
+  for (const r of read.iterate(store, since) as IterableIterator<FeedWrite & { packed: string | null }>) {
+    if (r.packed === null) {
+      const { packed: _, ...row } = r;
+      out.push(row);
+    } else {
+      const entries = JSON.parse(r.packed) as Array<
+        [number, string, unknown, FeedWrite['op'], number, number, string | null]
+      >;
+      for (const [seq, bucket, key, op, version, at, actor] of entries)
+        if (seq > since && out.length < limit)
+          out.push({ seq, bucket, key: JSON.stringify(key), op, version, at, actor });
+    }
+    if (out.length >= limit) break;
   }
   return out;
 }
