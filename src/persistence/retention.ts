@@ -111,7 +111,8 @@ export class QueuedFeed {
    * a long debounce window then holds about `limit` rows, not one per change.
    */
   trim(seq: number, limit: number): void {
-    if (this.#seq.length < 2 * limit + 1024) return;
+    // Compacting copies the `limit` rows kept: done rarely, that is a fraction of a copy per change.
+    if (this.#seq.length < 4 * limit + 4096) return;
     const drop = firstSeqAbove(this.#seq, seq - limit);
     if (drop > 0) this.#keep((_, i) => i >= drop);
   }
