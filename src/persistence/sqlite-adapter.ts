@@ -819,7 +819,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
           data: r.data,
         });
       } else {
-        const versions = unpackHistory(bucket, r);
+        const versions = unpackHistory(this.path, bucket, r);
         for (let i = versions.length - 1; i >= 0 && out.length < f.limit; i--) {
           const v = versions[i]!;
           if (v.at >= f.since && v.at <= f.until && (f.version === undefined || v.version === f.version))
@@ -849,12 +849,12 @@ export class SQLiteAdapter implements IncrementalAdapter {
         history.push(row);
       } else {
         unpacked = true;
-        for (const v of unpackHistory(r.bucket, r)) history.push(v);
+        for (const v of unpackHistory(this.path, r.bucket, r)) history.push(v);
       }
     }
     // A packed row sits at its newest version's seq: put its older versions back in order.
     if (unpacked) history = history.sort((x, y) => x.seq - y.seq);
-    const feed = readFeedRows(this.#st.readFeed, store, 0, Number.POSITIVE_INFINITY);
+    const feed = readFeedRows(this.path, this.#st.readFeed, store, 0, Number.POSITIVE_INFINITY);
     return { history, feed };
   }
 
@@ -862,7 +862,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#ensure();
     const st = this.#st;
     if (st === undefined) return [];
-    return readFeedRows(st.readFeed, store, since, limit);
+    return readFeedRows(this.path, st.readFeed, store, since, limit);
   }
 
   /**
@@ -1073,10 +1073,13 @@ function writeHistoryRows(
 }
 
 /** The versions of a packed history row, oldest first. */
-function unpackHistory(bucket: string, r: Omit<StoredHistoryRow, 'bucket'>): HistoryWrite[] {
-  const entries = JSON.parse(r.packed!) as Array<
-    [number, number, HistoryWrite['op'], number, string | null, number]
-  >;
+function unpackHistory(file: string, bucket: string, r: Omit<StoredHistoryRow, 'bucket'>): HistoryWrite[] {
+  const entries = parsePacked(
+    file,
+    r.packed!,
+    `history of key ${r.key} in bucket "${bucket}"`,
+    bucket,
+  ) as Array<[number, number, HistoryWrite['op'], number, string | null, number]>;
   const out: HistoryWrite[] = new Array(entries.length);
   const text = r.data ?? '';
   let at = 0;
@@ -1090,6 +1093,24 @@ function unpackHistory(bucket: string, r: Omit<StoredHistoryRow, 'bucket'>): His
     out[i] = { bucket, key: r.key, seq, version, op, at: time, actor, data };
   }
   return out;
+}
+
+/** The entry list of a packed row; damaged text is a StorageCorruptError naming what it held. */
+function parsePacked(file: string, text: string, what: string, bucket?: string): unknown[] {
+  let entries: unknown;
+  try {
+    entries = JSON.parse(text);
+  } catch (e) {
+    entries = e;
+  }
+  if (Array.isArray(entries)) return entries;
+  throw new StorageCorruptError(
+    file,
+    `Stored ${what} in "${file}" is damaged (${entries instanceof Error ? entries.message : 'not a list'})`,
+    undefined,
+    entries instanceof Error ? entries : undefined,
+    { bucket, lost: what },
+  );
 }
 
 /** Feed entries per packed quire_feed row: a reader of the newest changes parses at most this many more. */
@@ -1141,7 +1162,13 @@ function writeFeedRows(
 }
 
 /** Feed rows with `seq > since`, oldest first, packed rows unpacked. */
-function readFeedRows(read: Database.Statement, store: string, since: number, limit: number): FeedWrite[] {
+function readFeedRows(
+  file: string,
+  read: Database.Statement,
+  store: string,
+  since: number,
+  limit: number,
+): FeedWrite[] {
   const out: FeedWrite[] = [];
   if (!(limit > 0)) return out;
   for (const r of read.iterate(store, since) as IterableIterator<FeedWrite & { packed: string | null }>) {
@@ -1149,7 +1176,7 @@ function readFeedRows(read: Database.Statement, store: string, since: number, li
       const { packed: _, ...row } = r;
       out.push(row);
     } else {
-      const entries = JSON.parse(r.packed) as Array<
+      const entries = parsePacked(file, r.packed, `change feed at seq ${r.seq}`) as Array<
         [number, string, unknown, FeedWrite['op'], number, number, string | null]
       >;
       for (const [seq, bucket, key, op, version, at, actor] of entries)

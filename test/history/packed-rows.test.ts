@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { SQLiteAdapter, Store } from '../../src/index.js';
+import { SQLiteAdapter, StorageCorruptError, Store } from '../../src/index.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
 import { docDef, summary, tempDir } from './helpers.js';
 
@@ -214,6 +214,30 @@ describe('SQLite packed history and feed rows', () => {
       persistence: { adapter: new SQLiteAdapter(file) },
     });
     expect((await s2.changes()).map((c) => [c.seq, c.version])).toEqual(expected.map((seq) => [seq, seq]));
+    await s2.stop();
+  });
+
+  it('a damaged packed row is a StorageCorruptError naming what it held; nothing else changes', async () => {
+    const file = path.join(tempDir(), 'bad.db');
+    const s = await open(file);
+    const docs = await s.defineBucket('docs', docDef);
+    await docs.insert({ id: 'a', title: 't0' });
+    for (let i = 1; i < 5; i++) await docs.update('a', { title: `t${i}` });
+    await s.stop();
+    const raw = new Database(file);
+    raw.exec(
+      "UPDATE quire_history SET packed = substr(packed, 1, 20); UPDATE quire_feed SET packed = '[[1,'",
+    );
+    raw.close();
+    const s2 = await open(file);
+    const d2 = await s2.defineBucket('docs', docDef);
+    const h = await d2.history('a').catch((e: unknown) => e);
+    expect(h).toBeInstanceOf(StorageCorruptError);
+    expect((h as StorageCorruptError).message).toMatch(/history of key "a" in bucket "docs".*is damaged/);
+    const f = await s2.changes().catch((e: unknown) => e);
+    expect(f).toBeInstanceOf(StorageCorruptError);
+    expect((f as StorageCorruptError).message).toMatch(/change feed at seq 5/);
+    expect((await d2.get('a'))?.title).toBe('t4');
     await s2.stop();
   });
 });
