@@ -1021,7 +1021,8 @@ type StoredHistoryRow = Omit<HistoryWrite, 'bucket'> & { packed: string | null }
 
 /**
  * Append the history rows of one bucket: a record with one version in the
- * unit gets a row of its own; a record with several gets one packed row:
+ * unit gets a row of its own; a record with several gets packed rows (of
+ * up to HISTORY_VERSIONS_PER_ROW versions):
  * `packed` lists them, oldest first, as [seq, version, op, at, actor,
  * length of the record JSON or -1 for none], `data` is their record JSON
  * concatenated, and the row's seq, version, op, at and actor are the newest
@@ -1036,40 +1037,54 @@ function writeHistoryRows(
   packed: MultiRowInsert,
 ): void {
   for (const [key, all] of byKey) {
-    const versions = keep !== undefined && all.length > keep ? all.slice(all.length - keep) : all;
-    const last = versions[versions.length - 1]!;
-    if (versions.length === 1) {
-      single.add(id, key, last.seq, last.version, last.op, last.at, last.actor, last.data);
+    const from = keep !== undefined && all.length > keep ? all.length - keep : 0;
+    if (all.length - from === 1) {
+      const v = all[from]!;
+      single.add(id, key, v.seq, v.version, v.op, v.at, v.actor, v.data);
       continue;
     }
-    let head = '[';
-    let data = '';
-    let actor: string | null | undefined;
-    let actorJson = 'null';
-    for (let i = 0; i < versions.length; i++) {
-      const v = versions[i]!;
-      if (v.actor !== actor) {
-        actor = v.actor;
-        actorJson = actor === null ? 'null' : JSON.stringify(actor);
-      }
-      const d = v.data;
-      head += `${i === 0 ? '' : ','}[${v.seq},${v.version},"${v.op}",${v.at},${actorJson},${d === null ? -1 : d.length}]`;
-      if (d !== null) data += d;
-    }
-    packed.add(
-      id,
-      key,
-      last.seq,
-      last.version,
-      last.op,
-      last.at,
-      last.actor,
-      data,
-      `${head}]`,
-      versions[0]!.at,
-      versions.length,
-    );
+    for (let start = from; start < all.length; start += HISTORY_VERSIONS_PER_ROW)
+      packHistory(id, key, all, start, Math.min(all.length, start + HISTORY_VERSIONS_PER_ROW), packed);
   }
+}
+
+/** One packed row of `versions[start..end)` (a single version is a packed row of one). */
+function packHistory(
+  id: number,
+  key: string,
+  versions: readonly HistoryWrite[],
+  start: number,
+  end: number,
+  packed: MultiRowInsert,
+): void {
+  let head = '[';
+  let data = '';
+  let actor: string | null | undefined;
+  let actorJson = 'null';
+  for (let i = start; i < end; i++) {
+    const v = versions[i]!;
+    if (v.actor !== actor) {
+      actor = v.actor;
+      actorJson = actor === null ? 'null' : JSON.stringify(actor);
+    }
+    const d = v.data;
+    head += `${i === start ? '' : ','}[${v.seq},${v.version},"${v.op}",${v.at},${actorJson},${d === null ? -1 : d.length}]`;
+    if (d !== null) data += d;
+  }
+  const last = versions[end - 1]!;
+  packed.add(
+    id,
+    key,
+    last.seq,
+    last.version,
+    last.op,
+    last.at,
+    last.actor,
+    data,
+    `${head}]`,
+    versions[start]!.at,
+    end - start,
+  );
 }
 
 /** The versions of a packed history row, oldest first. */
@@ -1112,6 +1127,9 @@ function parsePacked(file: string, text: string, what: string, bucket?: string):
     { bucket, lost: what },
   );
 }
+
+/** Versions per packed quire_history row: a reader of the newest versions parses at most this many more. */
+const HISTORY_VERSIONS_PER_ROW = 256;
 
 /** Feed entries per packed quire_feed row: a reader of the newest changes parses at most this many more. */
 const FEED_ENTRIES_PER_ROW = 256;

@@ -240,4 +240,21 @@ describe('SQLite packed history and feed rows', () => {
     expect((await d2.get('a'))?.title).toBe('t4');
     await s2.stop();
   });
+
+  it('many versions of one record in one flush go in rows of at most 256; the newest is read without the rest', async () => {
+    const file = path.join(tempDir(), 'many.db');
+    const s = await open(file);
+    const docs = await s.defineBucket('docs', docDef);
+    await docs.insert({ id: 'a', title: 't0' });
+    for (let i = 1; i < 600; i++) await docs.update('a', { title: `t${i}` });
+    await s.stop();
+    expect(count(file, 'SELECT count(*) FROM quire_history')).toBe(3);
+    expect(count(file, 'SELECT max(versions) FROM quire_history')).toBe(256);
+    const s2 = await open(file);
+    const d2 = await s2.defineBucket('docs', docDef);
+    expect((await d2.history('a', { limit: 1 })).map((e) => e.record?.title)).toEqual(['t599']);
+    const all = await d2.history('a');
+    expect(all.map((e) => e.version)).toEqual(Array.from({ length: 600 }, (_, i) => 600 - i));
+    await s2.stop();
+  });
 });
