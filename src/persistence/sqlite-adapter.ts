@@ -38,10 +38,10 @@
 // Schema version 4 lets one quire_history row hold several versions of a
 // record (`packed`, `first_at`, `versions`): a flush that changed a record
 // N times writes one row for it, not N (rows without `packed` hold one
-// version, as before). See writeHistoryRows / unpackHistory. Likewise a
-// quire_feed row may hold the feed entries of a whole commit (`packed`, up
-// to FEED_ENTRIES_PER_ROW; seq and the other columns are its newest
-// entry's): one row per commit instead of one per change (writeFeedRows).
+// version, as before). Likewise a quire_feed row may hold the feed entries
+// of a whole commit (`packed`; seq and the other columns are its newest
+// entry's): one row per commit instead of one per change. log-rows.ts
+// builds and reads these rows.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -59,6 +59,7 @@ import {
   toStorageError,
 } from './errors.js';
 import { WriterLock } from './lock.js';
+import { feedRows, historyRows, readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
 import { firstAbove } from './retention.js';
 import type {
@@ -680,7 +681,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
         const feed = unit.feed;
         // Rows the same unit prunes again are not written (a first flush of many records).
         const from = unit.feedPruneTo === undefined ? 0 : firstAbove(feed, unit.feedPruneTo);
-        writeFeedRows(store, feed, from, st.feedRows, st.packedFeedRows);
+        const rows = feedRows(feed, from);
+        const plain = st.feedRows.start();
+        for (let i = 0; i < rows.plain.length; i += 7) plain.add(store, ...rows.plain.slice(i, i + 7));
+        plain.end();
+        const packed = st.packedFeedRows.start();
+        for (let i = 0; i < rows.packed.length; i += 8) packed.add(store, ...rows.packed.slice(i, i + 8));
+        packed.end();
       }
       if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
       // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
@@ -757,37 +764,24 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 
   #writeHistory(st: Statements, store: string, unit: CommitUnit): void {
-    const keep = new Map<string, number>();
-    for (const rule of unit.retention ?? [])
-      if (rule.maxVersions !== undefined) keep.set(rule.bucket, rule.maxVersions);
-    // Versions by bucket and record, in seq order.
-    const byBucket = new Map<string, Map<string, HistoryWrite[]>>();
-    for (const h of unit.history!) {
-      let byKey = byBucket.get(h.bucket);
-      if (byKey === undefined) byBucket.set(h.bucket, (byKey = new Map()));
-      const versions = byKey.get(h.key);
-      if (versions === undefined) byKey.set(h.key, [h]);
-      else versions.push(h);
-    }
-    const single = st.historyRows.start();
+    const byBucket = historyRows(unit.history!, unit.retention);
+    const plain = st.historyRows.start();
     const packed = st.packedHistoryRows.start();
-    for (const [bucket, byKey] of byBucket) {
-      const id = this.#id(st, store, bucket, true)!;
-      writeHistoryRows(id, byKey, keep.get(bucket), single, packed);
+    for (const b of byBucket) {
+      const id = this.#id(st, store, b.bucket, true)!;
+      for (let i = 0; i < b.plain.length; i += 7) plain.add(id, ...b.plain.slice(i, i + 7));
+      for (let i = 0; i < b.packed.length; i += 10) packed.add(id, ...b.packed.slice(i, i + 10));
     }
-    single.end();
+    plain.end();
     packed.end();
     for (const rule of unit.retention ?? []) {
-      const keys = byBucket.get(rule.bucket)?.keys();
+      const keys = byBucket.find((b) => b.bucket === rule.bucket)?.keys;
       if (keys === undefined) continue;
       const bid = this.#id(st, store, rule.bucket, true)!;
-      const each = rule.maxVersions !== undefined || (rule.before !== undefined && rule.sweep !== true);
-      if (each)
-        for (const k of keys) {
-          if (rule.maxVersions !== undefined)
-            st.keepVersions.run({ id: bid, key: k, keep: rule.maxVersions });
-          if (rule.before !== undefined && rule.sweep !== true) st.keepKeyAge.run(bid, k, rule.before);
-        }
+      for (const k of keys) {
+        if (rule.maxVersions !== undefined) st.keepVersions.run({ id: bid, key: k, keep: rule.maxVersions });
+        if (rule.before !== undefined && rule.sweep !== true) st.keepKeyAge.run(bid, k, rule.before);
+      }
       if (rule.before !== undefined && rule.sweep === true) st.keepAge.run(bid, rule.before);
     }
   }
@@ -1014,196 +1008,6 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const keys = new Set([...kv, ...buckets.map((b) => bucketKey(b.store, b.name))]);
     return [...keys].filter((k) => k.startsWith(prefix)).sort();
   }
-}
-
-/** A quire_history row as read: `packed` is null for a row that holds one version. */
-type StoredHistoryRow = Omit<HistoryWrite, 'bucket'> & { packed: string | null };
-
-/**
- * Append the history rows of one bucket: a record with one version in the
- * unit gets a row of its own; a record with several gets packed rows (of
- * up to HISTORY_VERSIONS_PER_ROW versions):
- * `packed` lists them, oldest first, as [seq, version, op, at, actor,
- * length of the record JSON or -1 for none], `data` is their record JSON
- * concatenated, and the row's seq, version, op, at and actor are the newest
- * version's (first_at the oldest's). Versions past the bucket's `maxVersions`
- * are not written at all.
- */
-function writeHistoryRows(
-  id: number,
-  byKey: Map<string, HistoryWrite[]>,
-  keep: number | undefined,
-  single: MultiRowInsert,
-  packed: MultiRowInsert,
-): void {
-  for (const [key, all] of byKey) {
-    const from = keep !== undefined && all.length > keep ? all.length - keep : 0;
-    if (all.length - from === 1) {
-      const v = all[from]!;
-      single.add(id, key, v.seq, v.version, v.op, v.at, v.actor, v.data);
-      continue;
-    }
-    for (let start = from; start < all.length; start += HISTORY_VERSIONS_PER_ROW)
-      packHistory(id, key, all, start, Math.min(all.length, start + HISTORY_VERSIONS_PER_ROW), packed);
-  }
-}
-
-/** One packed row of `versions[start..end)` (a single version is a packed row of one). */
-function packHistory(
-  id: number,
-  key: string,
-  versions: readonly HistoryWrite[],
-  start: number,
-  end: number,
-  packed: MultiRowInsert,
-): void {
-  let head = '[';
-  let data = '';
-  let actor: string | null | undefined;
-  let actorJson = 'null';
-  for (let i = start; i < end; i++) {
-    const v = versions[i]!;
-    if (v.actor !== actor) {
-      actor = v.actor;
-      actorJson = actor === null ? 'null' : JSON.stringify(actor);
-    }
-    const d = v.data;
-    head += `${i === start ? '' : ','}[${v.seq},${v.version},"${v.op}",${v.at},${actorJson},${d === null ? -1 : d.length}]`;
-    if (d !== null) data += d;
-  }
-  const last = versions[end - 1]!;
-  packed.add(
-    id,
-    key,
-    last.seq,
-    last.version,
-    last.op,
-    last.at,
-    last.actor,
-    data,
-    `${head}]`,
-    versions[start]!.at,
-    end - start,
-  );
-}
-
-/** The versions of a packed history row, oldest first. */
-function unpackHistory(file: string, bucket: string, r: Omit<StoredHistoryRow, 'bucket'>): HistoryWrite[] {
-  const entries = parsePacked(
-    file,
-    r.packed!,
-    `history of key ${r.key} in bucket "${bucket}"`,
-    bucket,
-  ) as Array<[number, number, HistoryWrite['op'], number, string | null, number]>;
-  const out: HistoryWrite[] = new Array(entries.length);
-  const text = r.data ?? '';
-  let at = 0;
-  for (let i = 0; i < entries.length; i++) {
-    const [seq, version, op, time, actor, length] = entries[i]!;
-    let data: string | null = null;
-    if (length >= 0) {
-      data = text.slice(at, at + length);
-      at += length;
-    }
-    out[i] = { bucket, key: r.key, seq, version, op, at: time, actor, data };
-  }
-  return out;
-}
-
-/** The entry list of a packed row; damaged text is a StorageCorruptError naming what it held. */
-function parsePacked(file: string, text: string, what: string, bucket?: string): unknown[] {
-  let entries: unknown;
-  try {
-    entries = JSON.parse(text);
-  } catch (e) {
-    entries = e;
-  }
-  if (Array.isArray(entries)) return entries;
-  throw new StorageCorruptError(
-    file,
-    `Stored ${what} in "${file}" is damaged (${entries instanceof Error ? entries.message : 'not a list'})`,
-    undefined,
-    entries instanceof Error ? entries : undefined,
-    { bucket, lost: what },
-  );
-}
-
-/** Versions per packed quire_history row: a reader of the newest versions parses at most this many more. */
-const HISTORY_VERSIONS_PER_ROW = 256;
-
-/** Feed entries per packed quire_feed row: a reader of the newest changes parses at most this many more. */
-const FEED_ENTRIES_PER_ROW = 256;
-
-/**
- * Append feed entries `feed[from..]`: packed rows of up to FEED_ENTRIES_PER_ROW
- * entries, each [seq, bucket, key, op, version, at, actor] (key as stored, in
- * JSON), the row's own columns being its newest entry's; a single entry is a
- * plain row.
- */
-function writeFeedRows(
-  store: string,
-  feed: readonly FeedWrite[],
-  from: number,
-  single: MultiRowInsert,
-  packed: MultiRowInsert,
-): void {
-  const plain = single.start();
-  const rows = packed.start();
-  let bucket: string | undefined;
-  let bucketJson = '';
-  let actor: string | null | undefined;
-  let actorJson = 'null';
-  for (let start = from; start < feed.length; start += FEED_ENTRIES_PER_ROW) {
-    const end = Math.min(feed.length, start + FEED_ENTRIES_PER_ROW);
-    const last = feed[end - 1]!;
-    if (end - start === 1) {
-      plain.add(store, last.seq, last.bucket, last.key, last.op, last.version, last.at, last.actor);
-      continue;
-    }
-    let text = '[';
-    for (let i = start; i < end; i++) {
-      const f = feed[i]!;
-      if (f.bucket !== bucket) {
-        bucket = f.bucket;
-        bucketJson = JSON.stringify(bucket);
-      }
-      if (f.actor !== actor) {
-        actor = f.actor;
-        actorJson = actor === null ? 'null' : JSON.stringify(actor);
-      }
-      text += `${i === start ? '' : ','}[${f.seq},${bucketJson},${f.key},"${f.op}",${f.version},${f.at},${actorJson}]`;
-    }
-    rows.add(store, last.seq, last.bucket, last.key, last.op, last.version, last.at, last.actor, `${text}]`);
-  }
-  plain.end();
-  rows.end();
-}
-
-/** Feed rows with `seq > since`, oldest first, packed rows unpacked. */
-function readFeedRows(
-  file: string,
-  read: Database.Statement,
-  store: string,
-  since: number,
-  limit: number,
-): FeedWrite[] {
-  const out: FeedWrite[] = [];
-  if (!(limit > 0)) return out;
-  for (const r of read.iterate(store, since) as IterableIterator<FeedWrite & { packed: string | null }>) {
-    if (r.packed === null) {
-      const { packed: _, ...row } = r;
-      out.push(row);
-    } else {
-      const entries = parsePacked(file, r.packed, `change feed at seq ${r.seq}`) as Array<
-        [number, string, unknown, FeedWrite['op'], number, number, string | null]
-      >;
-      for (const [seq, bucket, key, op, version, at, actor] of entries)
-        if (seq > since && out.length < limit)
-          out.push({ seq, bucket, key: JSON.stringify(key), op, version, at, actor });
-    }
-    if (out.length >= limit) break;
-  }
-  return out;
 }
 
 /** Rows a restore reads, checks and parses at a time. */
