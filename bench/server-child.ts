@@ -1,6 +1,7 @@
 // A server of the server benchmark, in a process of its own:
 //   server-child.ts quire FILE      Quire: a strict-durability SQLite store (FILE) served over
-//                                   HTTP + WebSocket on one port (as `quire serve --http` does)
+//                                   HTTP + WebSocket on one port (as `quire serve --http` does,
+//                                   request log lines included)
 //   server-child.ts stdio FILE      the same store served on stdin/stdout
 //   server-child.ts bare-http       bare node:http answering a JSON-RPC `get` with the same JSON
 //   server-child.ts bare-ws         bare `ws` server answering a JSON-RPC `get` with the same JSON
@@ -37,7 +38,9 @@ if (mode === 'quire' || mode === 'stdio') {
     persistence: { adapter: new SQLiteAdapter(process.argv[3]!), durability: 'strict' },
   });
   await store.defineBucket('items', ITEMS);
-  const server = new QuireServer({ store, stopStoreOnClose: true, log: () => {} });
+  // As `quire serve` runs: one JSON log line per request on stderr (HTTP: the bench sends
+  // this child's stderr to a file beside the store); stdio, whose client shows stderr, logs warnings only.
+  const server = new QuireServer({ store, stopStoreOnClose: true, logLevel: mode === 'quire' ? 'info' : 'warn' });
   if (mode === 'stdio') server.serveStdio();
   else {
     const address = await server.listen({ port: 0 });

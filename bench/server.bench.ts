@@ -11,7 +11,7 @@
 // Runs alternate between the servers compared (best of three each), so a
 // burst of load from elsewhere hits both.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,13 +52,20 @@ export async function startChild(
 ): Promise<{ child: ChildProcess; url?: string; wsUrl?: string }> {
   const prof = process.env.QUIRE_BENCH_SERVER_PROF; // a directory: the servers write CPU profiles there
   const flags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  // Quire logs a line per request, as `quire serve` does: to a file beside the store.
+  const log = mode === 'quire' && file !== undefined ? `${file}.log` : undefined;
+  const logFd = log !== undefined ? openSync(log, 'w') : undefined;
   const child = spawn(process.execPath, [...flags, '--import', 'tsx', CHILD, mode, ...(file ? [file] : [])], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', logFd ?? 'inherit'],
   });
+  if (logFd !== undefined) closeSync(logFd);
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`server child ${mode} exited with ${code}`)));
+    child.once('exit', (code) => {
+      const tail = log !== undefined ? `: ${readFileSync(log, 'utf8').slice(-2000)}` : '';
+      reject(new Error(`server child ${mode} exited with ${code}${tail}`));
+    });
   });
   return { child, ...(JSON.parse(first) as { url?: string; wsUrl?: string }) };
 }
@@ -320,7 +327,7 @@ export async function run(): Promise<BenchSection> {
   return {
     title: 'Server: Quire beside bare node:http and ws servers, 32 requests in flight',
     markdown: [
-      `Each server runs in a process of its own; this process is the only client and keeps ${CONCURRENCY} requests in flight (HTTP: a minimal client on raw sockets, keep-alive, one connection per request in flight; WebSocket: the ws client, one connection). The bare servers answer the same JSON-RPC \`get\` with the same JSON from a Map. Quire's store is SQLite with durability 'strict' (an insert is answered once committed and fsynced; concurrent inserts share commits). Best of ${ROUNDS} rounds of ${GETS.toLocaleString('en-US')} gets / ${INSERTS.toLocaleString('en-US')} inserts, alternating between the servers compared.`,
+      `Each server runs in a process of its own; this process is the only client and keeps ${CONCURRENCY} requests in flight (HTTP: a minimal client on raw sockets, keep-alive, one connection per request in flight; WebSocket: the ws client, one connection). The bare servers answer the same JSON-RPC \`get\` with the same JSON from a Map. Quire's HTTP/WebSocket server writes one JSON log line per request (to a file), as \`quire serve\` does. Quire's store is SQLite with durability 'strict' (an insert is answered once committed and fsynced; concurrent inserts share commits). Best of ${ROUNDS} rounds of ${GETS.toLocaleString('en-US')} gets / ${INSERTS.toLocaleString('en-US')} inserts, alternating between the servers compared.`,
       '',
       table(['case', 'Quire req/s', 'baseline req/s', 'ratio', 'target'], rows),
     ].join('\n'),

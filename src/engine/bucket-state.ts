@@ -61,7 +61,7 @@ export class BucketState {
 
   constructor(def: CompiledBucket) {
     this.def = def;
-    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records));
+    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records, (r) => this.keyIdOf(r)));
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
     this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
@@ -161,54 +161,68 @@ export class BucketState {
    * changing anything if the records break a key or unique index.
    */
   load(records: Iterable<StoreRecord>, bucketLabel = this.name): void {
-    if (this.records.size === 0 && !Array.isArray(records)) {
-      this.#loadStream(records, bucketLabel);
+    if (this.records.size === 0) {
+      this.loadBulk([Array.isArray(records) ? (records as StoreRecord[]) : [...records]], bucketLabel);
       return;
     }
     this.#loadChecked(Array.isArray(records) ? (records as StoreRecord[]) : [...records], bucketLabel);
   }
 
   /**
-   * Restore path for an empty bucket: one pass, checking keys and unique
-   * values as records go in. On a violation the bucket is emptied again
-   * and the error thrown; records stored out of creation order fall back
-   * to the sorting path.
+   * Restore path for an empty bucket, records given a chunk at a time (as
+   * storage reads them): the key map in one pass, then each index built in
+   * one call over all records (a sorted index by one sort). Records are
+   * taken as they are (stored records were validated when written). Records
+   * stored out of creation order are put in creation order first. On a
+   * duplicate key or unique value the bucket is emptied again and
+   * DuplicateKeyError/UniqueConstraintError thrown.
    */
-  #loadStream(records: Iterable<StoreRecord>, bucketLabel: string): void {
-    const it = records[Symbol.iterator]();
-    const indexes = this.indexes;
+  loadBulk(chunks: Iterable<readonly StoreRecord[]>, bucketLabel = this.name): void {
     const recs = this.records;
-    const expiry = this.expiry;
+    const recordChunks: (readonly StoreRecord[])[] = [];
+    const keyChunks: KeyId[][] = [];
+    // Hash indexes take each chunk while its records are still in the CPU cache; sorted ones sort once at the end.
+    const hashed = this.indexes.filter((ix) => ix instanceof HashIndex);
+    const sorted = this.indexes.filter((ix) => !(ix instanceof HashIndex));
+    let inOrder = true;
     let prev = Number.NEGATIVE_INFINITY;
     try {
-      for (let step = it.next(); !step.done; step = it.next()) {
-        const r = step.value;
-        const created = r._createdAt;
-        if (typeof created !== 'number' || created < prev) {
-          // Out of creation order (or no timestamps): take the general path.
-          const rest: StoreRecord[] = [...this.records.values(), r];
-          for (let s2 = it.next(); !s2.done; s2 = it.next()) rest.push(s2.value);
-          this.clear();
-          this.#loadChecked(rest, bucketLabel);
-          return;
+      const single = this.#singleKey;
+      for (const chunk of chunks) {
+        const keys: KeyId[] = new Array(chunk.length);
+        for (let i = 0; i < chunk.length; i++) {
+          const r = chunk[i]!;
+          const created = r._createdAt;
+          if (typeof created === 'number' && created >= prev) prev = created;
+          else inOrder = false;
+          const k = single !== undefined ? (r[single] as KeyId) : this.keyIdOf(r);
+          const size = recs.size;
+          recs.set(k, r);
+          if (recs.size === size) throw new DuplicateKeyError(bucketLabel, this.publicKeyOf(r));
+          keys[i] = k;
         }
-        prev = created;
-        const k = this.keyIdOf(r);
-        const size = recs.size;
-        recs.set(k, r);
-        if (recs.size === size) throw new DuplicateKeyError(bucketLabel, this.publicKeyOf(r));
-        for (let i = 0; i < indexes.length; i++) {
-          const ix = indexes[i]!;
-          if (!ix.addFresh(k, r)) {
-            const f = ix.def.fields;
-            throw new UniqueConstraintError(
-              bucketLabel,
-              f.join(', '),
-              f.length === 1 ? r[f[0]!] : ix.valueOf(r),
-            );
-          }
+        recordChunks.push(chunk);
+        keyChunks.push(keys);
+        if (inOrder) for (const ix of hashed) bulkIndex(ix, keys, chunk, bucketLabel);
+      }
+      let list: StoreRecord[] | undefined;
+      let keys: KeyId[] | undefined;
+      if (!inOrder) {
+        // The map's order is bucket order (oldest first, as maxSize eviction expects): rebuild it.
+        list = byCreation(recordChunks.flat());
+        keys = list.map((r) => this.keyIdOf(r));
+        recs.clear();
+        for (let i = 0; i < list.length; i++) recs.set(keys[i]!, list[i]!);
+        for (const ix of hashed) {
+          ix.clear();
+          bulkIndex(ix, keys, list, bucketLabel);
         }
-        expiry?.add(k, r);
+      }
+      if (sorted.length > 0 || this.expiry !== undefined) {
+        list ??= recordChunks.flat();
+        keys ??= keyChunks.flat();
+        for (const ix of sorted) bulkIndex(ix, keys, list, bucketLabel);
+        this.expiry?.bulkLoad(keys, list);
       }
       this.#keyOrder = undefined;
     } catch (e) {
@@ -851,6 +865,23 @@ function checkCount(operation: string, n: unknown): void {
       `expected a non-negative integer, got ${String(n)}`,
     );
   }
+}
+
+/** Index records in bulk (BucketState.loadBulk); a value held twice in a unique index throws. */
+function bulkIndex(
+  ix: Index,
+  keys: readonly KeyId[],
+  records: readonly StoreRecord[],
+  bucketLabel: string,
+): void {
+  const clash = ix.bulkLoad(keys, records);
+  if (clash === undefined) return;
+  const f = ix.def.fields;
+  throw new UniqueConstraintError(
+    bucketLabel,
+    f.join(', '),
+    f.length === 1 ? clash[f[0]!] : ix.valueOf(clash),
+  );
 }
 
 /**

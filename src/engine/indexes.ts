@@ -24,6 +24,14 @@ export interface Index {
    */
   addFresh(keyId: KeyId, record: Rec): boolean;
   /**
+   * Restore path: index `records` (with their `keys`, same positions) in
+   * one call, into an empty index, after the bucket's map received them.
+   * Returns the first record whose value an earlier one already holds
+   * (unique indexes; the index is then invalid and the caller discards
+   * the bucket), else undefined.
+   */
+  bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined;
+  /**
    * True while every key was added by an insert, in insertion order, so a
    * lookup returns keys in bucket order ('set' buckets). Cleared when an
    * update moves a key to another value; reset by clear().
@@ -44,6 +52,38 @@ function sameFields(fields: readonly string[], a: Rec, b: Rec): boolean {
 /** Records by key: the bucket's map, which hash indexes read when a value gains a second key. */
 export type RecordsByKey = ReadonlyMap<KeyId, Rec>;
 
+/** The bucket's key of a record (hash indexes holding records find keys through it). */
+export type KeyOf = (record: Rec) => KeyId;
+
+/**
+ * The records of one value of a non-unique hash index, once several keys
+ * hold it: a plain array in the order the keys came, so adding is a push
+ * and a query copies the array. An update that keeps the value does not
+ * look for its entry (that would need a position per key): it only counts
+ * the entry as stale, and the array is refreshed from the bucket's map
+ * before it is read again, or once stale entries outnumber live ones
+ * (so at most about one superseded record per key is kept alive).
+ */
+class ValueGroup {
+  /** Records in the order their keys came; stale ones are refreshed before reads. A key whose record was not stored yet appears as its KeyId. */
+  entries: Array<Rec | KeyId>;
+  /** Keys holding the value. */
+  live: number;
+  /** Entries that may not be current: records since replaced or removed, unresolved keys. */
+  stale: number;
+  /** A key was removed since the last refresh: it may appear twice (removed, then added again). */
+  removed = false;
+
+  constructor(entries: Array<Rec | KeyId>, stale: number) {
+    this.entries = entries;
+    this.live = entries.length;
+    this.stale = stale;
+  }
+}
+
+/** Stale entries a group may hold beyond its live count before a write refreshes it. */
+const STALE_SLACK = 32;
+
 export class HashIndex implements Index {
   readonly def: IndexDef;
   inBucketOrder = true;
@@ -51,16 +91,18 @@ export class HashIndex implements Index {
   readonly #fields: readonly string[];
   readonly #owners: Map<unknown, KeyId> | undefined;
   /**
-   * Value → the one key holding it, or once several do, their records by
-   * key (in the order they came). Most values of wide indexes have one key;
-   * values shared by many records serve `where` without a lookup per record.
+   * Value → the one key holding it, or once several do, their records (a
+   * ValueGroup). Most values of wide indexes have one key; values shared by
+   * many records serve `where` without a lookup per record.
    */
-  readonly #members: Map<unknown, KeyId | Map<KeyId, Rec>> | undefined;
+  readonly #members: Map<unknown, KeyId | ValueGroup> | undefined;
   readonly #records: RecordsByKey;
+  readonly #keyOf: KeyOf;
 
-  constructor(def: IndexDef, records: RecordsByKey = new Map()) {
+  constructor(def: IndexDef, records: RecordsByKey = new Map(), keyOf: KeyOf = keyOfUnknown) {
     this.def = def;
     this.#records = records;
+    this.#keyOf = keyOf;
     this.#fields = def.fields;
     this.#field = def.fields.length === 1 ? def.fields[0] : undefined;
     if (def.unique) this.#owners = new Map();
@@ -90,31 +132,25 @@ export class HashIndex implements Index {
     const members = this.#members!;
     const cur = members.get(v);
     if (cur === undefined) members.set(v, keyId);
-    else if (cur instanceof Map) cur.set(keyId, record);
-    else if (cur !== keyId) {
-      const first = this.#records.get(cur);
+    else if (typeof cur === 'object') {
+      cur.entries.push(record);
+      cur.live++;
+      // Keys removed and added again leave stale entries behind: bound them.
+      if (cur.stale > cur.live + STALE_SLACK) this.#refresh(v, cur);
+    } else if (cur !== keyId) {
       // The bucket's map holds the first key's record, except while a restore fills the index first.
-      members.set(
-        v,
-        new Map<KeyId, Rec>([
-          [cur, first ?? record],
-          [keyId, record],
-        ]),
-      );
-      if (first === undefined) this.#unresolved = true;
+      const first = this.#records.get(cur);
+      members.set(v, new ValueGroup([first ?? cur, record], first === undefined ? 1 : 0));
     }
   }
 
-  /**
-   * Set when a value's first record was not in the bucket's map yet (a
-   * restore path that indexes before storing): records are then re-read by key.
-   */
-  #unresolved = false;
-
-  replaced(keyId: KeyId, previous: Rec, next: Rec): void {
+  replaced(_keyId: KeyId, previous: Rec, _next: Rec): void {
     if (this.#members === undefined) return;
-    const cur = this.#members.get(this.valueOf(previous));
-    if (cur instanceof Map) cur.set(keyId, next);
+    const v = this.valueOf(previous);
+    const cur = this.#members.get(v);
+    if (typeof cur !== 'object') return; // one key: read from the bucket's map
+    cur.stale++;
+    if (cur.stale > cur.live + STALE_SLACK) this.#refresh(v, cur);
   }
 
   addFresh(keyId: KeyId, record: Rec): boolean {
@@ -130,6 +166,23 @@ export class HashIndex implements Index {
     return owners.size !== before;
   }
 
+  bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
+    const owners = this.#owners;
+    if (owners !== undefined) {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        const v = this.valueOf(r);
+        if (v === undefined) continue;
+        const before = owners.size;
+        owners.set(v, keys[i]!);
+        if (owners.size === before) return r;
+      }
+      return undefined;
+    }
+    for (let i = 0; i < records.length; i++) this.add(keys[i]!, records[i]!);
+    return undefined;
+  }
+
   remove(keyId: KeyId, record: Rec): void {
     const v = this.valueOf(record);
     if (v === undefined) return;
@@ -140,9 +193,70 @@ export class HashIndex implements Index {
     const members = this.#members!;
     const cur = members.get(v);
     if (cur === undefined) return;
-    if (cur instanceof Map) {
-      if (cur.delete(keyId) && cur.size === 1) members.set(v, cur.keys().next().value as KeyId);
-    } else if (cur === keyId) members.delete(v);
+    if (typeof cur !== 'object') {
+      if (cur === keyId) members.delete(v);
+      return;
+    }
+    if (--cur.live === 0) {
+      members.delete(v);
+      return;
+    }
+    cur.stale++;
+    cur.removed = true;
+    if (cur.live === 1 || cur.stale > cur.live + STALE_SLACK) {
+      // The bucket's map may still hold the removed record (indexes go first).
+      this.#refresh(v, cur, keyId);
+      // Back to the compact form when one key is left.
+      if (cur.entries.length === 1) members.set(v, this.#keyOf(cur.entries[0] as Rec));
+    }
+  }
+
+  /**
+   * Replace every entry by its key's current record, dropping keys gone
+   * from the value; when a key was removed and added again, its last entry
+   * is its place.
+   */
+  #refresh(value: unknown, group: ValueGroup, removing?: KeyId): void {
+    const records = this.#records;
+    const keyOf = this.#keyOf;
+    const entries = group.entries;
+    if (!group.removed) {
+      // Every entry is a key still holding the value, at its place.
+      let i = 0;
+      for (; i < entries.length; i++) {
+        const e = entries[i]!;
+        const r = records.get(typeof e === 'object' ? keyOf(e) : e);
+        if (r === undefined) break; // not as counted: take the general path
+        entries[i] = r;
+      }
+      if (i === entries.length) {
+        group.live = entries.length;
+        group.stale = 0;
+        return;
+      }
+    }
+    const seen = new Set<KeyId>();
+    const kept: Rec[] = [];
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i]!;
+      const k = typeof e === 'object' ? keyOf(e) : e;
+      if (k === removing || seen.has(k)) continue;
+      const r = records.get(k);
+      if (r === undefined || !sameValueZero(this.valueOf(r), value)) continue;
+      seen.add(k);
+      kept.push(r);
+    }
+    kept.reverse();
+    group.entries = kept;
+    group.live = kept.length;
+    group.stale = 0;
+    group.removed = false;
+  }
+
+  /** The group's entries, every one current. */
+  #current(value: unknown, group: ValueGroup): readonly Rec[] {
+    if (group.stale > 0) this.#refresh(value, group);
+    return group.entries as Rec[];
   }
 
   owner(value: unknown): KeyId | undefined {
@@ -161,20 +275,23 @@ export class HashIndex implements Index {
       return k === undefined ? EMPTY : [k];
     }
     const cur = this.#members!.get(value);
-    return cur === undefined ? EMPTY : cur instanceof Map ? cur.keys() : [cur];
+    if (cur === undefined) return EMPTY;
+    if (typeof cur !== 'object') return [cur];
+    // Lazy: a plan that reads the records (recordsOf) never walks the keys.
+    return keysOf(this.#current(value, cur), this.#keyOf);
   }
 
   /**
    * Records holding exactly `value`, in the order their keys came (bucket
    * order while `inBucketOrder`); undefined when the index cannot hand out
-   * records directly (unique, or records not resolved).
+   * records directly (unique). The caller must not keep the result past a write.
    */
   recordsOf(value: unknown): Iterable<Rec> | undefined {
-    if (this.#members === undefined || this.#unresolved) return undefined;
+    if (this.#members === undefined) return undefined;
     if (value === undefined || value === null) return EMPTY_RECORDS;
     const cur = this.#members.get(value);
     if (cur === undefined) return EMPTY_RECORDS;
-    if (cur instanceof Map) return cur.values();
+    if (typeof cur === 'object') return this.#current(value, cur);
     const r = this.#records.get(cur);
     return r === undefined ? EMPTY_RECORDS : [r];
   }
@@ -183,15 +300,26 @@ export class HashIndex implements Index {
   estimate(value: unknown): number {
     if (this.#owners !== undefined) return this.#owners.has(value) ? 1 : 0;
     const cur = this.#members!.get(value);
-    return cur === undefined ? 0 : cur instanceof Map ? cur.size : 1;
+    return cur === undefined ? 0 : typeof cur === 'object' ? cur.live : 1;
   }
 
   clear(): void {
     this.#owners?.clear();
     this.#members?.clear();
     this.inBucketOrder = true;
-    this.#unresolved = false;
   }
+}
+
+function* keysOf(records: readonly Rec[], keyOf: KeyOf): IterableIterator<KeyId> {
+  for (let i = 0; i < records.length; i++) yield keyOf(records[i]!);
+}
+
+function keyOfUnknown(): never {
+  throw new Error("HashIndex: created without the bucket's keyOf");
+}
+
+function sameValueZero(a: unknown, b: unknown): boolean {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
 }
 
 const EMPTY: readonly KeyId[] = [];
@@ -289,6 +417,28 @@ export class SortedIndex implements Index {
     }
     this.add(keyId, record);
     return true;
+  }
+
+  bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
+    const owners = this.#owners;
+    const field = this.#fields[0]!;
+    const entries: Entry[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (owners !== undefined) {
+        const v = this.valueOf(r);
+        if (v !== undefined) {
+          const before = owners.size;
+          owners.set(v, keys[i]!);
+          if (owners.size === before) return r;
+        }
+      }
+      const first = r[field];
+      if (first === undefined || first === null) this.#nulls.add(keys[i]!);
+      else entries.push(this.#entry(keys[i]!, r));
+    }
+    this.#list.fill(entries);
+    return undefined;
   }
 
   remove(keyId: KeyId, record: Rec): void {
@@ -420,6 +570,6 @@ export class SortedIndex implements Index {
   }
 }
 
-export function createIndex(def: IndexDef, records?: RecordsByKey): HashIndex | SortedIndex {
-  return def.sorted ? new SortedIndex(def) : new HashIndex(def, records);
+export function createIndex(def: IndexDef, records?: RecordsByKey, keyOf?: KeyOf): HashIndex | SortedIndex {
+  return def.sorted ? new SortedIndex(def) : new HashIndex(def, records, keyOf);
 }

@@ -107,6 +107,13 @@ export class SchemaValidator {
       }
     }
     record._version = 1;
+    // null first: a field V8 first sees holding a number gets an unboxed
+    // "double" slot, which stores a private copy of the number per record
+    // (16 B each). Holding null first makes the slot a plain reference, so
+    // both timestamps (and every record of the same millisecond, see
+    // commitTime) share one number.
+    record._createdAt = null;
+    record._updatedAt = null;
     record._createdAt = now;
     record._updatedAt = now;
     this.#check(record, record, maxDepth);
@@ -116,9 +123,11 @@ export class SchemaValidator {
   /** Merge changes (minus key, generated and meta fields), bump version, validate. */
   prepareUpdate(existing: Rec, changes: Rec, now: number, maxDepth = DEFAULT_MAX_NESTING_DEPTH): Rec {
     if (Object.hasOwn(changes, '__proto__')) this.#protoKey();
-    // A spread copy is V8's fastest clone; it stays fast as long as the
-    // changes only set existing fields (the common update).
-    const merged: Rec = { ...existing };
+    // Copied into this bucket's record shape (as prepareInsert does), so
+    // updated records keep the hidden class of inserted ones: a spread copy
+    // would move them to another shape family, slower to make and making
+    // every read of the bucket's records polymorphic.
+    const merged: Rec = Object.assign(new this.#Record(), existing);
     for (const k in changes) {
       if (!Object.hasOwn(changes, k) || this.#protectedOnUpdate.includes(k)) continue;
       merged[k] = changes[k];

@@ -22,6 +22,18 @@ export class SortedList<T> {
     this.#size = 0;
   }
 
+  /**
+   * Fill an empty list with `entries` (reordered in place): one sort
+   * instead of an insert per entry, for restores.
+   */
+  fill(entries: T[]): void {
+    entries.sort(this.#cmp);
+    const chunks: T[][] = [];
+    for (let i = 0; i < entries.length; i += CHUNK) chunks.push(entries.slice(i, i + CHUNK));
+    this.#chunks = chunks;
+    this.#size = entries.length;
+  }
+
   /** Index of the first chunk whose last entry is >= probe (by `cmp`). */
   #chunkFor(probe: unknown, cmp: (entry: T, probe: any) => number): number {
     const chunks = this.#chunks;

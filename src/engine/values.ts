@@ -95,6 +95,20 @@ function encodeValue(v: unknown): string {
   }
 }
 
+let lastCommitTime = 0;
+
+/**
+ * `Date.now()` for commit timestamps, returning the number it returned last
+ * while the millisecond has not changed: records written in the same
+ * millisecond then point at one boxed number instead of each holding its
+ * own (see SchemaValidator.prepareInsert).
+ */
+export function commitTime(): number {
+  const t = Date.now();
+  if (t !== lastCommitTime) lastCommitTime = t;
+  return lastCommitTime;
+}
+
 export function generateUuid(): string {
   return randomUUID();
 }

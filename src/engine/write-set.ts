@@ -15,7 +15,7 @@ import {
 } from './errors.js';
 import type { KeyId } from './indexes.js';
 import type { StoreRecord, WriteAuthorizer } from './types.js';
-import { encodeTuple } from './values.js';
+import { commitTime, encodeTuple } from './values.js';
 
 type Rec = Record<string, unknown>;
 
@@ -140,7 +140,7 @@ export class WriteSet {
   readonly #transactional: boolean;
   readonly now: number;
 
-  constructor(host: EngineHost, transactional = false, now = Date.now()) {
+  constructor(host: EngineHost, transactional = false, now = commitTime()) {
     this.#host = host;
     this.#transactional = transactional;
     this.#reserveCounters = transactional;

@@ -61,10 +61,10 @@ export async function restoreBucket(state: BucketState, source: RestoreSource): 
   }
   const storedDef = stored.definition;
   // Failures of the stored rows themselves (not of the records they hold) become typed load errors.
-  const storedRecords = readAll(stored.records, (e) => loadFailure(name, e, source.where));
+  const wrap = (e: unknown) => loadFailure(name, e, source.where);
   if (storedDef === undefined || sameDefinition(storedDef, current)) {
     try {
-      state.load(storedRecords);
+      state.loadBulk(readAll(stored.chunks ?? inChunks(stored.records), wrap));
     } catch (e) {
       state.clear();
       throw e;
@@ -75,7 +75,7 @@ export async function restoreBucket(state: BucketState, source: RestoreSource): 
   }
   // The definition changed: the stored data must satisfy the new one.
   const diff = diffDefinitions(storedDef, current);
-  const records = [...storedRecords];
+  const records = [...readAll(stored.records, wrap)];
   if (diff.keyChanged !== undefined && records.length > 0)
     throw new SchemaMismatchError(name, diff.differences, storedDef.definition, MIGRATION_HINT);
   const problems: string[] = [];
@@ -160,16 +160,31 @@ export function isCorruption(e: unknown): boolean {
   return e instanceof StorageError && e.cause !== undefined && e.cause !== e && isCorruption(e.cause);
 }
 
-/** Iterate stored records; an error thrown by the iteration itself goes through `wrap`. */
-function* readAll(records: Iterable<StoreRecord>, wrap: (e: unknown) => Error): Generator<StoreRecord> {
-  let it: Iterator<StoreRecord>;
+/** Rows a restore hands to the engine at a time when the adapter streams single records. */
+const RESTORE_CHUNK = 4096;
+
+/** Stored records in chunks, for BucketState.loadBulk. */
+function* inChunks(records: Iterable<StoreRecord>): Generator<StoreRecord[]> {
+  let chunk: StoreRecord[] = [];
+  for (const r of records) {
+    if (chunk.push(r) === RESTORE_CHUNK) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** Iterate stored records (or chunks); an error thrown by the iteration itself goes through `wrap`. */
+function* readAll<T>(records: Iterable<T>, wrap: (e: unknown) => Error): Generator<T> {
+  let it: Iterator<T>;
   try {
     it = records[Symbol.iterator]();
   } catch (e) {
     throw wrap(e);
   }
   for (;;) {
-    let r: IteratorResult<StoreRecord>;
+    let r: IteratorResult<T>;
     try {
       r = it.next();
     } catch (e) {

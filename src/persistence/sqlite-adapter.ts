@@ -16,6 +16,10 @@
 // close() waits for a running worker checkpoint and closes the last
 // connection, which checkpoints and removes the -wal and -shm files.
 //
+// Commits: sqlite-writer.ts applies a unit; large units (and every unit while
+// one is in flight) are committed by a writer thread on a second connection,
+// so the main thread goes on staging writes meanwhile.
+//
 // Layout (schema version 1):
 //   quire_meta(key, value)                      schema_version, created_by
 //   quire_stores(name, last_seq)                the per-store change sequence
@@ -59,9 +63,9 @@ import {
   toStorageError,
 } from './errors.js';
 import { WriterLock } from './lock.js';
-import { feedRows, historyRows, readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
+import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
-import { firstAbove } from './retention.js';
+import { packUnit, type ThreadOutcome, type UnitOutcome, UnitWriter, WriterThread } from './sqlite-writer.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -173,35 +177,25 @@ export interface SQLiteAdapterOptions {
   readonly autoCheckpointPages?: number;
   /** How long to wait for a lock held by another connection (ms). Default 5000. */
   readonly busyTimeoutMs?: number;
+  /**
+   * Commit large units (and every unit while one is in flight) on a worker thread with a
+   * connection of its own, so the main thread goes on serving and staging writes meanwhile.
+   * Default true; false commits everything on the main thread.
+   */
+  readonly writerThread?: boolean;
 }
 
+/** The statements reads use (commits have theirs in UnitWriter). */
 interface Statements {
   getStore: Database.Statement;
   setStore: Database.Statement;
   bucketId: Database.Statement;
   bucketRow: Database.Statement;
-  insertBucket: Database.Statement;
-  setDefinition: Database.Statement;
-  setCounter: Database.Statement;
-  deleteBucket: Database.Statement;
-  clearRecords: Database.Statement;
-  deleteRecord: Database.Statement;
   scan: Database.Statement;
   keyAt: Database.Statement;
   countRows: Database.Statement;
   listBuckets: Database.Statement;
-  keepVersions: Database.Statement;
-  keepKeyAge: Database.Statement;
-  keepAge: Database.Statement;
-  dropHistory: Database.Statement;
   readHistory: Database.Statement;
-  insertRows: MultiRowInsert;
-  upsertRows: MultiRowInsert;
-  historyRows: MultiRowInsert;
-  packedHistoryRows: MultiRowInsert;
-  feedRows: MultiRowInsert;
-  packedFeedRows: MultiRowInsert;
-  pruneFeed: Database.Statement;
   readFeed: Database.Statement;
 }
 
@@ -218,7 +212,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** Durability of each open store: the `synchronous` level its commits run at. */
   readonly #durability = new Map<string, Durability>();
   readonly #contexts = new Map<string, AdapterContext>();
-  #synchronous: 'FULL' | 'NORMAL' = 'FULL';
+  /** Commits on the main connection. */
+  #writer: UnitWriter | undefined;
+  /** Commits on a worker thread's connection (started on first use). */
+  #thread: WriterThread | undefined;
+  /** No writer thread: switched off by the options, or it could not start or stopped. */
+  #threadOff: boolean;
+  #threadCommits = 0;
   #checkpointer: Worker | undefined;
   /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
@@ -258,6 +258,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.readOnly = options.readOnly === true;
     this.#autoCheckpoint = pages;
     this.#busyTimeout = busy;
+    // An in-memory database is one connection's own: it cannot have a second one.
+    this.#threadOff = options.writerThread === false || file === ':memory:';
+  }
+
+  /** Commits the writer thread has run (the others ran on the main thread). */
+  get writerThreadCommits(): number {
+    return this.#threadCommits;
   }
 
   /** The open database (opening it if needed). Exposed for inspection tools; do not write to it. */
@@ -283,11 +290,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
       if (!this.readOnly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
-        this.#synchronous = 'FULL';
         // Room for the pages a large flush dirties (random updates touch a page each): with SQLite's
         // default 2 MiB, a flush spills pages to the WAL mid-transaction and reads them back.
         // Allocated as pages are used, so small stores stay small.
-        db.pragma('cache_size = -65536');
+        db.pragma(`cache_size = ${CACHE_SIZE}`);
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
         const state = new Int32Array(new SharedArrayBuffer(4));
@@ -317,6 +323,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
         this.#checkVersion(db);
       }
       this.#st = this.#prepare(db);
+      if (!this.readOnly) this.#writer = new UnitWriter(db, rowChecksum);
     } catch (e) {
       try {
         db?.close();
@@ -400,12 +407,6 @@ export class SQLiteAdapter implements IncrementalAdapter {
       ),
       bucketId: db.prepare('SELECT id FROM quire_buckets WHERE store = ? AND name = ?').pluck(),
       bucketRow: db.prepare('SELECT id, definition, counter FROM quire_buckets WHERE store = ? AND name = ?'),
-      insertBucket: db.prepare('INSERT INTO quire_buckets (store, name) VALUES (?, ?)'),
-      setDefinition: db.prepare('UPDATE quire_buckets SET definition = ? WHERE id = ?'),
-      setCounter: db.prepare('UPDATE quire_buckets SET counter = ? WHERE id = ?'),
-      deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
-      clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
-      deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
       // Restores read rows a chunk at a time (`all` costs less per row than `iterate`).
       scan: db
         .prepare(
@@ -417,17 +418,6 @@ export class SQLiteAdapter implements IncrementalAdapter {
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
         .pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
-      // Rows older than the newest row that completes `keep` versions (a packed row counts its versions).
-      keepVersions: db.prepare(
-        `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq < (
-           SELECT seq FROM (
-             SELECT seq, sum(coalesce(versions, 1)) OVER (ORDER BY seq DESC) AS n
-             FROM quire_history INDEXED BY quire_history_key WHERE bucket_id = @id AND key = @key)
-           WHERE n >= @keep ORDER BY seq DESC LIMIT 1)`,
-      ),
-      keepKeyAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND key = ? AND at < ?'),
-      keepAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND at < ?'),
-      dropHistory: db.prepare('DELETE FROM quire_history WHERE bucket_id = ?'),
       // A packed row's seq and at are its newest version's, first_at its oldest's; its versions are filtered after.
       readHistory: db.prepare(
         `SELECT key, seq, version, op, at, actor, data, packed FROM quire_history INDEXED BY quire_history_key
@@ -435,39 +425,6 @@ export class SQLiteAdapter implements IncrementalAdapter {
            AND (@version IS NULL OR version = @version OR packed IS NOT NULL)
          ORDER BY seq DESC`,
       ),
-      insertRows: new MultiRowInsert(
-        db,
-        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
-        7,
-      ),
-      // Updates keep the row's place (ord); a record missing from storage is inserted at `ord`.
-      upsertRows: new MultiRowInsert(
-        db,
-        'INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
-        7,
-        'ON CONFLICT (bucket_id, key) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data, crc = excluded.crc',
-      ),
-      historyRows: new MultiRowInsert(
-        db,
-        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
-        8,
-      ),
-      packedHistoryRows: new MultiRowInsert(
-        db,
-        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data, packed, first_at, versions) VALUES',
-        11,
-      ),
-      feedRows: new MultiRowInsert(
-        db,
-        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES',
-        8,
-      ),
-      packedFeedRows: new MultiRowInsert(
-        db,
-        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor, packed) VALUES',
-        9,
-      ),
-      pruneFeed: db.prepare('DELETE FROM quire_feed WHERE store = ? AND seq <= ?'),
       // A packed row is read whole: its older entries may be at or below `since` (filtered after).
       readFeed: db.prepare(
         'SELECT seq, bucket, key, op, version, at, actor, packed FROM quire_feed WHERE store = ? AND seq > ? ORDER BY seq',
@@ -521,72 +478,78 @@ export class SQLiteAdapter implements IncrementalAdapter {
         cause,
         { bucket, lost },
       );
+    const chunks = {
+      *[Symbol.iterator](): Generator<StoreRecord[]> {
+        let read = 0;
+        let bad: string[] | undefined;
+        let badCount = 0;
+        let after = Number.MIN_SAFE_INTEGER;
+        for (;;) {
+          let rows: Array<[number, string, number | null]>;
+          try {
+            rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
+          } catch (e) {
+            throw damaged(
+              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+              'the rows after the damage',
+              e,
+            );
+          }
+          if (rows.length === 0) break;
+          read += rows.length;
+          after = rows[rows.length - 1]![0];
+          let failed: number[] | undefined;
+          const records: StoreRecord[] = new Array(rows.length);
+          for (let i = 0; i < rows.length; i++) {
+            const r = rows[i]!;
+            let record: StoreRecord | undefined;
+            if (r[2] === crc32(r[1])) {
+              try {
+                record = JSON.parse(r[1]);
+              } catch {
+                /* counted as damaged below */
+              }
+            }
+            if (record === undefined) (failed ??= []).push(i);
+            else records[i] = record;
+          }
+          if (failed !== undefined && failed.length > 0) {
+            // Read on to say exactly what is damaged; nothing more is handed out.
+            badCount += failed.length;
+            bad ??= [];
+            for (const i of failed) {
+              if (bad.length >= 10) break;
+              bad.push(keyOf(rows[i]![0]));
+            }
+            continue;
+          }
+          if (bad === undefined) yield records;
+        }
+        if (bad !== undefined)
+          throw damaged(
+            `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
+            `${badCount} of ${read} records`,
+          );
+        let indexed: number;
+        try {
+          indexed = countRows.get(row.id) as number;
+        } catch (e) {
+          throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+        }
+        if (indexed !== read)
+          throw damaged(
+            `${read} rows could be read but the key index lists ${indexed}: a damaged page hides rows`,
+            `${Math.abs(indexed - read)} of ${Math.max(indexed, read)} records`,
+          );
+      },
+    };
     return {
       definition,
       autoincrement: row.counter,
+      chunks,
       records: {
         *[Symbol.iterator]() {
-          let read = 0;
-          let bad: string[] | undefined;
-          let badCount = 0;
-          let after = Number.MIN_SAFE_INTEGER;
-          for (;;) {
-            let rows: Array<[number, string, number | null]>;
-            try {
-              rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
-            } catch (e) {
-              throw damaged(
-                `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-                'the rows after the damage',
-                e,
-              );
-            }
-            if (rows.length === 0) break;
-            read += rows.length;
-            after = rows[rows.length - 1]![0];
-            let failed: number[] | undefined;
-            const records: StoreRecord[] = new Array(rows.length);
-            for (let i = 0; i < rows.length; i++) {
-              const r = rows[i]!;
-              let record: StoreRecord | undefined;
-              if (r[2] === crc32(r[1])) {
-                try {
-                  record = JSON.parse(r[1]);
-                } catch {
-                  /* counted as damaged below */
-                }
-              }
-              if (record === undefined) (failed ??= []).push(i);
-              else records[i] = record;
-            }
-            if (failed !== undefined && failed.length > 0) {
-              // Read on to say exactly what is damaged; nothing more is handed out.
-              badCount += failed.length;
-              bad ??= [];
-              for (const i of failed) {
-                if (bad.length >= 10) break;
-                bad.push(keyOf(rows[i]![0]));
-              }
-              continue;
-            }
-            if (bad === undefined) yield* records;
-          }
-          if (bad !== undefined)
-            throw damaged(
-              `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
-              `${badCount} of ${read} records`,
-            );
-          let indexed: number;
-          try {
-            indexed = countRows.get(row.id) as number;
-          } catch (e) {
-            throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
-          }
-          if (indexed !== read)
-            throw damaged(
-              `${read} rows could be read but the key index lists ${indexed}: a damaged page hides rows`,
-              `${Math.abs(indexed - read)} of ${Math.max(indexed, read)} records`,
-            );
+          for (const c of chunks) yield* c;
         },
       },
     };
@@ -610,127 +573,151 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return (this.#st?.listBuckets.all(store) as string[] | undefined) ?? [];
   }
 
-  #id(st: Statements, store: string, bucket: string, create: boolean): number | undefined {
+  /** A bucket's id for reads (undefined when it is not stored). */
+  #id(st: Statements, store: string, bucket: string): number | undefined {
     const k = `${store}\0${bucket}`;
     let id = this.#ids.get(k);
     if (id !== undefined) return id;
     id = st.bucketId.get(store, bucket) as number | undefined;
-    if (id === undefined && create) id = Number(st.insertBucket.run(store, bucket).lastInsertRowid);
     if (id !== undefined) this.#ids.set(k, id);
     return id;
   }
 
-  commit(store: string, unit: CommitUnit): void {
+  /**
+   * Commit a unit. Small units, when nothing is in flight, run here (a thread hop would cost more
+   * than it saves); larger ones, and every unit while one is in flight (so order is kept), go to
+   * the writer thread and the returned promise settles when it has committed them.
+   */
+  commit(store: string, unit: CommitUnit): void | Promise<void> {
     if (this.readOnly) throw new ReadOnlyStorageError(this.path);
-    const db = this.#ensure();
-    const st = this.#st!;
-    const ids = this.#ids;
+    this.#ensure();
     // strict and debounced commits fsync the WAL (FULL); 'process' hands them to the OS only.
     const sync = this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
-    if (sync !== this.#synchronous) {
-      db.pragma(`synchronous = ${sync}`);
-      this.#synchronous = sync;
-    }
-    const run = db.transaction(() => {
-      for (const b of unit.buckets) {
-        if (b.drop === true || b.clear === true) {
-          const id = this.#id(st, store, b.bucket, false);
-          if (id !== undefined) {
-            st.clearRecords.run(id);
-            if (b.drop === true) {
-              st.dropHistory.run(id);
-              st.deleteBucket.run(id);
-              ids.delete(`${store}\0${b.bucket}`);
-            }
-          }
-        }
-        if (b.definition !== undefined || b.autoincrement !== undefined) {
-          const id = this.#id(st, store, b.bucket, true)!;
-          if (b.definition !== undefined) st.setDefinition.run(JSON.stringify(b.definition), id);
-          if (b.autoincrement !== undefined) st.setCounter.run(b.autoincrement, id);
-        }
-      }
-      let lastBucket = '';
-      let id = 0;
-      // A unit holds one write per record, so inserts and updates go in multi-row statements.
-      const inserts = st.insertRows.start();
-      const updates = st.upsertRows.start();
-      for (const w of unit.records) {
-        if (w.bucket !== lastBucket) {
-          id = this.#id(st, store, w.bucket, true)!;
-          lastBucket = w.bucket;
-        }
-        if (w.op === 'delete') {
-          st.deleteRecord.run(id, w.key);
-          continue;
-        }
-        (w.op === 'insert' ? inserts : updates).add(
-          id,
-          w.ord,
-          w.key,
-          w.seq,
-          w.version,
-          w.data,
-          rowChecksum(w.data!),
-        );
-      }
-      inserts.end();
-      updates.end();
-      if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(st, store, unit);
-      if (unit.feed !== undefined) {
-        const feed = unit.feed;
-        // Rows the same unit prunes again are not written (a first flush of many records).
-        const from = unit.feedPruneTo === undefined ? 0 : firstAbove(feed, unit.feedPruneTo);
-        const rows = feedRows(feed, from);
-        const plain = st.feedRows.start();
-        for (let i = 0; i < rows.plain.length; i += 7) plain.add(store, ...rows.plain.slice(i, i + 7));
-        plain.end();
-        const packed = st.packedFeedRows.start();
-        for (let i = 0; i < rows.packed.length; i += 8) packed.add(store, ...rows.packed.slice(i, i + 8));
-        packed.end();
-      }
-      if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
-      // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
-      // end only, and open() reads the larger of the two): one page less per commit.
-      const feed = unit.feed;
-      if (feed === undefined || feed.length === 0 || feed[feed.length - 1]!.seq !== unit.lastSeq) {
-        st.setStore.run(store, unit.lastSeq);
-        this.#seqInFeed.delete(store);
-      } else this.#seqInFeed.set(store, unit.lastSeq);
-    });
+    const thread = this.#threadFor(unit);
+    if (thread !== undefined) return this.#commitOnThread(thread, store, unit, sync);
+    let outcome: UnitOutcome;
     try {
-      run.immediate();
+      outcome = this.#writer!.commit(store, packUnit(unit), sync);
     } catch (e) {
       // Cached ids may name rows the rollback removed.
       this.#ids = new Map();
       throw toStorageError('commit', e, this.path);
     }
-    const worker = this.#checkpointer;
-    if (worker !== undefined && this.#backups === 0) {
-      let wal = 0;
+    this.#committed(store, unit, outcome, false);
+    this.#threadForgetsIds(unit);
+    let wal = 0;
+    if (this.#checkpointer !== undefined && this.#backups === 0) {
       try {
         wal = fs.statSync(`${this.path}-wal`).size;
       } catch {
         /* no WAL yet */
       }
-      if (wal > this.#walHardLimit) {
-        // The worker's checkpoints do not keep up: checkpoint here, blocking this writer until done.
-        // A checkpoint the worker is running holds SQLite's checkpoint lock: wait for it first.
-        try {
-          if (this.#checkpointBusy) Atomics.wait(this.#checkpointState, 0, 1, CLOSE_WAIT_MS);
-          db.pragma('wal_checkpoint(TRUNCATE)');
-        } catch (e) {
-          // The commit itself succeeded; the next one tries again.
-          this.#contexts
-            .values()
-            .next()
-            .value?.onError(toStorageError('checkpoint', e, this.path));
-        }
-      } else if (wal > this.#walLimit && !this.#checkpointBusy) {
-        this.#checkpointBusy = true;
-        Atomics.store(this.#checkpointState, 0, 1);
-        worker.postMessage('checkpoint');
+    }
+    this.#afterCommit(wal, true);
+  }
+
+  /** The writer thread for this unit (started on first use), or undefined to commit here. */
+  #threadFor(unit: CommitUnit): WriterThread | undefined {
+    let thread = this.#thread;
+    if (thread !== undefined && thread.failure !== undefined) {
+      // It stopped (it was told what was in flight): commit here from now on.
+      this.#thread = thread = undefined;
+      this.#threadOff = true;
+    }
+    if (thread?.busy === true) return thread;
+    if (this.#backups > 0 || this.#threadOff) return undefined;
+    // Started at a store's first commit (stores that never write need none), so that it is ready
+    // when a large unit comes.
+    thread = this.#startThread();
+    return unitRows(unit) <= DIRECT_MAX_ROWS ? undefined : thread;
+  }
+
+  /** The writer thread, started if it is not yet (undefined when it cannot start). */
+  #startThread(): WriterThread | undefined {
+    let thread = this.#thread;
+    if (thread === undefined && !this.#threadOff && !this.readOnly && this.#db !== undefined) {
+      const db = this.#db!;
+      try {
+        this.#thread = thread = new WriterThread({
+          file: this.path,
+          busyTimeoutMs: this.#busyTimeout,
+          cacheSize: CACHE_SIZE,
+          autoCheckpoint:
+            this.#checkpointer === undefined
+              ? (db.pragma('wal_autocheckpoint', { simple: true }) as number)
+              : 0,
+          journalSizeLimit: this.#checkpointer === undefined ? 0 : this.#walLimit,
+          walHardLimit: this.#checkpointer === undefined ? 0 : this.#walHardLimit,
+          checkpointState: this.#checkpointState,
+        });
+      } catch {
+        this.#threadOff = true;
+        return undefined;
       }
+    }
+    return thread;
+  }
+
+  async #commitOnThread(thread: WriterThread, store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL') {
+    let outcome: ThreadOutcome;
+    try {
+      outcome = await thread.commit(store, packUnit(unit), sync);
+    } catch (e) {
+      this.#ids = new Map();
+      throw toStorageError('commit', e, this.path);
+    }
+    this.#threadCommits++;
+    // The adapter may have been closed meanwhile (the commit landed before the thread closed).
+    if (this.#db === undefined) return;
+    this.#committed(store, unit, outcome, true);
+    if (outcome.checkpointError !== undefined) this.#checkpointFailed(outcome.checkpointError);
+    this.#afterCommit(outcome.walBytes, false);
+  }
+
+  /** Book-keeping after a commit on either connection. */
+  #committed(store: string, unit: CommitUnit, outcome: UnitOutcome, onThread: boolean): void {
+    if (outcome.seqInFeed) this.#seqInFeed.set(store, unit.lastSeq);
+    else this.#seqInFeed.delete(store);
+    // A dropped bucket's name may get a new id: cached ids of the other connection are stale.
+    if (onThread && unit.buckets.some((b) => b.drop === true)) {
+      this.#ids = new Map();
+      this.#writer?.forgetIds();
+    }
+  }
+
+  /** A unit committed here dropped a bucket: the thread forgets its cached ids before its next commit. */
+  #threadForgetsIds(unit: CommitUnit): void {
+    if (unit.buckets.some((b) => b.drop === true)) {
+      this.#ids = new Map();
+      this.#thread?.forgetIds();
+    }
+  }
+
+  #checkpointFailed(e: unknown): void {
+    // The commit itself succeeded; the next one tries again.
+    this.#contexts
+      .values()
+      .next()
+      .value?.onError(toStorageError('checkpoint', e, this.path));
+  }
+
+  /** Keep the WAL bounded: ask the checkpointer past the limit; past four times that, checkpoint here. */
+  #afterCommit(wal: number, here: boolean): void {
+    const worker = this.#checkpointer;
+    if (worker === undefined || this.#backups > 0) return;
+    if (here && wal > this.#walHardLimit) {
+      // The worker's checkpoints do not keep up: checkpoint here, blocking this writer until done.
+      // A checkpoint the worker is running holds SQLite's checkpoint lock: wait for it first.
+      try {
+        if (this.#checkpointBusy) Atomics.wait(this.#checkpointState, 0, 1, CLOSE_WAIT_MS);
+        this.#db!.pragma('wal_checkpoint(TRUNCATE)');
+      } catch (e) {
+        this.#checkpointFailed(e);
+      }
+    } else if (wal > this.#walLimit && !this.#checkpointBusy) {
+      this.#checkpointBusy = true;
+      Atomics.store(this.#checkpointState, 0, 1);
+      worker.postMessage('checkpoint');
     }
   }
 
@@ -763,34 +750,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }
   }
 
-  #writeHistory(st: Statements, store: string, unit: CommitUnit): void {
-    const byBucket = historyRows(unit.history!, unit.retention);
-    const plain = st.historyRows.start();
-    const packed = st.packedHistoryRows.start();
-    for (const b of byBucket) {
-      const id = this.#id(st, store, b.bucket, true)!;
-      for (let i = 0; i < b.plain.length; i += 7) plain.add(id, ...b.plain.slice(i, i + 7));
-      for (let i = 0; i < b.packed.length; i += 10) packed.add(id, ...b.packed.slice(i, i + 10));
-    }
-    plain.end();
-    packed.end();
-    for (const rule of unit.retention ?? []) {
-      const keys = byBucket.find((b) => b.bucket === rule.bucket)?.keys;
-      if (keys === undefined) continue;
-      const bid = this.#id(st, store, rule.bucket, true)!;
-      for (const k of keys) {
-        if (rule.maxVersions !== undefined) st.keepVersions.run({ id: bid, key: k, keep: rule.maxVersions });
-        if (rule.before !== undefined && rule.sweep !== true) st.keepKeyAge.run(bid, k, rule.before);
-      }
-      if (rule.before !== undefined && rule.sweep === true) st.keepAge.run(bid, rule.before);
-    }
-  }
-
   readHistory(store: string, bucket: string, key: string, f: HistoryFilter): HistoryWrite[] {
     this.#ensure();
     const st = this.#st;
     if (st === undefined) return [];
-    const id = this.#id(st, store, bucket, false);
+    const id = this.#id(st, store, bucket);
     if (id === undefined) return [];
     const rows = st.readHistory.iterate({
       id,
@@ -941,16 +905,24 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 
   close(store?: string): void {
-    this.#storeSeqs(store);
     if (store !== undefined) {
       this.#stores.delete(store);
       this.#durability.delete(store);
       this.#contexts.delete(store);
-      if (this.#stores.size > 0) return;
+      if (this.#stores.size > 0) {
+        this.#storeSeqs(store);
+        return;
+      }
     }
+    // The thread finishes what it was sent and closes its connection before this one closes.
+    const thread = this.#thread;
+    this.#thread = undefined;
+    thread?.close();
+    this.#storeSeqs(store);
     const db = this.#db;
     this.#db = undefined;
     this.#st = undefined;
+    this.#writer = undefined;
     this.#ids = new Map();
     const worker = this.#checkpointer;
     if (worker !== undefined) {
@@ -1010,64 +982,19 @@ export class SQLiteAdapter implements IncrementalAdapter {
   }
 }
 
+/** SQLite's page cache per connection (KiB when negative): room for the pages a large flush dirties. */
+const CACHE_SIZE = -65536;
+
+/** Units of at most this many rows commit on the main thread when nothing is in flight. */
+const DIRECT_MAX_ROWS = 8;
+
+/** Rows a unit writes (records, history and feed rows). */
+function unitRows(unit: CommitUnit): number {
+  return unit.records.length + (unit.history?.length ?? 0) + (unit.feed?.length ?? 0) + unit.buckets.length;
+}
+
 /** Rows a restore reads, checks and parses at a time. */
 const LOAD_CHUNK_ROWS = 4096;
-
-/** Rows per multi-row statement: one statement run (and its binding) per this many rows. */
-const ROWS_PER_STATEMENT = 64;
-
-/**
- * An INSERT of many rows per statement: rows are collected and run
- * ROWS_PER_STATEMENT at a time (the rest in power-of-two runs), which saves a
- * statement run per row. The statements are prepared on first use.
- */
-class MultiRowInsert {
-  readonly #db: Database.Database;
-  readonly #sql: (rows: number) => string;
-  readonly #width: number;
-  #many: Database.Statement | undefined;
-  /** Statements for fewer rows than ROWS_PER_STATEMENT, by row count (powers of two). */
-  readonly #fewer = new Map<number, Database.Statement>();
-  #params: unknown[] = [];
-
-  constructor(db: Database.Database, head: string, width: number, tail = '') {
-    this.#db = db;
-    this.#width = width;
-    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
-    this.#sql = (rows) => `${head} ${Array.from({ length: rows }, () => tuple).join(', ')} ${tail}`;
-  }
-
-  start(): this {
-    this.#params.length = 0;
-    return this;
-  }
-
-  add(...values: unknown[]): void {
-    const p = this.#params;
-    for (let i = 0; i < values.length; i++) p.push(values[i]);
-    if (p.length === ROWS_PER_STATEMENT * this.#width) {
-      this.#many ??= this.#db.prepare(this.#sql(ROWS_PER_STATEMENT));
-      this.#many.run(p);
-      p.length = 0;
-    }
-  }
-
-  end(): void {
-    const p = this.#params;
-    if (p.length === 0) return;
-    // The rest in runs of 32, 16, …, 1 rows: at most six statements (a strict commit of 32 changes is one).
-    const w = this.#width;
-    let at = 0;
-    for (let rows = ROWS_PER_STATEMENT >> 1; rows >= 1; rows >>= 1) {
-      if ((p.length - at) / w < rows) continue;
-      let st = this.#fewer.get(rows);
-      if (st === undefined) this.#fewer.set(rows, (st = this.#db.prepare(this.#sql(rows))));
-      st.run(at === 0 && p.length === rows * w ? p : p.slice(at, at + rows * w));
-      at += rows * w;
-    }
-    p.length = 0;
-  }
-}
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
 function storedNothing(file: string): boolean {

@@ -32,6 +32,12 @@ export interface StoredBucket {
   readonly autoincrement: number;
   /** Records in insertion order. Adapters stream them (no giant strings); consumed exactly once. */
   readonly records: Iterable<StoreRecord>;
+  /**
+   * The same records a chunk at a time, for adapters that read them so
+   * (restores then skip a step per record). Consumed instead of `records`,
+   * exactly once.
+   */
+  readonly chunks?: Iterable<readonly StoreRecord[]>;
 }
 
 /** One record's final state in a flush (earlier changes of the same key in that flush are folded in). */

@@ -62,7 +62,8 @@ export class Session {
   /** Push a notification to the client; undefined when the transport cannot (HTTP). */
   readonly notify: ((method: string, params: unknown) => void) | undefined;
   readonly limiter: RateLimiter | undefined;
-  readonly #cleanups = new Map<string, () => void>();
+  /** Created with the first subscription (an HTTP request's session never has one). */
+  #cleanups: Map<string, () => void> | undefined;
   #nextSub = 0;
   closed = false;
 
@@ -81,26 +82,27 @@ export class Session {
   /** Registers a subscription's cleanup; returns its id (unique within the session). */
   addSubscription(cleanup: () => void): string {
     const id = `s${++this.#nextSub}`;
-    this.#cleanups.set(id, cleanup);
+    (this.#cleanups ??= new Map()).set(id, cleanup);
     return id;
   }
 
   removeSubscription(id: string): boolean {
-    const c = this.#cleanups.get(id);
+    const c = this.#cleanups?.get(id);
     if (c === undefined) return false;
-    this.#cleanups.delete(id);
+    this.#cleanups!.delete(id);
     c();
     return true;
   }
 
   get subscriptionCount(): number {
-    return this.#cleanups.size;
+    return this.#cleanups?.size ?? 0;
   }
 
   /** Ends every subscription; further notifications are dropped. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.#cleanups === undefined) return;
     for (const c of this.#cleanups.values()) {
       try {
         c();
@@ -242,37 +244,40 @@ export class Dispatcher {
       void p.then(
         (out) => {
           this.#inFlight.delete(p);
-          this.#deliver(out, reply);
+          this.#deliver(out, reply as (text: string | undefined) => void);
         },
         () => this.#inFlight.delete(p),
       );
-    } else this.#deliver(p, reply);
+    } else this.#deliver(p, reply as (text: string | undefined) => void);
+  }
+
+  /**
+   * Like handle(), but `answer` is called exactly once: with the response
+   * text, or with undefined when no response is due (HTTP then sends 204).
+   * Synchronously when the request completed synchronously (a `get` on a
+   * loaded bucket): no promise per request.
+   */
+  handleEach(text: string, session: Session, answer: (text: string | undefined) => void): void {
+    const p = this.#handle(text, session);
+    if (p instanceof Promise) {
+      this.#inFlight.add(p);
+      void p.then(
+        (out) => {
+          this.#inFlight.delete(p);
+          this.#deliver(out, answer, true);
+        },
+        () => this.#inFlight.delete(p),
+      );
+    } else this.#deliver(p, answer, true);
   }
 
   /** Like handle(), as a promise of the response text (undefined: nothing to send). */
   handleAsync(text: string, session: Session): Promise<string | undefined> {
-    return new Promise((resolve) => {
-      let sent = false;
-      const p = this.#handle(text, session);
-      const finish = (out: Outcome) => {
-        this.#deliver(out, (t) => {
-          sent = true;
-          resolve(t);
-        });
-        if (!sent) resolve(undefined);
-      };
-      if (p instanceof Promise) {
-        this.#inFlight.add(p);
-        void p.then((out) => {
-          this.#inFlight.delete(p);
-          finish(out);
-        });
-      } else finish(p);
-    });
+    return new Promise((resolve) => this.handleEach(text, session, resolve));
   }
 
-  #deliver(out: Outcome, reply: (text: string) => void): void {
-    if (out.text !== undefined) {
+  #deliver(out: Outcome, reply: (text: string | undefined) => void, always = false): void {
+    if (out.text !== undefined || always) {
       try {
         reply(out.text);
       } catch (e) {
@@ -290,7 +295,9 @@ export class Dispatcher {
 
   /** Synchronous when every request of the message completed synchronously (errors, mostly). */
   #handle(text: string, session: Session): Outcome | Promise<Outcome> {
-    if (Buffer.byteLength(text, 'utf8') > this.#options.maxRequestBytes) {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: short texts need no byte count.
+    const max = this.#options.maxRequestBytes;
+    if (text.length * 3 > max && Buffer.byteLength(text, 'utf8') > max) {
       this.#refused(session, 'REQUEST_TOO_LARGE');
       return { text: tooLarge(this.#options.maxRequestBytes), after: [] };
     }
@@ -374,30 +381,31 @@ export class Dispatcher {
       outcome: 'ok',
       notification: false,
     };
-    const done = () => {
-      try {
-        observe({
-          method: t.method,
-          known: t.known,
-          bucket: t.bucket,
-          outcome: t.outcome,
-          durationMs: performance.now() - t.started,
-          session,
-          notification: t.notification,
-        });
-      } catch (e) {
-        this.#options.onInternalError('(onRequest)', e);
-      }
-    };
     const r = this.#run(msg, session, after, t);
     if (!(r instanceof Promise)) {
-      done();
+      this.#observed(observe, t, session);
       return r;
     }
     return r.then((text) => {
-      done();
+      this.#observed(observe, t, session);
       return text;
     });
+  }
+
+  #observed(observe: (request: RequestRecord) => void, t: Tracking, session: Session): void {
+    try {
+      observe({
+        method: t.method,
+        known: t.known,
+        bucket: t.bucket,
+        outcome: t.outcome,
+        durationMs: performance.now() - t.started,
+        session,
+        notification: t.notification,
+      });
+    } catch (e) {
+      this.#options.onInternalError('(onRequest)', e);
+    }
   }
 
   #run(
@@ -406,12 +414,8 @@ export class Dispatcher {
     after: Array<() => void>,
     t: Tracking | undefined,
   ): string | undefined | Promise<string | undefined> {
-    const fail = (id: RpcId, error: RpcErrorObject): string => {
-      if (t !== undefined) t.outcome = error.data?.code ?? String(error.code);
-      return failure(id, error);
-    };
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
-      return fail(null, invalid('a request must be a JSON object', 'INVALID_REQUEST'));
+      return failed(t, null, invalid('a request must be a JSON object', 'INVALID_REQUEST'));
     }
     const req = msg as Record<string, unknown>;
     const idOk =
@@ -421,19 +425,14 @@ export class Dispatcher {
       (typeof req.id === 'number' && Number.isFinite(req.id));
     const id = idOk && 'id' in req ? (req.id as RpcId) : null;
     const isNotification = !('id' in req);
-    if (req.jsonrpc !== '2.0') return fail(id, invalid('"jsonrpc" must be exactly "2.0"', 'INVALID_REQUEST'));
-    if (!idOk) return fail(null, invalid('"id" must be a string, a number or null', 'INVALID_REQUEST'));
+    if (req.jsonrpc !== '2.0')
+      return failed(t, id, invalid('"jsonrpc" must be exactly "2.0"', 'INVALID_REQUEST'));
+    if (!idOk) return failed(t, null, invalid('"id" must be a string, a number or null', 'INVALID_REQUEST'));
     if (typeof req.method !== 'string' || req.method === '')
-      return fail(id, invalid('"method" must be a non-empty string', 'INVALID_REQUEST'));
+      return failed(t, id, invalid('"method" must be a non-empty string', 'INVALID_REQUEST'));
     const params = req.params;
     if (params !== undefined && (params === null || typeof params !== 'object'))
-      return fail(id, invalid('"params" must be an object or an array', 'INVALID_REQUEST'));
-
-    const respond = (error: RpcErrorObject | undefined, result?: unknown): string | undefined => {
-      if (error !== undefined && t !== undefined) t.outcome = error.data?.code ?? String(error.code);
-      if (isNotification) return undefined;
-      return error !== undefined ? failure(id, error) : success(id, result);
-    };
+      return failed(t, id, invalid('"params" must be an object or an array', 'INVALID_REQUEST'));
 
     const method = this.#methods.get(req.method);
     if (t !== undefined) {
@@ -443,32 +442,37 @@ export class Dispatcher {
       const bucket = (params as { bucket?: unknown } | undefined)?.bucket;
       if (typeof bucket === 'string') t.bucket = bucket.slice(0, MAX_NAME);
     }
+    const answer: Answer = { t, id, notification: isNotification };
     if (method === undefined) {
-      return respond({
+      return respond(answer, {
         code: METHOD_NOT_FOUND,
         message: `Method not found: "${req.method}"`,
         data: { code: 'METHOD_NOT_FOUND' },
       });
     }
     if (this.#closing) {
-      return respond({
+      return respond(answer, {
         code: SHUTTING_DOWN,
         message: 'The server is shutting down',
         data: { code: 'SHUTTING_DOWN' },
       });
     }
     if (session.limiter !== undefined && !session.limiter.take()) {
-      return respond({ code: RATE_LIMITED, message: 'Rate limit exceeded', data: { code: 'RATE_LIMITED' } });
+      return respond(answer, {
+        code: RATE_LIMITED,
+        message: 'Rate limit exceeded',
+        data: { code: 'RATE_LIMITED' },
+      });
     }
     if (this.#options.authRequired && session.identity === undefined && method.options.public !== true) {
-      return respond({
+      return respond(answer, {
         code: UNAUTHORIZED,
         message: 'Unauthorized: a valid bearer token is required',
         data: { code: 'UNAUTHORIZED' },
       });
     }
     if (Array.isArray(params) && method.options.positional !== true) {
-      return respond({
+      return respond(answer, {
         code: INVALID_PARAMS,
         message: `Invalid params: "${req.method}" takes named params (an object)`,
         data: { code: 'INVALID_PARAMS' },
@@ -478,43 +482,20 @@ export class Dispatcher {
     const name = req.method;
     if (this.#options.readOnly === true) {
       const refusal = readOnlyRefusal(name, params);
-      if (refusal !== undefined) return respond(toRpcError(refusal));
+      if (refusal !== undefined) return respond(answer, toRpcError(refusal));
     }
-    const ctx: MethodContext = {
-      session,
-      identity: session.identity,
-      method: name,
-      authorize: (access, bucket) => {
-        if (this.#options.readOnly === true && access !== 'read')
-          throw new RpcError(STORE_ERROR, `Read-only server: "${name}" needs ${access} access`, {
-            code: 'READ_ONLY',
-          });
-        if (this.#options.authRequired) session.identity?.require(access, bucket);
-      },
-      actor: (p) => {
-        if (session.identity !== undefined) return session.identity.name;
-        const a = (p as Record<string, unknown> | undefined)?.actor;
-        if (a !== undefined && typeof a !== 'string')
-          throw new RpcError(INVALID_PARAMS, 'Invalid params: "actor" must be a string', {
-            code: 'INVALID_PARAMS',
-          });
-        return a;
-      },
-      afterResponse: (fn) => {
-        if (!isNotification) after.push(fn);
-      },
-    };
+    const ctx = new RequestContext(session, name, this.#options, isNotification ? undefined : after);
 
     let value: unknown;
     try {
       value = method.handler(params, ctx);
     } catch (e) {
-      return respond(this.#error(name, e));
+      return respond(answer, this.#error(name, e));
     }
-    if (!(value instanceof Promise)) return respond(undefined, value);
+    if (!(value instanceof Promise)) return respond(answer, undefined, value);
     return this.#withTimeout(value, name).then(
-      (r) => respond(undefined, r),
-      (e) => respond(this.#error(name, e)),
+      (r) => respond(answer, undefined, r),
+      (e) => respond(answer, this.#error(name, e)),
     );
   }
 
@@ -548,6 +529,81 @@ export class Dispatcher {
     const err = toRpcError(e);
     if (err.data?.code === 'INTERNAL') this.#options.onInternalError(method, e);
     return err;
+  }
+}
+
+/** What a response needs besides the outcome: the request's id, whether one is due, the tracking record. */
+interface Answer {
+  readonly t: Tracking | undefined;
+  readonly id: RpcId;
+  readonly notification: boolean;
+}
+
+/** The response text for an outcome (undefined for a notification); notes the outcome for logs and metrics. */
+function respond(a: Answer, error: RpcErrorObject | undefined, result?: unknown): string | undefined {
+  if (error !== undefined && a.t !== undefined) a.t.outcome = error.data?.code ?? String(error.code);
+  if (a.notification) return undefined;
+  return error !== undefined ? failure(a.id, error) : success(a.id, result);
+}
+
+/** A failure answered even to a notification (the message is not a valid request). */
+function failed(t: Tracking | undefined, id: RpcId, error: RpcErrorObject): string {
+  if (t !== undefined) t.outcome = error.data?.code ?? String(error.code);
+  return failure(id, error);
+}
+
+/**
+ * A handler's MethodContext. The functions are made when first read (most
+ * handlers call one of them once), not three closures per request; each
+ * read gives a function that works detached from the context too.
+ */
+class RequestContext implements MethodContext {
+  readonly session: Session;
+  readonly identity: Identity | undefined;
+  readonly method: string;
+  readonly #options: DispatcherOptions;
+  /** Undefined for a notification: nothing runs after a response that is never sent. */
+  readonly #after: Array<() => void> | undefined;
+
+  constructor(
+    session: Session,
+    method: string,
+    options: DispatcherOptions,
+    after: Array<() => void> | undefined,
+  ) {
+    this.session = session;
+    this.identity = session.identity;
+    this.method = method;
+    this.#options = options;
+    this.#after = after;
+  }
+
+  get authorize(): (access: Access, bucket: string) => void {
+    return (access, bucket) => {
+      if (this.#options.readOnly === true && access !== 'read')
+        throw new RpcError(STORE_ERROR, `Read-only server: "${this.method}" needs ${access} access`, {
+          code: 'READ_ONLY',
+        });
+      if (this.#options.authRequired) this.session.identity?.require(access, bucket);
+    };
+  }
+
+  get actor(): (params: unknown) => string | undefined {
+    return (p) => {
+      if (this.session.identity !== undefined) return this.session.identity.name;
+      const a = (p as Record<string, unknown> | undefined)?.actor;
+      if (a !== undefined && typeof a !== 'string')
+        throw new RpcError(INVALID_PARAMS, 'Invalid params: "actor" must be a string', {
+          code: 'INVALID_PARAMS',
+        });
+      return a;
+    };
+  }
+
+  get afterResponse(): (fn: () => void) => void {
+    return (fn) => {
+      this.#after?.push(fn);
+    };
   }
 }
 

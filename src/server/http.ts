@@ -182,10 +182,13 @@ export class HttpTransport {
     return l;
   }
 
-  async #identify(req: IncomingMessage, url: URL): Promise<{ identity: Identity | undefined; bad: boolean }> {
+  async #identify(
+    req: IncomingMessage,
+    url: URL | undefined,
+  ): Promise<{ identity: Identity | undefined; bad: boolean }> {
     const a = this.#o.authenticator;
     if (a === undefined) return { identity: undefined, bad: false };
-    const token = bearerToken(req.headers.authorization) ?? url.searchParams.get('token') ?? undefined;
+    const token = bearerToken(req.headers.authorization) ?? url?.searchParams.get('token') ?? undefined;
     if (token === undefined) return { identity: undefined, bad: false };
     const identity = await a.identify(token);
     return { identity, bad: identity === undefined };
@@ -198,7 +201,10 @@ export class HttpTransport {
       this.#busy.delete(socket);
       if (this.#closing) socket.destroySoon?.();
     });
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // A JSON-RPC POST to a plain RPC path (the hot case) needs no URL object: it has no query string.
+    const rawUrl = req.url ?? '/';
+    const plainRpc = req.method === 'POST' && RPC_PATHS.has(rawUrl);
+    const url = plainRpc ? undefined : new URL(rawUrl, 'http://localhost');
     const origin = req.headers.origin;
     const verdict = this.#o.origins.judge(origin, req.headers.host);
     if (verdict === 'denied') {
@@ -226,32 +232,10 @@ export class HttpTransport {
       req.resume();
       return;
     }
-    if (req.method === 'GET' && url.pathname === '/health') {
-      const health = this.#o.health();
-      const status = this.#closing ? 'closing' : (health.status ?? 'ok');
-      send(res, 200, JSON.stringify({ ...health, status }));
-      return;
-    }
-    if (req.method === 'GET' && url.pathname === '/metrics' && this.#o.metrics !== undefined) {
-      void this.#metrics(req, res, url);
-      return;
-    }
-    if (this.#o.assets?.(req, res, url) === true) return;
-    if (!RPC_PATHS.has(url.pathname)) {
-      send(
-        res,
-        404,
-        JSON.stringify({ error: `Not found: ${url.pathname} (JSON-RPC is served at POST /rpc)` }),
-      );
-      return;
-    }
-    if (req.method !== 'POST') {
-      res.setHeader('Allow', 'POST');
-      send(res, 405, JSON.stringify({ error: 'JSON-RPC requests are sent with POST' }));
-      return;
-    }
+    if (url !== undefined && !this.#otherThanRpc(req, res, url)) return;
     // A page may POST text/plain or a form without a preflight; JSON needs one (or the same origin).
-    if (!isJsonContentType(req.headers['content-type'])) {
+    const contentType = req.headers['content-type'];
+    if (contentType !== 'application/json' && !isJsonContentType(contentType)) {
       send(
         res,
         415,
@@ -265,15 +249,9 @@ export class HttpTransport {
       return;
     }
     const limit = this.#o.maxRequestBytes;
-    const tooBig = () => {
-      // Answer first, then close without reading the rest: the client must be able to read the 413.
-      lingerOnClose(socket);
-      res.setHeader('Connection', 'close');
-      send(res, 413, tooLarge(limit));
-    };
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
-      tooBig();
+      tooBig(socket, res, limit);
       return;
     }
     const chunks: Buffer[] = [];
@@ -285,7 +263,7 @@ export class HttpTransport {
       if (size > limit) {
         aborted = true;
         chunks.length = 0;
-        tooBig();
+        tooBig(socket, res, limit);
         return;
       }
       chunks.push(c);
@@ -295,8 +273,43 @@ export class HttpTransport {
     });
     req.on('end', () => {
       if (aborted) return;
-      void this.#dispatch(req, res, url, Buffer.concat(chunks).toString('utf8'));
+      const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      if (this.#o.authenticator === undefined) this.#answer(req, res, body, undefined);
+      else void this.#dispatch(req, res, url, body);
     });
+  }
+
+  /**
+   * The requests that are not a POST to an RPC path: health, metrics,
+   * static files, 404 and 405. Returns true when the request is an RPC
+   * POST after all (a path spelled differently, a query string).
+   */
+  #otherThanRpc(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    if (req.method === 'GET' && url.pathname === '/health') {
+      const health = this.#o.health();
+      const status = this.#closing ? 'closing' : (health.status ?? 'ok');
+      send(res, 200, JSON.stringify({ ...health, status }));
+      return false;
+    }
+    if (req.method === 'GET' && url.pathname === '/metrics' && this.#o.metrics !== undefined) {
+      void this.#metrics(req, res, url);
+      return false;
+    }
+    if (this.#o.assets?.(req, res, url) === true) return false;
+    if (!RPC_PATHS.has(url.pathname)) {
+      send(
+        res,
+        404,
+        JSON.stringify({ error: `Not found: ${url.pathname} (JSON-RPC is served at POST /rpc)` }),
+      );
+      return false;
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      send(res, 405, JSON.stringify({ error: 'JSON-RPC requests are sent with POST' }));
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -349,7 +362,8 @@ export class HttpTransport {
     }
   }
 
-  async #dispatch(req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
+  /** With auth: identify the token, then answer. */
+  async #dispatch(req: IncomingMessage, res: ServerResponse, url: URL | undefined, body: string): Promise<void> {
     let auth: { identity: Identity | undefined; bad: boolean };
     try {
       auth = await this.#identify(req, url);
@@ -380,14 +394,21 @@ export class HttpTransport {
       );
       return;
     }
-    const session = new Session('http', undefined, this.#limiter(req.socket.remoteAddress), auth.identity);
-    const out = await this.#d.handleAsync(body, session);
-    session.close();
-    if (out === undefined) {
-      res.writeHead(204).end();
-      return;
-    }
-    send(res, out.includes('"code":-32003') && !out.startsWith('[') ? 429 : 200, out);
+    this.#answer(req, res, body, auth.identity);
+  }
+
+  /** Runs the JSON-RPC message and sends its response (synchronously when the request completes so). */
+  #answer(req: IncomingMessage, res: ServerResponse, body: string, identity: Identity | undefined): void {
+    const limiter = this.#o.rateLimit === undefined ? undefined : this.#limiter(req.socket.remoteAddress);
+    const session = new Session('http', undefined, limiter, identity);
+    this.#d.handleEach(body, session, (out) => {
+      session.close();
+      if (out === undefined) {
+        res.writeHead(204).end();
+        return;
+      }
+      send(res, out.includes('"code":-32003') && !out.startsWith('[') ? 429 : 200, out);
+    });
   }
 
   async #upgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
@@ -481,6 +502,13 @@ export class HttpTransport {
       }
     }
   }
+}
+
+/** 413: answer first, then close without reading the rest (the client must be able to read the 413). */
+function tooBig(socket: Socket, res: ServerResponse, limit: number): void {
+  lingerOnClose(socket);
+  res.setHeader('Connection', 'close');
+  send(res, 413, tooLarge(limit));
 }
 
 function rpcFailure(code: number, message: string, dataCode: string): string {

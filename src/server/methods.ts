@@ -177,10 +177,18 @@ export function registerStoreMethods(d: Dispatcher, store: Store, options: Store
     'insert',
     writer((b, p, o) => b.insert(record(p, 'record'), o)),
   );
-  d.register(
-    'get',
-    reader(async (b, p) => orNull(await b.get(key(p)))),
-  );
+  d.register('get', (params: unknown, ctx: MethodContext) => {
+    const p = obj(params);
+    const b = bucketOf(p, ctx, 'read');
+    const k = key(p);
+    // A loaded bucket answers synchronously (no promise, no timeout timer per request);
+    // while loading, or for a key it refuses, `get` waits or fails as it always did.
+    try {
+      return orNull(b.peek(k));
+    } catch {
+      return b.get(k).then(orNull);
+    }
+  });
   d.register(
     'update',
     writer(async (b, p, o) => {

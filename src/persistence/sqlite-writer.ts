@@ -1,0 +1,587 @@
+// How SQLiteAdapter writes a CommitUnit, and the thread that does it off the
+// main thread.
+//
+// better-sqlite3 is synchronous: a commit's statements and its fsync block
+// the thread that runs them. `UnitWriter` applies one unit in one immediate
+// transaction on the connection it is given. The adapter runs one on its own
+// connection (small units when nothing is in flight: no thread hop) and one
+// in a worker thread on a second connection (`WriterThread`), so that large
+// units and the fsyncs of busy stores run while the main thread goes on
+// staging writes (the commit queue folds them into the next unit).
+//
+// The worker is started from source text (`eval`): UnitWriter and
+// MultiRowInsert are self-contained classes (they use nothing of this module
+// but each other), so their own source runs in the worker, with no build step
+// and no loader. The commit queue keeps at most one unit in flight, and the
+// adapter sends a unit to the thread whenever one is there already, so units
+// commit in order whichever connection runs them.
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { type BucketHistoryRows, feedRows, historyRows } from './log-rows.js';
+import { firstAbove } from './retention.js';
+import type { CommitUnit } from './types.js';
+
+/**
+ * An INSERT of many rows per statement: rows are collected and run
+ * MultiRowInsert.ROWS at a time (the rest in power-of-two runs), which saves a
+ * statement run per row. The statements are prepared on first use.
+ */
+export class MultiRowInsert {
+  static readonly ROWS = 64;
+  readonly #db: Database.Database;
+  readonly #sql: (rows: number) => string;
+  readonly #width: number;
+  #many: Database.Statement | undefined;
+  /** Statements for fewer rows than ROWS, by row count (powers of two). */
+  readonly #fewer = new Map<number, Database.Statement>();
+  #params: unknown[] = [];
+
+  constructor(db: Database.Database, head: string, width: number, tail = '') {
+    this.#db = db;
+    this.#width = width;
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    this.#sql = (rows) => `${head} ${Array.from({ length: rows }, () => tuple).join(', ')} ${tail}`;
+  }
+
+  start(): this {
+    this.#params.length = 0;
+    return this;
+  }
+
+  add(...values: unknown[]): void {
+    const p = this.#params;
+    for (let i = 0; i < values.length; i++) p.push(values[i]);
+    if (p.length === MultiRowInsert.ROWS * this.#width) {
+      this.#many ??= this.#db.prepare(this.#sql(MultiRowInsert.ROWS));
+      this.#many.run(p);
+      p.length = 0;
+    }
+  }
+
+  end(): void {
+    const p = this.#params;
+    if (p.length === 0) return;
+    // The rest in runs of 32, 16, …, 1 rows: at most six statements (a strict commit of 32 changes is one).
+    const w = this.#width;
+    let at = 0;
+    for (let rows = MultiRowInsert.ROWS >> 1; rows >= 1; rows >>= 1) {
+      if ((p.length - at) / w < rows) continue;
+      let st = this.#fewer.get(rows);
+      if (st === undefined) this.#fewer.set(rows, (st = this.#db.prepare(this.#sql(rows))));
+      st.run(at === 0 && p.length === rows * w ? p : p.slice(at, at + rows * w));
+      at += rows * w;
+    }
+    p.length = 0;
+  }
+}
+
+/** What a commit tells the adapter. */
+export interface UnitOutcome {
+  /** The unit's last seq is recorded by its last feed row only (the store row is written at close). */
+  readonly seqInFeed: boolean;
+}
+
+/**
+ * Applies CommitUnits on one connection, each in one immediate transaction.
+ * Self-contained (see above): it refers to nothing of this module but
+ * MultiRowInsert, and gets the checksum function handed in.
+ */
+export class UnitWriter {
+  readonly db: Database.Database;
+  readonly #crc: (data: string) => number;
+  readonly #begin: Database.Statement;
+  readonly #commit: Database.Statement;
+  readonly #rollback: Database.Statement;
+  #ids = new Map<string, number>();
+  #synchronous = '';
+  readonly #st: {
+    setStore: Database.Statement;
+    bucketId: Database.Statement;
+    insertBucket: Database.Statement;
+    setDefinition: Database.Statement;
+    setCounter: Database.Statement;
+    deleteBucket: Database.Statement;
+    clearRecords: Database.Statement;
+    deleteRecord: Database.Statement;
+    updateRecord: Database.Statement;
+    keepVersions: Database.Statement;
+    keepKeyAge: Database.Statement;
+    keepAge: Database.Statement;
+    dropHistory: Database.Statement;
+    pruneFeed: Database.Statement;
+    insertRows: MultiRowInsert;
+    upsertRows: MultiRowInsert;
+    historyRows: MultiRowInsert;
+    packedHistoryRows: MultiRowInsert;
+    feedRows: MultiRowInsert;
+    packedFeedRows: MultiRowInsert;
+  };
+
+  constructor(db: Database.Database, crc: (data: string) => number) {
+    this.db = db;
+    this.#crc = crc;
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
+    this.#rollback = db.prepare('ROLLBACK');
+    this.#st = {
+      setStore: db.prepare(
+        'INSERT INTO quire_stores (name, last_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq',
+      ),
+      bucketId: db.prepare('SELECT id FROM quire_buckets WHERE store = ? AND name = ?').pluck(),
+      insertBucket: db.prepare('INSERT INTO quire_buckets (store, name) VALUES (?, ?)'),
+      setDefinition: db.prepare('UPDATE quire_buckets SET definition = ? WHERE id = ?'),
+      setCounter: db.prepare('UPDATE quire_buckets SET counter = ? WHERE id = ?'),
+      deleteBucket: db.prepare('DELETE FROM quire_buckets WHERE id = ?'),
+      clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
+      deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
+      // One row per run, but cheaper than a multi-row upsert (no insert attempt and conflict per row).
+      updateRecord: db.prepare(
+        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
+      ),
+      // Rows older than the newest row that completes `keep` versions (a packed row counts its versions).
+      keepVersions: db.prepare(
+        `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq < (
+           SELECT seq FROM (
+             SELECT seq, sum(coalesce(versions, 1)) OVER (ORDER BY seq DESC) AS n
+             FROM quire_history INDEXED BY quire_history_key WHERE bucket_id = @id AND key = @key)
+           WHERE n >= @keep ORDER BY seq DESC LIMIT 1)`,
+      ),
+      keepKeyAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND key = ? AND at < ?'),
+      keepAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND at < ?'),
+      dropHistory: db.prepare('DELETE FROM quire_history WHERE bucket_id = ?'),
+      pruneFeed: db.prepare('DELETE FROM quire_feed WHERE store = ? AND seq <= ?'),
+      insertRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
+        7,
+      ),
+      // Updates keep the row's place (ord); a record missing from storage is inserted at `ord`
+      // (the update statement found no row).
+      upsertRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
+        7,
+        'ON CONFLICT (bucket_id, key) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data, crc = excluded.crc',
+      ),
+      historyRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
+        8,
+      ),
+      packedHistoryRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data, packed, first_at, versions) VALUES',
+        11,
+      ),
+      feedRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES',
+        8,
+      ),
+      packedFeedRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor, packed) VALUES',
+        9,
+      ),
+    };
+  }
+
+  /** Forget cached bucket ids (another connection dropped a bucket: its name may get a new id). */
+  forgetIds(): void {
+    this.#ids = new Map();
+  }
+
+  #id(store: string, bucket: string, create: boolean): number | undefined {
+    const k = `${store}\0${bucket}`;
+    let id = this.#ids.get(k);
+    if (id !== undefined) return id;
+    id = this.#st.bucketId.get(store, bucket) as number | undefined;
+    if (id === undefined && create) id = Number(this.#st.insertBucket.run(store, bucket).lastInsertRowid);
+    if (id !== undefined) this.#ids.set(k, id);
+    return id;
+  }
+
+  /** Apply a unit in one immediate transaction, at `synchronous` FULL (fsync) or NORMAL. Throws, changing nothing. */
+  commit(store: string, unit: PackedUnit, sync: 'FULL' | 'NORMAL'): UnitOutcome {
+    const db = this.db;
+    if (sync !== this.#synchronous) {
+      db.pragma(`synchronous = ${sync}`);
+      this.#synchronous = sync;
+    }
+    let seqInFeed = false;
+    try {
+      this.#begin.run();
+      try {
+        seqInFeed = this.#apply(store, unit);
+        this.#commit.run();
+      } catch (e) {
+        if (db.inTransaction) this.#rollback.run();
+        throw e;
+      }
+    } catch (e) {
+      // Cached ids may name rows the rollback removed.
+      this.#ids = new Map();
+      throw e;
+    }
+    return { seqInFeed };
+  }
+
+  #apply(store: string, unit: PackedUnit): boolean {
+    const st = this.#st;
+    for (const b of unit.buckets) {
+      if (b.drop === true || b.clear === true) {
+        const id = this.#id(store, b.bucket, false);
+        if (id !== undefined) {
+          st.clearRecords.run(id);
+          if (b.drop === true) {
+            st.dropHistory.run(id);
+            st.deleteBucket.run(id);
+            this.#ids.delete(`${store}\0${b.bucket}`);
+          }
+        }
+      }
+      if (b.definition !== undefined || b.autoincrement !== undefined) {
+        const id = this.#id(store, b.bucket, true)!;
+        if (b.definition !== undefined) st.setDefinition.run(JSON.stringify(b.definition), id);
+        if (b.autoincrement !== undefined) st.setCounter.run(b.autoincrement, id);
+      }
+    }
+    let lastBucket = '';
+    let id = 0;
+    // A unit holds one write per record, so inserts go in multi-row statements.
+    const inserts = st.insertRows.start();
+    const updates = st.upsertRows.start();
+    const crc = this.#crc;
+    const r = unit.records;
+    for (let i = 0; i < r.length; i += 7) {
+      // bucket, key, op, seq, ord, version, data
+      const bucket = r[i] as string;
+      if (bucket !== lastBucket) {
+        id = this.#id(store, bucket, true)!;
+        lastBucket = bucket;
+      }
+      const op = r[i + 2];
+      if (op === 'delete') {
+        st.deleteRecord.run(id, r[i + 1]);
+        continue;
+      }
+      const data = r[i + 6] as string;
+      const sum = crc(data);
+      if (op === 'insert') inserts.add(id, r[i + 4], r[i + 1], r[i + 3], r[i + 5], data, sum);
+      else if (st.updateRecord.run(r[i + 3], r[i + 5], data, sum, id, r[i + 1]).changes === 0)
+        updates.add(id, r[i + 4], r[i + 1], r[i + 3], r[i + 5], data, sum);
+    }
+    inserts.end();
+    updates.end();
+    if (unit.history.length > 0) this.#writeHistory(store, unit);
+    const f = unit.feed.plain;
+    if (f.length > 0) {
+      const rows = st.feedRows.start();
+      // seq, bucket, key, op, version, at, actor
+      for (let i = 0; i < f.length; i += 7)
+        rows.add(store, f[i], f[i + 1], f[i + 2], f[i + 3], f[i + 4], f[i + 5], f[i + 6]);
+      rows.end();
+    }
+    const fp = unit.feed.packed;
+    if (fp.length > 0) {
+      const rows = st.packedFeedRows.start();
+      // the same, then the packed entries
+      for (let i = 0; i < fp.length; i += 8)
+        rows.add(store, fp[i], fp[i + 1], fp[i + 2], fp[i + 3], fp[i + 4], fp[i + 5], fp[i + 6], fp[i + 7]);
+      rows.end();
+    }
+    if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
+    // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
+    // end only, and open() reads the larger of the two): one page less per commit.
+    if (unit.feedLastSeq !== unit.lastSeq) {
+      st.setStore.run(store, unit.lastSeq);
+      return false;
+    }
+    return true;
+  }
+
+  #writeHistory(store: string, unit: PackedUnit): void {
+    const st = this.#st;
+    const plain = st.historyRows.start();
+    const packed = st.packedHistoryRows.start();
+    for (const b of unit.history) {
+      const id = this.#id(store, b.bucket, true)!;
+      const p = b.plain;
+      // key, seq, version, op, at, actor, data
+      for (let i = 0; i < p.length; i += 7)
+        plain.add(id, p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6]);
+      const k = b.packed;
+      // the same, then packed, first_at, versions
+      for (let i = 0; i < k.length; i += 10)
+        packed.add(
+          id,
+          k[i],
+          k[i + 1],
+          k[i + 2],
+          k[i + 3],
+          k[i + 4],
+          k[i + 5],
+          k[i + 6],
+          k[i + 7],
+          k[i + 8],
+          k[i + 9],
+        );
+    }
+    plain.end();
+    packed.end();
+    for (const rule of unit.retention ?? []) {
+      const keys = unit.history.find((b) => b.bucket === rule.bucket)?.keys;
+      if (keys === undefined) continue;
+      const bid = this.#id(store, rule.bucket, true)!;
+      for (const key of keys) {
+        if (rule.maxVersions !== undefined) st.keepVersions.run({ id: bid, key, keep: rule.maxVersions });
+        if (rule.before !== undefined && rule.sweep !== true) st.keepKeyAge.run(bid, key, rule.before);
+      }
+      if (rule.before !== undefined && rule.sweep === true) st.keepAge.run(bid, rule.before);
+    }
+  }
+}
+
+/**
+ * A CommitUnit as flat arrays of values (what the writer applies): cheaper to hand to the
+ * thread than an object per row, and built once for either connection.
+ */
+export interface PackedUnit {
+  readonly buckets: CommitUnit['buckets'];
+  readonly lastSeq: number;
+  /** 7 values per record: bucket, key, op, seq, ord, version, data. */
+  readonly records: unknown[];
+  /** History rows by bucket, plain and packed (log-rows.ts). */
+  readonly history: BucketHistoryRows[];
+  readonly retention: CommitUnit['retention'];
+  /** Feed rows to write (log-rows.ts): 7 values per plain row (seq, bucket, key, op, version, at, actor), 8 per packed row (the same, then packed). */
+  readonly feed: { plain: unknown[]; packed: unknown[] };
+  readonly feedPruneTo: number | undefined;
+  /** Seq of the unit's last feed row (-1 without one). */
+  readonly feedLastSeq: number;
+}
+
+export function packUnit(unit: CommitUnit): PackedUnit {
+  const records: unknown[] = [];
+  for (const w of unit.records) records.push(w.bucket, w.key, w.op, w.seq, w.ord, w.version, w.data);
+  const history = unit.history !== undefined ? historyRows(unit.history, unit.retention) : [];
+  const rows = unit.feed ?? [];
+  // Rows the same unit prunes again are not written (a first flush of many records).
+  const feed = feedRows(rows, unit.feedPruneTo === undefined ? 0 : firstAbove(rows, unit.feedPruneTo));
+  return {
+    buckets: unit.buckets,
+    lastSeq: unit.lastSeq,
+    records,
+    history,
+    retention: unit.retention,
+    feed,
+    feedPruneTo: unit.feedPruneTo,
+    feedLastSeq: rows.length > 0 ? rows[rows.length - 1]!.seq : -1,
+  };
+}
+
+/** What the writer thread is told. */
+interface WriterThreadOptions {
+  readonly file: string;
+  readonly busyTimeoutMs: number;
+  /** Pages of SQLite's cache (negative: KiB), as the main connection. */
+  readonly cacheSize: number;
+  /** wal_autocheckpoint for this connection (0 when the checkpointer thread does it). */
+  readonly autoCheckpoint: number;
+  readonly journalSizeLimit: number;
+  /** WAL bytes past which the writer runs a TRUNCATE checkpoint itself (0: never). */
+  readonly walHardLimit: number;
+  /** The checkpointer's state (1 while it checkpoints): a TRUNCATE checkpoint waits for it. */
+  readonly checkpointState: Int32Array;
+}
+
+/** A commit's result from the thread: the WAL size after it, and the checkpoint error if one failed. */
+export interface ThreadOutcome extends UnitOutcome {
+  readonly walBytes: number;
+  readonly checkpointError?: Error;
+}
+
+interface Reply {
+  readonly id: number;
+  /** The thread cannot commit at all (its connection did not open). */
+  readonly fatal?: { message: string; code?: string };
+  readonly ok?: {
+    seqInFeed: boolean;
+    walBytes: number;
+    checkpointError?: { message: string; code?: string };
+  };
+  readonly error?: { message: string; code?: string };
+}
+
+const betterSqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/** How long close() waits for the thread to finish its commit and close its connection (ms). */
+const CLOSE_WAIT_MS = 30_000;
+
+/**
+ * The worker that commits units on a connection of its own. Commits are
+ * answered in the order they were posted. `state[0]` becomes 1 once the
+ * thread's connection is closed (close() waits on it).
+ */
+export class WriterThread {
+  readonly #worker: Worker;
+  readonly #state = new Int32Array(new SharedArrayBuffer(4));
+  readonly #waiting = new Map<number, { resolve(o: ThreadOutcome): void; reject(e: Error): void }>();
+  #next = 0;
+  #failure: Error | undefined;
+  #forgetIds = false;
+
+  constructor(options: WriterThreadOptions) {
+    this.#worker = new Worker(workerSource(), {
+      eval: true,
+      workerData: { ...options, file: path.resolve(options.file), lib: betterSqlitePath, state: this.#state },
+    });
+    this.#worker.on('message', (r: Reply) => {
+      if (r.fatal !== undefined) fail(sqliteError(r.fatal));
+      else this.#answer(r);
+    });
+    const fail = (e: Error) => {
+      this.#failure ??= e;
+      Atomics.store(this.#state, 0, 1);
+      const err = Object.assign(new Error(`SQLite writer thread stopped: ${e.message}`), { cause: e });
+      for (const w of this.#waiting.values()) w.reject(err);
+      this.#waiting.clear();
+    };
+    this.#worker.on('error', fail);
+    this.#worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    this.#worker.unref();
+  }
+
+  /** True while commits are posted and not yet answered. */
+  get busy(): boolean {
+    return this.#waiting.size > 0;
+  }
+
+  /** Set when the thread died (an error or an exit): the adapter commits on its own connection then. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** The next commit first forgets cached bucket ids (the main connection dropped a bucket). */
+  forgetIds(): void {
+    this.#forgetIds = true;
+  }
+
+  commit(store: string, unit: PackedUnit, sync: 'FULL' | 'NORMAL'): Promise<ThreadOutcome> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const id = ++this.#next;
+    const forget = this.#forgetIds;
+    this.#forgetIds = false;
+    return new Promise<ThreadOutcome>((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      // While a commit is out, the thread's port keeps the process alive (the commit must land).
+      if (this.#waiting.size === 1) this.#worker.ref();
+      this.#worker.postMessage({ id, store, unit, sync, forget });
+    });
+  }
+
+  #answer(r: Reply): void {
+    const w = this.#waiting.get(r.id);
+    if (w === undefined) return;
+    this.#waiting.delete(r.id);
+    if (this.#waiting.size === 0) this.#worker.unref();
+    if (r.ok !== undefined) {
+      const ce = r.ok.checkpointError;
+      w.resolve({
+        seqInFeed: r.ok.seqInFeed,
+        walBytes: r.ok.walBytes,
+        checkpointError: ce === undefined ? undefined : sqliteError(ce),
+      });
+    } else w.reject(sqliteError(r.error ?? { message: 'unknown failure' }));
+  }
+
+  /**
+   * Wait (blocking) until the thread has finished what was posted and closed its connection, then
+   * end it. A commit still unanswered is committed then; its promise is settled by the message
+   * already on its way, or rejected if the thread's answer is lost with it.
+   */
+  close(): void {
+    if (this.#failure === undefined) {
+      this.#worker.postMessage({ close: true });
+      const deadline = Date.now() + CLOSE_WAIT_MS;
+      while (Atomics.load(this.#state, 0) === 0 && Date.now() < deadline)
+        Atomics.wait(this.#state, 0, 0, Math.max(1, deadline - Date.now()));
+    }
+    this.#failure ??= new Error('closed');
+    void this.#worker.terminate();
+  }
+}
+
+/** An error as better-sqlite3 throws it (SqliteError with its code), from what the thread sent. */
+function sqliteError(e: { message: string; code?: string }): Error {
+  return e.code !== undefined ? new Database.SqliteError(e.message, e.code) : new Error(e.message);
+}
+
+/** The worker's program: UnitWriter and MultiRowInsert from their own source, and a message loop. */
+function workerSource(): string {
+  return `
+    'use strict';
+    // Transpilers that keep function names call __name(); it only sets a name.
+    var __name = (target, value) => Object.defineProperty(target, 'name', { value, configurable: true });
+    const { parentPort, workerData: o } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const zlib = require('node:zlib');
+    const Database = require(o.lib);
+    ${MultiRowInsert.toString()}
+    ${UnitWriter.toString()}
+    const state = o.state;
+    const errorOf = (e) => ({ message: String(e && e.message || e), code: typeof (e && e.code) === 'string' ? e.code : undefined });
+    let writer;
+    let openError;
+    try {
+      const db = new Database(o.file, { fileMustExist: true });
+      db.pragma('busy_timeout = ' + o.busyTimeoutMs);
+      db.pragma('cache_size = ' + o.cacheSize);
+      db.pragma('wal_autocheckpoint = ' + o.autoCheckpoint);
+      if (o.journalSizeLimit > 0) db.pragma('journal_size_limit = ' + o.journalSizeLimit);
+      writer = new UnitWriter(db, (s) => zlib.crc32(s));
+    } catch (e) {
+      openError = errorOf(e);
+      parentPort.postMessage({ id: 0, fatal: openError });
+    }
+    const walBytes = () => { try { return fs.statSync(o.file + '-wal').size; } catch { return 0; } };
+    parentPort.on('message', (m) => {
+      if (m.close) {
+        try { writer && writer.db.close(); } catch {}
+        writer = undefined;
+        Atomics.store(state, 0, 1);
+        Atomics.notify(state, 0);
+        return;
+      }
+      let reply;
+      if (writer === undefined) reply = { id: m.id, error: openError || { message: 'the writer connection is closed' } };
+      else {
+        try {
+          if (m.forget) writer.forgetIds();
+          const before = o.walHardLimit > 0 ? walBytes() : 0;
+          const out = writer.commit(m.store, m.unit, m.sync);
+          let wal = walBytes();
+          let checkpointError;
+          // A large unit alone may pass the bound (the checkpointer restarts the WAL after it); a WAL
+          // that was past it already before this unit means the checkpointer does not keep up.
+          if (o.walHardLimit > 0 && before > o.walHardLimit && wal > o.walHardLimit) {
+            // Checkpoint here (this thread only), after a checkpoint the checkpointer runs.
+            try {
+              Atomics.wait(o.checkpointState, 0, 1, 10000);
+              writer.db.pragma('wal_checkpoint(TRUNCATE)');
+              wal = walBytes();
+            } catch (e) {
+              checkpointError = errorOf(e);
+            }
+          }
+          reply = { id: m.id, ok: { seqInFeed: out.seqInFeed, walBytes: wal, checkpointError } };
+        } catch (e) {
+          reply = { id: m.id, error: errorOf(e) };
+        }
+      }
+      parentPort.postMessage(reply);
+    });
+  `;
+}

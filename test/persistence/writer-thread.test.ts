@@ -1,0 +1,261 @@
+// SQLiteAdapter commits large units (and every unit while one is in flight)
+// on a writer thread with its own connection. These tests check that the
+// thread is really used, that the main thread keeps running while it
+// commits, that reads see a unit the thread still has, that its failures
+// (a full disk, on a real tmpfs) reach the store exactly as main-thread
+// failures do, and that stop() with a unit in flight closes everything.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SQLiteAdapter, StorageError, Store } from '../../src/index.js';
+import { tempDir } from './helpers.js';
+import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
+
+const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
+
+function rawIds(file: string): number[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare('SELECT key FROM quire_records ORDER BY ord').pluck().all() as string[]).map(Number);
+  } finally {
+    db.close();
+  }
+}
+
+function integrity(file: string): string {
+  const ro = new SQLiteAdapter(file, { readOnly: true });
+  try {
+    return ro.integrityCheck();
+  } finally {
+    ro.close();
+  }
+}
+
+describe('SQLite writer thread', () => {
+  it('commits a large flush while the event loop keeps running; reads see the unit in flight; stored after; a single strict write commits on the main thread', async () => {
+    const file = path.join(tempDir(), 'w.db');
+    const adapter = new SQLiteAdapter(file);
+    const s = await Store.start({ name: 'w', persistence: { adapter, debounceMs: 60_000 } });
+    const b = await s.defineBucket('b', def);
+    await s.flush();
+    const before = adapter.writerThreadCommits;
+    await b.insertMany(Array.from({ length: 20_000 }, (_, i) => ({ id: i, v: `v${i}` })));
+    // Another connection holds the write lock, so the thread's commit waits (in the thread) until it is released.
+    const blocker = new Database(file);
+    blocker.prepare('BEGIN IMMEDIATE').run();
+    const flushed = s.flush();
+    let turns = 0;
+    while (turns < 20) {
+      await new Promise((r) => setImmediate(r));
+      turns++;
+    }
+    // The event loop runs while the unit is in flight, and reads see it: the change feed lists its
+    // changes (the last 10,000, the feed's default size) although none is stored yet.
+    expect(adapter.writerThreadCommits).toBe(before);
+    const feed = await s.changes({ since: 0, limit: 100_000 });
+    expect(feed).toHaveLength(10_000);
+    expect(feed.at(-1)).toMatchObject({ bucket: 'b', key: 19_999, op: 'insert' });
+    expect(rawIds(file)).toHaveLength(0);
+    blocker.prepare('ROLLBACK').run();
+    blocker.close();
+    await flushed;
+    expect(adapter.writerThreadCommits).toBe(before + 1);
+    expect(rawIds(file)).toHaveLength(20_000);
+    await s.stop();
+
+    // A strict store's lone write is small: it commits on the main thread (no hop); a group goes to the thread.
+    const strict = new SQLiteAdapter(file);
+    const t = await Store.start({ name: 'w', persistence: { adapter: strict, durability: 'strict' } });
+    const tb = await t.defineBucket('b', def);
+    await tb.update(1, { v: 'one' });
+    expect(strict.writerThreadCommits).toBe(0);
+    await Promise.all(Array.from({ length: 32 }, (_, i) => tb.update(100 + i, { v: 'group' })));
+    expect(strict.writerThreadCommits).toBe(1);
+    await t.stop();
+    const db = new Database(file, { readonly: true });
+    const v = db.prepare('SELECT data FROM quire_records WHERE key = ?').pluck();
+    expect(JSON.parse(v.get('1') as string).v).toBe('one');
+    expect(JSON.parse(v.get('131') as string).v).toBe('group');
+    db.close();
+  });
+
+  it('a bucket dropped on one connection and defined again is written under its new id by the other', async () => {
+    const file = path.join(tempDir(), 'drop.db');
+    const adapter = new SQLiteAdapter(file);
+    const s = await Store.start({ name: 'd', persistence: { adapter, durability: 'strict' } });
+    const rows = (from: number) => Array.from({ length: 500 }, (_, i) => ({ id: from + i, v: 'x' }));
+    let b = await s.defineBucket('b', def);
+    await b.insertMany(rows(0)); // a large unit: the thread caches the bucket's id
+    expect(adapter.writerThreadCommits).toBe(1);
+    await s.dropBucket('b'); // a small unit: the main thread drops the bucket row
+    // Another bucket takes the freed id (SQLite reuses the largest), so 'b' gets a new one.
+    const c = await s.defineBucket('c', def);
+    await c.insert({ id: 1, v: 'c' });
+    b = await s.defineBucket('b', def);
+    await b.insertMany(rows(10_000)); // the thread again, under the bucket's new id
+    expect(adapter.writerThreadCommits).toBe(2);
+    await s.dropBucket('b');
+    b = await s.defineBucket('b', def);
+    await b.insert({ id: 7, v: 'small' }); // the main thread, after the thread saw the drop
+    await s.stop();
+    const db = new Database(file, { readonly: true });
+    // Every record row belongs to a stored bucket: none was written under a dropped id.
+    const orphans = db
+      .prepare('SELECT count(*) FROM quire_records WHERE bucket_id NOT IN (SELECT id FROM quire_buckets)')
+      .pluck()
+      .get();
+    db.close();
+    expect(orphans).toBe(0);
+    const again = await Store.start({ name: 'd', persistence: { adapter: new SQLiteAdapter(file) } });
+    const b2 = await again.defineBucket('b', def);
+    expect((await b2.all()).map((r) => r.id)).toEqual([7]);
+    expect((await (await again.defineBucket('c', def)).all()).map((r) => r.id)).toEqual([1]);
+    await again.stop();
+  });
+
+  it('writerThread: false commits everything on the main thread', async () => {
+    const file = path.join(tempDir(), 'off.db');
+    const adapter = new SQLiteAdapter(file, { writerThread: false });
+    const s = await Store.start({ name: 'o', persistence: { adapter, debounceMs: 60_000 } });
+    const b = await s.defineBucket('b', def);
+    await b.insertMany(Array.from({ length: 1000 }, (_, i) => ({ id: i, v: 'x' })));
+    await s.flush();
+    expect(adapter.writerThreadCommits).toBe(0);
+    await s.stop();
+    expect(rawIds(file)).toHaveLength(1000);
+  });
+
+  it('stop() while the thread commits a unit: it lands, both connections close, no -wal/-shm is left, the process exits', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'stop.db');
+    const script = path.join(dir, 'stop.mts');
+    fs.writeFileSync(
+      script,
+      `
+      import { SQLiteAdapter, Store } from ${JSON.stringify(path.resolve(import.meta.dirname, '../../src/index.ts'))};
+      const adapter = new SQLiteAdapter(${JSON.stringify(file)});
+      const s = await Store.start({ name: 's', persistence: { adapter, debounceMs: 60_000 } });
+      const b = await s.defineBucket('b', { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } });
+      await b.insertMany(Array.from({ length: 30000 }, (_, i) => ({ id: i, v: 'x'.repeat(100) })));
+      void s.flush();
+      // The flush is with the thread; more writes queue behind it.
+      await new Promise((r) => setImmediate(r));
+      await b.insert({ id: 30000, v: 'last' });
+      await s.stop();
+      process.stdout.write(JSON.stringify({ thread: adapter.writerThreadCommits }));
+      // No exit call: a thread or handle left running would keep the process alive.
+      `,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: path.resolve(import.meta.dirname, '../..'),
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 25_000);
+    const code = await new Promise((r) => child.on('exit', (c, sig) => r(sig ?? c)));
+    clearTimeout(guard);
+    expect(code, err).toBe(0);
+    expect(JSON.parse(out).thread).toBeGreaterThanOrEqual(1);
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    expect(fs.existsSync(`${file}-shm`)).toBe(false);
+    expect(rawIds(file)).toHaveLength(30_001);
+    expect(integrity(file)).toBe('ok');
+  }, 30_000);
+
+  it('full disk (tmpfs) while the thread commits: debounced units are reported and retried whole; once space returns everything lands', async () => {
+    const mnt = mountTmpfs('2m');
+    const file = path.join(mnt, 'full.db');
+    const errors: StorageError[] = [];
+    const adapter = new SQLiteAdapter(file);
+    const s = await Store.start({
+      name: 'f',
+      persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
+    });
+    const b = await s.defineBucket('b', def);
+    await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'a' })));
+    await s.flush();
+    const ballast = fillDisk(mnt, 64 * 1024);
+    // Far more than the space left: the thread's commit fails with SQLITE_FULL.
+    await b.insertMany(Array.from({ length: 2000 }, (_, i) => ({ id: 1000 + i, v: 'y'.repeat(1000) })));
+    const thread = adapter.writerThreadCommits;
+    const failed = await s.flush().catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(StorageError);
+    expect((failed as Error).message).toMatch(/SQLITE_FULL|full/);
+    expect(errors.some((e) => e.operation === 'commit' && /SQLITE_FULL|full/.test(e.message))).toBe(true);
+    expect(s.storageStatus()?.state).toBe('degraded');
+    // Nothing of the failed unit is stored; the store serves everything from memory.
+    expect(rawIds(file)).toHaveLength(100);
+    expect(await b.count()).toBe(2100);
+    // Space returns: the retry (on its backoff timer, or this flush) commits the whole unit on the thread.
+    fs.rmSync(ballast);
+    resizeTmpfs(mnt, '16m');
+    await s.flush();
+    expect(adapter.writerThreadCommits).toBeGreaterThan(thread);
+    expect(rawIds(file)).toHaveLength(2100);
+    await s.stop();
+    expect(integrity(file)).toBe('ok');
+  }, 60_000);
+
+  it('full disk (tmpfs) while the thread commits a strict group: the writers wait (the error goes to onError), then resolve once space returns; stop() meanwhile rejects them', async () => {
+    const mnt = mountTmpfs('2m');
+    const file = path.join(mnt, 'strict.db');
+    const errors: StorageError[] = [];
+    let failedOnce!: () => void;
+    const failure = new Promise<void>((r) => {
+      failedOnce = r;
+    });
+    const adapter = new SQLiteAdapter(file);
+    const s = await Store.start({
+      name: 's',
+      persistence: {
+        adapter,
+        durability: 'strict',
+        onError: (e) => {
+          errors.push(e as StorageError);
+          if ((e as StorageError).operation === 'commit') failedOnce();
+        },
+      },
+    });
+    const b = await s.defineBucket('b', def);
+    await b.insert({ id: 0, v: 'first' });
+    const ballast = fillDisk(mnt, 64 * 1024);
+    let settled = 0;
+    const group = Array.from({ length: 200 }, (_, i) =>
+      b.insert({ id: 1 + i, v: 'z'.repeat(1000) }).then(() => settled++),
+    );
+    await failure;
+    expect(errors[0]).toBeInstanceOf(StorageError);
+    expect(errors[0]!.message).toMatch(/SQLITE_FULL|full/);
+    expect(settled).toBe(0);
+    expect(rawIds(file)).toEqual([0]);
+    fs.rmSync(ballast);
+    resizeTmpfs(mnt, '16m');
+    await Promise.all(group);
+    expect(settled).toBe(200);
+    expect(adapter.writerThreadCommits).toBeGreaterThan(0);
+    expect(rawIds(file)).toHaveLength(201);
+
+    // Full again: a new group waits, and stop() rejects it with a StorageError (as on the main thread).
+    const ballast2 = fillDisk(mnt, 64 * 1024);
+    const more = Array.from({ length: 200 }, (_, i) =>
+      b.insert({ id: 1000 + i, v: 'w'.repeat(1000) }).catch((e: unknown) => e),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const stopped = await s.stop().catch((e: unknown) => e);
+    const outcomes = await Promise.all(more);
+    for (const o of outcomes) expect(o).toBeInstanceOf(StorageError);
+    expect(stopped).toBeUndefined();
+    fs.rmSync(ballast2);
+    expect(rawIds(file)).toHaveLength(201);
+    expect(integrity(file)).toBe('ok');
+  }, 60_000);
+});
