@@ -161,12 +161,9 @@ export class CommitQueue {
         c.oldRecord?._version ?? 0,
         typeof data === 'string' && data !== UNENCODABLE ? data : undefined,
       );
-      if (feed) {
-        // A single-field key is its own id: its JSON is the record key's text already.
-        const k = c.key === c.keyId ? key : JSON.stringify(c.key);
-        q.feed.push({ seq, bucket: c.bucket, key: k, op: c.op, version: c.version, at: batch.at, actor });
-      }
+      if (feed) q.feed.push(seq, c.bucket, c.key, c.op, c.version, batch.at, actor);
     }
+    if (feed) q.feed.trim(this.seq, host.feedLimit);
     for (const [b, v] of batch.counters) {
       if (!host.isPersistent(b)) continue;
       any = true;
@@ -269,7 +266,9 @@ export class CommitQueue {
     const marks = this.#marks;
     this.#waiters = [];
     this.#marks = [];
-    this.inflight = { history: taken.history, feed: taken.feed };
+    // Feed rows the feed no longer promises are not built (stored ones below are pruned in steps).
+    const feedRows = taken.feed.rows(this.seq - (this.host?.feedLimit ?? 0));
+    this.inflight = { history: taken.history, feed: feedRows };
     let lost: LostRecord[] = [];
     try {
       await this.#o.open();
@@ -280,7 +279,7 @@ export class CommitQueue {
       const unit = this.#retention.attach(
         built.unit,
         withoutUnencodable(taken.history),
-        taken.feed,
+        feedRows,
         this.host,
         this.seq,
       );

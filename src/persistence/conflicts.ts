@@ -66,7 +66,7 @@ export function dropRolledBack(taken: PendingWrites, outcome: ConflictOutcome): 
     if (m.size === 0) taken.records.delete(bucket);
   }
   taken.history = taken.history.filter((h) => !seqs.has(h.seq));
-  taken.feed = taken.feed.filter((f) => !seqs.has(f.seq));
+  taken.feed.drop(seqs);
 }
 
 /** The error a rolled-back batch's writer gets: the conflict on one of its records. */

@@ -140,7 +140,12 @@ export class PersistenceManager implements StoreStorage {
       },
       unstored: () => [
         ...(queue.inflight !== undefined ? [queue.inflight] : []),
-        { history: queue.pending.history, feed: queue.pending.feed },
+        {
+          history: queue.pending.history,
+          get feed() {
+            return queue.pending.feed.rows();
+          },
+        },
       ],
     };
   }

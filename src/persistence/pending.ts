@@ -3,14 +3,8 @@
 // are never folded. Snapshot adapters only need the names of dirty and
 // dropped buckets.
 import type { StoreRecord } from '../engine/index.js';
-import type {
-  BucketWrite,
-  CommitUnit,
-  FeedWrite,
-  HistoryWrite,
-  RecordWrite,
-  StoredDefinition,
-} from './types.js';
+import { QueuedFeed } from './retention.js';
+import type { BucketWrite, CommitUnit, HistoryWrite, RecordWrite, StoredDefinition } from './types.js';
 
 export interface PendingRecord {
   op: 'insert' | 'update' | 'delete';
@@ -44,7 +38,7 @@ export class PendingWrites {
   records = new Map<string, Map<string, PendingRecord>>();
   buckets = new Map<string, PendingBucket>();
   history: HistoryWrite[] = [];
-  feed: FeedWrite[] = [];
+  feed = new QueuedFeed();
   /** Snapshot adapters: buckets to save whole, buckets to delete. */
   dirty = new Set<string>();
   dropped = new Set<string>();
@@ -132,7 +126,7 @@ export class PendingWrites {
   /** A flush failed: put what it took back in front of anything queued meanwhile. */
   putBack(taken: PendingWrites): void {
     this.history = [...taken.history, ...this.history];
-    this.feed = [...taken.feed, ...this.feed];
+    this.feed = taken.feed.append(this.feed);
     const newer = { records: this.records, buckets: this.buckets };
     this.records = taken.records;
     this.buckets = taken.buckets;
@@ -156,7 +150,7 @@ export class PendingWrites {
         r.ord += offset;
       }
     this.history = this.history.map((h) => ({ ...h, seq: h.seq + offset }));
-    this.feed = this.feed.map((f) => ({ ...f, seq: f.seq + offset }));
+    this.feed.shift(offset);
   }
 
   /** How many changes are queued (records, bucket operations, snapshot buckets). */
@@ -168,7 +162,7 @@ export class PendingWrites {
 
   clear(): void {
     this.history = [];
-    this.feed = [];
+    this.feed = new QueuedFeed();
     this.records = new Map();
     this.buckets = new Map();
     this.dirty = new Set();

@@ -62,3 +62,131 @@ export class LogRetention {
     };
   }
 }
+
+/** Index of the first feed row with a seq above `seq` (rows are in seq order). */
+export function firstAbove(feed: readonly FeedWrite[], seq: number): number {
+  return firstIndexAbove(feed.length, (i) => feed[i]!.seq, seq);
+}
+
+/**
+ * The feed rows of queued changes, column by column: queuing one costs a few
+ * array pushes, and rows the feed stops promising before their flush are
+ * dropped without an object or key JSON ever made for them. `rows()` builds
+ * FeedWrite rows for a flush or a read.
+ */
+export class QueuedFeed {
+  #seq: number[] = [];
+  #bucket: string[] = [];
+  /** Public keys, encoded to JSON when rows are built. */
+  #key: unknown[] = [];
+  #op: FeedWrite['op'][] = [];
+  #version: number[] = [];
+  #at: number[] = [];
+  #actor: Array<string | null> = [];
+
+  get length(): number {
+    return this.#seq.length;
+  }
+
+  push(
+    seq: number,
+    bucket: string,
+    key: unknown,
+    op: FeedWrite['op'],
+    version: number,
+    at: number,
+    actor: string | null,
+  ): void {
+    this.#seq.push(seq);
+    this.#bucket.push(bucket);
+    this.#key.push(key);
+    this.#op.push(op);
+    this.#version.push(version);
+    this.#at.push(at);
+    this.#actor.push(actor);
+  }
+
+  /**
+   * Drop rows the feed no longer promises (`seq <= seq - limit`) once they are many:
+   * a long debounce window then holds about `limit` rows, not one per change.
+   */
+  trim(seq: number, limit: number): void {
+    // Compacting copies the `limit` rows kept: done rarely, that is a fraction of a copy per change.
+    if (this.#seq.length < 4 * limit + 4096) return;
+    const drop = firstSeqAbove(this.#seq, seq - limit);
+    if (drop > 0) this.#keep((_, i) => i >= drop);
+  }
+
+  /** Rows with `seq > since`, oldest first. */
+  rows(since = Number.NEGATIVE_INFINITY): FeedWrite[] {
+    const from = firstSeqAbove(this.#seq, since);
+    const out: FeedWrite[] = new Array(this.#seq.length - from);
+    for (let i = from; i < this.#seq.length; i++)
+      out[i - from] = {
+        seq: this.#seq[i]!,
+        bucket: this.#bucket[i]!,
+        key: JSON.stringify(this.#key[i]),
+        op: this.#op[i]!,
+        version: this.#version[i]!,
+        at: this.#at[i]!,
+        actor: this.#actor[i]!,
+      };
+    return out;
+  }
+
+  /** Rows of `newer` after these (a failed flush's rows go back in front of those queued meanwhile). */
+  append(newer: QueuedFeed): this {
+    this.#seq.push(...newer.#seq);
+    this.#bucket.push(...newer.#bucket);
+    this.#key.push(...newer.#key);
+    this.#op.push(...newer.#op);
+    this.#version.push(...newer.#version);
+    this.#at.push(...newer.#at);
+    this.#actor.push(...newer.#actor);
+    return this;
+  }
+
+  /** Add `offset` to every seq. */
+  shift(offset: number): void {
+    for (let i = 0; i < this.#seq.length; i++) this.#seq[i]! += offset;
+  }
+
+  /** Drop the rows of these seqs. */
+  drop(seqs: ReadonlySet<number>): void {
+    this.#keep((seq) => !seqs.has(seq));
+  }
+
+  #keep(keep: (seq: number, i: number) => boolean): void {
+    const s = this.#seq;
+    let n = 0;
+    for (let i = 0; i < s.length; i++) {
+      if (!keep(s[i]!, i)) continue;
+      s[n] = s[i]!;
+      this.#bucket[n] = this.#bucket[i]!;
+      this.#key[n] = this.#key[i];
+      this.#op[n] = this.#op[i]!;
+      this.#version[n] = this.#version[i]!;
+      this.#at[n] = this.#at[i]!;
+      this.#actor[n] = this.#actor[i]!;
+      n++;
+    }
+    for (const column of [s, this.#bucket, this.#key, this.#op, this.#version, this.#at, this.#actor])
+      column.length = n;
+  }
+}
+
+function firstSeqAbove(seqs: readonly number[], seq: number): number {
+  return firstIndexAbove(seqs.length, (i) => seqs[i]!, seq);
+}
+
+/** Binary search over `n` items in seq order: the index of the first with a seq above `seq`. */
+function firstIndexAbove(n: number, seqAt: (i: number) => number, seq: number): number {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (seqAt(mid) <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -39,6 +39,13 @@
 // checked on every load (SQLite itself has no checksums), so changed
 // bytes are refused instead of loaded. A load also compares the rows read
 // with the key index's count, so rows a damaged page hides are noticed.
+// Schema version 4 lets one quire_history row hold several versions of a
+// record (`packed`, `first_at`, `versions`): a flush that changed a record
+// N times writes one row for it, not N (rows without `packed` hold one
+// version, as before). Likewise a quire_feed row may hold the feed entries
+// of a whole commit (`packed`; seq and the other columns are its newest
+// entry's): one row per commit instead of one per change. log-rows.ts
+// builds and reads these rows.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -56,6 +63,7 @@ import {
   toStorageError,
 } from './errors.js';
 import { WriterLock } from './lock.js';
+import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
 import { packUnit, type ThreadOutcome, type UnitOutcome, UnitWriter, WriterThread } from './sqlite-writer.js';
 import type {
@@ -71,7 +79,7 @@ import type {
 } from './types.js';
 
 /** Current on-disk schema version. Bump and add a step to MIGRATIONS for every format change. */
-export const SQLITE_SCHEMA_VERSION = 3;
+export const SQLITE_SCHEMA_VERSION = 4;
 
 const crc32: (data: string | Uint8Array, value?: number) => number = (
   zlib as unknown as { crc32: (d: string | Uint8Array, v?: number) => number }
@@ -146,6 +154,19 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
     if (!columns.some((c) => c.name === 'crc')) db.exec('ALTER TABLE quire_records ADD COLUMN crc INTEGER');
     db.function('quire_row_crc', { deterministic: true }, (data) => rowChecksum(String(data)));
     db.exec('UPDATE quire_records SET crc = quire_row_crc(data)');
+  },
+  // 3 → 4: history rows that hold several versions of a record (the rows stored so far hold one each)
+  (db) => {
+    const columns = db.prepare('PRAGMA table_info(quire_history)').all() as Array<{ name: string }>;
+    for (const [name, type] of [
+      ['packed', 'TEXT'],
+      ['first_at', 'INTEGER'],
+      ['versions', 'INTEGER'],
+    ])
+      if (!columns.some((c) => c.name === name))
+        db.exec(`ALTER TABLE quire_history ADD COLUMN ${name} ${type}`);
+    const feed = db.prepare('PRAGMA table_info(quire_feed)').all() as Array<{ name: string }>;
+    if (!feed.some((c) => c.name === 'packed')) db.exec('ALTER TABLE quire_feed ADD COLUMN packed TEXT');
   },
 ];
 
@@ -397,14 +418,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
         .pluck(),
       listBuckets: db.prepare('SELECT name FROM quire_buckets WHERE store = ? ORDER BY id').pluck(),
+      // A packed row's seq and at are its newest version's, first_at its oldest's; its versions are filtered after.
       readHistory: db.prepare(
-        `SELECT key, seq, version, op, at, actor, data FROM quire_history INDEXED BY quire_history_key
-         WHERE bucket_id = @id AND key = @key AND at >= @since AND at <= @until
-           AND (@version IS NULL OR version = @version)
-         ORDER BY seq DESC LIMIT @limit`,
+        `SELECT key, seq, version, op, at, actor, data, packed FROM quire_history INDEXED BY quire_history_key
+         WHERE bucket_id = @id AND key = @key AND at >= @since AND coalesce(first_at, at) <= @until
+           AND (@version IS NULL OR version = @version OR packed IS NOT NULL)
+         ORDER BY seq DESC`,
       ),
+      // A packed row is read whole: its older entries may be at or below `since` (filtered after).
       readFeed: db.prepare(
-        'SELECT seq, bucket, key, op, version, at, actor FROM quire_feed WHERE store = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT seq, bucket, key, op, version, at, actor, packed FROM quire_feed WHERE store = ? AND seq > ? ORDER BY seq',
       ),
     };
   }
@@ -736,28 +759,63 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (st === undefined) return [];
     const id = this.#id(st, store, bucket);
     if (id === undefined) return [];
-    const rows = st.readHistory.all({
+    const rows = st.readHistory.iterate({
       id,
       key,
       since: Number.isFinite(f.since) ? f.since : Number.MIN_SAFE_INTEGER,
       until: Number.isFinite(f.until) ? f.until : Number.MAX_SAFE_INTEGER,
       version: f.version ?? null,
-      limit: Number.isFinite(f.limit) ? f.limit : -1,
-    }) as Array<Omit<HistoryWrite, 'bucket'>>;
-    return rows.map((r) => ({ ...r, bucket }));
+    }) as IterableIterator<StoredHistoryRow>;
+    const out: HistoryWrite[] = [];
+    for (const r of rows) {
+      if (r.packed === null) {
+        out.push({
+          bucket,
+          key: r.key,
+          seq: r.seq,
+          version: r.version,
+          op: r.op,
+          at: r.at,
+          actor: r.actor,
+          data: r.data,
+        });
+      } else {
+        const versions = unpackHistory(this.path, bucket, r);
+        for (let i = versions.length - 1; i >= 0 && out.length < f.limit; i--) {
+          const v = versions[i]!;
+          if (v.at >= f.since && v.at <= f.until && (f.version === undefined || v.version === f.version))
+            out.push(v);
+        }
+      }
+      if (out.length >= f.limit) break;
+    }
+    return out;
   }
 
   /** Every stored history and feed row of a store (copying a store to another database). */
   dumpLog(store: string): { history: HistoryWrite[]; feed: FeedWrite[] } {
     const db = this.#ensure();
     if (this.#st === undefined) return { history: [], feed: [] };
-    const history = db
+    const rows = db
       .prepare(
-        `SELECT b.name AS bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data
+        `SELECT b.name AS bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data, h.packed
          FROM quire_history h JOIN quire_buckets b ON b.id = h.bucket_id WHERE b.store = ? ORDER BY h.seq`,
       )
-      .all(store) as HistoryWrite[];
-    const feed = this.#st.readFeed.all(store, 0, -1) as FeedWrite[];
+      .all(store) as Array<StoredHistoryRow & { bucket: string }>;
+    let history: HistoryWrite[] = [];
+    let unpacked = false;
+    for (const r of rows) {
+      if (r.packed === null) {
+        const { packed: _, ...row } = r;
+        history.push(row);
+      } else {
+        unpacked = true;
+        for (const v of unpackHistory(this.path, r.bucket, r)) history.push(v);
+      }
+    }
+    // A packed row sits at its newest version's seq: put its older versions back in order.
+    if (unpacked) history = history.sort((x, y) => x.seq - y.seq);
+    const feed = readFeedRows(this.path, this.#st.readFeed, store, 0, Number.POSITIVE_INFINITY);
     return { history, feed };
   }
 
@@ -765,7 +823,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#ensure();
     const st = this.#st;
     if (st === undefined) return [];
-    return st.readFeed.all(store, since, Number.isFinite(limit) ? limit : -1) as FeedWrite[];
+    return readFeedRows(this.path, st.readFeed, store, since, limit);
   }
 
   /**

@@ -19,11 +19,13 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { CommitUnit, FeedWrite } from './types.js';
+import { type BucketHistoryRows, feedRows, historyRows } from './log-rows.js';
+import { firstAbove } from './retention.js';
+import type { CommitUnit } from './types.js';
 
 /**
  * An INSERT of many rows per statement: rows are collected and run
- * MultiRowInsert.ROWS at a time (the rest one by one), which saves a
+ * MultiRowInsert.ROWS at a time (the rest in power-of-two runs), which saves a
  * statement run per row. The statements are prepared on first use.
  */
 export class MultiRowInsert {
@@ -31,8 +33,9 @@ export class MultiRowInsert {
   readonly #db: Database.Database;
   readonly #sql: (rows: number) => string;
   readonly #width: number;
-  #one: Database.Statement | undefined;
   #many: Database.Statement | undefined;
+  /** Statements for fewer rows than ROWS, by row count (powers of two). */
+  readonly #fewer = new Map<number, Database.Statement>();
   #params: unknown[] = [];
 
   constructor(db: Database.Database, head: string, width: number, tail = '') {
@@ -60,9 +63,16 @@ export class MultiRowInsert {
   end(): void {
     const p = this.#params;
     if (p.length === 0) return;
-    this.#one ??= this.#db.prepare(this.#sql(1));
+    // The rest in runs of 32, 16, …, 1 rows: at most six statements (a strict commit of 32 changes is one).
     const w = this.#width;
-    for (let i = 0; i < p.length; i += w) this.#one.run(p.slice(i, i + w));
+    let at = 0;
+    for (let rows = MultiRowInsert.ROWS >> 1; rows >= 1; rows >>= 1) {
+      if ((p.length - at) / w < rows) continue;
+      let st = this.#fewer.get(rows);
+      if (st === undefined) this.#fewer.set(rows, (st = this.#db.prepare(this.#sql(rows))));
+      st.run(at === 0 && p.length === rows * w ? p : p.slice(at, at + rows * w));
+      at += rows * w;
+    }
     p.length = 0;
   }
 }
@@ -104,7 +114,9 @@ export class UnitWriter {
     insertRows: MultiRowInsert;
     upsertRows: MultiRowInsert;
     historyRows: MultiRowInsert;
+    packedHistoryRows: MultiRowInsert;
     feedRows: MultiRowInsert;
+    packedFeedRows: MultiRowInsert;
   };
 
   constructor(db: Database.Database, crc: (data: string) => number) {
@@ -128,9 +140,13 @@ export class UnitWriter {
       updateRecord: db.prepare(
         'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
       ),
+      // Rows older than the newest row that completes `keep` versions (a packed row counts its versions).
       keepVersions: db.prepare(
-        `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq <= (
-           SELECT seq FROM quire_history WHERE bucket_id = @id AND key = @key ORDER BY seq DESC LIMIT 1 OFFSET @keep)`,
+        `DELETE FROM quire_history WHERE bucket_id = @id AND key = @key AND seq < (
+           SELECT seq FROM (
+             SELECT seq, sum(coalesce(versions, 1)) OVER (ORDER BY seq DESC) AS n
+             FROM quire_history INDEXED BY quire_history_key WHERE bucket_id = @id AND key = @key)
+           WHERE n >= @keep ORDER BY seq DESC LIMIT 1)`,
       ),
       keepKeyAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND key = ? AND at < ?'),
       keepAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND at < ?'),
@@ -154,10 +170,20 @@ export class UnitWriter {
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
         8,
       ),
+      packedHistoryRows: new MultiRowInsert(
+        db,
+        'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data, packed, first_at, versions) VALUES',
+        11,
+      ),
       feedRows: new MultiRowInsert(
         db,
         'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES',
         8,
+      ),
+      packedFeedRows: new MultiRowInsert(
+        db,
+        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor, packed) VALUES',
+        9,
       ),
     };
   }
@@ -250,12 +276,20 @@ export class UnitWriter {
     inserts.end();
     updates.end();
     if (unit.history.length > 0) this.#writeHistory(store, unit);
-    const f = unit.feed;
+    const f = unit.feed.plain;
     if (f.length > 0) {
       const rows = st.feedRows.start();
       // seq, bucket, key, op, version, at, actor
       for (let i = 0; i < f.length; i += 7)
         rows.add(store, f[i], f[i + 1], f[i + 2], f[i + 3], f[i + 4], f[i + 5], f[i + 6]);
+      rows.end();
+    }
+    const fp = unit.feed.packed;
+    if (fp.length > 0) {
+      const rows = st.packedFeedRows.start();
+      // the same, then the packed entries
+      for (let i = 0; i < fp.length; i += 8)
+        rows.add(store, fp[i], fp[i + 1], fp[i + 2], fp[i + 3], fp[i + 4], fp[i + 5], fp[i + 6], fp[i + 7]);
       rows.end();
     }
     if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
@@ -270,35 +304,42 @@ export class UnitWriter {
 
   #writeHistory(store: string, unit: PackedUnit): void {
     const st = this.#st;
-    let lastBucket = '';
-    let id = 0;
-    const touched = new Map<string, Set<string>>();
-    const rows = st.historyRows.start();
-    const h = unit.history;
-    // bucket, key, seq, version, op, at, actor, data
-    for (let i = 0; i < h.length; i += 8) {
-      const bucket = h[i] as string;
-      const key = h[i + 1] as string;
-      if (bucket !== lastBucket) {
-        id = this.#id(store, bucket, true)!;
-        lastBucket = bucket;
-      }
-      rows.add(id, key, h[i + 2], h[i + 3], h[i + 4], h[i + 5], h[i + 6], h[i + 7]);
-      let keys = touched.get(bucket);
-      if (keys === undefined) touched.set(bucket, (keys = new Set()));
-      keys.add(key);
+    const plain = st.historyRows.start();
+    const packed = st.packedHistoryRows.start();
+    for (const b of unit.history) {
+      const id = this.#id(store, b.bucket, true)!;
+      const p = b.plain;
+      // key, seq, version, op, at, actor, data
+      for (let i = 0; i < p.length; i += 7)
+        plain.add(id, p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6]);
+      const k = b.packed;
+      // the same, then packed, first_at, versions
+      for (let i = 0; i < k.length; i += 10)
+        packed.add(
+          id,
+          k[i],
+          k[i + 1],
+          k[i + 2],
+          k[i + 3],
+          k[i + 4],
+          k[i + 5],
+          k[i + 6],
+          k[i + 7],
+          k[i + 8],
+          k[i + 9],
+        );
     }
-    rows.end();
+    plain.end();
+    packed.end();
     for (const rule of unit.retention ?? []) {
-      const keys = touched.get(rule.bucket);
+      const keys = unit.history.find((b) => b.bucket === rule.bucket)?.keys;
       if (keys === undefined) continue;
       const bid = this.#id(store, rule.bucket, true)!;
-      if (rule.maxVersions !== undefined)
-        for (const k of keys) st.keepVersions.run({ id: bid, key: k, keep: rule.maxVersions });
-      if (rule.before !== undefined) {
-        if (rule.sweep === true) st.keepAge.run(bid, rule.before);
-        else for (const k of keys) st.keepKeyAge.run(bid, k, rule.before);
+      for (const key of keys) {
+        if (rule.maxVersions !== undefined) st.keepVersions.run({ id: bid, key, keep: rule.maxVersions });
+        if (rule.before !== undefined && rule.sweep !== true) st.keepKeyAge.run(bid, key, rule.before);
       }
+      if (rule.before !== undefined && rule.sweep === true) st.keepAge.run(bid, rule.before);
     }
   }
 }
@@ -312,11 +353,11 @@ export interface PackedUnit {
   readonly lastSeq: number;
   /** 7 values per record: bucket, key, op, seq, ord, version, data. */
   readonly records: unknown[];
-  /** 8 values per history row: bucket, key, seq, version, op, at, actor, data. */
-  readonly history: unknown[];
+  /** History rows by bucket, plain and packed (log-rows.ts). */
+  readonly history: BucketHistoryRows[];
   readonly retention: CommitUnit['retention'];
-  /** 7 values per feed row to write: seq, bucket, key, op, version, at, actor. */
-  readonly feed: unknown[];
+  /** Feed rows to write (log-rows.ts): 7 values per plain row (seq, bucket, key, op, version, at, actor), 8 per packed row (the same, then packed). */
+  readonly feed: { plain: unknown[]; packed: unknown[] };
   readonly feedPruneTo: number | undefined;
   /** Seq of the unit's last feed row (-1 without one). */
   readonly feedLastSeq: number;
@@ -325,20 +366,10 @@ export interface PackedUnit {
 export function packUnit(unit: CommitUnit): PackedUnit {
   const records: unknown[] = [];
   for (const w of unit.records) records.push(w.bucket, w.key, w.op, w.seq, w.ord, w.version, w.data);
-  const history: unknown[] = [];
-  for (const h of unit.history ?? [])
-    history.push(h.bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data);
-  const feed: unknown[] = [];
+  const history = unit.history !== undefined ? historyRows(unit.history, unit.retention) : [];
   const rows = unit.feed ?? [];
   // Rows the same unit prunes again are not written (a first flush of many records).
-  for (
-    let i = unit.feedPruneTo === undefined ? 0 : firstAbove(rows, unit.feedPruneTo);
-    i < rows.length;
-    i++
-  ) {
-    const f = rows[i]!;
-    feed.push(f.seq, f.bucket, f.key, f.op, f.version, f.at, f.actor);
-  }
+  const feed = feedRows(rows, unit.feedPruneTo === undefined ? 0 : firstAbove(rows, unit.feedPruneTo));
   return {
     buckets: unit.buckets,
     lastSeq: unit.lastSeq,
@@ -349,18 +380,6 @@ export function packUnit(unit: CommitUnit): PackedUnit {
     feedPruneTo: unit.feedPruneTo,
     feedLastSeq: rows.length > 0 ? rows[rows.length - 1]!.seq : -1,
   };
-}
-
-/** Index of the first feed row with a seq above `seq` (rows are in seq order). */
-function firstAbove(feed: readonly FeedWrite[], seq: number): number {
-  let lo = 0;
-  let hi = feed.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (feed[mid]!.seq <= seq) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** What the writer thread is told. */
