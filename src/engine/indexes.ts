@@ -74,6 +74,11 @@ class ValueGroup {
   stale: number;
   /** A key was removed since the last refresh: it may appear twice (removed, then added again). */
   removed = false;
+  /**
+   * Keys updated in place since the last refresh, while nothing was
+   * removed: a read puts just their current records in (see #patch).
+   */
+  updated: KeyId[] | undefined;
 
   constructor(entries: Array<Rec | KeyId>, stale: number) {
     this.entries = entries;
@@ -147,7 +152,7 @@ export class HashIndex implements Index {
     }
   }
 
-  replaced(_keyId: KeyId, previous: Rec, _next: Rec): void {
+  replaced(keyId: KeyId, previous: Rec, _next: Rec): void {
     if (this.#members === undefined) return;
     const v = this.valueOf(previous);
     const cur = this.#members.get(v);
@@ -155,6 +160,9 @@ export class HashIndex implements Index {
     // In-place updates never lengthen the array and keep at most one superseded
     // record per key alive: refreshing seldom (a lookup per entry) is enough.
     if (++cur.stale > UPDATES_PER_REFRESH * cur.live + STALE_SLACK) this.#refresh(v, cur);
+    // Remember the key for #patch while a patch is still worth it (not past live/8 keys).
+    else if (!cur.removed && (cur.updated?.length ?? 0) <= (cur.live >> 3) + STALE_SLACK)
+      (cur.updated ??= []).push(keyId);
   }
 
   addFresh(keyId: KeyId, record: Rec): boolean {
@@ -207,6 +215,7 @@ export class HashIndex implements Index {
     }
     cur.stale++;
     cur.removed = true;
+    cur.updated = undefined;
     if (cur.live === 1 || cur.stale > cur.live + STALE_SLACK) {
       // The bucket's map may still hold the removed record (indexes go first).
       this.#refresh(v, cur, keyId);
@@ -236,6 +245,7 @@ export class HashIndex implements Index {
       if (i === entries.length) {
         group.live = entries.length;
         group.stale = 0;
+        group.updated = undefined;
         return;
       }
     }
@@ -255,12 +265,59 @@ export class HashIndex implements Index {
     group.live = kept.length;
     group.stale = 0;
     group.removed = false;
+    group.updated = undefined;
   }
 
   /** The group's entries, every one current. */
   #current(value: unknown, group: ValueGroup): readonly Rec[] {
-    if (group.stale > 0) this.#refresh(value, group);
+    if (group.stale > 0 && !this.#patch(group)) this.#refresh(value, group);
     return group.entries as Rec[];
+  }
+
+  /**
+   * A read after a few in-place updates (nothing removed): find each updated
+   * key's entry by its creation time (entries of inserts come in creation
+   * order; updates keep `_createdAt`) and put its current record there. False
+   * when that does not apply or an entry is not where the search looks (a
+   * clock that went back, a key that moved in): the caller refreshes all.
+   */
+  #patch(group: ValueGroup): boolean {
+    const updated = group.updated;
+    if (group.removed || updated === undefined || updated.length !== group.stale) return false;
+    if (updated.length > (group.live >> 3) + STALE_SLACK) return false;
+    const entries = group.entries;
+    const records = this.#records;
+    const keyOf = this.#keyOf;
+    for (let u = 0; u < updated.length; u++) {
+      const k = updated[u]!;
+      const current = records.get(k);
+      const t = current?._createdAt;
+      if (typeof t !== 'number') return false;
+      let lo = 0;
+      let hi = entries.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const e = entries[mid]!;
+        const et = typeof e === 'object' ? e._createdAt : undefined;
+        if (typeof et !== 'number') return false;
+        if (et < t) lo = mid + 1;
+        else hi = mid;
+      }
+      let found = false;
+      for (let i = lo; i < entries.length; i++) {
+        const e = entries[i] as Rec;
+        if (e._createdAt !== t) break;
+        if (keyOf(e) === k) {
+          entries[i] = current!;
+          found = true;
+          break;
+        }
+      }
+      if (!found) return false;
+    }
+    group.updated = undefined;
+    group.stale = 0;
+    return true;
   }
 
   owner(value: unknown): KeyId | undefined {
