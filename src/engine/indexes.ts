@@ -79,6 +79,8 @@ class ValueGroup {
    * removed: a read puts just their current records in (see #patch).
    */
   updated: KeyId[] | undefined;
+  /** Entries taken out by removes since the last read (each moves the array's tail). */
+  splices = 0;
 
   constructor(entries: Array<Rec | KeyId>, stale: number) {
     this.entries = entries;
@@ -89,6 +91,8 @@ class ValueGroup {
 
 /** Stale entries a group may hold beyond its live count before a write refreshes it. */
 const STALE_SLACK = 32;
+/** Removes a group takes out of its array at once between two reads (see remove). */
+const SPLICES_PER_READ = 64;
 /** In-place updates per live entry after which a write refreshes the group (see replaced). */
 const UPDATES_PER_REFRESH = 4;
 
@@ -213,6 +217,18 @@ export class HashIndex implements Index {
       members.delete(v);
       return;
     }
+    // While every entry is current, the record itself is in the array, found
+    // by creation time: take it out at once (a few per read; bulk deletes
+    // take the lazy path below).
+    if (cur.stale === 0 && cur.splices < SPLICES_PER_READ) {
+      const i = positionOf(cur.entries, record._createdAt, (e) => e === record);
+      if (i >= 0) {
+        cur.entries.splice(i, 1);
+        cur.splices++;
+        if (cur.live === 1) members.set(v, this.#keyOf(cur.entries[0] as Rec));
+        return;
+      }
+    }
     cur.stale++;
     cur.removed = true;
     cur.updated = undefined;
@@ -270,6 +286,7 @@ export class HashIndex implements Index {
 
   /** The group's entries, every one current. */
   #current(value: unknown, group: ValueGroup): readonly Rec[] {
+    group.splices = 0;
     if (group.stale > 0 && !this.#patch(group)) this.#refresh(value, group);
     return group.entries as Rec[];
   }
@@ -293,27 +310,9 @@ export class HashIndex implements Index {
       const current = records.get(k);
       const t = current?._createdAt;
       if (typeof t !== 'number') return false;
-      let lo = 0;
-      let hi = entries.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const e = entries[mid]!;
-        const et = typeof e === 'object' ? e._createdAt : undefined;
-        if (typeof et !== 'number') return false;
-        if (et < t) lo = mid + 1;
-        else hi = mid;
-      }
-      let found = false;
-      for (let i = lo; i < entries.length; i++) {
-        const e = entries[i] as Rec;
-        if (e._createdAt !== t) break;
-        if (keyOf(e) === k) {
-          entries[i] = current!;
-          found = true;
-          break;
-        }
-      }
-      if (!found) return false;
+      const i = positionOf(entries, t, (e) => keyOf(e) === k);
+      if (i < 0) return false;
+      entries[i] = current!;
     }
     group.updated = undefined;
     group.stale = 0;
@@ -369,6 +368,35 @@ export class HashIndex implements Index {
     this.#members?.clear();
     this.inBucketOrder = true;
   }
+}
+
+/**
+ * The position of the entry created at `createdAt` that `matches`, found by
+ * binary search (entries come in creation order while only inserts added
+ * them); -1 when an entry has no creation time or none matches there.
+ */
+function positionOf(
+  entries: ReadonlyArray<Rec | KeyId>,
+  createdAt: unknown,
+  matches: (e: Rec) => boolean,
+): number {
+  if (typeof createdAt !== 'number') return -1;
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = entries[mid]!;
+    const t = typeof e === 'object' ? e._createdAt : undefined;
+    if (typeof t !== 'number') return -1;
+    if (t < createdAt) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < entries.length; i++) {
+    const e = entries[i] as Rec;
+    if (e._createdAt !== createdAt) break;
+    if (matches(e)) return i;
+  }
+  return -1;
 }
 
 function* keysOf(records: readonly Rec[], keyOf: KeyOf): IterableIterator<KeyId> {
