@@ -40,7 +40,11 @@ if (mode === 'quire' || mode === 'stdio') {
   await store.defineBucket('items', ITEMS);
   // As `quire serve` runs: one JSON log line per request on stderr (HTTP: the bench sends
   // this child's stderr to a file beside the store); stdio, whose client shows stderr, logs warnings only.
-  const server = new QuireServer({ store, stopStoreOnClose: true, logLevel: mode === 'quire' ? 'info' : 'warn' });
+  const server = new QuireServer({
+    store,
+    stopStoreOnClose: true,
+    logLevel: mode === 'quire' ? 'info' : 'warn',
+  });
   if (mode === 'stdio') server.serveStdio();
   else {
     const address = await server.listen({ port: 0 });

@@ -56,15 +56,24 @@ export class BucketState {
   #planInOrder = false;
   /** Set by #plan: the candidates' records, when the index hands them out (no lookup per key). */
   #planRecords: Iterable<StoreRecord> | undefined;
-  /** Built lazily, on the first index-served query: restoring a bucket does not pay for it. */
+  /**
+   * Built lazily, on the first index-served query: restoring a bucket does
+   * not pay for it; except with a sorted index (#eagerSeq), whose entries
+   * carry the sequence.
+   */
   readonly #wantsSeq: boolean;
+  readonly #eagerSeq: boolean;
 
   constructor(def: CompiledBucket) {
     this.def = def;
-    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records, (r) => this.keyIdOf(r)));
+    this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
+    // Sorted indexes order ties by insertion: the sequence is kept from the first record on.
+    this.#eagerSeq = this.#wantsSeq && def.indexes.some((ix) => ix.sorted);
+    if (this.#eagerSeq) this.#seq = new Map();
+    const seqOf = this.#eagerSeq ? (k: KeyId) => this.#seqOfKey(k) : undefined;
+    this.indexes = def.indexes.map((ix) => createIndex(ix, this.records, (r) => this.keyIdOf(r), seqOf));
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
-    this.#wantsSeq = def.indexes.length > 0 && !def.orderedByKey;
     this.expiry =
       def.ttlMs !== undefined
         ? new SortedIndex({ name: '_expiresAt', fields: ['_expiresAt'], unique: false, sorted: true })
@@ -221,6 +230,11 @@ export class BucketState {
       if (sorted.length > 0 || this.expiry !== undefined) {
         list ??= recordChunks.flat();
         keys ??= keyChunks.flat();
+        // Sorted indexes order ties by insertion: number the keys in bucket order first.
+        if (this.#eagerSeq) {
+          const seq = this.#seq!;
+          for (let i = 0; i < keys.length; i++) seq.set(keys[i]!, ++this.#nextSeq);
+        }
         for (const ix of sorted) bulkIndex(ix, keys, list, bucketLabel);
         this.expiry?.bulkLoad(keys, list);
       }
@@ -257,9 +271,21 @@ export class BucketState {
     this.records.clear();
     for (const ix of this.indexes) ix.clear();
     this.expiry?.clear();
-    this.#seq = undefined;
+    this.#seq = this.#eagerSeq ? new Map() : undefined;
     this.#nextSeq = 0;
     this.#keyOrder = undefined;
+  }
+
+  /**
+   * A key's insertion sequence number, for sorted indexes. A key the
+   * sequence does not know yet (a restore path filling the indexes as it
+   * goes) is numbered now: records are indexed in bucket order.
+   */
+  #seqOfKey(keyId: KeyId): number {
+    const seq = this.#seq!;
+    let n = seq.get(keyId);
+    if (n === undefined) seq.set(keyId, (n = ++this.#nextSeq));
+    return n;
   }
 
   /** Insertion rank per key ('set' buckets with indexes), built on first use. */
@@ -393,8 +419,16 @@ export class BucketState {
     // field: walk just that part of the index, in sort order, and stop early.
     if (sortEntries !== undefined && sortEntries.length === 1 && !matchesAll) {
       const [field, dir] = sortEntries[0]!;
-      const walk = this.#prefixWalk(filter!, field, dir === 'desc');
-      if (walk !== undefined) return this.#sortedWalk(walk, field, pred, offset, limit);
+      const walk = this.#prefixWalk(filter!, field, dir === 'desc', offset);
+      if (walk !== undefined)
+        return this.#sortedWalk(
+          walk.keys,
+          field,
+          walk.skipped > 0 ? undefined : pred,
+          offset - walk.skipped,
+          limit,
+          walk.tiesInOrder,
+        );
     }
 
     const candidates = matchesAll ? undefined : this.#plan(filter!);
@@ -403,7 +437,14 @@ export class BucketState {
     if (sortEntries !== undefined && sortEntries.length === 1 && candidates === undefined) {
       const [field, dir] = sortEntries[0]!;
       const ix = this.#sortedIndexFor(field);
-      if (ix !== undefined) return this.#sortedWalk(ix.scan(dir === 'desc'), field, pred, offset, limit);
+      if (ix !== undefined) {
+        const desc = dir === 'desc';
+        if (!ix.tiesInOrderFor(0)) return this.#sortedWalk(ix.scan(desc), field, pred, offset, limit, false);
+        // No filter: an offset is passed over in the index without reading the records.
+        const walk = pred === undefined && offset > 0 ? ix.skipInOrder([], desc, offset) : undefined;
+        if (walk === undefined) return this.#sortedWalk(ix.scan(desc), field, pred, offset, limit, true);
+        return this.#sortedWalk(walk.keys, field, pred, offset - walk.skipped, limit, true);
+      }
     }
 
     let result: StoreRecord[] | undefined;
@@ -491,7 +532,8 @@ export class BucketState {
    * Records for keys that arrive in order of `field`, filtered, offset and
    * limited. Records with equal values (a tie group) are emitted in bucket
    * order, as the stable sort of a full scan would; the walk stops as soon
-   * as the page is full.
+   * as the page is full. With `tiesInOrder` the keys come so already
+   * (except records without a value, last): no group is collected and sorted.
    */
   #sortedWalk(
     keys: Iterable<KeyId>,
@@ -499,6 +541,7 @@ export class BucketState {
     pred: ((r: StoreRecord) => boolean) | undefined,
     offset: number,
     limit: number,
+    tiesInOrder: boolean,
   ): StoreRecord[] {
     const out: StoreRecord[] = [];
     if (limit === 0) return out;
@@ -523,6 +566,11 @@ export class BucketState {
       const r = this.records.get(k)!;
       if (pred !== undefined && !pred(r)) continue;
       const v = r[field] ?? null;
+      if (tiesInOrder && v !== null) {
+        if (skipped < offset) skipped++;
+        else if (out.push(r) >= limit) return out;
+        continue;
+      }
       if (group.length > 0 && v !== groupValue && flush()) return out;
       groupValue = v;
       group.push(k);
@@ -536,7 +584,12 @@ export class BucketState {
    * fields of a sorted index whose next field is `field`, in order of
    * `field`; undefined when no sorted index fits.
    */
-  #prefixWalk(filter: WhereFilter, field: string, descending: boolean): Iterable<KeyId> | undefined {
+  #prefixWalk(
+    filter: WhereFilter,
+    field: string,
+    descending: boolean,
+    offset: number,
+  ): { keys: Iterable<KeyId>; tiesInOrder: boolean; skipped: number } | undefined {
     const type = this.def.definition.schema[field]?.type;
     if (type !== 'number' && type !== 'string') return undefined;
     for (const ix of this.indexes) {
@@ -550,7 +603,13 @@ export class BucketState {
         if (v === undefined) break;
         prefix.push(v);
       }
-      if (prefix.length === m) return ix.prefixScan(prefix, descending);
+      if (prefix.length !== m) continue;
+      const tiesInOrder = ix.tiesInOrderFor(m);
+      // The filter is just the prefix's equalities: every entry under the prefix matches,
+      // so an offset is passed over in the index (the caller then needs no predicate).
+      if (tiesInOrder && offset > 0 && Object.keys(filter).length === m)
+        return { ...ix.skipInOrder(prefix, descending, offset), tiesInOrder };
+      return { keys: ix.prefixScan(prefix, descending), tiesInOrder, skipped: 0 };
     }
     return undefined;
   }

@@ -18,7 +18,7 @@ export {
 } from './definition.js';
 export * from './errors.js';
 export { compileFilter, isFilterOperators, matchesFilter } from './filter.js';
-export type { KeyId } from './indexes.js';
+export { type KeyId, sortedWalkCounter } from './indexes.js';
 export type { InferField, InferInsert, InferRecord, InferSchema, InferStoredRecord } from './infer.js';
 export { applyRemote, type RemoteChange } from './remote.js';
 export type {

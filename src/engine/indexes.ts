@@ -18,12 +18,6 @@ export interface Index {
   /** Unique indexes: the key currently holding `value` (from `valueOf`). */
   owner(value: unknown): KeyId | undefined;
   /**
-   * Restore path: add the record and report whether that broke uniqueness
-   * (false: another key already held the value; the index is then invalid
-   * and the caller discards the bucket).
-   */
-  addFresh(keyId: KeyId, record: Rec): boolean;
-  /**
    * Restore path: index `records` (with their `keys`, same positions) in
    * one call, into an empty index, after the bucket's map received them.
    * Returns the first record whose value an earlier one already holds
@@ -167,19 +161,6 @@ export class HashIndex implements Index {
     // Remember the key for #patch while a patch is still worth it (not past live/8 keys).
     else if (!cur.removed && (cur.updated?.length ?? 0) <= (cur.live >> 3) + STALE_SLACK)
       (cur.updated ??= []).push(keyId);
-  }
-
-  addFresh(keyId: KeyId, record: Rec): boolean {
-    const owners = this.#owners;
-    if (owners === undefined) {
-      this.add(keyId, record);
-      return true;
-    }
-    const v = this.valueOf(record);
-    if (v === undefined) return true;
-    const before = owners.size;
-    owners.set(v, keyId); // one hash operation instead of get + set
-    return owners.size !== before;
   }
 
   bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
@@ -437,8 +418,17 @@ function compareNullable(a: unknown, b: unknown): number {
   return compareValues(a, b);
 }
 
-/** An entry is [v0, …, vn-1, keyId]. */
+/**
+ * An entry is [v0, …, vn-1, keyId], or [v0, …, vn-1, keyId, seq] when the
+ * index orders ties by insertion (see SortedIndex's `seqOf`).
+ */
 type Entry = unknown[];
+
+/**
+ * Entries handed out by the lazy walks of sorted indexes (prefixScan,
+ * scan), for tests that check a limited query stops early.
+ */
+export const sortedWalkCounter = { entries: 0 };
 
 export interface RangeBound {
   readonly value: unknown;
@@ -454,17 +444,30 @@ export class SortedIndex implements Index {
   /** Keys whose first indexed field is null/undefined: always last, in either direction. */
   readonly #nulls = new Set<KeyId>();
   readonly #owners: Map<unknown, KeyId> | undefined;
+  readonly #seqOf: ((keyId: KeyId) => number) | undefined;
+  /**
+   * Entries with equal values are in insertion (bucket) order, by the
+   * bucket's insertion sequence, rather than in key order: a sorted walk
+   * then emits ties as a stable sort of the bucket would, without sorting
+   * each tie group, and stops after `limit` entries.
+   */
+  readonly tiesInInsertionOrder: boolean;
 
-  constructor(def: IndexDef) {
+  /** `seqOf`: the bucket's insertion sequence number of a key (ties are ordered by it). */
+  constructor(def: IndexDef, seqOf?: (keyId: KeyId) => number) {
     this.def = def;
     this.#fields = def.fields;
     this.#n = def.fields.length;
+    this.#seqOf = seqOf;
+    this.tiesInInsertionOrder = seqOf !== undefined;
     const n = this.#n;
     this.#list = new SortedList<Entry>((a, b) => {
       for (let i = 0; i < n; i++) {
         const c = compareNullable(a[i], b[i]);
         if (c !== 0) return c;
       }
+      // Sequence numbers are unique per key: they decide alone.
+      if (seqOf !== undefined) return (a[n + 1] as number) - (b[n + 1] as number);
       return compareValues(a[n], b[n]);
     });
     if (def.unique) this.#owners = new Map();
@@ -483,9 +486,11 @@ export class SortedIndex implements Index {
   }
 
   #entry(keyId: KeyId, record: Rec): Entry {
-    const e: Entry = new Array(this.#n + 1);
+    const seqOf = this.#seqOf;
+    const e: Entry = new Array(seqOf === undefined ? this.#n + 1 : this.#n + 2);
     for (let i = 0; i < this.#n; i++) e[i] = record[this.#fields[i]!];
     e[this.#n] = keyId;
+    if (seqOf !== undefined) e[this.#n + 1] = seqOf(keyId);
     return e;
   }
 
@@ -497,15 +502,6 @@ export class SortedIndex implements Index {
       const v = this.valueOf(record);
       if (v !== undefined) this.#owners.set(v, keyId);
     }
-  }
-
-  addFresh(keyId: KeyId, record: Rec): boolean {
-    if (this.#owners !== undefined) {
-      const v = this.valueOf(record);
-      if (v !== undefined && this.#owners.has(v)) return false;
-    }
-    this.add(keyId, record);
-    return true;
   }
 
   bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
@@ -571,14 +567,7 @@ export class SortedIndex implements Index {
     const m = prefix.length;
     const n = this.#n;
     const out: KeyId[] = [];
-    // Compares an entry with a partial tuple over the probe's length only.
-    const cmp = (e: Entry, probe: unknown[]): number => {
-      for (let i = 0; i < probe.length; i++) {
-        const c = compareNullable(e[i], probe[i]);
-        if (c !== 0) return c;
-      }
-      return 0;
-    };
+    const cmp = comparePrefix;
     const lo = lower !== undefined ? [...prefix, lower.value] : m > 0 ? [...prefix] : undefined;
     const hi = upper !== undefined ? [...prefix, upper.value] : m > 0 ? [...prefix] : undefined;
     const loIncl = lower === undefined || lower.inclusive;
@@ -631,18 +620,17 @@ export class SortedIndex implements Index {
   *prefixScan(prefix: readonly unknown[], descending: boolean): IterableIterator<KeyId> {
     const m = prefix.length;
     const n = this.#n;
-    const cmp = (e: Entry, probe: readonly unknown[]): number => {
-      for (let i = 0; i < probe.length; i++) {
-        const c = compareNullable(e[i], probe[i]);
-        if (c !== 0) return c;
-      }
-      return 0;
-    };
+    if (descending && this.tiesInOrderFor(m)) {
+      yield* this.#descendingTiesInOrder(prefix);
+      return;
+    }
+    const cmp = comparePrefix;
     const from = this.#list.seek(prefix, cmp, descending);
     const it = descending ? this.#list.descending(from) : this.#list.ascending(from);
     let nulls: KeyId[] | undefined;
     for (const e of it) {
       if (cmp(e, prefix) !== 0) break;
+      sortedWalkCounter.entries++;
       // Descending, the nulls of the next field come first in the index: they belong last.
       if (descending && (e[m] === undefined || e[m] === null)) (nulls ??= []).push(e[n] as KeyId);
       else yield e[n] as KeyId;
@@ -650,15 +638,149 @@ export class SortedIndex implements Index {
     if (nulls !== undefined) yield* nulls;
   }
 
+  /**
+   * Whether a walk ordered by field `m` (after an equality prefix of `m`
+   * fields) meets records with equal values in insertion order, in both
+   * directions: ties are ordered by insertion and no field follows `m`.
+   */
+  tiesInOrderFor(m: number): boolean {
+    return this.tiesInInsertionOrder && m === this.#n - 1;
+  }
+
+  /**
+   * Keys under `prefix` by descending value of the last field, each group
+   * of equal values in insertion order, nulls last (in insertion order).
+   * Walks down group by group: finds where a group starts (a binary
+   * search) and reads it upwards, so a caller that stops early touches
+   * only what it read.
+   */
+  *#descendingTiesInOrder(prefix: readonly unknown[], partial?: PartialGroup): IterableIterator<KeyId> {
+    const m = prefix.length;
+    const n = this.#n;
+    const list = this.#list;
+    // Nulls of the last field sort after every value: [nullStart, end).
+    const nullStart = list.seek([...prefix, null], comparePrefix);
+    let hi = nullStart;
+    if (partial !== undefined) {
+      for (const e of list.ascending(partial.from)) {
+        if (comparePrefix(e, partial.group) !== 0) break;
+        sortedWalkCounter.entries++;
+        yield e[n] as KeyId;
+      }
+      hi = partial.start;
+    }
+    for (;;) {
+      const last = list.before(hi);
+      if (last === undefined || comparePrefix(last, prefix) !== 0) break;
+      const group = [...prefix, last[m]];
+      const lo = list.seek(group, comparePrefix);
+      for (const e of list.ascending(lo)) {
+        if (comparePrefix(e, group) !== 0) break;
+        sortedWalkCounter.entries++;
+        yield e[n] as KeyId;
+      }
+      hi = lo;
+    }
+    for (const e of list.ascending(nullStart)) {
+      if (comparePrefix(e, prefix) !== 0) break;
+      sortedWalkCounter.entries++;
+      yield e[n] as KeyId;
+    }
+  }
+
+  /**
+   * prefixScan (an empty prefix: scan) for an index with tiesInOrderFor
+   * (prefix.length), starting after the first `skip` records that have a
+   * value: passed over by counting through chunks, not read one by one (an
+   * offset deep into a large bucket). `skipped`: how many were passed over.
+   */
+  skipInOrder(
+    prefix: readonly unknown[],
+    descending: boolean,
+    skip: number,
+  ): { keys: Iterable<KeyId>; skipped: number } {
+    const m = prefix.length;
+    const list = this.#list;
+    const start = list.seek(prefix, comparePrefix);
+    const nullStart = list.seek([...prefix, null], comparePrefix);
+    const valued = list.distance(start, nullStart);
+    const skipped = Math.min(skip, valued);
+    if (!descending) return { keys: this.#ascendingFrom(list.advance(start, skipped), prefix), skipped };
+    if (skipped === 0) return { keys: m === 0 ? this.scan(true) : this.prefixScan(prefix, true), skipped };
+    // Output runs group by group downwards, each group upwards. The entry `skipped` places
+    // before the end of the values lies in the group where the output resumes; of that group,
+    // as many entries as lie from it to the group's end were passed over (from its start).
+    const at = list.advance(start, valued - skipped);
+    const group = [...prefix, list.at(at)![m]];
+    const groupStart = list.seek(group, comparePrefix);
+    const groupEnd = list.seek(group, comparePrefix, true);
+    const partial: PartialGroup = {
+      group,
+      start: groupStart,
+      from: list.advance(groupStart, list.distance(at, groupEnd)),
+    };
+    const keys = this.#descendingTiesInOrder(prefix, partial);
+    return { keys: m === 0 ? this.#thenNulls(keys) : keys, skipped };
+  }
+
+  *#ascendingFrom(from: Cursor, prefix: readonly unknown[]): IterableIterator<KeyId> {
+    const n = this.#n;
+    for (const e of this.#list.ascending(from)) {
+      if (comparePrefix(e, prefix) !== 0) break;
+      sortedWalkCounter.entries++;
+      yield e[n] as KeyId;
+    }
+    // One-field index: records without a value are kept apart.
+    if (prefix.length === 0) yield* this.#nulls;
+  }
+
+  *#thenNulls(keys: Iterable<KeyId>): IterableIterator<KeyId> {
+    yield* keys;
+    yield* this.#nulls;
+  }
+
   /** Every key in order of the first field; null-valued records last in both directions. */
   *scan(descending: boolean): IterableIterator<KeyId> {
+    if (descending && this.tiesInOrderFor(0)) {
+      yield* this.#descendingTiesInOrder([]);
+      yield* this.#nulls;
+      return;
+    }
     const n = this.#n;
     const it = descending ? this.#list.descending() : this.#list.ascending();
-    for (const e of it) yield e[n] as KeyId;
+    for (const e of it) {
+      sortedWalkCounter.entries++;
+      yield e[n] as KeyId;
+    }
     yield* this.#nulls;
   }
 }
 
-export function createIndex(def: IndexDef, records?: RecordsByKey, keyOf?: KeyOf): HashIndex | SortedIndex {
-  return def.sorted ? new SortedIndex(def) : new HashIndex(def, records, keyOf);
+/** Where a descending walk resumes inside a group of equal values (see skipInOrder). */
+interface PartialGroup {
+  /** The prefix and the group's value. */
+  readonly group: readonly unknown[];
+  /** The group's first entry. */
+  readonly start: Cursor;
+  /** The first entry still to hand out. */
+  readonly from: Cursor;
+}
+
+/** Compares an entry with a partial tuple over the probe's length only. */
+function comparePrefix(e: Entry, probe: readonly unknown[]): number {
+  for (let i = 0; i < probe.length; i++) {
+    const c = compareNullable(e[i], probe[i]);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** `keyOf`: for hash indexes; `seqOf`: for sorted indexes (see SortedIndex). */
+export function createIndex(
+  def: IndexDef,
+  records?: RecordsByKey,
+  keyOf?: KeyOf,
+  seqOf?: (keyId: KeyId) => number,
+): HashIndex | SortedIndex {
+  return def.sorted ? new SortedIndex(def, seqOf) : new HashIndex(def, records, keyOf);
 }

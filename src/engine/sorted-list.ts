@@ -94,6 +94,40 @@ export class SortedList<T> {
     return { c: ci, i: lowerBound(chunks[ci]!, probe, test) };
   }
 
+  /** The entry at `cursor`, or undefined at the end. */
+  at(cursor: Cursor): T | undefined {
+    return this.#chunks[cursor.c]?.[cursor.i];
+  }
+
+  /** The position `k` entries after `from` (the end when there are fewer): a step per chunk, not per entry. */
+  advance(from: Cursor, k: number): Cursor {
+    const chunks = this.#chunks;
+    let c = from.c;
+    let i = from.i + k;
+    while (c < chunks.length && i >= chunks[c]!.length) {
+      i -= chunks[c]!.length;
+      c++;
+    }
+    return c < chunks.length ? { c, i } : { c: chunks.length, i: 0 };
+  }
+
+  /** Entries from `a` (inclusive) to `b` (exclusive), `a` not after `b`. */
+  distance(a: Cursor, b: Cursor): number {
+    const chunks = this.#chunks;
+    if (a.c === b.c) return b.i - a.i;
+    let n = chunks[a.c]!.length - a.i;
+    for (let c = a.c + 1; c < b.c; c++) n += chunks[c]!.length;
+    return n + b.i;
+  }
+
+  /** The entry just before `cursor` (a position from seek), or undefined at the start. */
+  before(cursor: Cursor): T | undefined {
+    const chunks = this.#chunks;
+    if (cursor.i > 0) return chunks[cursor.c]?.[cursor.i - 1];
+    const prev = chunks[cursor.c - 1];
+    return prev === undefined ? undefined : prev[prev.length - 1];
+  }
+
   /** Calls `fn` on entries from `from` upwards until it returns false (no generator overhead). */
   walkUp(from: Cursor | undefined, fn: (entry: T) => boolean): void {
     const chunks = this.#chunks;

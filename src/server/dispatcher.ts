@@ -238,17 +238,7 @@ export class Dispatcher {
    * due (only notifications). Never throws.
    */
   handle(text: string, session: Session, reply: (text: string) => void): void {
-    const p = this.#handle(text, session);
-    if (p instanceof Promise) {
-      this.#inFlight.add(p);
-      void p.then(
-        (out) => {
-          this.#inFlight.delete(p);
-          this.#deliver(out, reply as (text: string | undefined) => void);
-        },
-        () => this.#inFlight.delete(p),
-      );
-    } else this.#deliver(p, reply as (text: string | undefined) => void);
+    this.#start(text, session, reply as (text: string | undefined) => void, false);
   }
 
   /**
@@ -258,17 +248,21 @@ export class Dispatcher {
    * loaded bucket): no promise per request.
    */
   handleEach(text: string, session: Session, answer: (text: string | undefined) => void): void {
+    this.#start(text, session, answer, true);
+  }
+
+  #start(text: string, session: Session, reply: (text: string | undefined) => void, always: boolean): void {
     const p = this.#handle(text, session);
     if (p instanceof Promise) {
       this.#inFlight.add(p);
       void p.then(
         (out) => {
           this.#inFlight.delete(p);
-          this.#deliver(out, answer, true);
+          this.#deliver(out, reply, always);
         },
         () => this.#inFlight.delete(p),
       );
-    } else this.#deliver(p, answer, true);
+    } else this.#deliver(p, reply, always);
   }
 
   /** Like handle(), as a promise of the response text (undefined: nothing to send). */

@@ -363,7 +363,12 @@ export class HttpTransport {
   }
 
   /** With auth: identify the token, then answer. */
-  async #dispatch(req: IncomingMessage, res: ServerResponse, url: URL | undefined, body: string): Promise<void> {
+  async #dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL | undefined,
+    body: string,
+  ): Promise<void> {
     let auth: { identity: Identity | undefined; bad: boolean };
     try {
       auth = await this.#identify(req, url);

@@ -26,7 +26,10 @@ export class ServerMetrics {
    * pair) and handed to the prom-client counter when scraped, instead of
    * prom-client's label checks and hashing on every request.
    */
-  readonly #requestCounts = new Map<string, { method: string; outcome: string; n: number; reported: number }>();
+  readonly #requestCounts = new Map<
+    string,
+    { method: string; outcome: string; n: number; reported: number }
+  >();
   readonly #latency: Histogram;
   readonly #commitSeconds: Histogram;
   readonly #commitGroup: Histogram;
