@@ -68,6 +68,13 @@ class ValueGroup {
   stale: number;
   /** A key was removed since the last refresh: it may appear twice (removed, then added again). */
   removed = false;
+  /**
+   * Keys updated in place since the last refresh, while nothing was
+   * removed: a read puts just their current records in (see #patch).
+   */
+  updated: KeyId[] | undefined;
+  /** Entries taken out by removes since the last read (each moves the array's tail). */
+  splices = 0;
 
   constructor(entries: Array<Rec | KeyId>, stale: number) {
     this.entries = entries;
@@ -78,6 +85,8 @@ class ValueGroup {
 
 /** Stale entries a group may hold beyond its live count before a write refreshes it. */
 const STALE_SLACK = 32;
+/** Removes a group takes out of its array at once between two reads (see remove). */
+const SPLICES_PER_READ = 64;
 /** In-place updates per live entry after which a write refreshes the group (see replaced). */
 const UPDATES_PER_REFRESH = 4;
 
@@ -141,7 +150,7 @@ export class HashIndex implements Index {
     }
   }
 
-  replaced(_keyId: KeyId, previous: Rec, _next: Rec): void {
+  replaced(keyId: KeyId, previous: Rec, _next: Rec): void {
     if (this.#members === undefined) return;
     const v = this.valueOf(previous);
     const cur = this.#members.get(v);
@@ -149,6 +158,9 @@ export class HashIndex implements Index {
     // In-place updates never lengthen the array and keep at most one superseded
     // record per key alive: refreshing seldom (a lookup per entry) is enough.
     if (++cur.stale > UPDATES_PER_REFRESH * cur.live + STALE_SLACK) this.#refresh(v, cur);
+    // Remember the key for #patch while a patch is still worth it (not past live/8 keys).
+    else if (!cur.removed && (cur.updated?.length ?? 0) <= (cur.live >> 3) + STALE_SLACK)
+      (cur.updated ??= []).push(keyId);
   }
 
   bulkLoad(keys: readonly KeyId[], records: readonly Rec[]): Rec | undefined {
@@ -186,8 +198,21 @@ export class HashIndex implements Index {
       members.delete(v);
       return;
     }
+    // While every entry is current, the record itself is in the array, found
+    // by creation time: take it out at once (a few per read; bulk deletes
+    // take the lazy path below).
+    if (cur.stale === 0 && cur.splices < SPLICES_PER_READ) {
+      const i = positionOf(cur.entries, record._createdAt, (e) => e === record);
+      if (i >= 0) {
+        cur.entries.splice(i, 1);
+        cur.splices++;
+        if (cur.live === 1) members.set(v, this.#keyOf(cur.entries[0] as Rec));
+        return;
+      }
+    }
     cur.stale++;
     cur.removed = true;
+    cur.updated = undefined;
     if (cur.live === 1 || cur.stale > cur.live + STALE_SLACK) {
       // The bucket's map may still hold the removed record (indexes go first).
       this.#refresh(v, cur, keyId);
@@ -217,6 +242,7 @@ export class HashIndex implements Index {
       if (i === entries.length) {
         group.live = entries.length;
         group.stale = 0;
+        group.updated = undefined;
         return;
       }
     }
@@ -236,12 +262,42 @@ export class HashIndex implements Index {
     group.live = kept.length;
     group.stale = 0;
     group.removed = false;
+    group.updated = undefined;
   }
 
   /** The group's entries, every one current. */
   #current(value: unknown, group: ValueGroup): readonly Rec[] {
-    if (group.stale > 0) this.#refresh(value, group);
+    group.splices = 0;
+    if (group.stale > 0 && !this.#patch(group)) this.#refresh(value, group);
     return group.entries as Rec[];
+  }
+
+  /**
+   * A read after a few in-place updates (nothing removed): find each updated
+   * key's entry by its creation time (entries of inserts come in creation
+   * order; updates keep `_createdAt`) and put its current record there. False
+   * when that does not apply or an entry is not where the search looks (a
+   * clock that went back, a key that moved in): the caller refreshes all.
+   */
+  #patch(group: ValueGroup): boolean {
+    const updated = group.updated;
+    if (group.removed || updated === undefined || updated.length !== group.stale) return false;
+    if (updated.length > (group.live >> 3) + STALE_SLACK) return false;
+    const entries = group.entries;
+    const records = this.#records;
+    const keyOf = this.#keyOf;
+    for (let u = 0; u < updated.length; u++) {
+      const k = updated[u]!;
+      const current = records.get(k);
+      const t = current?._createdAt;
+      if (typeof t !== 'number') return false;
+      const i = positionOf(entries, t, (e) => keyOf(e) === k);
+      if (i < 0) return false;
+      entries[i] = current!;
+    }
+    group.updated = undefined;
+    group.stale = 0;
+    return true;
   }
 
   owner(value: unknown): KeyId | undefined {
@@ -293,6 +349,35 @@ export class HashIndex implements Index {
     this.#members?.clear();
     this.inBucketOrder = true;
   }
+}
+
+/**
+ * The position of the entry created at `createdAt` that `matches`, found by
+ * binary search (entries come in creation order while only inserts added
+ * them); -1 when an entry has no creation time or none matches there.
+ */
+function positionOf(
+  entries: ReadonlyArray<Rec | KeyId>,
+  createdAt: unknown,
+  matches: (e: Rec) => boolean,
+): number {
+  if (typeof createdAt !== 'number') return -1;
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = entries[mid]!;
+    const t = typeof e === 'object' ? e._createdAt : undefined;
+    if (typeof t !== 'number') return -1;
+    if (t < createdAt) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < entries.length; i++) {
+    const e = entries[i] as Rec;
+    if (e._createdAt !== createdAt) break;
+    if (matches(e)) return i;
+  }
+  return -1;
 }
 
 function* keysOf(records: readonly Rec[], keyOf: KeyOf): IterableIterator<KeyId> {
