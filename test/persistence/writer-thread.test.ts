@@ -68,9 +68,19 @@ describe('SQLite writer thread', () => {
     expect(rawIds(file)).toHaveLength(20_100);
     await s.stop();
 
-    // A strict store's lone write is small: it commits on the main thread (no hop); a group goes to
-    // the thread (the first one starts it).
-    const strict = new SQLiteAdapter(file);
+    // A strict store commits on the main thread by default, even a group (nothing to overlap).
+    const inline = new SQLiteAdapter(file);
+    const u = await Store.start({ name: 'w', persistence: { adapter: inline, durability: 'strict' } });
+    const ub = await u.defineBucket('b', def);
+    for (let round = 0; round < 2; round++) {
+      await Promise.all(Array.from({ length: 32 }, (_, i) => ub.update(100 + i, { v: `inline ${round}` })));
+    }
+    expect(inline.writerThreadCommits).toBe(0);
+    await u.stop();
+
+    // writerThread: true: a strict store's lone write is small, so it commits on the main thread
+    // (no hop); a group goes to the thread (the first one starts it).
+    const strict = new SQLiteAdapter(file, { writerThread: true });
     const t = await Store.start({ name: 'w', persistence: { adapter: strict, durability: 'strict' } });
     const tb = await t.defineBucket('b', def);
     await tb.update(1, { v: 'one' });
@@ -89,7 +99,7 @@ describe('SQLite writer thread', () => {
 
   it('a bucket dropped on one connection and defined again is written under its new id by the other', async () => {
     const file = path.join(tempDir(), 'drop.db');
-    const adapter = new SQLiteAdapter(file);
+    const adapter = new SQLiteAdapter(file, { writerThread: true });
     const s = await Store.start({ name: 'd', persistence: { adapter, durability: 'strict' } });
     const rows = (from: number) => Array.from({ length: 500 }, (_, i) => ({ id: from + i, v: 'x' }));
     let b = await s.defineBucket('b', def);
@@ -223,7 +233,7 @@ describe('SQLite writer thread', () => {
     const failure = new Promise<void>((r) => {
       failedOnce = r;
     });
-    const adapter = new SQLiteAdapter(file);
+    const adapter = new SQLiteAdapter(file, { writerThread: true });
     const s = await Store.start({
       name: 's',
       persistence: {
