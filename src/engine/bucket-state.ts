@@ -41,6 +41,12 @@ export class BucketState {
   autoincrement = 0;
   /** Shared databases: reserved autoincrement values (see CounterReservation). */
   counterReservation: CounterReservation | undefined;
+  /**
+   * A single insert or update here stages nothing but its own record: no
+   * references to follow, no maxSize to evict for, no autoincrement counter
+   * (StoreCore.insertLone / updateLone apply).
+   */
+  readonly writesAlone: boolean;
   /** Set while stored records are still loading; operations wait for it. */
   loading: Promise<void> | undefined;
   #keyOrder: KeyId[] | undefined;
@@ -74,6 +80,7 @@ export class BucketState {
     this.indexes = def.indexes.map((ix) => createIndex(ix, this.records, (r) => this.keyIdOf(r), seqOf));
     this.uniqueIndexes = this.indexes.filter((i) => i.def.unique);
     this.#singleKey = def.compositeKey ? undefined : def.keyFields[0];
+    this.writesAlone = def.refs.length === 0 && def.maxSize === undefined && !def.hasAutoincrement;
     this.expiry =
       def.ttlMs !== undefined
         ? new SortedIndex({ name: '_expiresAt', fields: ['_expiresAt'], unique: false, sorted: true })

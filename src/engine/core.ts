@@ -4,11 +4,27 @@
 // history, reactive queries) and then published as bucket events.
 import type { EventBus } from '../events/index.js';
 import type { BucketState } from './bucket-state.js';
-import { BucketNotDefinedError, StoreStoppedError } from './errors.js';
+import {
+  BucketNotDefinedError,
+  DuplicateKeyError,
+  RecordNotFoundError,
+  StoreStoppedError,
+} from './errors.js';
 import type { KeyId } from './indexes.js';
-import type { WriteAuthorizer } from './types.js';
-import { DEFAULT_MAX_NESTING_DEPTH } from './values.js';
-import { type ChangeBatch, type EngineHost, RefIndex, WriteSet } from './write-set.js';
+import type { StoreRecord, WriteAuthorizer } from './types.js';
+import { commitTime, DEFAULT_MAX_NESTING_DEPTH } from './values.js';
+import {
+  type ChangeBatch,
+  changeOf,
+  checkUniqueOne,
+  type EngineHost,
+  NO_AUTOINCREMENT,
+  NO_COUNTERS,
+  RefIndex,
+  WriteSet,
+} from './write-set.js';
+
+type Rec = Record<string, unknown>;
 
 /**
  * Receives every committed batch synchronously, in order. May return a
@@ -118,6 +134,57 @@ export class StoreCore implements EngineHost {
     const batch = ws.apply(actor);
     if (batch.changes.length === 0 && batch.counters.size === 0) return undefined;
     return this.dispatch(batch);
+  }
+
+  /**
+   * What the last insertLone/updateLone's listeners asked to be waited for
+   * (strict durability), read by the caller right after the call.
+   */
+  loneWait: Promise<void> | undefined;
+
+  /**
+   * One insert on its own, outside a transaction, with no actor or
+   * authorizer, into `b`, the bucket's current state, when `b.writesAlone`:
+   * the checks, in their order, and the batch of staging it in a WriteSet
+   * and committing that, without the WriteSet (nothing else can be staged
+   * with it: no referential action, eviction or counter). Throws as that
+   * path does, changing nothing; `loneWait` is set as commit() returns.
+   */
+  insertLone(b: BucketState, data: Rec): StoreRecord {
+    const now = commitTime();
+    const record = b.def.validator.prepareInsert(data, NO_AUTOINCREMENT, now, this.maxNestingDepth);
+    const ttl = b.def.ttlMs;
+    if (ttl !== undefined && record._expiresAt === undefined)
+      record._expiresAt = (record._createdAt as number) + ttl;
+    const next = record as StoreRecord;
+    const keyId = b.keyIdOf(next);
+    if (b.records.get(keyId) !== undefined) throw new DuplicateKeyError(b.name, b.publicKeyOf(next));
+    this.#commitLone(b, keyId, undefined, next, now);
+    return next;
+  }
+
+  /** One update on its own, as insertLone: `keyId` from `publicKey`, the key the caller gave. */
+  updateLone(b: BucketState, keyId: KeyId, changes: Rec, publicKey: unknown): StoreRecord {
+    const now = commitTime();
+    const existing = b.records.get(keyId);
+    if (existing === undefined) throw new RecordNotFoundError(b.name, publicKey);
+    const next = b.def.validator.prepareUpdate(existing, changes, now, this.maxNestingDepth) as StoreRecord;
+    this.#commitLone(b, keyId, existing, next, now);
+    return next;
+  }
+
+  /** commit() of a WriteSet holding just this change (see WriteSet#validateOne and apply). */
+  #commitLone(b: BucketState, keyId: KeyId, base: StoreRecord | undefined, next: StoreRecord, now: number) {
+    if (this.stopped) throw new StoreStoppedError(this.name);
+    checkUniqueOne(b, keyId, base, next);
+    b.put(keyId, base, next);
+    this.loneWait = undefined;
+    this.loneWait = this.dispatch({
+      changes: [changeOf(b, keyId, base, next)],
+      counters: NO_COUNTERS,
+      actor: undefined,
+      at: now,
+    });
   }
 
   /**

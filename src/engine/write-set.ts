@@ -422,17 +422,7 @@ export class WriteSet {
     if (b.def.maxSize !== undefined || b.def.refs.length > 0 || this.#host.bucketState(b.name) !== b)
       return false;
     this.#checkBase(s);
-    const next = s.next;
-    const unique = b.uniqueIndexes;
-    for (let i = 0; i < unique.length; i++) {
-      const ix = unique[i]!;
-      // Unchanged values stay with their owner, this record.
-      if (s.base !== undefined && ix.unchanged(s.base, next)) continue;
-      const v = ix.valueOf(next);
-      if (v === undefined) continue;
-      const owner = ix.owner(v);
-      if (owner !== undefined && owner !== s.keyId) throw uniqueError(b, ix.def.fields, next);
-    }
+    checkUniqueOne(b, s.keyId, s.base, s.next);
     return true;
   }
 
@@ -553,13 +543,14 @@ export class WriteSet {
     if (order === undefined) {
       if (this.#one !== undefined) this.#applyStaged(this.#one, changes);
     } else for (let i = 0; i < order.length; i++) this.#applyStaged(order[i]!, changes);
-    let counters: Map<string, number> = NO_COUNTERS;
+    let counters = NO_COUNTERS;
     if (this.#counters !== undefined && this.#counters.size > 0) {
-      counters = new Map();
+      const moved = new Map<string, number>();
       for (const [b, v] of this.#counters) {
         if (v > b.autoincrement) b.autoincrement = v;
-        counters.set(b.name, b.autoincrement);
+        moved.set(b.name, b.autoincrement);
       }
+      counters = moved;
     }
     return { changes, counters, actor, at: this.now };
   }
@@ -570,24 +561,56 @@ export class WriteSet {
     if (next !== undefined) b.put(keyId, base, next);
     else b.remove(keyId, base!);
     if (b.def.refs.length > 0) this.#host.refs.track(b, keyId, base, next);
-    const rec = (next ?? base)!;
-    changes.push({
-      bucket: b.name,
-      op: base === undefined ? 'insert' : next === undefined ? 'delete' : 'update',
-      key: b.publicKeyOf(rec),
-      keyId,
-      oldRecord: base,
-      newRecord: next,
-      version: rec._version,
-      seq: 0,
-    });
+    changes.push(changeOf(b, keyId, base, next));
   }
 }
 
-const NO_COUNTERS: Map<string, number> = new Map();
+/** The Change of one applied record (every change has this one shape). */
+export function changeOf(
+  b: BucketState,
+  keyId: KeyId,
+  base: StoreRecord | undefined,
+  next: StoreRecord | undefined,
+): Change {
+  const rec = (next ?? base)!;
+  return {
+    bucket: b.name,
+    op: base === undefined ? 'insert' : next === undefined ? 'delete' : 'update',
+    key: b.publicKeyOf(rec),
+    keyId,
+    oldRecord: base,
+    newRecord: next,
+    version: rec._version,
+    seq: 0,
+  };
+}
+
+/**
+ * Unique indexes of one record written alone, against the committed state:
+ * `next` replaces `base` (undefined: an insert) under `keyId`.
+ */
+export function checkUniqueOne(
+  b: BucketState,
+  keyId: KeyId,
+  base: StoreRecord | undefined,
+  next: StoreRecord,
+): void {
+  const unique = b.uniqueIndexes;
+  for (let i = 0; i < unique.length; i++) {
+    const ix = unique[i]!;
+    // Unchanged values stay with their owner, this record.
+    if (base !== undefined && ix.unchanged(base, next)) continue;
+    const v = ix.valueOf(next);
+    if (v === undefined) continue;
+    const owner = ix.owner(v);
+    if (owner !== undefined && owner !== keyId) throw uniqueError(b, ix.def.fields, next);
+  }
+}
+
+export const NO_COUNTERS: ReadonlyMap<string, number> = new Map();
 const NOTHING_STAGED: readonly Staged[] = [];
 /** Buckets without autoincrement fields never ask for a value. */
-const NO_AUTOINCREMENT = (): number => 0;
+export const NO_AUTOINCREMENT = (): number => 0;
 
 interface Referrer {
   readonly source: BucketState;

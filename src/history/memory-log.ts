@@ -3,15 +3,24 @@
 // `persistent: false`, snapshot adapters); MemoryAdapter and FileAdapter use
 // it as their in-memory copy of the stored log (with JSON text as data).
 //
-// History: bucket → key → rows in commit (seq) order. Feed: one array in
-// seq order, trimmed from the front.
+// History: bucket → key → rows in commit (seq) order. Feed: a ring of rows
+// in seq order, trimmed from the front, each row's fields held in place (an
+// in-memory store adds one per write: no object per row).
 import type { HistoryFilter } from '../engine/index.js';
-import type { FeedRow, LogRow, RetentionRule } from './types.js';
+import type { FeedRow, HistoryOp, LogRow, RetentionRule } from './types.js';
+
+/** Slots per feed row in the ring: seq, bucket, key, op, version, at, actor. */
+const FEED_STRIDE = 7;
+/** Rows the ring holds before it first grows. */
+const FEED_START_ROWS = 64;
 
 export class MemoryLog<D = unknown> {
   readonly #history = new Map<string, Map<unknown, LogRow<D>[]>>();
-  #feed: FeedRow[] = [];
-  #feedStart = 0;
+  /** Feed rows, FEED_STRIDE slots each, oldest at #feedHead, wrapping around. */
+  #feed: unknown[] = new Array(FEED_START_ROWS * FEED_STRIDE);
+  /** Row index of the oldest row. */
+  #feedHead = 0;
+  #feedCount = 0;
 
   // ── Writes ───────────────────────────────────────────────────────
 
@@ -46,19 +55,91 @@ export class MemoryLog<D = unknown> {
   }
 
   addFeed(row: FeedRow): void {
-    this.#feed.push(row);
+    this.addFeedRow(row.seq, row.bucket, row.key, row.op, row.version, row.at, row.actor);
+  }
+
+  /** addFeed without the row object (rows are kept as their fields). */
+  addFeedRow(
+    seq: number,
+    bucket: string,
+    key: unknown,
+    op: HistoryOp,
+    version: number,
+    at: number,
+    actor: string | null,
+  ): void {
+    let feed = this.#feed;
+    const rows = feed.length / FEED_STRIDE;
+    if (this.#feedCount === rows) feed = this.#resizeFeed(rows * 2);
+    let row = this.#feedHead + this.#feedCount++;
+    if (row >= rows) row -= rows;
+    const i = row * FEED_STRIDE;
+    feed[i] = seq;
+    feed[i + 1] = bucket;
+    feed[i + 2] = key;
+    feed[i + 3] = op;
+    feed[i + 4] = version;
+    feed[i + 5] = at;
+    feed[i + 6] = actor;
   }
 
   /** Forget feed rows with `seq <= upTo`. */
   pruneFeed(upTo: number): void {
     const feed = this.#feed;
-    let i = this.#feedStart;
-    while (i < feed.length && feed[i]!.seq <= upTo) i++;
-    this.#feedStart = i;
-    if (i > 1024 && i * 2 > feed.length) {
-      this.#feed = feed.slice(i);
-      this.#feedStart = 0;
+    const rows = feed.length / FEED_STRIDE;
+    let head = this.#feedHead;
+    let count = this.#feedCount;
+    while (count > 0 && (feed[head * FEED_STRIDE] as number) <= upTo) {
+      // A dropped row lets go of its key.
+      feed[head * FEED_STRIDE + 2] = undefined;
+      if (++head === rows) head = 0;
+      count--;
     }
+    this.#feedHead = count === 0 ? 0 : head;
+    this.#feedCount = count;
+    // A large batch grew the ring: give the room back once it is mostly empty.
+    if (rows > FEED_START_ROWS && count * 4 < rows) this.#resizeFeed(Math.max(FEED_START_ROWS, count * 2));
+  }
+
+  /** Move the rows, oldest first, into a ring of `rows` rows. */
+  #resizeFeed(rows: number): unknown[] {
+    const next: unknown[] = new Array(rows * FEED_STRIDE);
+    const feed = this.#feed;
+    const n = this.#feedCount * FEED_STRIDE;
+    let from = this.#feedHead * FEED_STRIDE;
+    for (let i = 0; i < n; i++) {
+      if (from === feed.length) from = 0;
+      next[i] = feed[from++];
+    }
+    this.#feed = next;
+    this.#feedHead = 0;
+    return next;
+  }
+
+  /** The feed row at position `n` (0: the oldest kept). */
+  #feedRow(n: number): FeedRow {
+    const feed = this.#feed;
+    let row = this.#feedHead + n;
+    const rows = feed.length / FEED_STRIDE;
+    if (row >= rows) row -= rows;
+    const i = row * FEED_STRIDE;
+    return {
+      seq: feed[i] as number,
+      bucket: feed[i + 1] as string,
+      key: feed[i + 2],
+      op: feed[i + 3] as HistoryOp,
+      version: feed[i + 4] as number,
+      at: feed[i + 5] as number,
+      actor: feed[i + 6] as string | null,
+    };
+  }
+
+  /** The seq of the feed row at position `n`. */
+  #feedSeq(n: number): number {
+    let row = this.#feedHead + n;
+    const rows = this.#feed.length / FEED_STRIDE;
+    if (row >= rows) row -= rows;
+    return this.#feed[row * FEED_STRIDE] as number;
   }
 
   dropBucket(bucket: string): void {
@@ -70,8 +151,12 @@ export class MemoryLog<D = unknown> {
     const up = <T extends { seq: number }>(r: T): T => ({ ...r, seq: r.seq + offset });
     for (const byKey of this.#history.values())
       for (const [k, rows] of byKey) byKey.set(k, rows.map(up as (r: LogRow<D>) => LogRow<D>));
-    this.#feed = this.#feed.slice(this.#feedStart).map(up as (r: FeedRow) => FeedRow);
-    this.#feedStart = 0;
+    const feed = this.#feed;
+    for (let n = 0; n < this.#feedCount; n++) {
+      let i = (this.#feedHead + n) * FEED_STRIDE;
+      if (i >= feed.length) i -= feed.length;
+      feed[i] = (feed[i] as number) + offset;
+    }
   }
 
   // ── Reads ────────────────────────────────────────────────────────
@@ -92,15 +177,17 @@ export class MemoryLog<D = unknown> {
 
   /** Feed rows with `seq > since`, oldest first. */
   readChanges(since: number, limit: number): FeedRow[] {
-    const feed = this.#feed;
-    let lo = this.#feedStart;
-    let hi = feed.length;
+    let lo = 0;
+    let hi = this.#feedCount;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (feed[mid]!.seq <= since) lo = mid + 1;
+      if (this.#feedSeq(mid) <= since) lo = mid + 1;
       else hi = mid;
     }
-    return feed.slice(lo, Math.min(feed.length, lo + limit));
+    const out: FeedRow[] = [];
+    const end = Math.min(this.#feedCount, lo + limit);
+    for (let n = lo; n < end; n++) out.push(this.#feedRow(n));
+    return out;
   }
 
   /** Every history row: bucket by bucket, key by key, oldest first. */
@@ -109,7 +196,9 @@ export class MemoryLog<D = unknown> {
   }
 
   feedRows(): FeedRow[] {
-    return this.#feed.slice(this.#feedStart);
+    const out: FeedRow[] = [];
+    for (let n = 0; n < this.#feedCount; n++) out.push(this.#feedRow(n));
+    return out;
   }
 
   get historySize(): number {

@@ -93,15 +93,7 @@ export class HistoryService implements HistoryReader {
         }
       }
       if (feed && !(persisted && storage.keepsFeed)) {
-        this.#memory.addFeed({
-          seq: c.seq,
-          bucket: c.bucket,
-          key: c.key,
-          op: c.op,
-          version: c.version,
-          at: batch.at,
-          actor: batch.actor ?? null,
-        });
+        this.#memory.addFeedRow(c.seq, c.bucket, c.key, c.op, c.version, batch.at, batch.actor ?? null);
         added = true;
       }
     }

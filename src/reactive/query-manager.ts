@@ -139,6 +139,7 @@ export class QueryManager {
 
   /** Called once per commit with all of its changes. */
   onChanges(changes: readonly Change[]): void {
+    if (this.#inFlight.size === 0 && this.#subs.size === 0) return;
     for (const f of this.#inFlight) {
       if (f.stale) continue;
       for (const c of changes) {

@@ -129,6 +129,12 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   }
 
   #stageInsert(b: BucketState, data: I, options: WriteOptions | undefined): Promise<StoreRecord<R>> {
+    if (options === undefined && b.writesAlone) {
+      const core = this.#core;
+      const record = core.insertLone(b, data) as StoreRecord<R>;
+      const wait = core.loneWait;
+      return wait === undefined ? Promise.resolve(record) : wait.then(() => record);
+    }
     const ws = this.#core.writeSet();
     const record = ws.insert(b, data) as StoreRecord<R>;
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
@@ -173,6 +179,12 @@ export class BucketHandle<R extends Rec = Rec, I extends Rec = Rec> {
   ): Promise<StoreRecord<R>> {
     const keyId = b.toKeyId(key, 'update');
     checkRecord('update', changes, 'changes');
+    if (options === undefined && b.writesAlone) {
+      const core = this.#core;
+      const record = core.updateLone(b, keyId, changes as Rec, key) as StoreRecord<R>;
+      const wait = core.loneWait;
+      return wait === undefined ? Promise.resolve(record) : wait.then(() => record);
+    }
     const ws = this.#core.writeSet();
     const record = ws.update(b, keyId, changes as Rec, key) as StoreRecord<R>;
     const wait = this.#core.commit(ws, actorOf(options), options?.authorize);
