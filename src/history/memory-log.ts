@@ -69,8 +69,8 @@ export class MemoryLog<D = unknown> {
     actor: string | null,
   ): void {
     let feed = this.#feed;
-    const rows = feed.length / FEED_STRIDE;
-    if (this.#feedCount === rows) feed = this.#resizeFeed(rows * 2);
+    let rows = feed.length / FEED_STRIDE;
+    if (this.#feedCount === rows) feed = this.#resizeFeed((rows *= 2));
     let row = this.#feedHead + this.#feedCount++;
     if (row >= rows) row -= rows;
     const i = row * FEED_STRIDE;
