@@ -18,7 +18,7 @@ const MAX_NESTING_DEPTH = 10;
 type Rec = Record<string, unknown>;
 
 /** A definition's rules, prepared once (compileRules). */
-interface CompiledRules {
+export interface CompiledRules {
   readonly type: FieldType;
   /** The start of the issue message for a value of another type. */
   readonly typeMessage: string;
@@ -167,8 +167,32 @@ export class SchemaValidator {
   }
 
   #check(record: Rec, fresh: Rec, maxDepth: number): void {
-    const issues: ValidationIssue[] = [];
     const unstorable = findUnstorable(fresh, maxDepth);
+    const keyFields = this.#keyFields;
+    for (let i = 0; i < keyFields.length; i++) {
+      const v = record[keyFields[i]!];
+      if (!((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string')) {
+        this.#checkSlow(record, unstorable);
+        return;
+      }
+    }
+    // The common case: each field's rules pass (fieldPasses), nothing allocated;
+    // otherwise the issues are collected as they always were.
+    const fields = this.#fields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = record[f.name];
+      if (v === undefined || v === null ? f.required : !fieldPasses(f, v)) {
+        this.#checkSlow(record, unstorable);
+        return;
+      }
+    }
+    this.#finish(record, unstorable, NO_ISSUES);
+  }
+
+  /** Every issue of the record, in the order they were always reported. */
+  #checkSlow(record: Rec, unstorable: ValidationIssue | undefined): void {
+    const issues: ValidationIssue[] = [];
     for (const k of this.#keyFields) {
       const v = record[k];
       if (v === undefined || v === null) {
@@ -184,16 +208,26 @@ export class SchemaValidator {
       }
     }
     validateFields(this.#fields, record, '', issues, 0, record);
+    this.#finish(record, unstorable, issues);
+  }
+
+  /** The record validator, the storability issue, and the verdict. */
+  #finish(record: Rec, unstorable: ValidationIssue | undefined, found: ValidationIssue[]): void {
+    let issues = found;
     // A record validator is user code: it is not handed a circular or unstorable record.
     if (this.#recordValidate !== undefined && unstorable === undefined) {
       const errors = this.#recordValidate(record);
       if (errors != null)
-        for (const message of errors) issues.push({ field: '_record', message, code: 'custom' });
+        for (const message of errors) {
+          if (issues === NO_ISSUES) issues = [];
+          issues.push({ field: '_record', message, code: 'custom' });
+        }
     }
+    if (unstorable === undefined && issues.length === 0) return;
     // The schema's own walk is depth-bounded, so a cycle or a deep value cannot overflow it.
     if (unstorable !== undefined && !issues.some((i) => i.field === unstorable.field))
-      issues.push(unstorable);
-    if (issues.length > 0) throw new ValidationError(this.#bucket, issues);
+      issues = [...issues, unstorable];
+    throw new ValidationError(this.#bucket, issues);
   }
 }
 
@@ -213,7 +247,7 @@ function compileSchema(schema: SchemaDefinition): CompiledField[] {
  * pattern, format) or number rules (min, max), custom validate, nested
  * properties, array items.
  */
-function compileRules(def: FieldDefinition): CompiledRules {
+export function compileRules(def: FieldDefinition): CompiledRules {
   const type = def.type;
   const properties = def.properties != null && type === 'object' ? compileSchema(def.properties) : undefined;
   const items = def.items != null && type === 'array' ? compileRules(def.items) : undefined;
@@ -248,6 +282,51 @@ function compileRules(def: FieldDefinition): CompiledRules {
     properties === undefined &&
     items === undefined;
   return r;
+}
+
+/** The empty issue list of a record that passed every field (never pushed to). */
+const NO_ISSUES: ValidationIssue[] = [];
+
+/**
+ * Whether checkValue would find nothing wrong with this present (non-null)
+ * value, decided without collecting issues. Fields with a custom validator,
+ * nested properties or item rules are left to checkValue (false), so user
+ * validators run once, from there.
+ */
+export function fieldPasses(r: CompiledRules, v: unknown): boolean {
+  switch (r.type) {
+    case 'string':
+      if (typeof v !== 'string') return false;
+      break;
+    case 'number':
+      if (typeof v !== 'number' || Number.isNaN(v)) return false;
+      break;
+    case 'array':
+      if (!Array.isArray(v)) return false;
+      break;
+    default:
+      if (!TYPE_CHECKS[r.type](v)) return false;
+  }
+  if (r.plain) return true;
+  if (r.validate !== undefined || r.properties !== undefined || r.items !== undefined) return false;
+  if (r.enumSet !== undefined && !r.enumSet.has(v)) return false;
+  if (typeof v === 'string') {
+    if (r.minLength !== undefined && v.length < r.minLength) return false;
+    if (r.maxLength !== undefined && v.length > r.maxLength) return false;
+    if (r.pattern !== undefined && !r.pattern.test(v)) return false;
+    if (r.format !== undefined && !matchesFormat(v, r.format)) return false;
+  } else if (typeof v === 'number') {
+    if (r.min !== undefined && v < r.min) return false;
+    if (r.max !== undefined && v > r.max) return false;
+  }
+  return true;
+}
+
+/** The issues checkValue finds with a present value at the top of a record (fieldPasses' reference). */
+export function fieldIssues(r: CompiledRules, v: unknown, root: Rec): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  checkValue(r, v, 'field', issues, 0, root);
+  return issues;
 }
 
 /** Checks one present (non-null) value against its rules; pushes what is wrong onto `issues`. */
