@@ -65,7 +65,15 @@ import {
 import { WriterLock } from './lock.js';
 import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
-import { packUnit, type ThreadOutcome, type UnitOutcome, UnitWriter, WriterThread } from './sqlite-writer.js';
+import {
+  type PackedUnit,
+  packUnit,
+  type ThreadOutcome,
+  type UnitOutcome,
+  UnitWriter,
+  WriterThread,
+  WriterThreadDiedError,
+} from './sqlite-writer.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -223,6 +231,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** Strict stores' units go to the thread too (writerThread: true). */
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
+  /** The writer thread's death was reported to onError (with the unit it died with). */
+  #threadDeathReported = false;
   #checkpointer: Worker | undefined;
   /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
@@ -626,8 +636,20 @@ export class SQLiteAdapter implements IncrementalAdapter {
     let thread = this.#thread;
     if (thread !== undefined && thread.failure !== undefined) {
       // It stopped (it was told what was in flight): commit here from now on.
+      const failure = thread.failure;
       this.#thread = thread = undefined;
       this.#threadOff = true;
+      // Died between commits (a death with a unit in flight was reported with that unit).
+      if (!this.#threadDeathReported)
+        this.#contexts
+          .get(store)
+          ?.onError(
+            new StorageError(
+              'commit',
+              `SQLite writer thread for "${this.path}" stopped (${failure.message}); commits run on the main thread`,
+              { path: this.path, cause: failure },
+            ),
+          );
     }
     if (thread?.busy === true) return thread;
     if (this.#backups > 0 || this.#threadOff || unitRows(unit) <= DIRECT_MAX_ROWS) return undefined;
@@ -669,10 +691,15 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   async #commitOnThread(thread: WriterThread, store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL') {
     let outcome: ThreadOutcome;
+    // The store's stored seq before this unit: tells whether it landed should the thread die with it.
+    const before = this.#storedSeq(store);
+    const packed = packUnit(unit);
     try {
-      outcome = await thread.commit(store, packUnit(unit), sync);
+      outcome = await thread.commit(store, packed, sync);
     } catch (e) {
       this.#ids = new Map();
+      if (e instanceof WriterThreadDiedError && this.#db !== undefined)
+        return this.#afterThreadDied(e, store, unit, packed, sync, before);
       throw toStorageError('commit', e, this.path);
     }
     this.#threadCommits++;
@@ -681,6 +708,57 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#committed(store, unit, outcome, true);
     if (outcome.checkpointError !== undefined) this.#checkpointFailed(outcome.checkpointError);
     this.#afterCommit(outcome.walBytes, false);
+  }
+
+  /** The seq storage records for a store (its row, or its newest feed row). */
+  #storedSeq(store: string): number {
+    return (this.#st?.getStore.get({ store }) as number | undefined) ?? 0;
+  }
+
+  /**
+   * The writer thread died with this unit posted. Its connection is closed (WriterThread waits for
+   * that), so the unit is either committed whole or rolled back: the stored seq tells which. A
+   * unit that landed is not applied again (its history rows would be doubled); one that did not is
+   * applied here. Either way the death is reported, and later commits run on this thread. Should
+   * this commit fail, it goes the way of any failed commit (onError, retried).
+   */
+  #afterThreadDied(
+    died: WriterThreadDiedError,
+    store: string,
+    unit: CommitUnit,
+    packed: PackedUnit,
+    sync: 'FULL' | 'NORMAL',
+    before: number,
+  ): void {
+    let landed: boolean;
+    try {
+      const stored = this.#storedSeq(store);
+      landed = unit.lastSeq > before && stored >= unit.lastSeq;
+    } catch (e) {
+      throw toStorageError('commit', e, this.path);
+    }
+    let outcome: UnitOutcome;
+    if (landed) outcome = { seqInFeed: packed.feedLastSeq === unit.lastSeq };
+    else {
+      try {
+        outcome = this.#writer!.commit(store, packed, sync);
+      } catch (e) {
+        this.#ids = new Map();
+        throw toStorageError('commit', e, this.path);
+      }
+    }
+    this.#committed(store, unit, outcome, landed);
+    this.#threadDeathReported = true;
+    this.#contexts
+      .get(store)
+      ?.onError(
+        new StorageError(
+          'commit',
+          `SQLite writer thread for "${this.path}" stopped (${(died.cause as Error).message}); its last unit ${landed ? 'was committed before it stopped' : 'was rolled back and has been committed on the main thread'}; later commits run on the main thread`,
+          { path: this.path, cause: died },
+        ),
+      );
+    this.#afterCommit(this.walBytes(), true);
   }
 
   /** Book-keeping after a commit on either connection. */
