@@ -231,6 +231,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** Strict stores' units go to the thread too (writerThread: true). */
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
+  /** Small units committed here since the WAL's size was last looked at. */
+  #smallCommits = 0;
   /** The writer thread's death was reported to onError (with the unit it died with). */
   #threadDeathReported = false;
   #checkpointer: Worker | undefined;
@@ -620,13 +622,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }
     this.#committed(store, unit, outcome, false);
     this.#threadForgetsIds(unit);
+    // The WAL's size after every large unit, and after every WAL_STAT_EVERY small ones: a small
+    // commit adds a few pages, and a stat per commit is a few percent of a strict update.
+    if (this.#checkpointer === undefined || this.#backups > 0) return;
+    if (unitRows(unit) <= DIRECT_MAX_ROWS && ++this.#smallCommits < WAL_STAT_EVERY) return;
+    this.#smallCommits = 0;
     let wal = 0;
-    if (this.#checkpointer !== undefined && this.#backups === 0) {
-      try {
-        wal = fs.statSync(`${this.path}-wal`).size;
-      } catch {
-        /* no WAL yet */
-      }
+    try {
+      wal = fs.statSync(`${this.path}-wal`).size;
+    } catch {
+      /* no WAL yet */
     }
     this.#afterCommit(wal, true);
   }
@@ -1074,6 +1079,9 @@ const CACHE_SIZE = -65536;
 
 /** Units of at most this many rows commit on the main thread when nothing is in flight. */
 const DIRECT_MAX_ROWS = 8;
+
+/** Small units committed on the main thread between two looks at the WAL's size. */
+const WAL_STAT_EVERY = 16;
 
 /** Rows a unit writes (records, history and feed rows). */
 function unitRows(unit: CommitUnit): number {
