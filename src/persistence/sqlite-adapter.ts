@@ -65,6 +65,7 @@ import {
 import { WriterLock } from './lock.js';
 import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
+import { type RowChunk, RowReaderThread } from './sqlite-reader.js';
 import {
   type PackedUnit,
   packUnit,
@@ -193,6 +194,12 @@ export interface SQLiteAdapterOptions {
    * writers commit ~25% fewer rows/s through the thread). true: strict stores too; false: never.
    */
   readonly writerThread?: boolean;
+  /**
+   * Restores of buckets larger than one chunk (4,096 rows) read and checksum their rows on a
+   * worker thread while the main thread parses and indexes (measured on 100,000 records: about a
+   * fifth less work on the main thread). Default true; false reads on the main thread only.
+   */
+  readonly readerThread?: boolean;
 }
 
 /** The statements reads use (commits have theirs in UnitWriter). */
@@ -228,6 +235,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #thread: WriterThread | undefined;
   /** No writer thread: switched off by the options, or it could not start or stopped. */
   #threadOff: boolean;
+  /** Restores may read on a worker thread (readerThread). */
+  readonly #readerThread: boolean;
+  #readerChunks = 0;
   /** Strict stores' units go to the thread too (writerThread: true). */
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
@@ -277,6 +287,24 @@ export class SQLiteAdapter implements IncrementalAdapter {
     // An in-memory database is one connection's own: it cannot have a second one.
     this.#threadOff = options.writerThread === false || file === ':memory:';
     this.#threadForStrict = options.writerThread === true;
+    this.#readerThread = options.readerThread !== false && file !== ':memory:';
+  }
+
+  /** Chunks of rows restores took from the reader thread (the others were read on the main thread). */
+  get readerThreadChunks(): number {
+    return this.#readerChunks;
+  }
+
+  /** A reader thread for one bucket's rows, or undefined when it cannot be started. */
+  #startReader(bucketId: number): RowReaderThread | undefined {
+    try {
+      return new RowReaderThread(
+        { file: this.path, lib: betterSqlitePath, bucketId, chunkRows: LOAD_CHUNK_ROWS },
+        () => this.#readerChunks++,
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   /** Commits the writer thread has run (the others ran on the main thread). */
@@ -495,52 +523,86 @@ export class SQLiteAdapter implements IncrementalAdapter {
         cause,
         { bucket, lost },
       );
+    const useReader = this.#readerThread;
+    const startReader = (id: number) => this.#startReader(id);
     const chunks = {
       *[Symbol.iterator](): Generator<StoreRecord[]> {
         let read = 0;
         let bad: string[] | undefined;
         let badCount = 0;
         let after = Number.MIN_SAFE_INTEGER;
-        for (;;) {
-          let rows: Array<[number, string, number | null]>;
-          try {
-            rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
-          } catch (e) {
-            throw damaged(
-              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-              'the rows after the damage',
-              e,
-            );
-          }
-          if (rows.length === 0) break;
-          read += rows.length;
-          after = rows[rows.length - 1]![0];
-          let failed: number[] | undefined;
-          const records: StoreRecord[] = new Array(rows.length);
-          for (let i = 0; i < rows.length; i++) {
-            const r = rows[i]!;
-            let record: StoreRecord | undefined;
-            if (r[2] === crc32(r[1])) {
+        // Past the first chunk, a worker reads and checks the rest while this thread parses (sqlite-reader.ts).
+        let reader: RowReaderThread | undefined;
+        let readerTried = !useReader;
+        let handedOver = false;
+        try {
+          for (;;) {
+            let chunk: RowChunk | undefined;
+            if (handedOver) {
               try {
-                record = JSON.parse(r[1]);
-              } catch {
-                /* counted as damaged below */
+                chunk = reader!.next();
+              } catch (e) {
+                throw damaged(
+                  `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+                  'the rows after the damage',
+                  e,
+                );
+              }
+              // The worker failed or stalled: read on here.
+              if (chunk === undefined) handedOver = false;
+            }
+            if (chunk === undefined) {
+              let rows: Array<[number, string, number | null]>;
+              try {
+                rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
+              } catch (e) {
+                throw damaged(
+                  `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+                  'the rows after the damage',
+                  e,
+                );
+              }
+              chunk = checkedChunk(rows);
+              if (rows.length === LOAD_CHUNK_ROWS && !handedOver) {
+                if (!readerTried) {
+                  readerTried = true;
+                  reader = startReader(row.id);
+                }
+                if (reader?.ready) {
+                  reader.go(rows[rows.length - 1]![0]);
+                  handedOver = true;
+                }
               }
             }
-            if (record === undefined) (failed ??= []).push(i);
-            else records[i] = record;
-          }
-          if (failed !== undefined && failed.length > 0) {
-            // Read on to say exactly what is damaged; nothing more is handed out.
-            badCount += failed.length;
-            bad ??= [];
-            for (const i of failed) {
-              if (bad.length >= 10) break;
-              bad.push(keyOf(rows[i]![0]));
+            const { ords, data } = chunk;
+            if (data.length === 0) break;
+            read += data.length;
+            after = ords[data.length - 1]!;
+            let failed: number[] | undefined = chunk.bad === undefined ? undefined : [...chunk.bad];
+            const skip = chunk.bad === undefined ? undefined : new Set(chunk.bad);
+            const records: StoreRecord[] = new Array(data.length);
+            for (let i = 0; i < data.length; i++) {
+              if (skip?.has(i)) continue;
+              try {
+                records[i] = JSON.parse(data[i]!);
+              } catch {
+                (failed ??= []).push(i);
+              }
             }
-            continue;
+            if (failed !== undefined && failed.length > 0) {
+              // Read on to say exactly what is damaged; nothing more is handed out.
+              badCount += failed.length;
+              bad ??= [];
+              for (const i of failed) {
+                if (bad.length >= 10) break;
+                bad.push(keyOf(ords[i]!));
+              }
+              continue;
+            }
+            if (bad === undefined) yield records;
           }
-          if (bad === undefined) yield records;
+        } finally {
+          reader?.close();
         }
         if (bad !== undefined)
           throw damaged(
@@ -1090,6 +1152,21 @@ function unitRows(unit: CommitUnit): number {
 
 /** Rows a restore reads, checks and parses at a time. */
 const LOAD_CHUNK_ROWS = 4096;
+
+/** Rows read on this thread, as a RowChunk with their checksums checked. */
+function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>): RowChunk {
+  const n = rows.length;
+  const ords = new Array<number>(n);
+  const data = new Array<string>(n);
+  let bad: number[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    ords[i] = r[0];
+    data[i] = r[1];
+    if (r[2] !== crc32(r[1])) (bad ??= []).push(i);
+  }
+  return { ords, data, bad };
+}
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
 function storedNothing(file: string): boolean {
