@@ -52,8 +52,8 @@ export interface CommitQueueOptions {
   readonly snapshot: StorageAdapter | undefined;
   readonly strict: boolean;
   readonly debounceMs: number;
-  /** Opens the incremental adapter (once); throws its error. */
-  readonly open: () => Promise<void>;
+  /** Opens the incremental adapter (once); throws its error. Undefined once it is open (no await per flush). */
+  readonly open: () => Promise<void> | undefined;
   readonly report: (e: unknown, operation?: string) => void;
   /** Told about every successful commit: how long it took and how many batches (writes) it carried. */
   readonly committed?: (commit: CommitObservation) => void;
@@ -271,7 +271,8 @@ export class CommitQueue {
     this.inflight = { history: taken.history, feed: feedRows };
     let lost: LostRecord[] = [];
     try {
-      await this.#o.open();
+      const opening = this.#o.open();
+      if (opening !== undefined) await opening;
       // lastSeq: the store's counter, so seqs of in-memory changes are not handed out again after a restart.
       const lastSeq = Math.max(this.seq, this.host?.currentSeq() ?? 0);
       const built = taken.toUnit(lastSeq);

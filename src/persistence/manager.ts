@@ -112,7 +112,7 @@ export class PersistenceManager implements StoreStorage {
       // Writes wait for their commit in both process and strict; only the adapter's sync differs.
       strict: durability !== 'debounced',
       debounceMs: debounce,
-      open: () => this.#open(),
+      open: () => (this.#opened ? undefined : this.#open()),
       report: (e, operation) => this.#report(e, operation),
       committed: (commit) => {
         for (const observe of this.#commitObservers) {

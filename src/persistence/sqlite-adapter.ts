@@ -65,7 +65,16 @@ import {
 import { WriterLock } from './lock.js';
 import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
-import { packUnit, type ThreadOutcome, type UnitOutcome, UnitWriter, WriterThread } from './sqlite-writer.js';
+import { type RowChunk, RowReaderThread } from './sqlite-reader.js';
+import {
+  type PackedUnit,
+  packUnit,
+  type ThreadOutcome,
+  type UnitOutcome,
+  UnitWriter,
+  WriterThread,
+  WriterThreadDiedError,
+} from './sqlite-writer.js';
 import type {
   AdapterContext,
   CommitUnit,
@@ -185,6 +194,12 @@ export interface SQLiteAdapterOptions {
    * writers commit ~25% fewer rows/s through the thread). true: strict stores too; false: never.
    */
   readonly writerThread?: boolean;
+  /**
+   * Restores of buckets larger than one chunk (4,096 rows) read and checksum their rows on a
+   * worker thread while the main thread parses and indexes (measured on 100,000 records: about a
+   * fifth less work on the main thread). Default true; false reads on the main thread only.
+   */
+  readonly readerThread?: boolean;
 }
 
 /** The statements reads use (commits have theirs in UnitWriter). */
@@ -220,9 +235,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #thread: WriterThread | undefined;
   /** No writer thread: switched off by the options, or it could not start or stopped. */
   #threadOff: boolean;
+  /** Restores may read on a worker thread (readerThread). */
+  readonly #readerThread: boolean;
+  #readerChunks = 0;
   /** Strict stores' units go to the thread too (writerThread: true). */
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
+  /** Small units committed here since the WAL's size was last looked at. */
+  #smallCommits = 0;
+  /** The writer thread's death was reported to onError (with the unit it died with). */
+  #threadDeathReported = false;
   #checkpointer: Worker | undefined;
   /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
@@ -265,6 +287,24 @@ export class SQLiteAdapter implements IncrementalAdapter {
     // An in-memory database is one connection's own: it cannot have a second one.
     this.#threadOff = options.writerThread === false || file === ':memory:';
     this.#threadForStrict = options.writerThread === true;
+    this.#readerThread = options.readerThread !== false && file !== ':memory:';
+  }
+
+  /** Chunks of rows restores took from the reader thread (the others were read on the main thread). */
+  get readerThreadChunks(): number {
+    return this.#readerChunks;
+  }
+
+  /** A reader thread for one bucket's rows, or undefined when it cannot be started. */
+  #startReader(bucketId: number): RowReaderThread | undefined {
+    try {
+      return new RowReaderThread(
+        { file: this.path, lib: betterSqlitePath, bucketId, chunkRows: LOAD_CHUNK_ROWS },
+        () => this.#readerChunks++,
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   /** Commits the writer thread has run (the others ran on the main thread). */
@@ -483,52 +523,86 @@ export class SQLiteAdapter implements IncrementalAdapter {
         cause,
         { bucket, lost },
       );
+    const useReader = this.#readerThread;
+    const startReader = (id: number) => this.#startReader(id);
     const chunks = {
       *[Symbol.iterator](): Generator<StoreRecord[]> {
         let read = 0;
         let bad: string[] | undefined;
         let badCount = 0;
         let after = Number.MIN_SAFE_INTEGER;
-        for (;;) {
-          let rows: Array<[number, string, number | null]>;
-          try {
-            rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
-          } catch (e) {
-            throw damaged(
-              `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-              'the rows after the damage',
-              e,
-            );
-          }
-          if (rows.length === 0) break;
-          read += rows.length;
-          after = rows[rows.length - 1]![0];
-          let failed: number[] | undefined;
-          const records: StoreRecord[] = new Array(rows.length);
-          for (let i = 0; i < rows.length; i++) {
-            const r = rows[i]!;
-            let record: StoreRecord | undefined;
-            if (r[2] === crc32(r[1])) {
+        // Past the first chunk, a worker reads and checks the rest while this thread parses (sqlite-reader.ts).
+        let reader: RowReaderThread | undefined;
+        let readerTried = !useReader;
+        let handedOver = false;
+        try {
+          for (;;) {
+            let chunk: RowChunk | undefined;
+            if (handedOver) {
               try {
-                record = JSON.parse(r[1]);
-              } catch {
-                /* counted as damaged below */
+                chunk = reader!.next();
+              } catch (e) {
+                throw damaged(
+                  `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+                  'the rows after the damage',
+                  e,
+                );
+              }
+              // The worker failed or stalled: read on here.
+              if (chunk === undefined) handedOver = false;
+            }
+            if (chunk === undefined) {
+              let rows: Array<[number, string, number | null]>;
+              try {
+                rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
+              } catch (e) {
+                throw damaged(
+                  `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+                  'the rows after the damage',
+                  e,
+                );
+              }
+              chunk = checkedChunk(rows);
+              if (rows.length === LOAD_CHUNK_ROWS && !handedOver) {
+                if (!readerTried) {
+                  readerTried = true;
+                  reader = startReader(row.id);
+                }
+                if (reader?.ready) {
+                  reader.go(rows[rows.length - 1]![0]);
+                  handedOver = true;
+                }
               }
             }
-            if (record === undefined) (failed ??= []).push(i);
-            else records[i] = record;
-          }
-          if (failed !== undefined && failed.length > 0) {
-            // Read on to say exactly what is damaged; nothing more is handed out.
-            badCount += failed.length;
-            bad ??= [];
-            for (const i of failed) {
-              if (bad.length >= 10) break;
-              bad.push(keyOf(rows[i]![0]));
+            const { ords, data } = chunk;
+            if (data.length === 0) break;
+            read += data.length;
+            after = ords[data.length - 1]!;
+            let failed: number[] | undefined = chunk.bad === undefined ? undefined : [...chunk.bad];
+            const skip = chunk.bad === undefined ? undefined : new Set(chunk.bad);
+            const records: StoreRecord[] = new Array(data.length);
+            for (let i = 0; i < data.length; i++) {
+              if (skip?.has(i)) continue;
+              try {
+                records[i] = JSON.parse(data[i]!);
+              } catch {
+                (failed ??= []).push(i);
+              }
             }
-            continue;
+            if (failed !== undefined && failed.length > 0) {
+              // Read on to say exactly what is damaged; nothing more is handed out.
+              badCount += failed.length;
+              bad ??= [];
+              for (const i of failed) {
+                if (bad.length >= 10) break;
+                bad.push(keyOf(ords[i]!));
+              }
+              continue;
+            }
+            if (bad === undefined) yield records;
           }
-          if (bad === undefined) yield records;
+        } finally {
+          reader?.close();
         }
         if (bad !== undefined)
           throw damaged(
@@ -610,13 +684,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
     }
     this.#committed(store, unit, outcome, false);
     this.#threadForgetsIds(unit);
+    // The WAL's size after every large unit, and after every WAL_STAT_EVERY small ones: a small
+    // commit adds a few pages, and a stat per commit is a few percent of a strict update.
+    if (this.#checkpointer === undefined || this.#backups > 0) return;
+    if (unitRows(unit) <= DIRECT_MAX_ROWS && ++this.#smallCommits < WAL_STAT_EVERY) return;
+    this.#smallCommits = 0;
     let wal = 0;
-    if (this.#checkpointer !== undefined && this.#backups === 0) {
-      try {
-        wal = fs.statSync(`${this.path}-wal`).size;
-      } catch {
-        /* no WAL yet */
-      }
+    try {
+      wal = fs.statSync(`${this.path}-wal`).size;
+    } catch {
+      /* no WAL yet */
     }
     this.#afterCommit(wal, true);
   }
@@ -626,8 +703,20 @@ export class SQLiteAdapter implements IncrementalAdapter {
     let thread = this.#thread;
     if (thread !== undefined && thread.failure !== undefined) {
       // It stopped (it was told what was in flight): commit here from now on.
+      const failure = thread.failure;
       this.#thread = thread = undefined;
       this.#threadOff = true;
+      // Died between commits (a death with a unit in flight was reported with that unit).
+      if (!this.#threadDeathReported)
+        this.#contexts
+          .get(store)
+          ?.onError(
+            new StorageError(
+              'commit',
+              `SQLite writer thread for "${this.path}" stopped (${failure.message}); commits run on the main thread`,
+              { path: this.path, cause: failure },
+            ),
+          );
     }
     if (thread?.busy === true) return thread;
     if (this.#backups > 0 || this.#threadOff || unitRows(unit) <= DIRECT_MAX_ROWS) return undefined;
@@ -669,10 +758,15 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   async #commitOnThread(thread: WriterThread, store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL') {
     let outcome: ThreadOutcome;
+    // The store's stored seq before this unit: tells whether it landed should the thread die with it.
+    const before = this.#storedSeq(store);
+    const packed = packUnit(unit);
     try {
-      outcome = await thread.commit(store, packUnit(unit), sync);
+      outcome = await thread.commit(store, packed, sync);
     } catch (e) {
       this.#ids = new Map();
+      if (e instanceof WriterThreadDiedError && this.#db !== undefined)
+        return this.#afterThreadDied(e, store, unit, packed, sync, before);
       throw toStorageError('commit', e, this.path);
     }
     this.#threadCommits++;
@@ -681,6 +775,57 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#committed(store, unit, outcome, true);
     if (outcome.checkpointError !== undefined) this.#checkpointFailed(outcome.checkpointError);
     this.#afterCommit(outcome.walBytes, false);
+  }
+
+  /** The seq storage records for a store (its row, or its newest feed row). */
+  #storedSeq(store: string): number {
+    return (this.#st?.getStore.get({ store }) as number | undefined) ?? 0;
+  }
+
+  /**
+   * The writer thread died with this unit posted. Its connection is closed (WriterThread waits for
+   * that), so the unit is either committed whole or rolled back: the stored seq tells which. A
+   * unit that landed is not applied again (its history rows would be doubled); one that did not is
+   * applied here. Either way the death is reported, and later commits run on this thread. Should
+   * this commit fail, it goes the way of any failed commit (onError, retried).
+   */
+  #afterThreadDied(
+    died: WriterThreadDiedError,
+    store: string,
+    unit: CommitUnit,
+    packed: PackedUnit,
+    sync: 'FULL' | 'NORMAL',
+    before: number,
+  ): void {
+    let landed: boolean;
+    try {
+      const stored = this.#storedSeq(store);
+      landed = unit.lastSeq > before && stored >= unit.lastSeq;
+    } catch (e) {
+      throw toStorageError('commit', e, this.path);
+    }
+    let outcome: UnitOutcome;
+    if (landed) outcome = { seqInFeed: packed.feedLastSeq === unit.lastSeq };
+    else {
+      try {
+        outcome = this.#writer!.commit(store, packed, sync);
+      } catch (e) {
+        this.#ids = new Map();
+        throw toStorageError('commit', e, this.path);
+      }
+    }
+    this.#committed(store, unit, outcome, landed);
+    this.#threadDeathReported = true;
+    this.#contexts
+      .get(store)
+      ?.onError(
+        new StorageError(
+          'commit',
+          `SQLite writer thread for "${this.path}" stopped (${(died.cause as Error).message}); its last unit ${landed ? 'was committed before it stopped' : 'was rolled back and has been committed on the main thread'}; later commits run on the main thread`,
+          { path: this.path, cause: died },
+        ),
+      );
+    this.#afterCommit(this.walBytes(), true);
   }
 
   /** Book-keeping after a commit on either connection. */
@@ -997,6 +1142,9 @@ const CACHE_SIZE = -65536;
 /** Units of at most this many rows commit on the main thread when nothing is in flight. */
 const DIRECT_MAX_ROWS = 8;
 
+/** Small units committed on the main thread between two looks at the WAL's size. */
+const WAL_STAT_EVERY = 16;
+
 /** Rows a unit writes (records, history and feed rows). */
 function unitRows(unit: CommitUnit): number {
   return unit.records.length + (unit.history?.length ?? 0) + (unit.feed?.length ?? 0) + unit.buckets.length;
@@ -1004,6 +1152,21 @@ function unitRows(unit: CommitUnit): number {
 
 /** Rows a restore reads, checks and parses at a time. */
 const LOAD_CHUNK_ROWS = 4096;
+
+/** Rows read on this thread, as a RowChunk with their checksums checked. */
+function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>): RowChunk {
+  const n = rows.length;
+  const ords = new Array<number>(n);
+  const data = new Array<string>(n);
+  let bad: number[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    ords[i] = r[0];
+    data[i] = r[1];
+    if (r[2] !== crc32(r[1])) (bad ??= []).push(i);
+  }
+  return { ords, data, bad };
+}
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
 function storedNothing(file: string): boolean {

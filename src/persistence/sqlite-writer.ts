@@ -447,11 +447,17 @@ export class WriterThread {
     const fail = (e: Error) => {
       this.#failure ??= e;
       Atomics.store(this.#state, 0, 1);
-      const err = Object.assign(new Error(`SQLite writer thread stopped: ${e.message}`), { cause: e });
+      const err = new WriterThreadDiedError(this.#failure);
       for (const w of this.#waiting.values()) w.reject(err);
       this.#waiting.clear();
     };
-    this.#worker.on('error', fail);
+    // An uncaught error is followed by 'exit'. Waiting commits are rejected only at 'exit': by then
+    // every answer the thread posted was delivered (Node drains the port first), and the thread's
+    // environment is torn down, which closes its connection (better-sqlite3's cleanup hook), so a
+    // transaction it had open is rolled back and the write lock is free.
+    this.#worker.on('error', (e) => {
+      this.#failure ??= e;
+    });
     this.#worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     this.#worker.unref();
   }
@@ -516,6 +522,16 @@ export class WriterThread {
   }
 }
 
+/**
+ * The writer thread ended (crashed, was terminated, ran out of memory) while a commit was posted
+ * to it. Its connection is closed: the unit is either fully committed or not at all.
+ */
+export class WriterThreadDiedError extends Error {
+  constructor(cause: Error) {
+    super(`SQLite writer thread stopped: ${cause.message}`, { cause });
+  }
+}
+
 /** An error as better-sqlite3 throws it (SqliteError with its code), from what the thread sent. */
 function sqliteError(e: { message: string; code?: string }): Error {
   return e.code !== undefined ? new Database.SqliteError(e.message, e.code) : new Error(e.message);
@@ -543,10 +559,39 @@ function workerSource(): string {
       db.pragma('cache_size = ' + o.cacheSize);
       db.pragma('wal_autocheckpoint = ' + o.autoCheckpoint);
       if (o.journalSizeLimit > 0) db.pragma('journal_size_limit = ' + o.journalSizeLimit);
+      if (process.env.QUIRE_TEST_WRITER_THREAD_EXIT) testExitHook(db, process.env.QUIRE_TEST_WRITER_THREAD_EXIT);
       writer = new UnitWriter(db, (s) => zlib.crc32(s));
+      // Ending by process.exit() or an uncaught error: close the connection first (a transaction
+      // left open is rolled back), so close() on the main thread does not wait for an answer.
+      process.on('exit', () => {
+        try { writer && writer.db.close(); } catch {}
+        Atomics.store(state, 0, 1);
+        Atomics.notify(state, 0);
+      });
     } catch (e) {
       openError = errorOf(e);
       parentPort.postMessage({ id: 0, fatal: openError });
+    }
+    // TEST ONLY (test/persistence/writer-thread.test.ts): QUIRE_TEST_WRITER_THREAD_EXIT makes the
+    // thread die at its first commit, the way a crash would: 'in-transaction' (process.exit with
+    // every statement of the unit run, before COMMIT), 'after-commit' (process.exit after COMMIT,
+    // before the answer is posted), 'throw-after-commit' (an uncaught error right after the answer
+    // is posted: 'error', then 'exit').
+    function testExitHook(db, mode) {
+      const prepare = db.prepare.bind(db);
+      db.prepare = (sql) => {
+        const st = prepare(sql);
+        if (sql !== 'COMMIT') return st;
+        const run = st.run.bind(st);
+        st.run = (...args) => {
+          if (mode === 'in-transaction') process.exit(70);
+          if (mode === 'throw-after-commit') setImmediate(() => { throw new Error('test: writer thread crashed'); });
+          const out = run(...args);
+          if (mode === 'after-commit') process.exit(70);
+          return out;
+        };
+        return st;
+      };
     }
     const walBytes = () => { try { return fs.statSync(o.file + '-wal').size; } catch { return 0; } };
     parentPort.on('message', (m) => {

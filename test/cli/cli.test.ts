@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWebSocket, spawnStdio } from '../../src/client/index.js';
-import { BIN, cliRunner, ENV, exited, type Result } from './run.js';
+import { BIN, cliRunner, ENV, exited, runToEnd } from './run.js';
 
 let dir: string;
 beforeAll(() => {
@@ -470,14 +470,7 @@ describe('quire CLI', { timeout: 180_000 }, () => {
     // `script` gives the command a terminal (stdout and stderr), as a user at a shell has.
     const inTerminal = (...args: string[]) => {
       const cmd = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ');
-      return new Promise<Result>((resolve) => {
-        const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: ENV });
-        let stdout = '';
-        child.stdout.on('data', (d) => {
-          stdout += d;
-        });
-        child.on('exit', (code) => resolve({ code, stdout, stderr: '' }));
-      });
+      return runToEnd(spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: ENV }));
     };
     const imp = await inTerminal(
       'import',

@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { type BucketDefinition, SQLiteAdapter, Store } from '../../src/index.js';
 import { PostgresAdapter } from '../../src/postgres/index.js';
 import { pgSchema } from '../persistence/helpers.js';
-import { BIN, cliRunner, ENV, exited, type Result } from './run.js';
+import { BIN, cliRunner, ENV, exited, runToEnd } from './run.js';
 
 let dir: string;
 const { start, quire, quireEnv } = cliRunner(() => dir);
@@ -215,14 +215,9 @@ describe('quire data commands', { timeout: 240_000 }, () => {
   it("query on a terminal: the table fits the terminal's own width", async () => {
     // `script` gives the command a pseudo-terminal of 50 columns.
     const cmd = `stty cols 50 rows 20; '${process.execPath}' '${BIN}' query users --db shop.db`;
-    const r = await new Promise<Result>((resolve) => {
-      const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: { ...ENV, COLUMNS: '' } });
-      let stdout = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.on('exit', (code) => resolve({ code, stdout, stderr: '' }));
-    });
+    const r = await runToEnd(
+      spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: { ...ENV, COLUMNS: '' } }),
+    );
     expect(r.code).toBe(0);
     const lines = r.stdout.split(/\r?\n/).filter((l) => /^( \d|id|--)/.test(l));
     expect(lines).toHaveLength(5);

@@ -2,6 +2,9 @@
 // tests: a command to its end, a long-running one as a child, `serve --http`.
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runToEnd, watchOutput } from '../child-output.js';
+
+export { runToEnd };
 
 export const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
 export const ENV = { ...process.env, QUIRE_CLI_SOURCE: '1' };
@@ -32,37 +35,20 @@ export function cliRunner(cwd: () => string) {
 
   /** Run `quire …args` to its end, with `env` added to the environment. */
   function quireEnv(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Result> {
-    return new Promise((resolve) => {
-      const child = start(args, env);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+    return runToEnd(start(args, env));
   }
 
   /** Run `quire …args` to its end. */
   const quire = (...args: string[]): Promise<Result> => quireEnv({}, ...args);
 
   /** `quire serve … --http 0`: resolves with the child and its URLs once it listens. */
-  function serveHttp(
+  async function serveHttp(
     ...args: string[]
   ): Promise<{ child: ChildProcess; url: string; wsUrl: string; stderr: () => string }> {
-    return new Promise((resolve, reject) => {
-      const child = start(['serve', ...args, '--http', '0']);
-      let err = '';
-      child.stderr.on('data', (d) => {
-        err += d;
-        const m = /HTTP (http:\/\/\S+)\s+WebSocket (ws:\/\/\S+)/.exec(err);
-        if (m) resolve({ child, url: m[1]!, wsUrl: m[2]!, stderr: () => err });
-      });
-      child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-    });
+    const child = start(['serve', ...args, '--http', '0']);
+    const out = watchOutput(child);
+    const m = await out.match('stderr', /HTTP (http:\/\/\S+)\s+WebSocket (ws:\/\/\S+)/);
+    return { child, url: m[1]!, wsUrl: m[2]!, stderr: () => out.text('stderr') };
   }
 
   return { start, quire, quireEnv, serveHttp };
@@ -76,23 +62,15 @@ export const runQuire = (cwd: string, args: readonly string[]): Promise<Result> 
  * Start a long-running command (serve, inspect) in `cwd`; resolves with the
  * first match of `pattern` in its output, rejects when it exits before.
  */
-export function startQuire(
+export async function startQuire(
   cwd: string,
   pattern: RegExp,
   args: readonly string[],
 ): Promise<{ match: RegExpExecArray; child: ChildProcess }> {
-  return new Promise((resolve, reject) => {
-    const child = cliRunner(() => cwd).start(args);
-    let text = '';
-    const look = (d: Buffer) => {
-      text += d;
-      const m = pattern.exec(text);
-      if (m) resolve({ match: m, child });
-    };
-    child.stdout.on('data', look);
-    child.stderr.on('data', look);
-    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${text}`)));
-  });
+  const child = cliRunner(() => cwd).start(args);
+  const out = watchOutput(child);
+  const match = await Promise.race([out.match('stdout', pattern), out.match('stderr', pattern)]);
+  return { match, child };
 }
 
 /** SIGTERM, and wait for the exit. */

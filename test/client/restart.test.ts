@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWebSocket, ResubscribeError, RpcError } from '../../src/client/index.js';
+import { watchOutput } from '../child-output.js';
 import { until } from '../server/fixture.js';
 
 const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
@@ -29,22 +30,15 @@ afterAll(async () => {
 });
 
 /** `quire serve --http PORT`; resolves once it listens, with its port. */
-function serve(port: number, ...extra: string[]): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [BIN, 'serve', '--db', 'app.db', '--schema', 'schema.yaml', '--http', String(port), ...extra],
-      { cwd: dir, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.push(child);
-    let err = '';
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /HTTP http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
+async function serve(port: number, ...extra: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--db', 'app.db', '--schema', 'schema.yaml', '--http', String(port), ...extra],
+    { cwd: dir, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  children.push(child);
+  const m = await watchOutput(child).match('stderr', /HTTP http:\/\/127\.0\.0\.1:(\d+)\//);
+  return { child, port: Number(m[1]) };
 }
 
 async function stop(child: ChildProcess): Promise<void> {

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { FileAdapter, InvalidArgumentError, SQLiteAdapter, Store } from '../../src/index.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
+import { watchOutput } from '../child-output.js';
 import { FlakyAdapter } from '../persistence/helpers.js';
 import { docDef, kinds, summary, tempDir } from './helpers.js';
 
@@ -246,26 +247,16 @@ describe('history after SIGKILL (strict mode)', () => {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let acks = 0;
-      let stderr = '';
-      child.stderr!.on('data', (d) => {
-        stderr += d;
-      });
-      const exited = new Promise<void>((r) => child.on('exit', () => r()));
-      let buf = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (!line.startsWith('ack ')) continue;
-          lastAck = Math.max(lastAck, Number(line.slice(4)));
-          if (++acks === 40 + round * 13) child.kill('SIGKILL');
-        }
+      const out = watchOutput(child);
+      out.onLine('stdout', (line) => {
+        if (!line.startsWith('ack ')) return;
+        lastAck = Math.max(lastAck, Number(line.slice(4)));
+        if (++acks === 40 + round * 13) child.kill('SIGKILL');
       });
       const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
+      await out.exited;
       clearTimeout(guard);
-      expect(acks, stderr).toBeGreaterThan(0);
+      expect(acks, out.text('stderr')).toBeGreaterThan(0);
     }
     const s = await Store.start({ name: 'hist', persistence: { adapter: new SQLiteAdapter(file) } });
     const b = await s.defineBucket('docs', {

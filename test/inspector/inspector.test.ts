@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, connectWebSocket, type HttpClient } from '../../src/client/index.js';
 import { SQLiteAdapter, type Store } from '../../src/index.js';
 import { QuireServer, sqliteStorageReport } from '../../src/server/index.js';
+import { watchOutput } from '../child-output.js';
 import {
   buildPage,
   CATEGORIES,
@@ -382,19 +383,7 @@ describe('read-only and auth', () => {
       env: { ...process.env, QUIRE_CLI_SOURCE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      let err = '';
-      child!.stdout!.on('data', (d) => {
-        out += d;
-        const m = /^(http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child!.stderr!.on('data', (d) => {
-        err += d;
-      });
-      child!.on('exit', (code) => reject(new Error(`inspect exited with ${code}: ${err}`)));
-    });
+    const url = (await watchOutput(child).match('stdout', /^(http:\/\/127\.0\.0\.1:\d+\/)$/m))[1]!;
     const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await p.goto(url);
     await p.getByText('read-only', { exact: true }).waitFor();

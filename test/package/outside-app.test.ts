@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { watchOutput } from '../child-output.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const README = readFileSync(join(root, 'README.md'), 'utf8');
@@ -225,14 +226,7 @@ describe('the packed package in an outside app', () => {
       detached: true,
     });
     children.push(server);
-    let stderr = '';
-    await new Promise<void>((res, rej) => {
-      server.stderr!.on('data', (d) => {
-        stderr += d;
-        if (/HTTP http:\/\//.test(stderr)) res();
-      });
-      server.on('exit', (code) => rej(new Error(`serve exited with ${code}: ${stderr}`)));
-    });
+    await watchOutput(server).match('stderr', /HTTP http:\/\//);
     // The installed command runs the compiled package, not TypeScript sources.
     expect(existsSync(join(app, 'node_modules', 'quiredb', 'dist', 'cli', 'index.js'))).toBe(true);
 

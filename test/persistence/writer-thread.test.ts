@@ -6,7 +6,9 @@
 // failures do, and that stop() with a unit in flight closes everything.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageError, Store } from '../../src/index.js';
@@ -280,4 +282,180 @@ describe('SQLite writer thread', () => {
     expect(rawIds(file)).toHaveLength(221);
     expect(integrity(file)).toBe('ok');
   }, 60_000);
+});
+
+// The writer thread dying with a unit: a crash, terminate(), running out of memory. SQLite's side
+// is checked with a real terminate(); the adapter's with QUIRE_TEST_WRITER_THREAD_EXIT, a test-only
+// switch that makes the thread end itself (process.exit or an uncaught error) at a chosen point of
+// its first commit.
+describe('SQLite writer thread dying with a unit', () => {
+  it('terminate() while a worker connection is inside a write transaction: by its exit event the transaction is rolled back and the write lock is free', async () => {
+    const file = path.join(tempDir(), 'term.db');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)');
+    db.pragma('busy_timeout = 0');
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const Database = require(workerData.lib);
+       const db = new Database(workerData.file);
+       const insert = db.prepare('INSERT INTO t (b) VALUES (?)');
+       db.prepare('BEGIN IMMEDIATE').run();
+       for (let i = 0; i < 5000; i++) insert.run('x'.repeat(200));
+       parentPort.postMessage('inside');
+       for (;;) insert.run('more');`,
+      { eval: true, workerData: { file, lib: createRequire(import.meta.url).resolve('better-sqlite3') } },
+    );
+    await new Promise((r) => worker.once('message', r));
+    // Inside the transaction, nobody else can write.
+    expect(() => db.prepare('BEGIN IMMEDIATE').run()).toThrow(/locked|busy/i);
+    const locked = await new Promise<boolean>((resolve) => {
+      worker.once('exit', () => {
+        try {
+          db.prepare('BEGIN IMMEDIATE').run();
+          db.prepare('INSERT INTO t (b) VALUES (?)').run('main');
+          db.prepare('COMMIT').run();
+          resolve(false);
+        } catch {
+          resolve(true);
+        }
+      });
+      void worker.terminate();
+    });
+    expect(locked).toBe(false);
+    expect(db.prepare('SELECT b FROM t').pluck().all()).toEqual(['main']);
+    db.close();
+    expect(integrity(file)).toBe('ok');
+  });
+
+  const modes = ['in-transaction', 'after-commit', 'throw-after-commit'] as const;
+  const historyDef = { ...def, history: true } as const;
+
+  function historyRows(file: string): Array<{ key: string; version: number }> {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare('SELECT key, version FROM quire_history ORDER BY seq').all() as Array<{
+        key: string;
+        version: number;
+      }>;
+    } finally {
+      db.close();
+    }
+  }
+
+  function withExitHook<T>(mode: string, run: () => Promise<T>): Promise<T> {
+    process.env.QUIRE_TEST_WRITER_THREAD_EXIT = mode;
+    return run().finally(() => {
+      delete process.env.QUIRE_TEST_WRITER_THREAD_EXIT;
+    });
+  }
+
+  for (const mode of modes) {
+    it(`debounced store, thread dies ${mode}: the flush succeeds, nothing is lost or written twice, the death is reported, the store goes on committing on the main thread, stop() completes`, async () => {
+      const file = path.join(tempDir(), `dies-${mode}.db`);
+      const errors: StorageError[] = [];
+      const adapter = new SQLiteAdapter(file);
+      const s = await withExitHook(mode, async () => {
+        const s = await Store.start({
+          name: 'd',
+          persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
+        });
+        const b = await s.defineBucket('b', historyDef);
+        // The first large unit commits on the main thread and starts the thread (with the switch set).
+        await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
+        await s.flush();
+        return s;
+      });
+      const b = s.bucket('b');
+      // Updates and inserts in one unit, for the thread: it dies with it.
+      for (let i = 0; i < 100; i++) await b.update(i, { v: 'second' });
+      await b.insertMany(Array.from({ length: 2000 }, (_, i) => ({ id: 1000 + i, v: 'thread' })));
+      await s.flush();
+      // An uncaught error after the answer was posted: the unit is answered as committed; the death
+      // is noticed (and reported) at the next commit.
+      const answered = mode === 'throw-after-commit' ? 1 : 0;
+      expect(adapter.writerThreadCommits).toBe(answered);
+      expect(rawIds(file)).toHaveLength(2100);
+      // The next unit: posted to the dead thread (and re-applied here once its exit is seen) or
+      // committed here, depending on whether the exit was seen yet; stored once either way.
+      const extra = answered * 500;
+      if (extra > 0) {
+        await b.insertMany(Array.from({ length: extra }, (_, i) => ({ id: 9000 + i, v: 'noticed' })));
+        await s.flush();
+      }
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(
+          mode === 'in-transaction'
+            ? /writer thread .*stopped.*rolled back and has been committed on the main thread/
+            : mode === 'after-commit'
+              ? /writer thread .*stopped.*was committed before it stopped/
+              : /writer thread .*stopped \(test: writer thread crashed\).*main thread/,
+        ),
+      ]);
+      expect(errors[0]).toBeInstanceOf(StorageError);
+      // Exactly one history row per change: 100 inserts, 100 updates, 2000 inserts.
+      const history = historyRows(file);
+      expect(history).toHaveLength(2200 + extra);
+      expect(new Set(history.map((h) => `${h.key}@${h.version}`)).size).toBe(2200 + extra);
+      // The store goes on: small and large units commit on the main thread.
+      await b.update(5, { v: 'after' });
+      await b.insertMany(Array.from({ length: 2000 }, (_, i) => ({ id: 5000 + i, v: 'after' })));
+      await s.flush();
+      expect(adapter.writerThreadCommits).toBe(answered);
+      expect(rawIds(file)).toHaveLength(4100 + extra);
+      expect(historyRows(file)).toHaveLength(4201 + extra);
+      await s.stop();
+      expect(fs.existsSync(`${file}-wal`)).toBe(false);
+      expect(integrity(file)).toBe('ok');
+      const again = await Store.start({ name: 'd', persistence: { adapter: new SQLiteAdapter(file) } });
+      const b2 = await again.defineBucket('b', historyDef);
+      expect(await b2.count()).toBe(4100 + extra);
+      expect((await b2.get(5))?.v).toBe('after');
+      expect((await b2.get(99))?.v).toBe('second');
+      expect((await b2.get(2999))?.v).toBe('thread');
+      expect((await b2.history(99)).map((h) => h.version)).toEqual([2, 1]);
+      await again.stop();
+    }, 60_000);
+  }
+
+  for (const mode of ['in-transaction', 'after-commit'] as const) {
+    it(`strict store on the thread, thread dies ${mode}: every writer resolves once, each change is stored once`, async () => {
+      const file = path.join(tempDir(), `strict-dies-${mode}.db`);
+      const errors: StorageError[] = [];
+      const adapter = new SQLiteAdapter(file, { writerThread: true });
+      const s = await withExitHook(mode, async () => {
+        const s = await Store.start({
+          name: 's',
+          persistence: { adapter, durability: 'strict', onError: (e) => errors.push(e as StorageError) },
+        });
+        const b = await s.defineBucket('b', historyDef);
+        // A first group commits on the main thread and starts the thread.
+        await Promise.all(Array.from({ length: 32 }, (_, i) => b.insert({ id: i, v: 'first' })));
+        return s;
+      });
+      const b = s.bucket('b');
+      let resolved = 0;
+      await Promise.all(
+        Array.from({ length: 64 }, (_, i) =>
+          (i < 32 ? b.update(i, { v: 'group' }) : b.insert({ id: i, v: 'group' })).then(() => resolved++),
+        ),
+      );
+      expect(resolved).toBe(64);
+      expect(adapter.writerThreadCommits).toBe(0);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.message).toMatch(/writer thread .*stopped/);
+      expect(rawIds(file)).toHaveLength(64);
+      expect(historyRows(file)).toHaveLength(96);
+      await Promise.all(Array.from({ length: 32 }, (_, i) => b.update(i, { v: 'later' })));
+      expect(historyRows(file)).toHaveLength(128);
+      await s.stop();
+      expect(integrity(file)).toBe('ok');
+      const again = await Store.start({ name: 's', persistence: { adapter: new SQLiteAdapter(file) } });
+      const b2 = await again.defineBucket('b', historyDef);
+      expect((await b2.get(0))?.v).toBe('later');
+      expect((await b2.get(40))?.v).toBe('group');
+      expect((await b2.history(0)).map((h) => h.version)).toEqual([3, 2, 1]);
+      await again.stop();
+    }, 60_000);
+  }
 });

@@ -7,26 +7,18 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { SQLiteAdapter, Store } from '../../src/index.js';
 import { PostgresAdapter } from '../../src/postgres/index.js';
+import { runToEnd } from '../child-output.js';
 import { pgSchema, tempDir } from '../persistence/helpers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
 
 function quire(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+  return runToEnd(
+    spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, QUIRE_CLI_SOURCE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+    }),
+  );
 }
 
 const def = {

@@ -5,9 +5,9 @@
 // restarted under load (on a private cluster).
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import pg from 'pg';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { watchOutput } from '../child-output.js';
 import { pgSchema, waitFor } from '../persistence/helpers.js';
 import { startCluster } from './cluster.js';
 
@@ -38,20 +38,13 @@ async function spawnInstance(
     env: { ...process.env, ...env },
   });
   children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-  });
+  const output = watchOutput(child);
   const out: Array<Record<string, any>> = [];
-  const ready = new Promise<void>((resolve, reject) => {
-    readline.createInterface({ input: child.stdout! }).on('line', (l) => {
-      if (l === 'ready') resolve();
-      else out.push(JSON.parse(l));
-    });
-    child.on('exit', (code) => reject(new Error(`instance exited (${code}) before ready: ${stderr}`)));
+  output.onLine('stdout', (l) => {
+    if (l !== 'ready') out.push(JSON.parse(l));
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await ready;
+  await output.match('stdout', /^ready$/m);
+  const { exited } = output;
   const send = (line: string) => child.stdin!.write(`${line}\n`);
   return { child, out, exited, go: () => send('go'), send };
 }

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { watchOutput } from '../child-output.js';
 import { type Running, STDIO_SERVER, startHttp, TSX } from './fixture.js';
 
 const METHODS = [
@@ -104,19 +105,12 @@ describe('fuzzing: the server survives anything', () => {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
     );
+    const out = watchOutput(child);
     const lines: string[] = [];
-    let buf = '';
     const probe = new Promise<string>((resolve) => {
-      child.stdout.on('data', (c: Buffer) => {
-        buf += c.toString('utf8');
-        let nl = buf.indexOf('\n');
-        while (nl >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          lines.push(line);
-          if (line.includes('"id":"probe"')) resolve(line);
-          nl = buf.indexOf('\n');
-        }
+      out.onLine('stdout', (line) => {
+        lines.push(line);
+        if (line.includes('"id":"probe"')) resolve(line);
       });
     });
     const samples = fc.sample(garbage, { numRuns: 400, seed: 7 });
@@ -124,8 +118,7 @@ describe('fuzzing: the server survives anything', () => {
     child.stdin.write('{"jsonrpc":"2.0","method":"ping","id":"probe"}\n');
     expect(JSON.parse(await probe)).toMatchObject({ result: 'pong' });
     for (const l of lines) wellFormed(l);
-    const exited = new Promise((res) => child.on('exit', res));
     child.stdin.end();
-    expect(await exited).toBe(0);
+    expect(await out.exited).toBe(0);
   });
 });

@@ -2,6 +2,7 @@
 // what comes back, over HTTP, a WebSocket or a child process's stdio.
 import { type ChildProcess, spawn } from 'node:child_process';
 import WebSocket from 'ws';
+import { watchOutput } from '../child-output.js';
 import { STDIO_SERVER, TSX } from './fixture.js';
 
 export interface RawChannel {
@@ -101,25 +102,12 @@ export async function stdioChannel(serverOptions?: object): Promise<
   if (serverOptions !== undefined) args.push(JSON.stringify(serverOptions));
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const q = new Queue();
-  let buf = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString('utf8');
-    let nl = buf.indexOf('\n');
-    while (nl >= 0) {
-      q.push(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf('\n');
-    }
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    err += c.toString('utf8');
-  });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const out = watchOutput(child);
+  out.onLine('stdout', (line) => q.push(line));
   const ch = {
     child,
-    exited,
-    stderr: () => err,
+    exited: out.exited,
+    stderr: () => out.text('stderr'),
     /** The next line from stdout, parsed. */
     next: async () => JSON.parse(await q.next()),
     async send(text: string | Buffer) {
@@ -139,7 +127,7 @@ export async function stdioChannel(serverOptions?: object): Promise<
     },
     async close() {
       child.stdin!.end();
-      await exited;
+      await out.exited;
     },
   };
   await ch.send('{"jsonrpc":"2.0","method":"ping","id":0}');

@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { connectHttp, connectWebSocket, RpcError } from '../../src/client/index.js';
 import { InvalidArgumentError, SQLiteAdapter, Store } from '../../src/index.js';
 import { type AuthOptions, InsecureBindError, QuireServer } from '../../src/server/index.js';
+import { watchOutput } from '../child-output.js';
 import { type Running, startHttp, until } from './fixture.js';
 
 const BIN = fileURLToPath(new URL('../../bin/quire.js', import.meta.url));
@@ -614,18 +615,10 @@ function serve(
   });
   children.add(child);
   child.on('exit', () => children.delete(child));
-  let err = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /HTTP (http:\/\/\S+)/.exec(err);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${err}`)));
-  });
+  const out = watchOutput(child);
+  const listening = out.match('stderr', /HTTP (http:\/\/\S+)/).then((m) => m[1]!);
   listening.catch(() => {});
-  return { child, listening, stderr: () => err, exited };
+  return { child, listening, stderr: () => out.text('stderr'), exited: out.exited };
 }
 
 describe('quire serve: --host, --insecure, --allowed-origin, --backup-dir', () => {

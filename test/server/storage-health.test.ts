@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp } from '../../src/client/index.js';
 import { SQLiteAdapter, StorageError, Store } from '../../src/index.js';
 import { QuireServer } from '../../src/server/index.js';
+import { watchOutput } from '../child-output.js';
 import { FlakyAdapter, tempDir, waitFor } from '../persistence/helpers.js';
 
 const def = {
@@ -201,14 +202,9 @@ describe('SIGTERM after acknowledged writes were dropped', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     cleanups.push(async () => child.kill('SIGKILL'));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const url = await new Promise<string>((resolve) => {
-      let out = '';
-      child.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) resolve(out.trim());
-      });
-    });
+    const out = watchOutput(child);
+    const { exited } = out;
+    const url = (await out.match('stdout', /^(.*)\n/))[1]!.trim();
     const c = connectHttp(url);
     expect(await c.call('app.poison')).toBe(true);
     await c.bucket('items').insert({ id: 'fine' });

@@ -1,0 +1,163 @@
+// Restores of large SQLite buckets read and checksum rows on a worker thread
+// while the main thread parses and indexes. What a store loads that way must
+// equal what it loads on the main thread alone, and damage the worker finds
+// must be reported exactly as the main thread reports it.
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { SQLiteAdapter, StorageCorruptError, Store } from '../../src/index.js';
+import { RowReaderThread } from '../../src/persistence/sqlite-reader.js';
+import { tempDir } from './helpers.js';
+
+const def = {
+  key: 'id',
+  schema: {
+    id: { type: 'number', generated: 'autoincrement' },
+    email: { type: 'string', unique: true },
+    role: { type: 'string' },
+    note: { type: 'string' },
+  },
+  indexes: ['role'],
+} as const;
+
+const crc32 = (zlib as unknown as { crc32: (d: string) => number }).crc32;
+const require = createRequire(import.meta.url);
+const N = 60_000; // about 15 restore chunks: the worker is up long before the end
+
+async function makeStore(file: string): Promise<void> {
+  const s = await Store.start({ name: 'r', persistence: { adapter: new SQLiteAdapter(file) } });
+  const b = await s.defineBucket('people', def);
+  for (let i = 0; i < N; i += 10_000)
+    await b.insertMany(
+      Array.from({ length: 10_000 }, (_, j) => ({
+        email: `p${i + j}@x.io`,
+        role: ['a', 'b', 'c'][(i + j) % 3]!,
+        note: `note-${i + j}-end`,
+      })),
+    );
+  await b.update(17, { role: 'z' });
+  await b.delete(18);
+  await s.stop();
+}
+
+async function load(file: string, readerThread: boolean) {
+  const adapter = new SQLiteAdapter(file, { readerThread });
+  const store = await Store.start({ name: 'r', persistence: { adapter } });
+  const error = await store.defineBucket('people', def).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { adapter, store, error };
+}
+
+/** Rewrite the row of key `id` through `change`; `fixCrc` keeps its checksum matching. */
+function damage(file: string, id: number, change: (data: string) => string, fixCrc: boolean): void {
+  const db = new Database(file);
+  const data = db.prepare('SELECT data FROM quire_records WHERE key = ?').pluck().get(String(id)) as string;
+  const next = change(data);
+  if (fixCrc)
+    db.prepare('UPDATE quire_records SET data = ?, crc = ? WHERE key = ?').run(next, crc32(next), String(id));
+  else db.prepare('UPDATE quire_records SET data = ? WHERE key = ?').run(next, String(id));
+  db.close();
+}
+
+describe('SQLite restore with a reader thread', () => {
+  it('loads exactly what a main-thread restore loads: records, bucket order, index lookups', async () => {
+    const file = path.join(tempDir(), 'big.db');
+    await makeStore(file);
+
+    const main = await load(file, false);
+    expect(main.error).toBeUndefined();
+    expect(main.adapter.readerThreadChunks).toBe(0);
+    const b0 = main.store.bucket('people');
+    const expected = {
+      all: await b0.all(),
+      role: await b0.where({ role: 'z' }),
+      email: await b0.where({ email: 'p59999@x.io' }),
+    };
+    await main.store.stop();
+
+    const threaded = await load(file, true);
+    expect(threaded.error).toBeUndefined();
+    expect(threaded.adapter.readerThreadChunks).toBeGreaterThan(0);
+    const b1 = threaded.store.bucket('people');
+    const all = await b1.all();
+    expect(all.length).toBe(N - 1);
+    expect(all).toEqual(expected.all);
+    expect(all.map((r) => r.id)).toEqual(expected.all.map((r) => r.id));
+    expect(await b1.where({ role: 'z' })).toEqual(expected.role);
+    expect(await b1.where({ email: 'p59999@x.io' })).toEqual(expected.email);
+    // the store goes on writing after a threaded restore
+    const added = await b1.insert({ email: 'new@x.io', role: 'a' });
+    expect(added.id).toBe(N + 1);
+    await threaded.store.stop();
+    const again = await load(file, true);
+    expect(await again.store.bucket('people').count()).toBe(N);
+    await again.store.stop();
+  });
+
+  it.each([
+    { kind: 'a changed byte (checksum fails)', fixCrc: false },
+    { kind: 'broken JSON with a matching checksum', fixCrc: true },
+  ])('a late damaged row, $kind, is refused as the main thread refuses it', async ({ fixCrc }) => {
+    const file = path.join(tempDir(), 'late.db');
+    await makeStore(file);
+    const late = N - 7; // read by the worker, not by the main thread
+    damage(
+      file,
+      late,
+      (d) => (fixCrc ? d.slice(0, -2) : d.replace(`note-${late - 1}-end`, `note-${late - 1}-END`)),
+      fixCrc,
+    );
+    const bytes = fs.readFileSync(file);
+
+    const threaded = await load(file, true);
+    expect(threaded.adapter.readerThreadChunks).toBeGreaterThan(0);
+    expect(threaded.error).toBeInstanceOf(StorageCorruptError);
+    const e = threaded.error as StorageCorruptError;
+    expect(e.code).toBe('STORAGE_CORRUPT');
+    expect(e.bucket).toBe('people');
+    expect(e.lost).toBe(`1 of ${N - 1} records`);
+    expect(e.message).toContain(String(late));
+    expect(threaded.store.hasBucket('people')).toBe(false);
+    await threaded.store.stop();
+
+    const main = await load(file, false);
+    expect((main.error as Error).message).toBe(e.message);
+    await main.store.stop();
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+  });
+
+  it('a worker that cannot open the file reports failure; the restore path then reads on alone', () => {
+    const lib = require.resolve('better-sqlite3');
+    const reader = new RowReaderThread(
+      { file: path.join(tempDir(), 'missing.db'), lib, bucketId: 1, chunkRows: 16 },
+      () => {},
+    );
+    const wait = new Int32Array(new SharedArrayBuffer(4));
+    const deadline = Date.now() + 20_000;
+    while (!reader.failed && !reader.ready && Date.now() < deadline) Atomics.wait(wait, 0, 0, 5);
+    expect(reader.failed).toBe(true);
+    expect(reader.next()).toBeUndefined();
+    reader.close();
+  });
+
+  it('a bucket of one chunk or less starts no worker', async () => {
+    const file = path.join(tempDir(), 'small.db');
+    const s = await Store.start({ name: 'r', persistence: { adapter: new SQLiteAdapter(file) } });
+    await s
+      .defineBucket('people', def)
+      .then((b) =>
+        b.insertMany(Array.from({ length: 4000 }, (_, i) => ({ email: `s${i}@x.io`, role: 'a' }))),
+      );
+    await s.stop();
+    const { adapter, store, error } = await load(file, true);
+    expect(error).toBeUndefined();
+    expect(await store.bucket('people').count()).toBe(4000);
+    expect(adapter.readerThreadChunks).toBe(0);
+    await store.stop();
+  });
+});
