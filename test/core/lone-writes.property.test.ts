@@ -146,9 +146,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 function outcome(run: () => Promise<unknown>): Promise<unknown> {
   return run().then(
     (value) => ({ value }),
-    (e: Error & Record<string, unknown>) => ({
-      error: { name: e.constructor.name, message: e.message, ...e },
-    }),
+    (e: Error) => ({ error: { ...e, class: e.constructor.name, text: e.message } }),
   );
 }
 
