@@ -575,8 +575,8 @@ function workerSource(): string {
     // TEST ONLY (test/persistence/writer-thread.test.ts): QUIRE_TEST_WRITER_THREAD_EXIT makes the
     // thread die at its first commit, the way a crash would: 'in-transaction' (process.exit with
     // every statement of the unit run, before COMMIT), 'after-commit' (process.exit after COMMIT,
-    // before the answer is posted), 'throw-after-commit' (an uncaught error right after the answer
-    // is posted: 'error', then 'exit').
+    // before the answer is posted), 'throw-after-commit' (an uncaught error as soon as the message
+    // handler that posted the answer returns, before any later unit is read: 'error', then 'exit').
     function testExitHook(db, mode) {
       const prepare = db.prepare.bind(db);
       db.prepare = (sql) => {
@@ -585,7 +585,7 @@ function workerSource(): string {
         const run = st.run.bind(st);
         st.run = (...args) => {
           if (mode === 'in-transaction') process.exit(70);
-          if (mode === 'throw-after-commit') setImmediate(() => { throw new Error('test: writer thread crashed'); });
+          if (mode === 'throw-after-commit') process.nextTick(() => { throw new Error('test: writer thread crashed'); });
           const out = run(...args);
           if (mode === 'after-commit') process.exit(70);
           return out;

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileAdapter, ReadOnlyStorageError, Store } from '../../src/index.js';
+import { watchOutput } from '../child-output.js';
 import { tempDir } from './helpers.js';
 import { mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
@@ -43,12 +44,10 @@ async function killAt(
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const acked = new Set<number>();
-  let stderr = '';
-  let out = '';
+  const out = watchOutput(child);
   let armed = moment !== 'disk-full';
   let killed = false;
   let tempLeft = false;
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const kill = () => {
     if (killed) return;
     killed = true;
@@ -61,9 +60,6 @@ async function killAt(
     if (moment === 'snapshot-temp-created' ? file === 'crash.snapshot.tmp' : file === 'crash.snapshot')
       kill();
   });
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-  });
   const armWhenFull = () => {
     if (armed || !nextSnapshotCannotFit(dir)) return;
     // From now on a snapshot cannot be written whole. Kill as soon as one is renamed into place
@@ -71,22 +67,16 @@ async function killAt(
     armed = true;
     fallback = setTimeout(kill, 3_000);
   };
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    let nl = out.indexOf('\n');
-    while (nl >= 0) {
-      const line = out.slice(0, nl);
-      out = out.slice(nl + 1);
-      if (line.startsWith('ack ')) acked.add(Number(line.slice(4)));
-      if (moment === 'disk-full') armWhenFull();
-      nl = out.indexOf('\n');
-    }
+  out.onLine('stdout', (line) => {
+    if (line.startsWith('ack ')) acked.add(Number(line.slice(4)));
+    if (moment === 'disk-full') armWhenFull();
   });
   const guard = setTimeout(kill, 30_000);
-  await exited;
+  await out.exited;
   watcher.close();
   clearTimeout(guard);
   if (fallback !== undefined) clearTimeout(fallback);
+  const stderr = out.text('stderr');
   if (acked.size === 0) throw new Error(`writer acknowledged nothing: ${stderr}`);
   return { acked, tempLeft, stderr };
 }

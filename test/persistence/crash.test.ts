@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileAdapter, SQLiteAdapter, StorageCorruptionError, Store } from '../../src/index.js';
+import { watchOutput } from '../child-output.js';
 import { tempDir } from './helpers.js';
 
 const fixture = path.resolve(import.meta.dirname, '../fixtures/crash-writer.ts');
@@ -27,29 +28,17 @@ async function runAndKill(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const acked = new Set<number>();
-  let stderr = '';
-  let buf = '';
   let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  child.stderr!.on('data', (d) => {
-    stderr += d;
-  });
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl = buf.indexOf('\n');
-    while (nl >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.startsWith('ack ')) acked.add(Number(line.slice(4)));
-      if (armOn(line)) killTimer ??= setTimeout(() => child.kill('SIGKILL'), delayMs);
-      nl = buf.indexOf('\n');
-    }
+  const out = watchOutput(child);
+  out.onLine('stdout', (line) => {
+    if (line.startsWith('ack ')) acked.add(Number(line.slice(4)));
+    if (armOn(line)) killTimer ??= setTimeout(() => child.kill('SIGKILL'), delayMs);
   });
   const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  await exited;
+  await out.exited;
   clearTimeout(guard);
   if (killTimer !== undefined) clearTimeout(killTimer);
-  if (acked.size === 0) throw new Error(`writer acknowledged nothing before exiting: ${stderr}`);
+  if (acked.size === 0) throw new Error(`writer acknowledged nothing before exiting: ${out.text('stderr')}`);
   return acked;
 }
 

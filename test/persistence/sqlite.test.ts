@@ -16,6 +16,7 @@ import {
   Store,
 } from '../../src/index.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
+import { runToEnd } from '../child-output.js';
 import { tempDir, waitFor } from './helpers.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
@@ -279,17 +280,9 @@ describe('faults (SPEC §4)', () => {
         cwd: path.resolve(import.meta.dirname, '../..'),
       },
     );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    const code = await new Promise((r) => child.on('exit', r));
-    expect(code, err).toBe(0);
-    const result = JSON.parse(out) as { count: number; errors: string[]; stopped: string };
+    const { code, stdout, stderr } = await runToEnd(child);
+    expect(code, stderr).toBe(0);
+    const result = JSON.parse(stdout) as { count: number; errors: string[]; stopped: string };
     expect(result.count).toBe(3000); // served from memory
     expect(result.stopped).toMatch(/not persisted/);
     expect(result.errors.length).toBeGreaterThan(0);

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageError, Store } from '../../src/index.js';
+import { runToEnd } from '../child-output.js';
 import { tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
@@ -174,19 +175,11 @@ describe('SQLite writer thread', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: path.resolve(import.meta.dirname, '../..'),
     });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
     const guard = setTimeout(() => child.kill('SIGKILL'), 25_000);
-    const code = await new Promise((r) => child.on('exit', (c, sig) => r(sig ?? c)));
+    const { code, stdout, stderr } = await runToEnd(child);
     clearTimeout(guard);
-    expect(code, err).toBe(0);
-    expect(JSON.parse(out).thread).toBeGreaterThanOrEqual(1);
+    expect(code, stderr).toBe(0);
+    expect(JSON.parse(stdout).thread).toBeGreaterThanOrEqual(1);
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
     expect(fs.existsSync(`${file}-shm`)).toBe(false);
     expect(rawIds(file)).toHaveLength(30_101);
