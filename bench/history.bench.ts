@@ -120,9 +120,16 @@ export async function run(): Promise<BenchSection> {
   const target = { 'feed off': '', 'history off': '≥ 90%', 'history on': '≥ 70%' } as const;
   for (const durability of ['strict', 'debounced'] as const) {
     const ops = durability === 'strict' ? 20_000 : 50_000;
-    const base = await throughput(durability, 'feed off', ops);
-    for (const mode of ['feed off', 'history off', 'history on'] as const) {
-      const r = mode === 'feed off' ? base : await throughput(durability, mode, ops);
+    const modes = ['feed off', 'history off', 'history on'] as const;
+    // Best of three rounds, the modes interleaved: the first store of a process runs before the JIT
+    // has warmed up, which would otherwise count against whichever mode runs first.
+    const best = new Map<string, number>();
+    for (let round = 0; round < 3; round++)
+      for (const mode of modes)
+        best.set(mode, Math.max(best.get(mode) ?? 0, await throughput(durability, mode, ops)));
+    const base = best.get('feed off')!;
+    for (const mode of modes) {
+      const r = best.get(mode)!;
       const share = r / base;
       const goal = target[mode];
       const ok = mode === 'history off' ? share >= 0.9 : share >= 0.7;
@@ -139,7 +146,7 @@ export async function run(): Promise<BenchSection> {
   const n = Number(process.env.QUIRE_BENCH_BACKUP ?? 1_000_000);
   const bk = await backupTime(n);
   const markdown = [
-    'Updates of 1,000 records with `{actor}` (SQLite; strict: 32 writers in flight). "feed off": no change feed, no history; "history off": the default store (change feed of the last 10,000 changes); "history on": the bucket has `history: true` (plus the feed).',
+    'Updates of 1,000 records with `{actor}` (SQLite; strict: 32 writers in flight). "feed off": no change feed, no history; "history off": the default store (change feed of the last 10,000 changes); "history on": the bucket has `history: true` (plus the feed). Each figure is the best of three rounds with the three stores interleaved.',
     '',
     table(['durability', 'store', 'updates/s', 'vs feed off', 'target'], rows),
     '',
