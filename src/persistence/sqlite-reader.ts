@@ -26,11 +26,14 @@ export interface RowChunk {
 const READ_AHEAD = 8;
 /** With no chunk for this long, the worker is taken as dead and the main thread reads on (ms). */
 const STALL_MS = 15_000;
+/** How long close() waits for the worker to close its connection (ms). */
+const CLOSE_WAIT_MS = 5_000;
 
 // Slots of the shared state.
 const PHASE = 0; // 0 (starting) → READY (connection open) → GO (read from `after`) | STOP; FAILED
 const PRODUCED = 1; // chunks posted
 const CONSUMED = 2; // chunks taken by the main thread
+const CLOSED = 3; // 1 once the worker's connection is closed (or was never opened)
 const READY = 1;
 const GO = 2;
 const STOP = 3;
@@ -47,7 +50,7 @@ export interface RowReaderOptions {
 export class RowReaderThread {
   readonly #worker: Worker;
   readonly #port: MessagePort;
-  readonly #state = new Int32Array(new SharedArrayBuffer(12));
+  readonly #state = new Int32Array(new SharedArrayBuffer(16));
   readonly #after = new Float64Array(new SharedArrayBuffer(8));
   #taken = 0;
   #done = false;
@@ -131,13 +134,20 @@ export class RowReaderThread {
     }
   }
 
-  /** Stop the worker (it closes its connection) and end it. */
+  /**
+   * Stop the worker and end it, once it has closed its connection (waited
+   * for, briefly: a store stopped right after a restore must be the last
+   * connection, so that SQLite removes the WAL).
+   */
   close(): void {
     if (this.#done) return;
     this.#done = true;
     Atomics.store(this.#state, PHASE, STOP);
     Atomics.notify(this.#state, PHASE);
     Atomics.notify(this.#state, CONSUMED);
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    while (Atomics.load(this.#state, CLOSED) === 0 && Date.now() < deadline)
+      Atomics.wait(this.#state, CLOSED, 0, Math.max(1, deadline - Date.now()));
     this.#port.close();
     void this.#worker.terminate();
   }
@@ -159,13 +169,15 @@ const READER_SOURCE = `
     const Database = require(o.lib);
     db = new Database(o.file, { readonly: true, fileMustExist: true });
   } catch {
-    Atomics.store(state, ${PHASE}, ${FAILED});
+    // compareExchange: a STOP the main thread set meanwhile stays.
+    Atomics.compareExchange(state, ${PHASE}, 0, ${FAILED});
     Atomics.notify(state, ${PHASE});
   }
   if (db !== undefined) {
-    Atomics.store(state, ${PHASE}, ${READY});
-    Atomics.notify(state, ${PHASE});
-    while (Atomics.load(state, ${PHASE}) === ${READY}) Atomics.wait(state, ${PHASE}, ${READY});
+    if (Atomics.compareExchange(state, ${PHASE}, 0, ${READY}) === 0) {
+      Atomics.notify(state, ${PHASE});
+      while (Atomics.load(state, ${PHASE}) === ${READY}) Atomics.wait(state, ${PHASE}, ${READY});
+    }
     const post = (m, transfer) => {
       o.port.postMessage(m, transfer);
       Atomics.add(state, ${PRODUCED}, 1);
@@ -208,4 +220,6 @@ const READER_SOURCE = `
     }
     try { db.close(); } catch {}
   }
+  Atomics.store(state, ${CLOSED}, 1);
+  Atomics.notify(state, ${CLOSED});
 `;

@@ -80,6 +80,15 @@ describe('SQLite restore with a reader thread', () => {
     };
     await main.store.stop();
 
+    // Stopped right after a threaded restore: the worker's connection is closed by then, so the
+    // main connection is the last one and SQLite removes the WAL and shared-memory files.
+    const quick = await load(file, true);
+    expect(quick.error).toBeUndefined();
+    expect(quick.adapter.readerThreadChunks).toBeGreaterThan(0);
+    await quick.store.stop();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    expect(fs.existsSync(`${file}-shm`)).toBe(false);
+
     const threaded = await load(file, true);
     expect(threaded.error).toBeUndefined();
     expect(threaded.adapter.readerThreadChunks).toBeGreaterThan(0);
@@ -124,6 +133,7 @@ describe('SQLite restore with a reader thread', () => {
     expect(e.message).toContain(String(late));
     expect(threaded.store.hasBucket('people')).toBe(false);
     await threaded.store.stop();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
 
     const main = await load(file, false);
     expect((main.error as Error).message).toBe(e.message);
