@@ -689,13 +689,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (this.#checkpointer === undefined || this.#backups > 0) return;
     if (unitRows(unit) <= DIRECT_MAX_ROWS && ++this.#smallCommits < WAL_STAT_EVERY) return;
     this.#smallCommits = 0;
-    let wal = 0;
-    try {
-      wal = fs.statSync(`${this.path}-wal`).size;
-    } catch {
-      /* no WAL yet */
-    }
-    this.#afterCommit(wal, true);
+    this.#afterCommit(this.walBytes(), true);
   }
 
   /** The writer thread for this unit (started on first use), or undefined to commit here. */
