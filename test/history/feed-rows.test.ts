@@ -1,0 +1,204 @@
+// SQLite's packed change feed rows in the compact layout (schema version
+// 5): every entry comes back as written whatever changes between entries
+// (seq gaps, time, bucket, actor, op, any key), rows stay short of SQLite's
+// overflow pages, rows in the version 4 layout (an entry list) are still
+// read after the upgrade and mix with new ones, and a damaged row is a
+// StorageCorruptError.
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SQLiteAdapter, StorageCorruptError, Store } from '../../src/index.js';
+import type { FeedWrite } from '../../src/persistence/index.js';
+import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
+import { tempDir } from './helpers.js';
+
+const quiet = { onError: () => {}, durability: 'strict' as const };
+
+/** A store's feed entries, written as one unit each per batch, straight through the adapter. */
+function writeFeed(file: string, batches: FeedWrite[][]): void {
+  const a = new SQLiteAdapter(file);
+  a.open('f', quiet);
+  for (const feed of batches)
+    a.commit('f', { buckets: [], records: [], lastSeq: feed.at(-1)!.seq, feed }) as void;
+  a.close();
+}
+
+function readFeed(file: string, since: number, limit: number): FeedWrite[] {
+  const a = new SQLiteAdapter(file, { readOnly: true });
+  try {
+    a.open('f', quiet);
+    return a.readChanges('f', since, limit);
+  } finally {
+    a.close();
+  }
+}
+
+const query = (file: string, sql: string): unknown => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare(sql).pluck().get();
+  } finally {
+    db.close();
+  }
+};
+
+const keyArb = fc.oneof(
+  fc.integer({ min: -1e6, max: 1e12 }),
+  fc.string({ maxLength: 40 }),
+  fc.uuid(),
+  fc.tuple(fc.string({ maxLength: 5 }), fc.integer()),
+);
+
+/** Feed entries in seq order, as a store makes them (seqs rise, with gaps; time may even go back). */
+const feedArb = fc
+  .array(
+    fc.record({
+      step: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 1e9 })),
+      bucket: fc.oneof(fc.constant('items'), fc.string({ minLength: 1, maxLength: 8 })),
+      key: keyArb,
+      op: fc.constantFrom('insert' as const, 'update' as const, 'delete' as const),
+      version: fc.integer({ min: 1, max: 2 ** 40 }),
+      atStep: fc.oneof(fc.constant(0), fc.integer({ min: -5_000, max: 5_000 })),
+      actor: fc.oneof(fc.constant(null), fc.constant('bench'), fc.string({ maxLength: 12 })),
+    }),
+    { minLength: 1, maxLength: 120 },
+  )
+  .map((entries) => {
+    let seq = 0;
+    let at = 1_764_000_000_000;
+    return entries.map(
+      (e): FeedWrite => ({
+        seq: (seq += e.step),
+        bucket: e.bucket,
+        key: JSON.stringify(e.key),
+        op: e.op,
+        version: e.version,
+        at: (at += e.atStep),
+        actor: e.actor,
+      }),
+    );
+  });
+
+describe('SQLite change feed rows (compact layout)', () => {
+  it('every entry of a commit comes back as written, from any point, with any limit', () => {
+    fc.assert(
+      fc.property(feedArb, fc.nat(), fc.integer({ min: 1, max: 200 }), (feed, cut, limit) => {
+        const file = path.join(tempDir('quire-feed-rows-'), 'f.db');
+        // Two commits: a store writes a unit's entries together, then the next unit's.
+        const half = cut % (feed.length + 1);
+        writeFeed(
+          file,
+          [feed.slice(0, half), feed.slice(half)].filter((b) => b.length > 0),
+        );
+        expect(readFeed(file, 0, 10_000)).toEqual(feed);
+        const since = feed[cut % feed.length]!.seq;
+        expect(readFeed(file, since, limit)).toEqual(feed.filter((f) => f.seq > since).slice(0, limit));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a strict commit of 32 changes with uuid keys writes rows that stay in their B-tree pages (no overflow page)', async () => {
+    const file = path.join(tempDir('quire-feed-rows-'), 'u.db');
+    const s = await Store.start({
+      name: 'f',
+      persistence: { adapter: new SQLiteAdapter(file), durability: 'strict' },
+    });
+    const b = await s.defineBucket('users', {
+      key: 'id',
+      schema: { id: { type: 'string' }, n: { type: 'number' } },
+    });
+    const ids = Array.from({ length: 32 }, (_, i) => `${crypto.randomUUID()}-${i}`);
+    await Promise.all(ids.map((id) => b.insert({ id, n: 0 }, { actor: 'someone@example.com' })));
+    await Promise.all(ids.map((id, i) => b.update(id, { n: i }, { actor: 'someone@example.com' })));
+    await s.stop();
+    // more than one row per commit (they were cut), none with an overflow page
+    expect(query(file, 'SELECT count(*) FROM quire_feed WHERE packed IS NOT NULL')).toBeGreaterThan(2);
+    expect(
+      query(file, "SELECT count(*) FROM dbstat WHERE name = 'quire_feed' AND pagetype = 'overflow'"),
+    ).toBe(0);
+    const s2 = await Store.start({ name: 'f', persistence: { adapter: new SQLiteAdapter(file) } });
+    const changes = await s2.changes({ limit: 1000 });
+    expect(changes.map((c) => c.seq)).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
+    expect(changes.slice(32).map((c) => c.key)).toEqual(ids);
+    expect(changes.every((c) => c.actor === 'someone@example.com')).toBe(true);
+    await s2.stop();
+  });
+
+  it('rows of the version 4 layout are read after the upgrade and mix with new rows', async () => {
+    const file = path.join(tempDir('quire-feed-rows-'), 'v4.db');
+    const old: FeedWrite[] = [
+      { seq: 1, bucket: 'items', key: '1', op: 'insert', version: 1, at: 1000, actor: 'a' },
+      { seq: 2, bucket: 'items', key: '"k"', op: 'update', version: 2, at: 1001, actor: null },
+      { seq: 4, bucket: 'other', key: '[1,"x"]', op: 'delete', version: 3, at: 1002, actor: 'b"c' },
+    ];
+    writeFeed(file, [old.slice(0, 1)]);
+    // What Quire wrote with schema version 4: one packed row holding an entry list.
+    const raw = new Database(file);
+    const v4 = JSON.stringify(
+      old.slice(1).map((f) => [f.seq, f.bucket, JSON.parse(f.key), f.op, f.version, f.at, f.actor]),
+    );
+    raw
+      .prepare(
+        "INSERT INTO quire_feed (store, seq, bucket, key, op, version, at, actor, packed) VALUES ('f', 4, 'other', '[1,\"x\"]', 'delete', 3, 1002, 'b\"c', ?)",
+      )
+      .run(v4);
+    raw.exec("UPDATE quire_meta SET value = '4' WHERE key = 'schema_version'");
+    raw.close();
+    const ro = new SQLiteAdapter(file, { readOnly: true });
+    expect(() => ro.open('f', quiet)).toThrow(/schema version 4; open it once for writing/);
+
+    const newer: FeedWrite[] = [
+      { seq: 5, bucket: 'items', key: '2', op: 'insert', version: 1, at: 2000, actor: 'n' },
+      { seq: 6, bucket: 'items', key: '3', op: 'insert', version: 1, at: 2000, actor: 'n' },
+    ];
+    writeFeed(file, [newer]);
+    expect(query(file, "SELECT value FROM quire_meta WHERE key = 'schema_version'")).toBe(
+      String(SQLITE_SCHEMA_VERSION),
+    );
+    expect(query(file, 'SELECT packed FROM quire_feed WHERE seq = 4')).toBe(v4);
+    expect(readFeed(file, 0, 100)).toEqual([...old, ...newer]);
+    expect(readFeed(file, 2, 2)).toEqual([old[2], newer[0]]);
+    const a = new SQLiteAdapter(file, { readOnly: true });
+    expect(a.dumpLog('f').feed).toEqual([...old, ...newer]);
+    a.close();
+  });
+
+  it('a row whose entries were changed or cut is a StorageCorruptError naming it; records still load', async () => {
+    const feed: FeedWrite[] = Array.from({ length: 5 }, (_, i) => ({
+      seq: i + 1,
+      bucket: 'items',
+      key: String(i),
+      op: 'update',
+      version: i + 1,
+      at: 1000,
+      actor: null,
+    }));
+    for (const damage of [
+      // still a list, but an entry short
+      "UPDATE quire_feed SET packed = replace(packed, ',0,4,5]', ',0,4]') WHERE packed LIKE '%,0,4,5]'",
+      // an entry's seq step changed: the entries no longer end at the row's seq
+      "UPDATE quire_feed SET packed = replace(packed, ',0,4,5]', ',4,4,5,2]') WHERE packed LIKE '%,0,4,5]'",
+      // not a layout this Quire knows
+      "UPDATE quire_feed SET packed = '[9,1,2]'",
+      // cut
+      'UPDATE quire_feed SET packed = substr(packed, 1, 12)',
+    ]) {
+      const file = path.join(tempDir('quire-feed-rows-'), 'bad.db');
+      writeFeed(file, [feed]);
+      const raw = new Database(file);
+      expect(raw.prepare(damage).run().changes).toBe(1);
+      raw.close();
+      const err = (() => {
+        try {
+          readFeed(file, 0, 100);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, damage).toBeInstanceOf(StorageCorruptError);
+      expect((err as Error).message).toMatch(/change feed at seq 5 .* is damaged/);
+    }
+  });
+});
