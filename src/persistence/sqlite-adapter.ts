@@ -1180,6 +1180,10 @@ function storedNothing(file: string): boolean {
 
 const betterSqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
 
+/** Passes the checkpointer runs at most per request; it stops after one that copied at most CATCH_UP_FRAMES. */
+const CHECKPOINT_PASSES = 3;
+const CATCH_UP_FRAMES = 32;
+
 /** How long close() waits for a running worker checkpoint (ms). */
 const CLOSE_WAIT_MS = 10_000;
 
@@ -1198,7 +1202,16 @@ function startCheckpointer(file: string, state: Int32Array): Worker | undefined 
       try {
         db = new Database(workerData.file, { fileMustExist: true });
         db.pragma('busy_timeout = 1000');
-        db.pragma('wal_checkpoint(PASSIVE)');
+        // Passes again while many frames were committed during the last one (each pass is shorter):
+        // the writer's catch-up after this then copies and syncs a few frames, not hundreds.
+        let copied = 0;
+        for (let pass = 0; pass < ${CHECKPOINT_PASSES}; pass++) {
+          const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
+          // r.log: the frames in the WAL as this pass began; those past \`copied\` came during the last pass.
+          const arrived = r.log - copied;
+          copied = r.log;
+          if (r.busy !== 0 || r.checkpointed < r.log || (pass > 0 && arrived <= ${CATCH_UP_FRAMES})) break;
+        }
       } catch {}
       try { db?.close(); } catch {}
       Atomics.store(state, 0, 0);
