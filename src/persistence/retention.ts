@@ -53,13 +53,18 @@ export class LogRetention {
       feedPruneTo = seq - limit;
       this.#feedPrunedTo = feedPruneTo;
     }
-    return {
-      ...unit,
+    // Field by field, every field of CommitUnit (the type says when one is missing): `{...unit,
+    // history, …}` takes V8's slow path, 2–6 µs a call on Node 20, against ~0.1 µs.
+    const out: { [K in keyof Required<CommitUnit>]: CommitUnit[K] } = {
+      buckets: unit.buckets,
+      records: unit.records,
+      lastSeq: unit.lastSeq,
       history: history.length > 0 ? history : undefined,
       retention,
       feed: feed.length > 0 ? feed : undefined,
       feedPruneTo,
     };
+    return out;
   }
 }
 
