@@ -16,11 +16,10 @@
 // when it is not 1, the `at` step when not 0, the bucket, the actor, as
 // `code`'s bits say. A commit of 32 updates by one actor is then ~10 bytes
 // an entry (version 4 spent ~55: `[seq, bucket, key, op, version, at,
-// actor]`), and rows are cut at FEED_ROW_CHARS, so a row stays in its
-// B-tree page (quire_feed is WITHOUT ROWID: a row past ~1,000 bytes spills
-// to an overflow page, and its copies in interior pages too) and a strict
-// commit dirties a fraction of a feed page instead of ~5 pages.
-import type Database from 'better-sqlite3';
+// actor]`), and rows are cut at FEED_ROW_CHARS, well inside a page: a strict
+// commit appends a few hundred bytes to the last page of quire_feed instead
+// of a row of ~2 KB with an overflow page (which version 4's WITHOUT ROWID
+// table also copied into its interior pages).
 import { StorageCorruptError } from './errors.js';
 import type { CommitUnit, FeedWrite, HistoryWrite } from './types.js';
 
@@ -208,17 +207,16 @@ export function unpackHistory(file: string, bucket: string, r: StoredHistoryRow)
   return out;
 }
 
-/** Feed rows with `seq > since`, oldest first, packed rows unpacked (`read` selects store, seq > since by seq). */
+/** Feed entries with `seq > since` of stored rows (in seq order), oldest first, packed rows unpacked. */
 export function readFeedRows(
   file: string,
-  read: Database.Statement,
-  store: string,
+  rows: Iterable<FeedWrite & { packed: string | null }>,
   since: number,
   limit: number,
 ): FeedWrite[] {
   const out: FeedWrite[] = [];
   if (!(limit > 0)) return out;
-  for (const r of read.iterate(store, since) as IterableIterator<FeedWrite & { packed: string | null }>) {
+  for (const r of rows) {
     if (r.packed === null) {
       const { packed: _, ...row } = r;
       out.push(row);

@@ -53,6 +53,19 @@ export class MultiRowInsert {
   add(...values: unknown[]): void {
     const p = this.#params;
     for (let i = 0; i < values.length; i++) p.push(values[i]);
+    this.#runFull();
+  }
+
+  /** A row of `first`, `second`, then `count` values of `values` from `at`. */
+  addAfter(first: unknown, second: unknown, values: readonly unknown[], at: number, count: number): void {
+    const p = this.#params;
+    p.push(first, second);
+    for (let i = at; i < at + count; i++) p.push(values[i]);
+    this.#runFull();
+  }
+
+  #runFull(): void {
+    const p = this.#params;
     if (p.length === MultiRowInsert.ROWS * this.#width) {
       this.#many ??= this.#db.prepare(this.#sql(MultiRowInsert.ROWS));
       this.#many.run(p);
@@ -95,6 +108,8 @@ export class UnitWriter {
   readonly #commit: Database.Statement;
   readonly #rollback: Database.Statement;
   #ids = new Map<string, number>();
+  /** Each store's first feed row id (its slot past the seq bits: sqlite-adapter.ts). */
+  #feedBase = new Map<string, bigint>();
   #synchronous = '';
   readonly #st: {
     setStore: Database.Statement;
@@ -111,6 +126,8 @@ export class UnitWriter {
     keepAge: Database.Statement;
     dropHistory: Database.Statement;
     pruneFeed: Database.Statement;
+    feedSlot: Database.Statement;
+    newFeedSlot: Database.Statement;
     insertRows: MultiRowInsert;
     upsertRows: MultiRowInsert;
     historyRows: MultiRowInsert;
@@ -151,7 +168,14 @@ export class UnitWriter {
       keepKeyAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND key = ? AND at < ?'),
       keepAge: db.prepare('DELETE FROM quire_history WHERE bucket_id = ? AND at < ?'),
       dropHistory: db.prepare('DELETE FROM quire_history WHERE bucket_id = ?'),
-      pruneFeed: db.prepare('DELETE FROM quire_feed WHERE store = ? AND seq <= ?'),
+      pruneFeed: db.prepare('DELETE FROM quire_feed WHERE id > ? AND id <= ?'),
+      feedSlot: db.prepare('SELECT feed_slot FROM quire_stores WHERE name = ?').pluck(),
+      // The next free slot; a store without a row gets one (last_seq 0: its seq is in its feed rows).
+      newFeedSlot: db.prepare(
+        `INSERT INTO quire_stores (name, last_seq, feed_slot)
+         VALUES (?, 0, (SELECT coalesce(max(feed_slot), 0) + 1 FROM quire_stores))
+         ON CONFLICT (name) DO UPDATE SET feed_slot = excluded.feed_slot`,
+      ),
       insertRows: new MultiRowInsert(
         db,
         'INSERT OR REPLACE INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES',
@@ -177,13 +201,13 @@ export class UnitWriter {
       ),
       feedRows: new MultiRowInsert(
         db,
-        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor) VALUES',
-        8,
+        'INSERT OR REPLACE INTO quire_feed (id, store, seq, bucket, key, op, version, at, actor) VALUES',
+        9,
       ),
       packedFeedRows: new MultiRowInsert(
         db,
-        'INSERT OR REPLACE INTO quire_feed (store, seq, bucket, key, op, version, at, actor, packed) VALUES',
-        9,
+        'INSERT OR REPLACE INTO quire_feed (id, store, seq, bucket, key, op, version, at, actor, packed) VALUES',
+        10,
       ),
     };
   }
@@ -221,8 +245,9 @@ export class UnitWriter {
         throw e;
       }
     } catch (e) {
-      // Cached ids may name rows the rollback removed.
+      // Cached ids (and feed slots) may name rows the rollback removed.
       this.#ids = new Map();
+      this.#feedBase = new Map();
       throw e;
     }
     return { seqInFeed };
@@ -277,22 +302,27 @@ export class UnitWriter {
     updates.end();
     if (unit.history.length > 0) this.#writeHistory(store, unit);
     const f = unit.feed.plain;
-    if (f.length > 0) {
-      const rows = st.feedRows.start();
-      // seq, bucket, key, op, version, at, actor
-      for (let i = 0; i < f.length; i += 7)
-        rows.add(store, f[i], f[i + 1], f[i + 2], f[i + 3], f[i + 4], f[i + 5], f[i + 6]);
-      rows.end();
-    }
     const fp = unit.feed.packed;
-    if (fp.length > 0) {
-      const rows = st.packedFeedRows.start();
-      // the same, then the packed entries
-      for (let i = 0; i < fp.length; i += 8)
-        rows.add(store, fp[i], fp[i + 1], fp[i + 2], fp[i + 3], fp[i + 4], fp[i + 5], fp[i + 6], fp[i + 7]);
-      rows.end();
+    if (f.length > 0 || fp.length > 0) {
+      // A row's id is its store's slot, then its seq in the low 47 bits (sqlite-adapter.ts).
+      if (unit.feedLastSeq >= 2 ** 47) throw new Error(`change feed seq ${unit.feedLastSeq} is past 2^47`);
+      const base = this.#feedBaseOf(store);
+      // plain rows: seq, bucket, key, op, version, at, actor; packed rows: the same, then packed
+      for (const [rows, values, width] of [
+        [st.feedRows, f, 7],
+        [st.packedFeedRows, fp, 8],
+      ] as const) {
+        if (values.length === 0) continue;
+        rows.start();
+        for (let i = 0; i < values.length; i += width)
+          rows.addAfter(base + BigInt(values[i] as number), store, values, i, width);
+        rows.end();
+      }
     }
-    if (unit.feedPruneTo !== undefined && unit.feedPruneTo > 0) st.pruneFeed.run(store, unit.feedPruneTo);
+    if (unit.feedPruneTo !== undefined && unit.feedPruneTo >= 1) {
+      const base = this.#feedBaseOf(store);
+      st.pruneFeed.run(base, base + BigInt(Math.min(Math.floor(unit.feedPruneTo), 2 ** 47 - 1)));
+    }
     // A feed row with the unit's last seq records it already (the feed is pruned from the oldest
     // end only, and open() reads the larger of the two): one page less per commit.
     if (unit.feedLastSeq !== unit.lastSeq) {
@@ -300,6 +330,20 @@ export class UnitWriter {
       return false;
     }
     return true;
+  }
+
+  /** The store's first feed row id, its slot given out on its first feed row. */
+  #feedBaseOf(store: string): bigint {
+    let base = this.#feedBase.get(store);
+    if (base !== undefined) return base;
+    let slot = this.#st.feedSlot.get(store) as number | null | undefined;
+    if (slot === undefined || slot === null) {
+      this.#st.newFeedSlot.run(store);
+      slot = this.#st.feedSlot.get(store) as number;
+    }
+    base = BigInt(slot) << 47n;
+    this.#feedBase.set(store, base);
+    return base;
   }
 
   #writeHistory(store: string, unit: PackedUnit): void {

@@ -1,14 +1,15 @@
-// SQLite's packed change feed rows in the compact layout (schema version
-// 5): every entry comes back as written whatever changes between entries
-// (seq gaps, time, bucket, actor, op, any key), rows stay short of SQLite's
-// overflow pages, rows in the version 4 layout (an entry list) are still
-// read after the upgrade and mix with new ones, and a damaged row is a
+// SQLite's change feed in schema version 5: packed rows in the compact
+// layout, in a rowid table where a store's rows are one id range. Every
+// entry comes back as written whatever changes between entries (seq gaps,
+// time, bucket, actor, op, any key); rows stay short of overflow pages;
+// stores sharing a file keep apart feeds; a version 4 file (WITHOUT ROWID
+// table, entry-list rows) upgrades and reads; damage is a
 // StorageCorruptError.
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SQLiteAdapter, StorageCorruptError, Store } from '../../src/index.js';
+import { SQLiteAdapter, StorageCorruptError, StorageError, Store } from '../../src/index.js';
 import type { FeedWrite } from '../../src/persistence/index.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
 import { tempDir } from './helpers.js';
@@ -24,11 +25,11 @@ function writeFeed(file: string, batches: FeedWrite[][]): void {
   a.close();
 }
 
-function readFeed(file: string, since: number, limit: number): FeedWrite[] {
+function readFeed(file: string, since: number, limit: number, store = 'f'): FeedWrite[] {
   const a = new SQLiteAdapter(file, { readOnly: true });
   try {
-    a.open('f', quiet);
-    return a.readChanges('f', since, limit);
+    a.open(store, quiet);
+    return a.readChanges(store, since, limit);
   } finally {
     a.close();
   }
@@ -95,7 +96,7 @@ describe('SQLite change feed rows (compact layout)', () => {
         const since = feed[cut % feed.length]!.seq;
         expect(readFeed(file, since, limit)).toEqual(feed.filter((f) => f.seq > since).slice(0, limit));
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 
@@ -126,7 +127,7 @@ describe('SQLite change feed rows (compact layout)', () => {
     await s2.stop();
   });
 
-  it('rows of the version 4 layout are read after the upgrade and mix with new rows', async () => {
+  it('a version 4 file (WITHOUT ROWID feed, entry-list rows, stores sharing it) upgrades: every store reads its feed and seq, new rows mix in', async () => {
     const file = path.join(tempDir('quire-feed-rows-'), 'v4.db');
     const old: FeedWrite[] = [
       { seq: 1, bucket: 'items', key: '1', op: 'insert', version: 1, at: 1000, actor: 'a' },
@@ -134,8 +135,21 @@ describe('SQLite change feed rows (compact layout)', () => {
       { seq: 4, bucket: 'other', key: '[1,"x"]', op: 'delete', version: 3, at: 1002, actor: 'b"c' },
     ];
     writeFeed(file, [old.slice(0, 1)]);
-    // What Quire wrote with schema version 4: one packed row holding an entry list.
+    // What Quire wrote with schema version 4: quire_feed WITHOUT ROWID keyed (store, seq), a packed
+    // row holding an entry list; store 'g' shares the file, its seq only in its feed rows.
     const raw = new Database(file);
+    raw.exec(`
+      CREATE TABLE quire_feed_v4 (store TEXT NOT NULL, seq INTEGER NOT NULL, bucket TEXT NOT NULL,
+        key TEXT NOT NULL, op TEXT NOT NULL, version INTEGER NOT NULL, at INTEGER NOT NULL, actor TEXT,
+        packed TEXT, PRIMARY KEY (store, seq)) WITHOUT ROWID;
+      INSERT INTO quire_feed_v4 SELECT store, seq, bucket, key, op, version, at, actor, packed FROM quire_feed;
+      DROP TABLE quire_feed;
+      ALTER TABLE quire_feed_v4 RENAME TO quire_feed;
+      ALTER TABLE quire_stores DROP COLUMN feed_slot;
+      INSERT INTO quire_feed VALUES ('g', 7, 'gb', '7', 'insert', 1, 5, NULL, NULL);
+      INSERT INTO quire_feed VALUES ('g', 9, 'gb', '9', 'insert', 1, 6, 'z', NULL);
+      UPDATE quire_meta SET value = '4' WHERE key = 'schema_version';
+    `);
     const v4 = JSON.stringify(
       old.slice(1).map((f) => [f.seq, f.bucket, JSON.parse(f.key), f.op, f.version, f.at, f.actor]),
     );
@@ -144,7 +158,6 @@ describe('SQLite change feed rows (compact layout)', () => {
         "INSERT INTO quire_feed (store, seq, bucket, key, op, version, at, actor, packed) VALUES ('f', 4, 'other', '[1,\"x\"]', 'delete', 3, 1002, 'b\"c', ?)",
       )
       .run(v4);
-    raw.exec("UPDATE quire_meta SET value = '4' WHERE key = 'schema_version'");
     raw.close();
     const ro = new SQLiteAdapter(file, { readOnly: true });
     expect(() => ro.open('f', quiet)).toThrow(/schema version 4; open it once for writing/);
@@ -158,11 +171,83 @@ describe('SQLite change feed rows (compact layout)', () => {
       String(SQLITE_SCHEMA_VERSION),
     );
     expect(query(file, 'SELECT packed FROM quire_feed WHERE seq = 4')).toBe(v4);
+    expect(query(file, 'SELECT count(DISTINCT feed_slot) FROM quire_stores')).toBe(2);
     expect(readFeed(file, 0, 100)).toEqual([...old, ...newer]);
     expect(readFeed(file, 2, 2)).toEqual([old[2], newer[0]]);
+    expect(readFeed(file, 0, 100, 'g')).toEqual([
+      { seq: 7, bucket: 'gb', key: '7', op: 'insert', version: 1, at: 5, actor: null },
+      { seq: 9, bucket: 'gb', key: '9', op: 'insert', version: 1, at: 6, actor: 'z' },
+    ]);
     const a = new SQLiteAdapter(file, { readOnly: true });
+    expect(a.open('g', quiet).lastSeq).toBe(9);
+    expect(a.open('f', quiet).lastSeq).toBe(6);
     expect(a.dumpLog('f').feed).toEqual([...old, ...newer]);
     a.close();
+  });
+
+  it('stores sharing a file keep their feeds apart: each reads, prunes and restarts with its own', async () => {
+    const file = path.join(tempDir('quire-feed-rows-'), 'two.db');
+    // One adapter (one connection) serves both stores.
+    let adapter = new SQLiteAdapter(file);
+    const start = (name: string) =>
+      Store.start({
+        name,
+        changeFeed: { maxEntries: 100 },
+        persistence: { adapter, durability: 'strict' },
+      });
+    const def = { key: 'id', schema: { id: { type: 'number' }, n: { type: 'number' } } } as const;
+    const [x, y] = [await start('x'), await start('y')];
+    const [bx, by] = [await x.defineBucket('b', def), await y.defineBucket('b', def)];
+    for (let i = 0; i < 300; i++) {
+      await bx.insert({ id: i, n: 0 }, { actor: 'x' });
+      if (i % 3 === 0) await by.insert({ id: i, n: 1 }, { actor: 'y' });
+    }
+    await x.stop();
+    await y.stop();
+    expect(
+      query(file, 'SELECT count(DISTINCT feed_slot) FROM quire_stores WHERE feed_slot IS NOT NULL'),
+    ).toBe(2);
+    // x's old entries were pruned (the feed keeps its last 100 and prunes in steps), y's were not
+    expect(query(file, "SELECT min(seq) FROM quire_feed WHERE store = 'x'")).toBeGreaterThan(100);
+    expect(query(file, "SELECT min(seq) FROM quire_feed WHERE store = 'y'")).toBe(1);
+    adapter = new SQLiteAdapter(file);
+    const [x2, y2] = [await start('x'), await start('y')];
+    const cx = await x2.changes({ limit: 1000 });
+    const cy = await y2.changes({ limit: 1000 });
+    expect(cx.map((c) => c.key)).toEqual(Array.from({ length: 100 }, (_, i) => 200 + i));
+    expect(cx.every((c) => c.actor === 'x')).toBe(true);
+    expect(cy.map((c) => c.key)).toEqual(Array.from({ length: 100 }, (_, i) => i * 3));
+    expect(cy.every((c) => c.actor === 'y')).toBe(true);
+    await (await x2.defineBucket('b', def)).insert({ id: 1000, n: 0 });
+    expect((await x2.changes({ since: 300 })).map((c) => [c.seq, c.key])).toEqual([[301, 1000]]);
+    await x2.stop();
+    await y2.stop();
+  });
+
+  it('a feed seq past 2^47 (the id range of a store) is a StorageError that commits nothing', () => {
+    const file = path.join(tempDir('quire-feed-rows-'), 'big.db');
+    const entry = (seq: number): FeedWrite => ({
+      seq,
+      bucket: 'items',
+      key: '1',
+      op: 'update',
+      version: 1,
+      at: 1,
+      actor: null,
+    });
+    writeFeed(file, [[entry(2 ** 47 - 1)]]);
+    const a = new SQLiteAdapter(file);
+    a.open('f', quiet);
+    expect(() =>
+      a.commit('f', {
+        buckets: [],
+        records: [],
+        lastSeq: 2 ** 47,
+        feed: [entry(2 ** 47)],
+      }),
+    ).toThrow(StorageError);
+    a.close();
+    expect(readFeed(file, 0, 10).map((f) => f.seq)).toEqual([2 ** 47 - 1]);
   });
 
   it('a row whose entries were changed or cut is a StorageCorruptError naming it; records still load', async () => {
