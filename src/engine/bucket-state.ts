@@ -47,6 +47,13 @@ export class BucketState {
    * (StoreCore.insertLone / updateLone apply).
    */
   readonly writesAlone: boolean;
+  /**
+   * Every record here was written by this bucket's validator (insert,
+   * update), so each passes it: an update then checks only what it changes
+   * (SchemaValidator.prepareUpdate). Cleared by anything that puts records
+   * here without it: loading stored records, changes from other instances.
+   */
+  recordsValid = true;
   /** Set while stored records are still loading; operations wait for it. */
   loading: Promise<void> | undefined;
   #keyOrder: KeyId[] | undefined;
@@ -177,6 +184,7 @@ export class BucketState {
    * changing anything if the records break a key or unique index.
    */
   load(records: Iterable<StoreRecord>, bucketLabel = this.name): void {
+    this.recordsValid = false;
     if (this.records.size === 0) {
       this.loadBulk([Array.isArray(records) ? (records as StoreRecord[]) : [...records]], bucketLabel);
       return;
@@ -194,6 +202,7 @@ export class BucketState {
    * DuplicateKeyError/UniqueConstraintError thrown.
    */
   loadBulk(chunks: Iterable<readonly StoreRecord[]>, bucketLabel = this.name): void {
+    this.recordsValid = false;
     const recs = this.records;
     const recordChunks: (readonly StoreRecord[])[] = [];
     const keyChunks: KeyId[][] = [];

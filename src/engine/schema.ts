@@ -55,6 +55,12 @@ export class SchemaValidator {
   readonly #keyFields: readonly string[];
   readonly #protectedOnUpdate: readonly string[];
   readonly #recordValidate: ((record: Rec) => string[] | undefined) | undefined;
+  /**
+   * Per field: its rules judge the value alone (no custom validator, which
+   * is handed the whole record; no nested rules), so a value that passed
+   * once passes again.
+   */
+  readonly #valueOnly: boolean[];
   /** Fields with `generated: 'autoincrement'`. */
   readonly autoincrementFields: readonly string[];
   /**
@@ -80,6 +86,9 @@ export class SchemaValidator {
     this.#keyFields = keyFields;
     this.#protectedOnUpdate = [...META_FIELDS, ...keyFields, ...this.#generated.map((f) => f.name)];
     this.#recordValidate = recordValidate;
+    this.#valueOnly = this.#fields.map(
+      (f) => f.validate === undefined && f.properties === undefined && f.items === undefined,
+    );
     this.autoincrementFields = this.#generated
       .filter((f) => f.def.generated === 'autoincrement')
       .map((f) => f.name);
@@ -138,8 +147,20 @@ export class SchemaValidator {
     return record;
   }
 
-  /** Merge changes (minus key, generated and meta fields), bump version, validate. */
-  prepareUpdate(existing: Rec, changes: Rec, now: number, maxDepth = DEFAULT_MAX_NESTING_DEPTH): Rec {
+  /**
+   * Merge changes (minus key, generated and meta fields), bump version,
+   * validate. `existingValid`: `existing` passed this validator (the
+   * bucket's records all did, see BucketState.recordsValid), so fields it
+   * leaves as they were need no second look (reading them would touch
+   * memory the update does not otherwise need).
+   */
+  prepareUpdate(
+    existing: Rec,
+    changes: Rec,
+    now: number,
+    maxDepth = DEFAULT_MAX_NESTING_DEPTH,
+    existingValid = false,
+  ): Rec {
     if (Object.hasOwn(changes, '__proto__')) this.#protoKey();
     // Copied into this bucket's record shape (as prepareInsert does), so
     // updated records keep the hidden class of inserted ones: a spread copy
@@ -153,8 +174,30 @@ export class SchemaValidator {
     merged._version = (existing._version as number) + 1;
     merged._updatedAt = now;
     // The stored part was checked when it was written: only the changes need the storable walk.
-    this.#check(merged, changes, maxDepth);
+    if (existingValid && this.#recordValidate === undefined)
+      this.#checkChanged(merged, existing, changes, maxDepth);
+    else this.#check(merged, changes, maxDepth);
     return merged;
+  }
+
+  /**
+   * #check of an update of a valid record: the fields whose value changed
+   * (and those not judged by their value alone) pass, and the changes can be
+   * stored; any doubt is settled by #check itself, so errors are the same.
+   */
+  #checkChanged(record: Rec, existing: Rec, changes: Rec, maxDepth: number): void {
+    const fields = this.#fields;
+    const valueOnly = this.#valueOnly;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = record[f.name];
+      if (v === existing[f.name] && valueOnly[i]) continue;
+      if (v === undefined || v === null ? f.required : !fieldPasses(f, v)) {
+        this.#check(record, changes, maxDepth);
+        return;
+      }
+    }
+    if (findUnstorable(changes, maxDepth) !== undefined) this.#check(record, changes, maxDepth);
   }
 
   #protoKey(): never {
@@ -259,7 +302,7 @@ function recordShapeFor(fields: readonly CompiledField[]): RecordShape {
   const key = JSON.stringify(fields.map((f) => f.name));
   let shape = recordShapes.get(key);
   if (shape === undefined) {
-    const Record = function BucketRecord() {} as unknown as new () => Rec;
+    const Record = function bucketRecord() {} as unknown as new () => Rec;
     Record.prototype = Object.prototype;
     shape = { Record, anchor: undefined, fields };
     recordShapes.set(key, shape);
