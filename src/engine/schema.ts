@@ -297,6 +297,11 @@ interface RecordShape {
 }
 
 const recordShapes = new Map<string, RecordShape>();
+/**
+ * Shapes kept for the life of the process (each holds one record copy): a
+ * program making ever new schemas gets unshared ones past this many.
+ */
+const MAX_SHARED_SHAPES = 256;
 
 function recordShapeFor(fields: readonly CompiledField[]): RecordShape {
   const key = JSON.stringify(fields.map((f) => f.name));
@@ -305,7 +310,7 @@ function recordShapeFor(fields: readonly CompiledField[]): RecordShape {
     const Record = function bucketRecord() {} as unknown as new () => Rec;
     Record.prototype = Object.prototype;
     shape = { Record, anchor: undefined, fields };
-    recordShapes.set(key, shape);
+    if (recordShapes.size < MAX_SHARED_SHAPES) recordShapes.set(key, shape);
   }
   return shape;
 }
