@@ -184,12 +184,13 @@ export class BucketState {
    * changing anything if the records break a key or unique index.
    */
   load(records: Iterable<StoreRecord>, bucketLabel = this.name): void {
-    this.recordsValid = false;
     if (this.records.size === 0) {
       this.loadBulk([Array.isArray(records) ? (records as StoreRecord[]) : [...records]], bucketLabel);
       return;
     }
-    this.#loadChecked(Array.isArray(records) ? (records as StoreRecord[]) : [...records], bucketLabel);
+    const list = Array.isArray(records) ? (records as StoreRecord[]) : [...records];
+    this.#loadChecked(list, bucketLabel);
+    if (list.length > 0) this.recordsValid = false;
   }
 
   /**
@@ -202,7 +203,6 @@ export class BucketState {
    * DuplicateKeyError/UniqueConstraintError thrown.
    */
   loadBulk(chunks: Iterable<readonly StoreRecord[]>, bucketLabel = this.name): void {
-    this.recordsValid = false;
     const recs = this.records;
     const recordChunks: (readonly StoreRecord[])[] = [];
     const keyChunks: KeyId[][] = [];
@@ -255,6 +255,7 @@ export class BucketState {
         this.expiry?.bulkLoad(keys, list);
       }
       this.#keyOrder = undefined;
+      if (recs.size > 0) this.recordsValid = false;
     } catch (e) {
       this.clear();
       throw e;
@@ -287,6 +288,7 @@ export class BucketState {
     this.records.clear();
     for (const ix of this.indexes) ix.clear();
     this.expiry?.clear();
+    this.recordsValid = true;
     this.#seq = this.#eagerSeq ? new Map() : undefined;
     this.#nextSeq = 0;
     this.#keyOrder = undefined;

@@ -116,4 +116,16 @@ describe('a bucket holding records its validator did not write', () => {
     expect(rejected(() => core.writeSet().update(b, 'b', { age: 3 }, 'b'))).toEqual(['role']);
     expect(core.updateLone(b, 'a', { age: 3 }, 'a').age).toBe(3);
   });
+
+  it('an empty bucket, or nothing loaded, holds no unchecked records', () => {
+    const b = new BucketState(compileDefinition('users', { key: 'id', schema } as never));
+    b.load([]);
+    b.loadBulk([[], []]);
+    expect(b.recordsValid).toBe(true);
+    // Into an empty bucket (the restore path, loadBulk).
+    b.load([{ id: 'b', email: 'x@y.z', role: 'root', _version: 1, _createdAt: 1, _updatedAt: 1 }]);
+    expect(b.recordsValid).toBe(false);
+    b.clear();
+    expect(b.recordsValid).toBe(true);
+  });
 });
