@@ -238,6 +238,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** Restores may read on a worker thread (readerThread). */
   readonly #readerThread: boolean;
   #readerChunks = 0;
+  #readersStarted = 0;
+  /** The reader thread, kept between restores until idle (sqlite-reader.ts). */
+  #reader: RowReaderThread | undefined;
+  #readerIdle: ReturnType<typeof setTimeout> | undefined;
   /** Strict stores' units go to the thread too (writerThread: true). */
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
@@ -295,16 +299,60 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return this.#readerChunks;
   }
 
-  /** A reader thread for one bucket's rows, or undefined when it cannot be started. */
-  #startReader(bucketId: number): RowReaderThread | undefined {
-    try {
-      return new RowReaderThread(
-        { file: this.path, lib: betterSqlitePath, bucketId, chunkRows: LOAD_CHUNK_ROWS },
-        () => this.#readerChunks++,
-      );
-    } catch {
-      return undefined;
+  /** Reader threads started (one serves every restore until it is idle; opening a large file starts it). */
+  get readerThreadsStarted(): number {
+    return this.#readersStarted;
+  }
+
+  /** The reader thread restores use, started (when it can be) if there is none. */
+  #takeReader(): RowReaderThread | undefined {
+    if (this.#reader?.failed) this.#dropReader();
+    if (this.#reader === undefined) {
+      try {
+        this.#reader = new RowReaderThread(
+          { file: this.path, lib: betterSqlitePath, chunkRows: LOAD_CHUNK_ROWS },
+          () => this.#readerChunks++,
+        );
+        this.#readersStarted++;
+      } catch {
+        return undefined;
+      }
     }
+    clearTimeout(this.#readerIdle);
+    return this.#reader;
+  }
+
+  /**
+   * Start the reader thread ahead of the restores when the file may hold a
+   * bucket larger than one chunk, so that it has booted by the time a
+   * restore needs it.
+   */
+  #startReaderEarly(): void {
+    if (!this.#readerThread || this.#reader !== undefined) return;
+    let bytes = 0;
+    try {
+      bytes = fs.statSync(this.path).size + this.walBytes();
+    } catch {
+      return;
+    }
+    if (bytes < READER_EARLY_BYTES) return;
+    this.#takeReader();
+    this.#readerIdleLater();
+  }
+
+  /** End the reader thread once no restore has used it for a while. */
+  #readerIdleLater(): void {
+    clearTimeout(this.#readerIdle);
+    if (this.#reader === undefined) return;
+    this.#readerIdle = setTimeout(() => this.#dropReader(), READER_IDLE_MS);
+    this.#readerIdle.unref();
+  }
+
+  #dropReader(): void {
+    clearTimeout(this.#readerIdle);
+    const reader = this.#reader;
+    this.#reader = undefined;
+    reader?.close();
   }
 
   /** Commits the writer thread has run (the others ran on the main thread). */
@@ -479,6 +527,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   open(store: string, context: AdapterContext): { lastSeq: number } {
     this.#ensure();
+    this.#startReaderEarly();
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
     this.#contexts.set(store, context);
@@ -524,7 +573,25 @@ export class SQLiteAdapter implements IncrementalAdapter {
         { bucket, lost },
       );
     const useReader = this.#readerThread;
-    const startReader = (id: number) => this.#startReader(id);
+    const takeReader = () => this.#takeReader();
+    const readerDone = (reader: RowReaderThread, midBucket: boolean) => {
+      // A bucket left half read (an error, an abandoned iteration) ends the thread; otherwise it serves the next one.
+      if (midBucket) {
+        if (this.#reader === reader) this.#dropReader();
+        else reader.close();
+      } else this.#readerIdleLater();
+    };
+    const readRows = (read: number, after: number, limit: number): Array<[number, string, number | null]> => {
+      try {
+        return scan.all(row.id, after, limit) as Array<[number, string, number | null]>;
+      } catch (e) {
+        throw damaged(
+          `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+          'the rows after the damage',
+          e,
+        );
+      }
+    };
     const chunks = {
       *[Symbol.iterator](): Generator<StoreRecord[]> {
         let read = 0;
@@ -535,6 +602,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
         let reader: RowReaderThread | undefined;
         let readerTried = !useReader;
         let handedOver = false;
+        let finished = false;
+        let indexed: number | undefined;
         try {
           for (;;) {
             let chunk: RowChunk | undefined;
@@ -552,68 +621,79 @@ export class SQLiteAdapter implements IncrementalAdapter {
               if (chunk === undefined) handedOver = false;
             }
             if (chunk === undefined) {
-              let rows: Array<[number, string, number | null]>;
-              try {
-                rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
-              } catch (e) {
-                throw damaged(
-                  `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-                  'the rows after the damage',
-                  e,
-                );
-              }
+              const rows = readRows(read, after, LOAD_CHUNK_ROWS);
               chunk = checkedChunk(rows);
               if (rows.length === LOAD_CHUNK_ROWS && !handedOver) {
                 if (!readerTried) {
                   readerTried = true;
-                  reader = startReader(row.id);
+                  reader = takeReader();
                 }
                 if (reader?.ready) {
-                  reader.go(rows[rows.length - 1]![0]);
+                  reader.go(row.id, rows[rows.length - 1]![0]);
                   handedOver = true;
                 }
               }
             }
-            const { ords, data } = chunk;
-            if (data.length === 0) break;
-            read += data.length;
-            after = ords[data.length - 1]!;
-            let failed: number[] | undefined = chunk.bad === undefined ? undefined : [...chunk.bad];
-            const skip = chunk.bad === undefined ? undefined : new Set(chunk.bad);
-            const records: StoreRecord[] = new Array(data.length);
-            for (let i = 0; i < data.length; i++) {
-              if (skip?.has(i)) continue;
-              try {
-                records[i] = JSON.parse(data[i]!);
-              } catch {
-                (failed ??= []).push(i);
-              }
+            const n = chunk.ords.length;
+            if (n === 0) {
+              indexed = chunk.indexed;
+              break;
             }
-            if (failed !== undefined && failed.length > 0) {
-              // Read on to say exactly what is damaged; nothing more is handed out.
-              badCount += failed.length;
-              bad ??= [];
-              for (const i of failed) {
-                if (bad.length >= 10) break;
-                bad.push(keyOf(ords[i]!));
+            let records: StoreRecord[] | undefined;
+            if (chunk.text !== undefined) {
+              // Every row passed its checksum: one parse of them all, unless one of them is not JSON.
+              try {
+                const all: unknown = JSON.parse(chunk.text);
+                if (Array.isArray(all) && all.length === n) records = all as StoreRecord[];
+              } catch {
+                /* read the same rows here, one by one, to say which is damaged */
               }
-              continue;
+              if (records === undefined) chunk = checkedChunk(readRows(read, after, n));
+            }
+            const { ords } = chunk;
+            read += n;
+            after = ords[n - 1]!;
+            if (records === undefined) {
+              const data = chunk.data!;
+              let failed: number[] | undefined = chunk.bad === undefined ? undefined : [...chunk.bad];
+              const skip = chunk.bad === undefined ? undefined : new Set(chunk.bad);
+              records = new Array(n);
+              for (let i = 0; i < n; i++) {
+                if (skip?.has(i)) continue;
+                try {
+                  records[i] = JSON.parse(data[i]!);
+                } catch {
+                  (failed ??= []).push(i);
+                }
+              }
+              if (failed !== undefined && failed.length > 0) {
+                // Read on to say exactly what is damaged; nothing more is handed out.
+                badCount += failed.length;
+                bad ??= [];
+                for (const i of failed) {
+                  if (bad.length >= 10) break;
+                  bad.push(keyOf(ords[i]!));
+                }
+                continue;
+              }
             }
             if (bad === undefined) yield records;
           }
+          finished = true;
         } finally {
-          reader?.close();
+          if (reader !== undefined) readerDone(reader, handedOver && !finished);
         }
         if (bad !== undefined)
           throw damaged(
             `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
             `${badCount} of ${read} records`,
           );
-        let indexed: number;
-        try {
-          indexed = countRows.get(row.id) as number;
-        } catch (e) {
-          throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+        if (indexed === undefined) {
+          try {
+            indexed = countRows.get(row.id) as number;
+          } catch (e) {
+            throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+          }
         }
         if (indexed !== read)
           throw damaged(
@@ -1062,6 +1142,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
         return;
       }
     }
+    // The reader thread's connection closes before this one, which is then the last.
+    this.#dropReader();
     // The thread finishes what it was sent and closes its connection before this one closes.
     const thread = this.#thread;
     this.#thread = undefined;
@@ -1146,6 +1228,12 @@ function unitRows(unit: CommitUnit): number {
 
 /** Rows a restore reads, checks and parses at a time. */
 const LOAD_CHUNK_ROWS = 4096;
+
+/** A file at least this large (with its WAL) may hold a bucket of more than one chunk: opening it starts the reader thread. */
+const READER_EARLY_BYTES = 1 << 20;
+
+/** The reader thread ends when no restore has used it for this long (ms). */
+const READER_IDLE_MS = 2_000;
 
 /** Rows read on this thread, as a RowChunk with their checksums checked. */
 function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>): RowChunk {
