@@ -249,7 +249,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #smallCommits = 0;
   /** The writer thread's death was reported to onError (with the unit it died with). */
   #threadDeathReported = false;
-  #checkpointer: Worker | undefined;
+  #checkpointer: Checkpointer | undefined;
   /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
   #walHardLimit = 0;
@@ -1270,7 +1270,7 @@ const CLOSE_WAIT_MS = 10_000;
  * open only while it runs. `state[0]` is set to 1 by the requester and back to 0 (with a notify)
  * once the checkpoint is over and its connection closed.
  */
-function startCheckpointer(file: string, state: Int32Array): Worker | undefined {
+function startCheckpointer(file: string, state: Int32Array): Checkpointer | undefined {
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     const Database = require(workerData.lib);
@@ -1288,16 +1288,64 @@ function startCheckpointer(file: string, state: Int32Array): Worker | undefined 
       parentPort.postMessage('done');
     });
   `;
-  try {
-    const w = new Worker(code, {
-      eval: true,
-      workerData: { file: path.resolve(file), lib: betterSqlitePath, state },
-      // Plain CommonJS: no loaders of the main thread (they would only slow its start).
-      execArgv: [],
-    });
-    w.unref();
-    return w;
-  } catch {
-    return undefined;
+  return new Checkpointer(
+    () =>
+      new Worker(code, {
+        eval: true,
+        workerData: { file: path.resolve(file), lib: betterSqlitePath, state },
+        // Plain CommonJS: no loaders of the main thread (they would only slow its start).
+        execArgv: [],
+      }),
+    state,
+  );
+}
+
+/**
+ * The checkpointer's worker, started at the first checkpoint asked of it:
+ * opening a store (and restoring its buckets, which writes nothing) does not
+ * share the CPU with its start. A worker that cannot start is reported as
+ * the worker's 'error'.
+ */
+class Checkpointer {
+  #worker: Worker | undefined;
+  #ended = false;
+  readonly #listeners: Array<['message' | 'error', (value: unknown) => void]> = [];
+
+  constructor(
+    readonly start: () => Worker,
+    readonly state: Int32Array,
+  ) {}
+
+  on(event: 'message' | 'error', listener: (value: unknown) => void): void {
+    this.#listeners.push([event, listener]);
+    this.#worker?.on(event, listener);
+  }
+
+  unref(): void {
+    this.#worker?.unref();
+  }
+
+  postMessage(message: string): void {
+    if (this.#ended) return;
+    if (this.#worker === undefined) {
+      try {
+        this.#worker = this.start();
+      } catch (e) {
+        this.#ended = true;
+        Atomics.store(this.state, 0, 0);
+        Atomics.notify(this.state, 0);
+        for (const [event, listener] of this.#listeners) if (event === 'error') listener(e);
+        return;
+      }
+      for (const [event, listener] of this.#listeners) this.#worker.on(event, listener);
+      // Listening re-refs the worker's port: unref after, so it never keeps a process alive.
+      this.#worker.unref();
+    }
+    this.#worker.postMessage(message);
+  }
+
+  terminate(): void {
+    this.#ended = true;
+    void this.#worker?.terminate();
   }
 }
