@@ -196,8 +196,8 @@ export interface SQLiteAdapterOptions {
   readonly writerThread?: boolean;
   /**
    * Restores of buckets larger than one chunk (4,096 rows) read and checksum their rows on a
-   * worker thread while the main thread parses and indexes (measured on 100,000 records: about a
-   * fifth less work on the main thread). Default true; false reads on the main thread only.
+   * worker thread, started when a file of 1 MiB or more opens, while the main thread parses and
+   * indexes. Default true; false reads on the main thread only.
    */
   readonly readerThread?: boolean;
 }
