@@ -622,7 +622,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
             }
             if (chunk === undefined) {
               const rows = readRows(read, after, LOAD_CHUNK_ROWS);
-              chunk = checkedChunk(rows);
+              chunk = checkedChunk(rows, true);
               if (rows.length === LOAD_CHUNK_ROWS && !handedOver) {
                 if (!readerTried) {
                   readerTried = true;
@@ -648,7 +648,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
               } catch {
                 /* read the same rows here, one by one, to say which is damaged */
               }
-              if (records === undefined) chunk = checkedChunk(readRows(read, after, n));
+              if (records === undefined) chunk = checkedChunk(readRows(read, after, n), false);
             }
             const { ords } = chunk;
             read += n;
@@ -1235,8 +1235,8 @@ const READER_EARLY_BYTES = 1 << 20;
 /** The reader thread ends when no restore has used it for this long (ms). */
 const READER_IDLE_MS = 2_000;
 
-/** Rows read on this thread, as a RowChunk with their checksums checked. */
-function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>): RowChunk {
+/** Rows read on this thread, as a RowChunk with their checksums checked (`join`: as one JSON array text when all pass). */
+function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>, join: boolean): RowChunk {
   const n = rows.length;
   const ords = new Array<number>(n);
   const data = new Array<string>(n);
@@ -1247,6 +1247,8 @@ function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>): Row
     data[i] = r[1];
     if (r[2] !== crc32(r[1])) (bad ??= []).push(i);
   }
+  // As the reader thread sends them: one parse of a JSON array is cheaper than one per row.
+  if (join && bad === undefined && n > 0) return { ords, text: `[${data.join(',')}]` };
   return { ords, data, bad };
 }
 

@@ -116,35 +116,46 @@ describe('SQLite restore with a reader thread', () => {
       change: (d: string) => d.replace(`note-${late - 1}-end`, `note-${late - 1}-END`),
     },
     { kind: 'broken JSON with a matching checksum', fixCrc: true, change: (d: string) => d.slice(0, -2) },
-    // Valid JSON once the worker joins the chunk's rows into one array, but not a row of its own.
+    // Valid JSON once a chunk's rows are joined into one array, but not a row of its own.
     {
       kind: 'two records in one row with a matching checksum',
       fixCrc: true,
       change: (d: string) => `${d},${d}`,
     },
-  ])('a late damaged row, $kind, is refused as the main thread refuses it', async ({ fixCrc, change }) => {
-    const file = path.join(tempDir(), 'late.db');
-    await makeStore(file);
-    damage(file, late, change, fixCrc);
-    const bytes = fs.readFileSync(file);
+    // In the first chunk, which the main thread reads (and joins) itself.
+    {
+      kind: 'an early row of two records with a matching checksum',
+      fixCrc: true,
+      change: (d: string) => `${d},${d}`,
+      id: 5,
+    },
+  ])(
+    'a damaged row, $kind, is refused as the main thread alone refuses it',
+    async ({ fixCrc, change, id }) => {
+      const file = path.join(tempDir(), 'late.db');
+      await makeStore(file);
+      const at = id ?? late;
+      damage(file, at, change, fixCrc);
+      const bytes = fs.readFileSync(file);
 
-    const threaded = await load(file, true);
-    expect(threaded.adapter.readerThreadChunks).toBeGreaterThan(0);
-    expect(threaded.error).toBeInstanceOf(StorageCorruptError);
-    const e = threaded.error as StorageCorruptError;
-    expect(e.code).toBe('STORAGE_CORRUPT');
-    expect(e.bucket).toBe('people');
-    expect(e.lost).toBe(`1 of ${N - 1} records`);
-    expect(e.message).toContain(String(late));
-    expect(threaded.store.hasBucket('people')).toBe(false);
-    await threaded.store.stop();
-    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+      const threaded = await load(file, true);
+      expect(threaded.adapter.readerThreadChunks).toBeGreaterThan(0);
+      expect(threaded.error).toBeInstanceOf(StorageCorruptError);
+      const e = threaded.error as StorageCorruptError;
+      expect(e.code).toBe('STORAGE_CORRUPT');
+      expect(e.bucket).toBe('people');
+      expect(e.lost).toBe(`1 of ${N - 1} records`);
+      expect(e.message).toContain(`keys ${at})`);
+      expect(threaded.store.hasBucket('people')).toBe(false);
+      await threaded.store.stop();
+      expect(fs.existsSync(`${file}-wal`)).toBe(false);
 
-    const main = await load(file, false);
-    expect((main.error as Error).message).toBe(e.message);
-    await main.store.stop();
-    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
-  });
+      const main = await load(file, false);
+      expect((main.error as Error).message).toBe(e.message);
+      await main.store.stop();
+      expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+    },
+  );
 
   it('a worker that cannot open the file reports failure; the restore path then reads on alone', () => {
     const lib = require.resolve('better-sqlite3');
