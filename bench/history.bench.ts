@@ -61,6 +61,29 @@ export async function throughput(
   return (ops / dt) * 1000;
 }
 
+/**
+ * µs to encode one version as JSON (JSON.stringify of the bucket's stored records): the least a
+ * history row costs the writing thread, which must encode every version (record rows are folded:
+ * a record updated many times between flushes is encoded once).
+ */
+async function encodeMicros(): Promise<number> {
+  const s = await Store.start({ name: 'e', ttlCheckIntervalMs: 0 });
+  const b = await s.defineBucket('items', { key: 'id', schema });
+  const records = [];
+  for (let i = 0; i < 20_000; i++)
+    records.push(await b.insert({ id: i, name: `n${i}`, city: 'Brno', score: i }));
+  let best = Number.POSITIVE_INFINITY;
+  let chars = 0;
+  for (let round = 0; round < 5; round++) {
+    const t0 = performance.now();
+    for (const r of records) chars += JSON.stringify(r).length;
+    best = Math.min(best, ((performance.now() - t0) * 1000) / records.length);
+  }
+  await s.stop();
+  if (chars === 0) throw new Error('nothing encoded');
+  return best;
+}
+
 async function historyLatency(): Promise<Array<[string, number, number]>> {
   const dir = tmp();
   const s = await Store.start({
@@ -117,6 +140,7 @@ async function backupTime(n: number): Promise<{ seconds: number; mb: number; fil
 
 export async function run(): Promise<BenchSection> {
   const rows: Array<[string, string, number, string, string]> = [];
+  let debouncedBase = 0;
   const target = { 'feed off': '', 'history off': '≥ 90%', 'history on': '≥ 70%' } as const;
   for (const durability of ['strict', 'debounced'] as const) {
     const ops = durability === 'strict' ? 20_000 : 50_000;
@@ -128,6 +152,7 @@ export async function run(): Promise<BenchSection> {
       for (const mode of modes)
         best.set(mode, Math.max(best.get(mode) ?? 0, await throughput(durability, mode, ops)));
     const base = best.get('feed off')!;
+    if (durability === 'debounced') debouncedBase = base;
     for (const mode of modes) {
       const r = best.get(mode)!;
       const share = r / base;
@@ -142,6 +167,8 @@ export async function run(): Promise<BenchSection> {
       ]);
     }
   }
+  const encode = await encodeMicros();
+  const perUpdate = 1e6 / debouncedBase;
   const lat = await historyLatency();
   const n = Number(process.env.QUIRE_BENCH_BACKUP ?? 1_000_000);
   const bk = await backupTime(n);
@@ -149,6 +176,8 @@ export async function run(): Promise<BenchSection> {
     'Updates of 1,000 records with `{actor}` (SQLite; strict: 32 writers in flight). "feed off": no change feed, no history; "history off": the default store (change feed of the last 10,000 changes); "history on": the bucket has `history: true` (plus the feed). Each figure is the best of three rounds with the three stores interleaved.',
     '',
     table(['durability', 'store', 'updates/s', 'vs feed off', 'target'], rows),
+    '',
+    `Encoding one version as JSON (JSON.stringify of a stored record, best of 5 × 20,000) took ${encode.toFixed(2)} µs in this run; a debounced update without feed took ${perUpdate.toFixed(2)} µs (1 / the feed-off rate). History must encode every version on the thread that holds the records, while record rows are folded (a record updated many times between flushes is encoded once), so even if queuing, packing and writing history rows cost nothing, debounced history on could reach at most ${((perUpdate / (perUpdate + encode)) * 100).toFixed(0)}% of feed off here.`,
     '',
     table(
       ['history read (10,000 versions of one key)', 'p50 ms', 'p99 ms'],

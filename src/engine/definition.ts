@@ -68,6 +68,9 @@ export function compileDefinition(name: string, def: BucketDefinition): Compiled
   };
   if (typeof name !== 'string' || name === '')
     fail(`Invalid bucket name ${JSON.stringify(name)}: use a non-empty string`);
+  // Bucket names are keys of plain objects (getStats' perBucket, describeBuckets): `__proto__` would
+  // set a prototype there instead of naming a bucket.
+  if (name === '__proto__') fail('Invalid bucket name "__proto__": it cannot name a bucket');
   if (def === null || typeof def !== 'object') fail(`Definition of bucket "${name}" must be an object`);
   for (const k of Object.keys(def)) {
     if (!DEFINITION_KEYS.has(k)) fail(`Unknown option "${k}" in definition of bucket "${name}"`);

@@ -387,6 +387,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
         // default 2 MiB, a flush spills pages to the WAL mid-transaction and reads them back.
         // Allocated as pages are used, so small stores stay small.
         db.pragma(`cache_size = ${CACHE_SIZE}`);
+        // A multi-row INSERT inside a transaction keeps a statement journal (to undo the statement
+        // alone); on disk that is a new temporary file, written and deleted per commit.
+        db.pragma('temp_store = MEMORY');
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
         const state = new Int32Array(new SharedArrayBuffer(4));

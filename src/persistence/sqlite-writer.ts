@@ -557,6 +557,7 @@ function workerSource(): string {
       const db = new Database(o.file, { fileMustExist: true });
       db.pragma('busy_timeout = ' + o.busyTimeoutMs);
       db.pragma('cache_size = ' + o.cacheSize);
+      db.pragma('temp_store = MEMORY');
       db.pragma('wal_autocheckpoint = ' + o.autoCheckpoint);
       if (o.journalSizeLimit > 0) db.pragma('journal_size_limit = ' + o.journalSizeLimit);
       if (process.env.QUIRE_TEST_WRITER_THREAD_EXIT) testExitHook(db, process.env.QUIRE_TEST_WRITER_THREAD_EXIT);

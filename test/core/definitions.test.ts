@@ -164,6 +164,7 @@ describe('invalid definitions', () => {
     await rejectsDefinition('b', { key: 'id', schema: [] }, 'Schema of bucket "b"');
     await rejectsDefinition('b', null, 'must be an object');
     await rejectsDefinition('', { key: 'id', schema: base }, 'Invalid bucket name');
+    await rejectsDefinition('__proto__', { key: 'id', schema: base }, 'Invalid bucket name "__proto__"');
   });
 
   it('references: set_null on a required field, bad onDelete, onDelete without ref', async () => {

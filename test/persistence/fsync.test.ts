@@ -14,12 +14,25 @@ interface Trace {
   /** Per acknowledged write: WAL writes and WAL syncs since the previous acknowledgement. */
   acks: Array<{ walWrites: number; walSyncs: number; walWriteAfterSync: boolean }>;
   walSyncs: number;
+  /** Files SQLite opened in its temporary directory after START (statement journals, temp tables). */
+  tempOpens: number;
 }
 
-/** Run `writes` strict inserts in a child under strace; `concurrent` writes in flight per round. */
-function traced(durability: 'strict' | 'process', rounds: number, concurrent: number): Trace {
+/**
+ * Run `writes` strict inserts in a child under strace; `concurrent` writes in flight per round.
+ * `preload` records are stored first; keys are random strings when `randomKeys` (each insert then
+ * lands on another page of the key index, as uuids do).
+ */
+function traced(
+  durability: 'strict' | 'process',
+  rounds: number,
+  concurrent: number,
+  { preload = 0, randomKeys = false } = {},
+): Trace {
   const dir = tempDir('quire-fsync-');
   const db = path.join(dir, 'f.db');
+  const sqliteTmp = path.join(dir, 'sqlite-tmp');
+  fs.mkdirSync(sqliteTmp);
   const script = path.join(dir, 'child.mts');
   fs.writeFileSync(
     script,
@@ -27,12 +40,14 @@ function traced(durability: 'strict' | 'process', rounds: number, concurrent: nu
     import * as fs from 'node:fs';
     import { SQLiteAdapter, Store } from ${JSON.stringify(path.join(root, 'src/index.ts'))};
     const s = await Store.start({ name: 'f', persistence: { adapter: new SQLiteAdapter(${JSON.stringify(db)}), durability: ${JSON.stringify(durability)} } });
-    const b = await s.defineBucket('b', { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } });
+    const b = await s.defineBucket('b', { key: 'id', schema: { id: { type: 'string' }, v: { type: 'string' } } });
+    let id = 0;
+    const key = () => ${randomKeys ? "Math.random().toString(36).slice(2) + '-' + id++" : "String(id++).padStart(12, '0')"};
+    await b.insertMany(Array.from({ length: ${preload} }, () => ({ id: key(), v: 'x'.repeat(100) })));
     await s.flush();
     fs.writeSync(1, 'START\\n');
-    let id = 0;
     for (let r = 0; r < ${rounds}; r++) {
-      await Promise.all(Array.from({ length: ${concurrent} }, () => b.insert({ id: id++, v: 'x'.repeat(50) })));
+      await Promise.all(Array.from({ length: ${concurrent} }, () => b.insert({ id: key(), v: 'x'.repeat(50) })));
       fs.writeSync(1, 'ACK\\n');
     }
     await s.stop();
@@ -55,7 +70,7 @@ function traced(durability: 'strict' | 'process', rounds: number, concurrent: nu
       'tsx',
       script,
     ],
-    { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, SQLITE_TMPDIR: sqliteTmp } },
   );
   expect(r.status, r.stderr).toBe(0);
   expect(r.stdout.split('\n').filter((l) => l === 'ACK')).toHaveLength(rounds);
@@ -65,6 +80,7 @@ function traced(durability: 'strict' | 'process', rounds: number, concurrent: nu
   let started = false;
   let cur = { walWrites: 0, walSyncs: 0, walWriteAfterSync: false };
   let walSyncs = 0;
+  let tempOpens = 0;
   // A call another thread interrupts is printed in two parts: `… <unfinished ...>` and `<... call resumed>…`.
   const unfinished = new Map<string, string>();
   for (const raw of fs.readFileSync(out, 'utf8').split('\n')) {
@@ -86,6 +102,7 @@ function traced(durability: 'strict' | 'process', rounds: number, concurrent: nu
     if (call === 'openat') {
       const p = /"([^"]*)"/.exec(args)?.[1];
       if (p !== undefined && Number(ret) >= 0) fds.set(ret, p);
+      if (p?.startsWith(sqliteTmp) && started) tempOpens++;
     } else if (call === 'close') fds.delete(fd);
     else if (call === 'write' && fd === '1') {
       if (args.includes('START')) started = true;
@@ -104,7 +121,7 @@ function traced(durability: 'strict' | 'process', rounds: number, concurrent: nu
       }
     }
   }
-  return { acks, walSyncs };
+  return { acks, walSyncs, tempOpens };
 }
 
 describe('strict means fsynced (strace)', () => {
@@ -127,6 +144,15 @@ describe('strict means fsynced (strace)', () => {
     }
     // 160 writes, far fewer syncs (one per commit; a commit holds every write queued in a tick)
     expect(t.walSyncs).toBeLessThanOrEqual(10);
+  }, 180_000);
+
+  it('group commit into a large key index opens no temporary file (statement journals stay in memory)', () => {
+    // A multi-row INSERT inside a transaction keeps a statement journal; once it outgrows 64 KiB SQLite
+    // spills it to a new temporary file, created, written and deleted per commit, unless temp_store is MEMORY.
+    const t = traced('strict', 4, 64, { preload: 20_000, randomKeys: true });
+    expect(t.acks).toHaveLength(4);
+    expect(t.walSyncs).toBeGreaterThan(0);
+    expect(t.tempOpens).toBe(0);
   }, 180_000);
 
   it("durability 'process' acknowledges without syncing the WAL (survives a process crash only)", () => {
