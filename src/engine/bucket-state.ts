@@ -47,6 +47,13 @@ export class BucketState {
    * (StoreCore.insertLone / updateLone apply).
    */
   readonly writesAlone: boolean;
+  /**
+   * Every record here was written by this bucket's validator (insert,
+   * update), so each passes it: an update then checks only what it changes
+   * (SchemaValidator.prepareUpdate). Cleared by anything that puts records
+   * here without it: loading stored records, changes from other instances.
+   */
+  recordsValid = true;
   /** Set while stored records are still loading; operations wait for it. */
   loading: Promise<void> | undefined;
   #keyOrder: KeyId[] | undefined;
@@ -181,7 +188,9 @@ export class BucketState {
       this.loadBulk([Array.isArray(records) ? (records as StoreRecord[]) : [...records]], bucketLabel);
       return;
     }
-    this.#loadChecked(Array.isArray(records) ? (records as StoreRecord[]) : [...records], bucketLabel);
+    const list = Array.isArray(records) ? (records as StoreRecord[]) : [...records];
+    this.#loadChecked(list, bucketLabel);
+    if (list.length > 0) this.recordsValid = false;
   }
 
   /**
@@ -246,6 +255,7 @@ export class BucketState {
         this.expiry?.bulkLoad(keys, list);
       }
       this.#keyOrder = undefined;
+      if (recs.size > 0) this.recordsValid = false;
     } catch (e) {
       this.clear();
       throw e;
@@ -278,6 +288,7 @@ export class BucketState {
     this.records.clear();
     for (const ix of this.indexes) ix.clear();
     this.expiry?.clear();
+    this.recordsValid = true;
     this.#seq = this.#eagerSeq ? new Map() : undefined;
     this.#nextSeq = 0;
     this.#keyOrder = undefined;

@@ -168,7 +168,13 @@ export class StoreCore implements EngineHost {
     const now = commitTime();
     const existing = b.records.get(keyId);
     if (existing === undefined) throw new RecordNotFoundError(b.name, publicKey);
-    const next = b.def.validator.prepareUpdate(existing, changes, now, this.maxNestingDepth) as StoreRecord;
+    const next = b.def.validator.prepareUpdate(
+      existing,
+      changes,
+      now,
+      this.maxNestingDepth,
+      b.recordsValid,
+    ) as StoreRecord;
     this.#commitLone(b, keyId, existing, next, now);
     return next;
   }

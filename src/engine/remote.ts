@@ -40,6 +40,8 @@ export function applyRemote(core: StoreCore, remote: readonly RemoteChange[], at
       b.remove(r.keyId, base);
     } else {
       if (base !== undefined && r.data !== undefined && JSON.stringify(base) === r.data) continue;
+      // Written by another instance: not checked by this bucket's validator.
+      b.recordsValid = false;
       b.put(r.keyId, base, next);
     }
     if (b.def.refs.length > 0) refs.track(b, r.keyId, base, next);

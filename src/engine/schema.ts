@@ -35,7 +35,7 @@ export interface CompiledRules {
   readonly properties: CompiledField[] | undefined;
   readonly items: CompiledRules | undefined;
   /** Only the type to check (most fields): nothing else to look at. */
-  plain: boolean;
+  readonly plain: boolean;
 }
 
 interface CompiledField extends CompiledRules {
@@ -55,6 +55,12 @@ export class SchemaValidator {
   readonly #keyFields: readonly string[];
   readonly #protectedOnUpdate: readonly string[];
   readonly #recordValidate: ((record: Rec) => string[] | undefined) | undefined;
+  /**
+   * Per field: its rules judge the value alone (no custom validator, which
+   * is handed the whole record; no nested rules), so a value that passed
+   * once passes again.
+   */
+  readonly #valueOnly: boolean[];
   /** Fields with `generated: 'autoincrement'`. */
   readonly autoincrementFields: readonly string[];
   /**
@@ -65,6 +71,7 @@ export class SchemaValidator {
    * to a separately allocated, regrown property array).
    */
   readonly #Record: new () => Rec;
+  readonly #shape: RecordShape;
 
   constructor(
     bucket: string,
@@ -79,12 +86,14 @@ export class SchemaValidator {
     this.#keyFields = keyFields;
     this.#protectedOnUpdate = [...META_FIELDS, ...keyFields, ...this.#generated.map((f) => f.name)];
     this.#recordValidate = recordValidate;
+    this.#valueOnly = this.#fields.map(
+      (f) => f.validate === undefined && f.properties === undefined && f.items === undefined,
+    );
     this.autoincrementFields = this.#generated
       .filter((f) => f.def.generated === 'autoincrement')
       .map((f) => f.name);
-    const Shape = function BucketRecord() {} as unknown as new () => Rec;
-    Shape.prototype = Object.prototype;
-    this.#Record = Shape;
+    this.#shape = recordShapeFor(this.#fields);
+    this.#Record = this.#shape.Record;
   }
 
   /** Generated values, defaults and metadata; then validation. Does not touch the input. */
@@ -133,11 +142,25 @@ export class SchemaValidator {
     record._createdAt = now;
     record._updatedAt = now;
     this.#check(record, record, maxDepth);
+    const shape = this.#shape;
+    if (shape.anchor === undefined) shape.anchor = Object.assign(new this.#Record(), record);
     return record;
   }
 
-  /** Merge changes (minus key, generated and meta fields), bump version, validate. */
-  prepareUpdate(existing: Rec, changes: Rec, now: number, maxDepth = DEFAULT_MAX_NESTING_DEPTH): Rec {
+  /**
+   * Merge changes (minus key, generated and meta fields), bump version,
+   * validate. `existingValid`: `existing` passed this validator (the
+   * bucket's records all did, see BucketState.recordsValid), so fields it
+   * leaves as they were need no second look (reading them would touch
+   * memory the update does not otherwise need).
+   */
+  prepareUpdate(
+    existing: Rec,
+    changes: Rec,
+    now: number,
+    maxDepth = DEFAULT_MAX_NESTING_DEPTH,
+    existingValid = false,
+  ): Rec {
     if (Object.hasOwn(changes, '__proto__')) this.#protoKey();
     // Copied into this bucket's record shape (as prepareInsert does), so
     // updated records keep the hidden class of inserted ones: a spread copy
@@ -151,8 +174,30 @@ export class SchemaValidator {
     merged._version = (existing._version as number) + 1;
     merged._updatedAt = now;
     // The stored part was checked when it was written: only the changes need the storable walk.
-    this.#check(merged, changes, maxDepth);
+    if (existingValid && this.#recordValidate === undefined)
+      this.#checkChanged(merged, existing, changes, maxDepth);
+    else this.#check(merged, changes, maxDepth);
     return merged;
+  }
+
+  /**
+   * #check of an update of a valid record: the fields whose value changed
+   * (and those not judged by their value alone) pass, and the changes can be
+   * stored; any doubt is settled by #check itself, so errors are the same.
+   */
+  #checkChanged(record: Rec, existing: Rec, changes: Rec, maxDepth: number): void {
+    const fields = this.#fields;
+    const valueOnly = this.#valueOnly;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      const v = record[f.name];
+      if (v === existing[f.name] && valueOnly[i]) continue;
+      if (v === undefined || v === null ? f.required : !fieldPasses(f, v)) {
+        this.#check(record, changes, maxDepth);
+        return;
+      }
+    }
+    if (findUnstorable(changes, maxDepth) !== undefined) this.#check(record, changes, maxDepth);
   }
 
   #protoKey(): never {
@@ -231,13 +276,47 @@ export class SchemaValidator {
   }
 }
 
+/**
+ * How one field list's records are made. Buckets whose schemas list the
+ * same fields share one, so their records share hidden classes: code V8 has
+ * optimised for one bucket's records stays valid for the next bucket of the
+ * same shape (a bucket defined again, a store restarted in the same process).
+ */
+interface RecordShape {
+  readonly Record: new () => Rec;
+  /**
+   * A copy of the first record made, kept so its hidden class lives on:
+   * V8 holds the hidden classes of added properties weakly, and when every
+   * record of a shape is gone (a bucket emptied, a store stopped) it drops
+   * them, throws away the code optimised for them and learns them again
+   * from the next record, costing the first few thousand writes ~10 µs each.
+   */
+  anchor: Rec | undefined;
+  /** The first compiled field list of this shape, kept for the same reason (its objects' hidden classes). */
+  readonly fields: readonly CompiledField[];
+}
+
+const recordShapes = new Map<string, RecordShape>();
+/**
+ * Shapes kept for the life of the process (each holds one record copy): a
+ * program making ever new schemas gets unshared ones past this many.
+ */
+const MAX_SHARED_SHAPES = 256;
+
+function recordShapeFor(fields: readonly CompiledField[]): RecordShape {
+  const key = JSON.stringify(fields.map((f) => f.name));
+  let shape = recordShapes.get(key);
+  if (shape === undefined) {
+    const Record = function bucketRecord() {} as unknown as new () => Rec;
+    Record.prototype = Object.prototype;
+    shape = { Record, anchor: undefined, fields };
+    if (recordShapes.size < MAX_SHARED_SHAPES) recordShapes.set(key, shape);
+  }
+  return shape;
+}
+
 function compileSchema(schema: SchemaDefinition): CompiledField[] {
-  return Object.entries(schema).map(([name, def]) => ({
-    ...compileRules(def),
-    name,
-    def,
-    required: def.required === true,
-  }));
+  return Object.entries(schema).map(([name, def]) => compileRules(def, name) as CompiledField);
 }
 
 /**
@@ -245,42 +324,52 @@ function compileSchema(schema: SchemaDefinition): CompiledField[] {
  * formatted ahead, nested definitions compiled. checkValue applies them
  * inline, in the order type, enum, string rules (minLength, maxLength,
  * pattern, format) or number rules (min, max), custom validate, nested
- * properties, array items.
+ * properties, array items. A field's rules carry its name (`name` given);
+ * every compiled rule is one object literal, so all share one hidden class
+ * (a spread copy would make one per copy site, dropped when unused).
  */
-export function compileRules(def: FieldDefinition): CompiledRules {
+export function compileRules(def: FieldDefinition, name = ''): CompiledRules {
   const type = def.type;
   const properties = def.properties != null && type === 'object' ? compileSchema(def.properties) : undefined;
   const items = def.items != null && type === 'array' ? compileRules(def.items) : undefined;
   const enumSet = def.enum != null ? new Set<unknown>(def.enum) : undefined;
   const pattern = def.pattern != null ? new RegExp(def.pattern) : undefined;
-  const r: CompiledRules = {
+  const minLength = def.minLength ?? undefined;
+  const maxLength = def.maxLength ?? undefined;
+  const format = def.format ?? undefined;
+  const min = def.min ?? undefined;
+  const max = def.max ?? undefined;
+  const validate = def.validate ?? undefined;
+  const r: CompiledField = {
     type,
     typeMessage: `Expected type "${type}", got `,
     enumSet,
     enumMessage: enumSet !== undefined ? `Value must be one of: ${def.enum!.map(String).join(', ')}` : '',
-    minLength: def.minLength ?? undefined,
-    maxLength: def.maxLength ?? undefined,
+    minLength,
+    maxLength,
     pattern,
     patternMessage: pattern !== undefined ? `Value must match pattern "${def.pattern}"` : '',
-    format: def.format ?? undefined,
-    min: def.min ?? undefined,
-    max: def.max ?? undefined,
-    validate: def.validate ?? undefined,
+    format,
+    min,
+    max,
+    validate,
     properties,
     items,
-    plain: false,
+    plain:
+      enumSet === undefined &&
+      minLength === undefined &&
+      maxLength === undefined &&
+      pattern === undefined &&
+      format === undefined &&
+      min === undefined &&
+      max === undefined &&
+      validate === undefined &&
+      properties === undefined &&
+      items === undefined,
+    name,
+    def,
+    required: def.required === true,
   };
-  r.plain =
-    enumSet === undefined &&
-    r.minLength === undefined &&
-    r.maxLength === undefined &&
-    pattern === undefined &&
-    r.format === undefined &&
-    r.min === undefined &&
-    r.max === undefined &&
-    r.validate === undefined &&
-    properties === undefined &&
-    items === undefined;
   return r;
 }
 

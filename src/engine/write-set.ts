@@ -281,6 +281,7 @@ export class WriteSet {
       changes,
       this.now,
       this.#host.maxNestingDepth,
+      b.recordsValid,
     ) as StoreRecord;
     this.#stage(b, keyId, staged, existing, next);
     return next;

@@ -241,8 +241,8 @@ export interface SQLiteAdapterOptions {
   readonly writerThread?: boolean;
   /**
    * Restores of buckets larger than one chunk (4,096 rows) read and checksum their rows on a
-   * worker thread while the main thread parses and indexes (measured on 100,000 records: about a
-   * fifth less work on the main thread). Default true; false reads on the main thread only.
+   * worker thread, started when a file of 1 MiB or more opens, while the main thread parses and
+   * indexes. Default true; false reads on the main thread only.
    */
   readonly readerThread?: boolean;
 }
@@ -284,6 +284,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** Restores may read on a worker thread (readerThread). */
   readonly #readerThread: boolean;
   #readerChunks = 0;
+  #readersStarted = 0;
+  /** The reader thread, kept between restores until idle (sqlite-reader.ts). */
+  #reader: RowReaderThread | undefined;
+  #readerIdle: ReturnType<typeof setTimeout> | undefined;
   /** Strict stores' units go to the thread too (writerThread: true). */
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
@@ -291,7 +295,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   #smallCommits = 0;
   /** The writer thread's death was reported to onError (with the unit it died with). */
   #threadDeathReported = false;
-  #checkpointer: Worker | undefined;
+  #checkpointer: Checkpointer | undefined;
   /** WAL size (bytes) past which the worker checkpoints, and past which the writer itself does. */
   #walLimit = 0;
   #walHardLimit = 0;
@@ -341,16 +345,60 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return this.#readerChunks;
   }
 
-  /** A reader thread for one bucket's rows, or undefined when it cannot be started. */
-  #startReader(bucketId: number): RowReaderThread | undefined {
-    try {
-      return new RowReaderThread(
-        { file: this.path, lib: betterSqlitePath, bucketId, chunkRows: LOAD_CHUNK_ROWS },
-        () => this.#readerChunks++,
-      );
-    } catch {
-      return undefined;
+  /** Reader threads started (one serves every restore until it is idle; opening a large file starts it). */
+  get readerThreadsStarted(): number {
+    return this.#readersStarted;
+  }
+
+  /** The reader thread restores use, started (when it can be) if there is none. */
+  #takeReader(): RowReaderThread | undefined {
+    if (this.#reader?.failed) this.#dropReader();
+    if (this.#reader === undefined) {
+      try {
+        this.#reader = new RowReaderThread(
+          { file: this.path, lib: betterSqlitePath, chunkRows: LOAD_CHUNK_ROWS },
+          () => this.#readerChunks++,
+        );
+        this.#readersStarted++;
+      } catch {
+        return undefined;
+      }
     }
+    clearTimeout(this.#readerIdle);
+    return this.#reader;
+  }
+
+  /**
+   * Start the reader thread ahead of the restores when the file may hold a
+   * bucket larger than one chunk, so that it has booted by the time a
+   * restore needs it.
+   */
+  #startReaderEarly(): void {
+    if (!this.#readerThread || this.#reader !== undefined) return;
+    let bytes = 0;
+    try {
+      bytes = fs.statSync(this.path).size + this.walBytes();
+    } catch {
+      return;
+    }
+    if (bytes < READER_EARLY_BYTES) return;
+    this.#takeReader();
+    this.#readerIdleLater();
+  }
+
+  /** End the reader thread once no restore has used it for a while. */
+  #readerIdleLater(): void {
+    clearTimeout(this.#readerIdle);
+    if (this.#reader === undefined) return;
+    this.#readerIdle = setTimeout(() => this.#dropReader(), READER_IDLE_MS);
+    this.#readerIdle.unref();
+  }
+
+  #dropReader(): void {
+    clearTimeout(this.#readerIdle);
+    const reader = this.#reader;
+    this.#reader = undefined;
+    reader?.close();
   }
 
   /** Commits the writer thread has run (the others ran on the main thread). */
@@ -531,6 +579,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   open(store: string, context: AdapterContext): { lastSeq: number } {
     this.#ensure();
+    this.#startReaderEarly();
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
     this.#contexts.set(store, context);
@@ -576,7 +625,25 @@ export class SQLiteAdapter implements IncrementalAdapter {
         { bucket, lost },
       );
     const useReader = this.#readerThread;
-    const startReader = (id: number) => this.#startReader(id);
+    const takeReader = () => this.#takeReader();
+    const readerDone = (reader: RowReaderThread, midBucket: boolean) => {
+      // A bucket left half read (an error, an abandoned iteration) ends the thread; otherwise it serves the next one.
+      if (midBucket) {
+        if (this.#reader === reader) this.#dropReader();
+        else reader.close();
+      } else this.#readerIdleLater();
+    };
+    const readRows = (read: number, after: number, limit: number): Array<[number, string, number | null]> => {
+      try {
+        return scan.all(row.id, after, limit) as Array<[number, string, number | null]>;
+      } catch (e) {
+        throw damaged(
+          `reading stored rows failed after ${read} rows (${(e as Error).message})`,
+          'the rows after the damage',
+          e,
+        );
+      }
+    };
     const chunks = {
       *[Symbol.iterator](): Generator<StoreRecord[]> {
         let read = 0;
@@ -587,6 +654,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
         let reader: RowReaderThread | undefined;
         let readerTried = !useReader;
         let handedOver = false;
+        let finished = false;
+        let indexed: number | undefined;
         try {
           for (;;) {
             let chunk: RowChunk | undefined;
@@ -604,68 +673,79 @@ export class SQLiteAdapter implements IncrementalAdapter {
               if (chunk === undefined) handedOver = false;
             }
             if (chunk === undefined) {
-              let rows: Array<[number, string, number | null]>;
-              try {
-                rows = scan.all(row.id, after, LOAD_CHUNK_ROWS) as Array<[number, string, number | null]>;
-              } catch (e) {
-                throw damaged(
-                  `reading stored rows failed after ${read} rows (${(e as Error).message})`,
-                  'the rows after the damage',
-                  e,
-                );
-              }
-              chunk = checkedChunk(rows);
+              const rows = readRows(read, after, LOAD_CHUNK_ROWS);
+              chunk = checkedChunk(rows, true);
               if (rows.length === LOAD_CHUNK_ROWS && !handedOver) {
                 if (!readerTried) {
                   readerTried = true;
-                  reader = startReader(row.id);
+                  reader = takeReader();
                 }
                 if (reader?.ready) {
-                  reader.go(rows[rows.length - 1]![0]);
+                  reader.go(row.id, rows[rows.length - 1]![0]);
                   handedOver = true;
                 }
               }
             }
-            const { ords, data } = chunk;
-            if (data.length === 0) break;
-            read += data.length;
-            after = ords[data.length - 1]!;
-            let failed: number[] | undefined = chunk.bad === undefined ? undefined : [...chunk.bad];
-            const skip = chunk.bad === undefined ? undefined : new Set(chunk.bad);
-            const records: StoreRecord[] = new Array(data.length);
-            for (let i = 0; i < data.length; i++) {
-              if (skip?.has(i)) continue;
-              try {
-                records[i] = JSON.parse(data[i]!);
-              } catch {
-                (failed ??= []).push(i);
-              }
+            const n = chunk.ords.length;
+            if (n === 0) {
+              indexed = chunk.indexed;
+              break;
             }
-            if (failed !== undefined && failed.length > 0) {
-              // Read on to say exactly what is damaged; nothing more is handed out.
-              badCount += failed.length;
-              bad ??= [];
-              for (const i of failed) {
-                if (bad.length >= 10) break;
-                bad.push(keyOf(ords[i]!));
+            let records: StoreRecord[] | undefined;
+            if (chunk.text !== undefined) {
+              // Every row passed its checksum: one parse of them all, unless one of them is not JSON.
+              try {
+                const all: unknown = JSON.parse(chunk.text);
+                if (Array.isArray(all) && all.length === n) records = all as StoreRecord[];
+              } catch {
+                /* read the same rows here, one by one, to say which is damaged */
               }
-              continue;
+              if (records === undefined) chunk = checkedChunk(readRows(read, after, n), false);
+            }
+            const { ords } = chunk;
+            read += n;
+            after = ords[n - 1]!;
+            if (records === undefined) {
+              const data = chunk.data!;
+              let failed: number[] | undefined = chunk.bad === undefined ? undefined : [...chunk.bad];
+              const skip = chunk.bad === undefined ? undefined : new Set(chunk.bad);
+              records = new Array(n);
+              for (let i = 0; i < n; i++) {
+                if (skip?.has(i)) continue;
+                try {
+                  records[i] = JSON.parse(data[i]!);
+                } catch {
+                  (failed ??= []).push(i);
+                }
+              }
+              if (failed !== undefined && failed.length > 0) {
+                // Read on to say exactly what is damaged; nothing more is handed out.
+                badCount += failed.length;
+                bad ??= [];
+                for (const i of failed) {
+                  if (bad.length >= 10) break;
+                  bad.push(keyOf(ords[i]!));
+                }
+                continue;
+              }
             }
             if (bad === undefined) yield records;
           }
+          finished = true;
         } finally {
-          reader?.close();
+          if (reader !== undefined) readerDone(reader, handedOver && !finished);
         }
         if (bad !== undefined)
           throw damaged(
             `${badCount} of ${read} stored records fail their checksum (keys ${bad.join(', ')}${badCount > bad.length ? ', …' : ''})`,
             `${badCount} of ${read} records`,
           );
-        let indexed: number;
-        try {
-          indexed = countRows.get(row.id) as number;
-        } catch (e) {
-          throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+        if (indexed === undefined) {
+          try {
+            indexed = countRows.get(row.id) as number;
+          } catch (e) {
+            throw damaged(`counting stored rows failed (${(e as Error).message})`, 'unknown', e);
+          }
         }
         if (indexed !== read)
           throw damaged(
@@ -1134,6 +1214,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
         return;
       }
     }
+    // The reader thread's connection closes before this one, which is then the last.
+    this.#dropReader();
     // The thread finishes what it was sent and closes its connection before this one closes.
     const thread = this.#thread;
     this.#thread = undefined;
@@ -1219,8 +1301,14 @@ function unitRows(unit: CommitUnit): number {
 /** Rows a restore reads, checks and parses at a time. */
 const LOAD_CHUNK_ROWS = 4096;
 
-/** Rows read on this thread, as a RowChunk with their checksums checked. */
-function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>): RowChunk {
+/** A file at least this large (with its WAL) may hold a bucket of more than one chunk: opening it starts the reader thread. */
+const READER_EARLY_BYTES = 1 << 20;
+
+/** The reader thread ends when no restore has used it for this long (ms). */
+const READER_IDLE_MS = 2_000;
+
+/** Rows read on this thread, as a RowChunk with their checksums checked (`join`: as one JSON array text when all pass). */
+function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>, join: boolean): RowChunk {
   const n = rows.length;
   const ords = new Array<number>(n);
   const data = new Array<string>(n);
@@ -1231,6 +1319,8 @@ function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>): Row
     data[i] = r[1];
     if (r[2] !== crc32(r[1])) (bad ??= []).push(i);
   }
+  // As the reader thread sends them: one parse of a JSON array is cheaper than one per row.
+  if (join && bad === undefined && n > 0) return { ords, text: `[${data.join(',')}]` };
   return { ords, data, bad };
 }
 
@@ -1258,7 +1348,7 @@ const CLOSE_WAIT_MS = 10_000;
  * open only while it runs. `state[0]` is set to 1 by the requester and back to 0 (with a notify)
  * once the checkpoint is over and its connection closed.
  */
-function startCheckpointer(file: string, state: Int32Array): Worker | undefined {
+function startCheckpointer(file: string, state: Int32Array): Checkpointer | undefined {
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     const Database = require(workerData.lib);
@@ -1285,16 +1375,64 @@ function startCheckpointer(file: string, state: Int32Array): Worker | undefined 
       parentPort.postMessage('done');
     });
   `;
-  try {
-    const w = new Worker(code, {
-      eval: true,
-      workerData: { file: path.resolve(file), lib: betterSqlitePath, state },
-      // Plain CommonJS: no loaders of the main thread (they would only slow its start).
-      execArgv: [],
-    });
-    w.unref();
-    return w;
-  } catch {
-    return undefined;
+  return new Checkpointer(
+    () =>
+      new Worker(code, {
+        eval: true,
+        workerData: { file: path.resolve(file), lib: betterSqlitePath, state },
+        // Plain CommonJS: no loaders of the main thread (they would only slow its start).
+        execArgv: [],
+      }),
+    state,
+  );
+}
+
+/**
+ * The checkpointer's worker, started at the first checkpoint asked of it:
+ * opening a store (and restoring its buckets, which writes nothing) does not
+ * share the CPU with its start. A worker that cannot start is reported as
+ * the worker's 'error'.
+ */
+class Checkpointer {
+  #worker: Worker | undefined;
+  #ended = false;
+  readonly #listeners: Array<['message' | 'error', (value: unknown) => void]> = [];
+
+  constructor(
+    readonly start: () => Worker,
+    readonly state: Int32Array,
+  ) {}
+
+  on(event: 'message' | 'error', listener: (value: unknown) => void): void {
+    this.#listeners.push([event, listener]);
+    this.#worker?.on(event, listener);
+  }
+
+  unref(): void {
+    this.#worker?.unref();
+  }
+
+  postMessage(message: string): void {
+    if (this.#ended) return;
+    if (this.#worker === undefined) {
+      try {
+        this.#worker = this.start();
+      } catch (e) {
+        this.#ended = true;
+        Atomics.store(this.state, 0, 0);
+        Atomics.notify(this.state, 0);
+        for (const [event, listener] of this.#listeners) if (event === 'error') listener(e);
+        return;
+      }
+      for (const [event, listener] of this.#listeners) this.#worker.on(event, listener);
+      // Listening re-refs the worker's port: unref after, so it never keeps a process alive.
+      this.#worker.unref();
+    }
+    this.#worker.postMessage(message);
+  }
+
+  terminate(): void {
+    this.#ended = true;
+    void this.#worker?.terminate();
   }
 }

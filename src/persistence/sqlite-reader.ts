@@ -1,25 +1,40 @@
 // Restores of large buckets read their rows on a second thread.
 //
 // A restore is reading rows from SQLite, checking each row's checksum,
-// parsing its JSON and indexing the record. Reading and checking take about
-// 40% of it and need nothing of the main thread, so for a bucket larger
-// than one chunk a worker reads and checks the rows on a connection of its
-// own while the main thread parses and indexes the chunks it has already.
+// parsing its JSON and indexing the record. Reading and checking need
+// nothing of the main thread, so for a bucket larger than one chunk a
+// worker reads and checks the rows on a connection of its own while the
+// main thread parses and indexes the chunks it has already. A chunk whose
+// rows all pass their checksum comes as one JSON array text: one string to
+// pass between threads and one JSON.parse on the main thread.
+//
+// The worker is started when the adapter opens a file large enough to hold
+// such a bucket, so that it has booted by the time defineBucket asks for
+// rows; it serves the restores of every bucket, one at a time, and ends
+// when it has been idle for a while or the adapter closes.
 //
 // The restore stays synchronous (it runs inside defineBucket): the main
 // thread blocks on a shared counter (Atomics.wait) and takes each chunk with
-// receiveMessageOnPort. While the worker starts (tens of milliseconds) the
-// main thread reads on by itself, then hands the worker the position to go
-// on from. A worker that cannot start, fails or stops answering leaves the
-// rest to the main thread, so a restore never depends on the thread.
+// receiveMessageOnPort. While the worker starts the main thread reads on by
+// itself, then hands the worker the position to go on from. A worker that
+// cannot start, fails, dies or stops answering leaves the rest to the main
+// thread, so a restore never depends on the thread.
 import * as path from 'node:path';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
-/** Rows of a bucket in `ord` order: positions, JSON texts, and the indexes whose checksum failed. */
+/**
+ * Rows of a bucket in `ord` order: their positions and either their JSON
+ * texts (with the indexes whose checksum failed) or, when every row passed,
+ * one JSON array text of them all. The last chunk of a bucket is empty; when
+ * the worker read it, it carries the key index's row count (`indexed`) from
+ * the same snapshot.
+ */
 export interface RowChunk {
   readonly ords: ArrayLike<number>;
-  readonly data: readonly string[];
-  readonly bad: readonly number[] | undefined;
+  readonly data?: readonly string[];
+  readonly bad?: readonly number[] | undefined;
+  readonly text?: string;
+  readonly indexed?: number;
 }
 
 /** How many chunks the worker may read ahead of the main thread (bounds the memory held in messages). */
@@ -30,29 +45,32 @@ const STALL_MS = 15_000;
 const CLOSE_WAIT_MS = 5_000;
 
 // Slots of the shared state.
-const PHASE = 0; // 0 (starting) → READY (connection open) → GO (read from `after`) | STOP; FAILED
+const PHASE = 0; // 0 (starting) → READY (connection open, serving requests) | STOP; FAILED
 const PRODUCED = 1; // chunks posted
 const CONSUMED = 2; // chunks taken by the main thread
-const CLOSED = 3; // 1 once the worker's connection is closed (or was never opened)
+const CLOSED = 3; // 1 once the worker's connection is closed (or was never opened), or the worker ended
+const REQUESTS = 4; // buckets asked for; the worker serves request n once this passes n - 1
 const READY = 1;
-const GO = 2;
 const STOP = 3;
 const FAILED = 4;
 
 export interface RowReaderOptions {
   readonly file: string;
   readonly lib: string;
-  readonly bucketId: number;
   readonly chunkRows: number;
 }
 
-/** A worker reading one bucket's rows, chunk by chunk, from the position the main thread gives it. */
+/** A worker reading buckets' rows, chunk by chunk, from the positions the main thread gives it. */
 export class RowReaderThread {
   readonly #worker: Worker;
   readonly #port: MessagePort;
-  readonly #state = new Int32Array(new SharedArrayBuffer(16));
-  readonly #after = new Float64Array(new SharedArrayBuffer(8));
+  readonly #state = new Int32Array(new SharedArrayBuffer(20));
+  /** The request: [bucket id, read the rows after this position]. */
+  readonly #request = new Float64Array(new SharedArrayBuffer(16));
   #taken = 0;
+  #requests = 0;
+  /** A bucket is being read (go() was called and its last chunk not taken yet). */
+  #busy = false;
   #done = false;
 
   readonly #onChunk: () => void;
@@ -68,41 +86,47 @@ export class RowReaderThread {
         file: path.resolve(o.file),
         port: port2,
         state: this.#state,
-        after: this.#after,
+        request: this.#request,
         readAhead: READ_AHEAD,
       },
       transferList: [port2],
+      // Plain CommonJS: no loaders of the main thread (they would only slow its start).
       execArgv: [],
     });
     this.#worker.unref();
-    // Errors surface through the shared state (FAILED) or a stall; the event loop may not run meanwhile.
+    // Errors surface through the shared state (FAILED, CLOSED) or a stall; the event loop may not run meanwhile.
     this.#worker.on('error', () => {});
   }
 
-  /** True once the worker's connection is open and it waits for a position. */
+  /** True while the worker's connection is open and it waits for a bucket to read. */
   get ready(): boolean {
-    return Atomics.load(this.#state, PHASE) === READY;
+    return !this.#done && !this.#busy && Atomics.load(this.#state, PHASE) === READY;
   }
 
-  /** True when the worker could not open the file: the main thread goes on alone. */
+  /** True when the worker could not open the file, or ended: the main thread goes on alone. */
   get failed(): boolean {
-    return Atomics.load(this.#state, PHASE) === FAILED;
+    return (
+      this.#done || Atomics.load(this.#state, PHASE) === FAILED || Atomics.load(this.#state, CLOSED) === 1
+    );
   }
 
-  /** Start reading the rows after `ord`. */
-  go(ord: number): void {
-    this.#after[0] = ord;
-    Atomics.store(this.#state, PHASE, GO);
-    Atomics.notify(this.#state, PHASE);
+  /** Start reading the rows of bucket `bucketId` after `ord` (only when `ready`). */
+  go(bucketId: number, ord: number): void {
+    this.#request[0] = bucketId;
+    this.#request[1] = ord;
+    this.#busy = true;
+    Atomics.store(this.#state, REQUESTS, ++this.#requests);
+    Atomics.notify(this.#state, REQUESTS);
   }
 
   /**
-   * The next chunk (an empty one at the end), blocking until the worker has
-   * it. Throws what the read failed with; returns undefined when the worker
-   * failed or stalled (the caller reads on from its last position).
+   * The next chunk of the bucket asked for (an empty one at its end),
+   * blocking until the worker has it. Throws what the read failed with;
+   * returns undefined when the worker failed, ended or stalled (the caller
+   * reads on from its last position; the thread is closed then).
    */
   next(): RowChunk | undefined {
-    if (this.#done) return undefined;
+    if (this.#done || !this.#busy) return undefined;
     let waitedSince = 0;
     for (;;) {
       const produced = Atomics.load(this.#state, PRODUCED);
@@ -116,11 +140,12 @@ export class RowReaderThread {
           this.close();
           throw Object.assign(new Error(m.error.message), { code: m.error.code });
         }
-        if (m.data.length === 0) this.close();
+        if (m.ords.length === 0) this.#busy = false;
         else this.#onChunk();
         return m;
       }
-      if (Atomics.load(this.#state, PHASE) === FAILED) {
+      // Checked after the port: a chunk posted before the worker ended is still taken.
+      if (this.failed) {
         this.close();
         return undefined;
       }
@@ -145,6 +170,7 @@ export class RowReaderThread {
     Atomics.store(this.#state, PHASE, STOP);
     Atomics.notify(this.#state, PHASE);
     Atomics.notify(this.#state, CONSUMED);
+    Atomics.notify(this.#state, REQUESTS);
     const deadline = Date.now() + CLOSE_WAIT_MS;
     while (Atomics.load(this.#state, CLOSED) === 0 && Date.now() < deadline)
       Atomics.wait(this.#state, CLOSED, 0, Math.max(1, deadline - Date.now()));
@@ -154,9 +180,10 @@ export class RowReaderThread {
 }
 
 /**
- * The worker's program. Rows are read in one read transaction (one
- * snapshot), their checksums checked, and each chunk posted as positions
- * (a transferred Float64Array), texts and the indexes of failed rows.
+ * The worker's program. Each bucket asked for is read in one read
+ * transaction (one snapshot), its rows' checksums checked, and each chunk
+ * posted as positions (a transferred Float64Array) with one JSON array text
+ * of its rows, or, when a checksum failed, the texts and the failed indexes.
  */
 const READER_SOURCE = `
   'use strict';
@@ -165,6 +192,15 @@ const READER_SOURCE = `
   const state = o.state;
   const errorOf = (e) => ({ message: String((e && e.message) || e), code: typeof (e && e.code) === 'string' ? e.code : undefined });
   let db;
+  const closeDb = () => {
+    try { db && db.close(); } catch {}
+    db = undefined;
+    Atomics.store(state, ${CLOSED}, 1);
+    Atomics.notify(state, ${CLOSED});
+    Atomics.notify(state, ${PRODUCED});
+  };
+  // Ending by process.exit() or an uncaught error: the main thread must not wait for chunks.
+  process.on('exit', closeDb);
   try {
     const Database = require(o.lib);
     db = new Database(o.file, { readonly: true, fileMustExist: true });
@@ -173,32 +209,44 @@ const READER_SOURCE = `
     Atomics.compareExchange(state, ${PHASE}, 0, ${FAILED});
     Atomics.notify(state, ${PHASE});
   }
-  if (db !== undefined) {
-    if (Atomics.compareExchange(state, ${PHASE}, 0, ${READY}) === 0) {
-      Atomics.notify(state, ${PHASE});
-      while (Atomics.load(state, ${PHASE}) === ${READY}) Atomics.wait(state, ${PHASE}, ${READY});
-    }
-    const post = (m, transfer) => {
-      o.port.postMessage(m, transfer);
-      Atomics.add(state, ${PRODUCED}, 1);
-      Atomics.notify(state, ${PRODUCED});
-    };
-    try {
-      if (Atomics.load(state, ${PHASE}) === ${GO}) {
-        const scan = db
+  const post = (m, transfer) => {
+    o.port.postMessage(m, transfer);
+    Atomics.add(state, ${PRODUCED}, 1);
+    Atomics.notify(state, ${PRODUCED});
+  };
+  // TEST ONLY (test/persistence/reader-thread.test.ts): QUIRE_TEST_READER_THREAD_EXIT=n ends the
+  // thread the way a crash would (process.exit), after it has posted n chunks.
+  const exitAfter = Number(process.env.QUIRE_TEST_READER_THREAD_EXIT || 0);
+  const stopped = () => Atomics.load(state, ${PHASE}) === ${STOP};
+  if (db !== undefined && Atomics.compareExchange(state, ${PHASE}, 0, ${READY}) === 0) {
+    Atomics.notify(state, ${PHASE});
+    let scan;
+    let countRows;
+    let served = 0;
+    let sent = 0;
+    for (;;) {
+      while (!stopped() && Atomics.load(state, ${REQUESTS}) === served) Atomics.wait(state, ${REQUESTS}, served);
+      if (stopped()) break;
+      served++;
+      const bucketId = o.request[0];
+      let after = o.request[1];
+      try {
+        // Prepared at the first request: the main thread may still be upgrading the schema before.
+        scan ??= db
           .prepare('SELECT ord, data, crc FROM quire_records WHERE bucket_id = ? AND ord > ? ORDER BY ord LIMIT ?')
           .raw();
+        countRows ??= db
+          .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
+          .pluck();
         db.exec('BEGIN');
-        let after = o.after[0];
-        let sent = 0;
         for (;;) {
           for (;;) {
             const taken = Atomics.load(state, ${CONSUMED});
-            if (sent - taken < o.readAhead || Atomics.load(state, ${PHASE}) !== ${GO}) break;
+            if (sent - taken < o.readAhead || stopped()) break;
             Atomics.wait(state, ${CONSUMED}, taken, 100);
           }
-          if (Atomics.load(state, ${PHASE}) !== ${GO}) break;
-          const rows = scan.all(o.bucketId, after, o.chunkRows);
+          if (stopped()) break;
+          const rows = scan.all(bucketId, after, o.chunkRows);
           const n = rows.length;
           const ords = new Float64Array(n);
           const data = new Array(n);
@@ -210,16 +258,21 @@ const READER_SOURCE = `
             if (r[2] !== zlib.crc32(r[1])) (bad || (bad = [])).push(i);
           }
           if (n > 0) after = ords[n - 1]; // before the transfer detaches ords
-          post({ ords, data, bad }, [ords.buffer]);
+          if (n === 0) post({ ords, indexed: countRows.get(bucketId) }, [ords.buffer]);
+          else if (bad === undefined) post({ ords, text: '[' + data.join(',') + ']' }, [ords.buffer]);
+          else post({ ords, data, bad }, [ords.buffer]);
           sent++;
+          if (exitAfter > 0 && sent >= exitAfter) process.exit(70);
           if (n === 0) break;
         }
+        db.exec('COMMIT');
+      } catch (e) {
+        try { if (db.inTransaction) db.exec('ROLLBACK'); } catch {}
+        post({ error: errorOf(e) });
+        sent++;
+        break;
       }
-    } catch (e) {
-      post({ error: errorOf(e) });
     }
-    try { db.close(); } catch {}
   }
-  Atomics.store(state, ${CLOSED}, 1);
-  Atomics.notify(state, ${CLOSED});
+  closeDb();
 `;

@@ -198,6 +198,7 @@ export class SchemaSession {
         // Ordinary writes changed the original object: rebuild it from the captured records.
         state = new BucketState(orig.state.def);
         state.counterReservation = orig.state.counterReservation;
+        state.recordsValid = orig.state.recordsValid;
         for (const [k, r] of orig.records) state.put(k, undefined, r);
       }
       state.autoincrement = orig.autoincrement;

@@ -108,52 +108,144 @@ describe('SQLite restore with a reader thread', () => {
     await again.store.stop();
   });
 
+  const late = N - 7; // read by the worker, not by the main thread
   it.each([
-    { kind: 'a changed byte (checksum fails)', fixCrc: false },
-    { kind: 'broken JSON with a matching checksum', fixCrc: true },
-  ])('a late damaged row, $kind, is refused as the main thread refuses it', async ({ fixCrc }) => {
-    const file = path.join(tempDir(), 'late.db');
-    await makeStore(file);
-    const late = N - 7; // read by the worker, not by the main thread
-    damage(
-      file,
-      late,
-      (d) => (fixCrc ? d.slice(0, -2) : d.replace(`note-${late - 1}-end`, `note-${late - 1}-END`)),
-      fixCrc,
-    );
-    const bytes = fs.readFileSync(file);
+    {
+      kind: 'a changed byte (checksum fails)',
+      fixCrc: false,
+      change: (d: string) => d.replace(`note-${late - 1}-end`, `note-${late - 1}-END`),
+    },
+    { kind: 'broken JSON with a matching checksum', fixCrc: true, change: (d: string) => d.slice(0, -2) },
+    // Valid JSON once a chunk's rows are joined into one array, but not a row of its own.
+    {
+      kind: 'two records in one row with a matching checksum',
+      fixCrc: true,
+      change: (d: string) => `${d},${d}`,
+    },
+    // In the first chunk, which the main thread reads (and joins) itself.
+    {
+      kind: 'an early row of two records with a matching checksum',
+      fixCrc: true,
+      change: (d: string) => `${d},${d}`,
+      id: 5,
+    },
+  ])(
+    'a damaged row, $kind, is refused as the main thread alone refuses it',
+    async ({ fixCrc, change, id }) => {
+      const file = path.join(tempDir(), 'late.db');
+      await makeStore(file);
+      const at = id ?? late;
+      damage(file, at, change, fixCrc);
+      const bytes = fs.readFileSync(file);
 
-    const threaded = await load(file, true);
-    expect(threaded.adapter.readerThreadChunks).toBeGreaterThan(0);
-    expect(threaded.error).toBeInstanceOf(StorageCorruptError);
-    const e = threaded.error as StorageCorruptError;
-    expect(e.code).toBe('STORAGE_CORRUPT');
-    expect(e.bucket).toBe('people');
-    expect(e.lost).toBe(`1 of ${N - 1} records`);
-    expect(e.message).toContain(String(late));
-    expect(threaded.store.hasBucket('people')).toBe(false);
-    await threaded.store.stop();
-    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+      const threaded = await load(file, true);
+      expect(threaded.adapter.readerThreadChunks).toBeGreaterThan(0);
+      expect(threaded.error).toBeInstanceOf(StorageCorruptError);
+      const e = threaded.error as StorageCorruptError;
+      expect(e.code).toBe('STORAGE_CORRUPT');
+      expect(e.bucket).toBe('people');
+      expect(e.lost).toBe(`1 of ${N - 1} records`);
+      expect(e.message).toContain(`keys ${at})`);
+      expect(threaded.store.hasBucket('people')).toBe(false);
+      await threaded.store.stop();
+      expect(fs.existsSync(`${file}-wal`)).toBe(false);
 
-    const main = await load(file, false);
-    expect((main.error as Error).message).toBe(e.message);
-    await main.store.stop();
-    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
-  });
+      const main = await load(file, false);
+      expect((main.error as Error).message).toBe(e.message);
+      await main.store.stop();
+      expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+    },
+  );
 
   it('a worker that cannot open the file reports failure; the restore path then reads on alone', () => {
     const lib = require.resolve('better-sqlite3');
     const reader = new RowReaderThread(
-      { file: path.join(tempDir(), 'missing.db'), lib, bucketId: 1, chunkRows: 16 },
+      { file: path.join(tempDir(), 'missing.db'), lib, chunkRows: 16 },
       () => {},
     );
     const wait = new Int32Array(new SharedArrayBuffer(4));
     const deadline = Date.now() + 20_000;
     while (!reader.failed && !reader.ready && Date.now() < deadline) Atomics.wait(wait, 0, 0, 5);
     expect(reader.failed).toBe(true);
+    expect(reader.ready).toBe(false);
     expect(reader.next()).toBeUndefined();
     reader.close();
   });
+
+  it('opening a large file starts the worker before any restore; it serves every bucket, then stop() leaves no WAL', async () => {
+    const file = path.join(tempDir(), 'early.db');
+    await makeStore(file);
+    // a second large bucket in the same file
+    const s0 = await Store.start({ name: 'r', persistence: { adapter: new SQLiteAdapter(file) } });
+    const other = await s0.defineBucket('others', def);
+    await other.insertMany(Array.from({ length: 20_000 }, (_, i) => ({ email: `o${i}@x.io`, role: 'b' })));
+    await s0.stop();
+
+    const adapter = new SQLiteAdapter(file);
+    const store = await Store.start({ name: 'r', persistence: { adapter } });
+    expect(adapter.readerThreadsStarted).toBe(1);
+    expect(adapter.readerThreadChunks).toBe(0);
+    const people = await store.defineBucket('people', def);
+    const afterPeople = adapter.readerThreadChunks;
+    expect(afterPeople).toBeGreaterThan(0);
+    const others = await store.defineBucket('others', def);
+    expect(adapter.readerThreadChunks).toBeGreaterThan(afterPeople);
+    expect(adapter.readerThreadsStarted).toBe(1);
+    expect(await people.count()).toBe(N - 1);
+    expect(await others.count()).toBe(20_000);
+    expect(await others.where({ email: 'o19999@x.io' })).toHaveLength(1);
+    await store.stop();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    expect(fs.existsSync(`${file}-shm`)).toBe(false);
+
+    // Stopped before any restore, while the worker may still be starting: its connection is closed first.
+    const bytes = fs.readFileSync(file);
+    const unused = new SQLiteAdapter(file);
+    const quick = await Store.start({ name: 'r', persistence: { adapter: unused } });
+    expect(unused.readerThreadsStarted).toBe(1);
+    await quick.stop();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    expect(fs.existsSync(`${file}-shm`)).toBe(false);
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+  });
+
+  it.each([1, 3])(
+    'a worker that dies after %i chunks mid-restore leaves the rest to the main thread: the same records, nothing changed on disk',
+    async (chunks) => {
+      const file = path.join(tempDir(), `dies-${chunks}.db`);
+      await makeStore(file);
+      const main = await load(file, false);
+      const expected = await main.store.bucket('people').all();
+      await main.store.stop();
+      const bytes = fs.readFileSync(file);
+
+      // TEST ONLY switch of the worker (sqlite-reader.ts): process.exit after posting that many chunks.
+      process.env.QUIRE_TEST_READER_THREAD_EXIT = String(chunks);
+      let threaded: Awaited<ReturnType<typeof load>>;
+      try {
+        threaded = await load(file, true);
+      } finally {
+        delete process.env.QUIRE_TEST_READER_THREAD_EXIT;
+      }
+      expect(threaded.error).toBeUndefined();
+      expect(threaded.adapter.readerThreadsStarted).toBe(1);
+      // Chunks it posted before it died are used; the rest is read here.
+      expect(threaded.adapter.readerThreadChunks).toBe(chunks);
+      const b = threaded.store.bucket('people');
+      expect(await b.all()).toEqual(expected);
+      expect(await b.where({ email: 'p59999@x.io' })).toHaveLength(1);
+      await threaded.store.stop();
+      expect(fs.existsSync(`${file}-wal`)).toBe(false);
+      expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+
+      // The next store starts a worker of its own and restores with it.
+      const again = await load(file, true);
+      expect(again.error).toBeUndefined();
+      expect(again.adapter.readerThreadChunks).toBeGreaterThan(0);
+      expect(await again.store.bucket('people').count()).toBe(N - 1);
+      await again.store.stop();
+    },
+  );
 
   it('a bucket of one chunk or less starts no worker', async () => {
     const file = path.join(tempDir(), 'small.db');

@@ -1,0 +1,24 @@
+// Buckets whose schemas list the same fields make their records with one
+// constructor (engine/schema.ts, recordShapeFor), so V8 gives them one
+// hidden class: code optimised for a bucket's records stays valid when the
+// bucket is defined again or the store restarts in the same process.
+// Checked in a child process with V8's own %HaveSameMap.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const CHILD = path.resolve(import.meta.dirname, '../fixtures/record-shapes.ts');
+
+describe('record shapes', () => {
+  it('records of buckets with the same fields share a hidden class, across stores and updates', () => {
+    const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', CHILD], {
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
+      acrossStores: true,
+      afterUpdate: true,
+      otherFields: false,
+      plain: true,
+    });
+  });
+});
