@@ -5,6 +5,8 @@
 // stores sharing a file keep apart feeds; a version 4 file (WITHOUT ROWID
 // table, entry-list rows) upgrades and reads; damage is a
 // StorageCorruptError.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
@@ -32,6 +34,44 @@ function readFeed(file: string, since: number, limit: number, store = 'f'): Feed
     return a.readChanges(store, since, limit);
   } finally {
     a.close();
+  }
+}
+
+/** Turn a current file into what schema version 4 wrote: quire_feed WITHOUT ROWID keyed (store, seq). */
+function toVersion4(file: string): void {
+  const raw = new Database(file);
+  raw.exec(`
+    CREATE TABLE quire_feed_v4 (store TEXT NOT NULL, seq INTEGER NOT NULL, bucket TEXT NOT NULL,
+      key TEXT NOT NULL, op TEXT NOT NULL, version INTEGER NOT NULL, at INTEGER NOT NULL, actor TEXT,
+      packed TEXT, PRIMARY KEY (store, seq)) WITHOUT ROWID;
+    INSERT INTO quire_feed_v4 SELECT store, seq, bucket, key, op, version, at, actor, packed FROM quire_feed;
+    DROP TABLE quire_feed;
+    ALTER TABLE quire_feed_v4 RENAME TO quire_feed;
+    ALTER TABLE quire_stores DROP COLUMN feed_slot;
+    UPDATE quire_meta SET value = '4' WHERE key = 'schema_version';
+  `);
+  raw.close();
+}
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+/** One value, read by a writable connection (which recovers a WAL left by a killed process). */
+function rawQuery(file: string, sql: string): unknown {
+  const db = new Database(file);
+  try {
+    return db.prepare(sql).pluck().get();
+  } finally {
+    db.close();
+  }
+}
+
+/** Every stored feed row as it is, in (store, seq) order. */
+function rawFeedRows(file: string): unknown[] {
+  const db = new Database(file);
+  try {
+    return db.prepare('SELECT * FROM quire_feed ORDER BY store, seq').all();
+  } finally {
+    db.close();
   }
 }
 
@@ -137,18 +177,11 @@ describe('SQLite change feed rows (compact layout)', () => {
     writeFeed(file, [old.slice(0, 1)]);
     // What Quire wrote with schema version 4: quire_feed WITHOUT ROWID keyed (store, seq), a packed
     // row holding an entry list; store 'g' shares the file, its seq only in its feed rows.
+    toVersion4(file);
     const raw = new Database(file);
     raw.exec(`
-      CREATE TABLE quire_feed_v4 (store TEXT NOT NULL, seq INTEGER NOT NULL, bucket TEXT NOT NULL,
-        key TEXT NOT NULL, op TEXT NOT NULL, version INTEGER NOT NULL, at INTEGER NOT NULL, actor TEXT,
-        packed TEXT, PRIMARY KEY (store, seq)) WITHOUT ROWID;
-      INSERT INTO quire_feed_v4 SELECT store, seq, bucket, key, op, version, at, actor, packed FROM quire_feed;
-      DROP TABLE quire_feed;
-      ALTER TABLE quire_feed_v4 RENAME TO quire_feed;
-      ALTER TABLE quire_stores DROP COLUMN feed_slot;
       INSERT INTO quire_feed VALUES ('g', 7, 'gb', '7', 'insert', 1, 5, NULL, NULL);
       INSERT INTO quire_feed VALUES ('g', 9, 'gb', '9', 'insert', 1, 6, 'z', NULL);
-      UPDATE quire_meta SET value = '4' WHERE key = 'schema_version';
     `);
     const v4 = JSON.stringify(
       old.slice(1).map((f) => [f.seq, f.bucket, JSON.parse(f.key), f.op, f.version, f.at, f.actor]),
@@ -184,6 +217,92 @@ describe('SQLite change feed rows (compact layout)', () => {
     expect(a.dumpLog('f').feed).toEqual([...old, ...newer]);
     a.close();
   });
+
+  it('a writer killed in the middle of the version 4 → 5 upgrade leaves a version 4 file that upgrades later, every entry kept', () => {
+    const dir = tempDir('quire-feed-upgrade-kill-');
+    const file = path.join(dir, 'v4.db');
+    // Thousands of entries: the upgrade copies them all in one transaction, many WAL pages. (Their packed
+    // rows keep the current layout: the upgrade copies rows as they are, whatever their layout.)
+    const entries: FeedWrite[] = Array.from({ length: 6000 }, (_, i) => ({
+      seq: i + 1,
+      bucket: 'items',
+      key: JSON.stringify(`key-${i}-${'x'.repeat(40)}`),
+      op: 'update',
+      version: i + 2,
+      at: 1_764_000_000_000 + i,
+      actor: 'writer',
+    }));
+    writeFeed(
+      file,
+      Array.from({ length: 60 }, (_, b) => entries.slice(b * 100, b * 100 + 100)),
+    );
+    toVersion4(file);
+    const before = rawFeedRows(file);
+    expect(before.length).toBeGreaterThan(0);
+
+    const copy = path.join(dir, 'copy.db');
+    const script = path.join(dir, 'open.mts');
+    fs.writeFileSync(
+      script,
+      `
+      import * as fs from 'node:fs';
+      import { SQLiteAdapter } from ${JSON.stringify(path.join(root, 'src/index.ts'))};
+      const a = new SQLiteAdapter(${JSON.stringify(copy)});
+      fs.writeSync(1, 'START\\n');
+      a.open('f', { onError: () => {}, durability: 'strict' });
+      fs.writeSync(1, 'OPENED\\n');
+      a.close();
+      `,
+    );
+    /** Open a fresh copy of the version 4 file for writing (which upgrades it) under strace. */
+    const openCopy = (inject: string[]) => {
+      for (const f of ['', '-wal', '-shm']) fs.rmSync(copy + f, { force: true });
+      fs.copyFileSync(file, copy);
+      const out = path.join(dir, 'trace.txt');
+      const r = spawnSync(
+        'strace',
+        [
+          '-f',
+          '-qq',
+          '-e',
+          'trace=pwrite64,write',
+          ...inject,
+          '-o',
+          out,
+          process.execPath,
+          '--import',
+          'tsx',
+          script,
+        ],
+        { cwd: root, encoding: 'utf8', timeout: 120_000 },
+      );
+      return { stdout: r.stdout, lines: fs.readFileSync(out, 'utf8').split('\n') };
+    };
+    const isPwrite = (l: string) => /pwrite64\(/.test(l);
+    // A run without a fault counts the pwrite64 calls of opening, that is of the upgrade's commit.
+    const clean = openCopy([]);
+    expect(clean.stdout).toContain('OPENED');
+    const start = clean.lines.findIndex((l) => l.includes('write(1, "START'));
+    const opened = clean.lines.findIndex((l) => l.includes('write(1, "OPENED'));
+    const upgradeWrites = clean.lines.slice(start, opened).filter(isPwrite).length;
+    expect(upgradeWrites).toBeGreaterThan(20);
+    expect(rawQuery(copy, "SELECT value FROM quire_meta WHERE key = 'schema_version'")).toBe(
+      String(SQLITE_SCHEMA_VERSION),
+    );
+    // The same open, killed (SIGKILL) at the middle pwrite64 of the upgrade.
+    const at = clean.lines.slice(0, start).filter(isPwrite).length + Math.floor(upgradeWrites / 2);
+    const killed = openCopy(['-e', `inject=pwrite64:signal=KILL:when=${at}`]);
+    expect(killed.stdout).toContain('START');
+    expect(killed.stdout).not.toContain('OPENED');
+    expect(fs.existsSync(`${copy}-wal`)).toBe(true); // it died with part of the upgrade written
+    // Still version 4 with every row (the unfinished commit is not part of the file) …
+    expect(rawQuery(copy, "SELECT value FROM quire_meta WHERE key = 'schema_version'")).toBe('4');
+    expect(rawFeedRows(copy)).toEqual(before);
+    // … and the next writable open upgrades it, with every entry readable.
+    const next: FeedWrite = { ...entries[0]!, seq: 6001, version: 1, key: '"new"' };
+    writeFeed(copy, [[next]]);
+    expect(readFeed(copy, 0, 10_000)).toEqual([...entries, next]);
+  }, 180_000);
 
   it('stores sharing a file keep their feeds apart: each reads, prunes and restarts with its own', async () => {
     const file = path.join(tempDir('quire-feed-rows-'), 'two.db');
