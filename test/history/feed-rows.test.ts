@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageCorruptError, StorageError, Store } from '../../src/index.js';
 import type { FeedWrite } from '../../src/persistence/index.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
+import { fillDisk, mountTmpfs } from '../persistence/tmpfs.js';
 import { tempDir } from './helpers.js';
 
 const quiet = { onError: () => {}, durability: 'strict' as const };
@@ -303,6 +304,41 @@ describe('SQLite change feed rows (compact layout)', () => {
     writeFeed(copy, [[next]]);
     expect(readFeed(copy, 0, 10_000)).toEqual([...entries, next]);
   }, 180_000);
+
+  it('the version 4 → 5 upgrade on a full disk fails with a StorageError and changes nothing; with room again it upgrades', () => {
+    const dir = mountTmpfs('16m');
+    const file = path.join(dir, 'v4.db');
+    const entries: FeedWrite[] = Array.from({ length: 6000 }, (_, i) => ({
+      seq: i + 1,
+      bucket: 'items',
+      key: JSON.stringify(`key-${i}-${'x'.repeat(40)}`),
+      op: 'insert',
+      version: 1,
+      at: 1_764_000_000_000 + i,
+      actor: null,
+    }));
+    writeFeed(
+      file,
+      Array.from({ length: 60 }, (_, b) => entries.slice(b * 100, b * 100 + 100)),
+    );
+    toVersion4(file);
+    const before = rawFeedRows(file);
+    const bytes = fs.readFileSync(file);
+    expect(bytes.length).toBeGreaterThan(4 * 160 * 1024); // the upgrade's copy needs far more than the room left
+    // Room for the lock and shared-memory files, not for the upgrade's copy of the feed table.
+    const ballast = fillDisk(dir, 160 * 1024);
+    const a = new SQLiteAdapter(file);
+    expect(() => a.open('f', quiet)).toThrow(StorageError);
+    expect(() => a.open('f', quiet)).toThrow(/full|space/i);
+    a.close();
+    fs.rmSync(ballast);
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true); // the store file itself was not touched
+    expect(rawQuery(file, "SELECT value FROM quire_meta WHERE key = 'schema_version'")).toBe('4');
+    expect(rawFeedRows(file)).toEqual(before);
+    const next: FeedWrite = { ...entries[0]!, seq: 6001, key: '"new"' };
+    writeFeed(file, [[next]]);
+    expect(readFeed(file, 0, 10_000)).toEqual([...entries, next]);
+  });
 
   it('stores sharing a file keep their feeds apart: each reads, prunes and restarts with its own', async () => {
     const file = path.join(tempDir('quire-feed-rows-'), 'two.db');
