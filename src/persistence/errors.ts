@@ -238,13 +238,21 @@ export class SchemaMismatchError extends QuireError {
 }
 
 /** Wrap anything thrown by an adapter in a StorageError (typed errors pass through). */
+/** What an SQLite code means for someone reading the message, where SQLite's own words do not say. */
+const SQLITE_HINTS: Record<string, string> = {
+  // SQLite sizes the `-shm` file when it opens a WAL database: a full disk fails there first.
+  SQLITE_IOERR_SHMSIZE:
+    'no room to create the shared-memory (-shm) file next to the store: is the disk full?',
+};
+
 export function toStorageError(operation: string, e: unknown, path?: string): StorageError {
   if (e instanceof StorageError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const code = (e as { code?: unknown })?.code;
+  const hint = typeof code === 'string' && Object.hasOwn(SQLITE_HINTS, code) ? `; ${SQLITE_HINTS[code]}` : '';
   return new StorageError(
     operation,
-    `Storage ${operation} failed${path !== undefined ? ` for "${path}"` : ''}: ${msg}${typeof code === 'string' && !msg.includes(code) ? ` (${code})` : ''}`,
+    `Storage ${operation} failed${path !== undefined ? ` for "${path}"` : ''}: ${msg}${typeof code === 'string' && !msg.includes(code) ? ` (${code})` : ''}${hint}`,
     { path, cause: e },
   );
 }

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileAdapter, SQLiteAdapter, StorageCorruptError, StorageError, Store } from '../../src/index.js';
 import { tempDir } from './helpers.js';
+import { fillDisk, mountTmpfs } from './tmpfs.js';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/quire.js');
 
@@ -255,6 +256,35 @@ describe('full disk at start (1 MiB tmpfs)', () => {
     expect(((await b.get(1)) as { v: string }).v).toMatch(/-marker-0-end$/);
     const added = await b.insert({ v: 'new' });
     expect(added.id).toBe(101);
+    await s.stop();
+  });
+});
+
+describe('a disk too full for the shared-memory file', () => {
+  it('Store.start rejects with a StorageError that says the disk may be full; the store file is unchanged and opens once there is room', async () => {
+    const dir = mountTmpfs('2m');
+    const file = path.join(dir, 'full.db');
+    await makeStore(file, 20);
+    const bytes = fs.readFileSync(file);
+    // SQLite sizes the 32 KiB `-shm` file when it opens a WAL database: leave less than that.
+    const ballast = fillDisk(dir, 8 * 1024);
+    const e = await Store.start({
+      name: 's',
+      persistence: { adapter: new SQLiteAdapter(file), durability: 'strict' },
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(StorageError);
+    expect((e as Error).message).toContain(file);
+    expect((e as Error).message).toMatch(/is the disk full\?/);
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+    fs.rmSync(ballast);
+    const s = await Store.start({
+      name: 's',
+      persistence: { adapter: new SQLiteAdapter(file), durability: 'strict' },
+    });
+    expect(await (await s.defineBucket('b', def)).count()).toBe(20);
     await s.stop();
   });
 });
