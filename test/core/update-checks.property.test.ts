@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/engine/errors.js';
-import { BucketState, compileDefinition, StoreCore } from '../../src/engine/index.js';
+import { applyRemote, BucketState, compileDefinition, StoreCore } from '../../src/engine/index.js';
 import { SchemaValidator } from '../../src/engine/schema.js';
 import type { FieldDefinition } from '../../src/engine/types.js';
 import { EventBus } from '../../src/events/index.js';
@@ -115,6 +115,33 @@ describe('a bucket holding records its validator did not write', () => {
     expect(rejected(() => core.updateLone(b, 'b', { age: 3 }, 'b'))).toEqual(['role']);
     expect(rejected(() => core.writeSet().update(b, 'b', { age: 3 }, 'b'))).toEqual(['role']);
     expect(core.updateLone(b, 'a', { age: 3 }, 'a').age).toBe(3);
+  });
+
+  it('a record another instance wrote (applyRemote) is checked whole on its next update', () => {
+    const core = new StoreCore('checks', new EventBus());
+    const b = new BucketState(compileDefinition('users', { key: 'id', schema } as never));
+    core.buckets.set('users', b);
+    core.insertLone(b, { id: 'a', email: 'x@y.z', role: 'admin' });
+    // An unchanged copy of a record changes nothing, the flag included.
+    const a = b.records.get('a')!;
+    applyRemote(core, [{ bucket: 'users', keyId: 'a', record: a, data: JSON.stringify(a), seq: 10 }], 1);
+    expect(b.recordsValid).toBe(true);
+    // Another instance (another schema version, say) stored a role this schema rejects.
+    const remote = { id: 'r', email: 'x@y.z', role: 'root', _version: 1, _createdAt: 1, _updatedAt: 1 };
+    applyRemote(
+      core,
+      [{ bucket: 'users', keyId: 'r', record: remote, data: JSON.stringify(remote), seq: 11 }],
+      1,
+    );
+    expect(b.records.get('r')).toBe(remote);
+    expect(b.recordsValid).toBe(false);
+    try {
+      core.updateLone(b, 'r', { age: 3 }, 'r');
+      expect.unreachable('the update of the remote record passed');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ValidationError);
+      expect((e as ValidationError).issues.map((i) => i.field)).toEqual(['role']);
+    }
   });
 
   it('an empty bucket, or nothing loaded, holds no unchecked records', () => {

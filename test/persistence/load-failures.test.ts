@@ -235,6 +235,9 @@ describe('full disk at start (1 MiB tmpfs)', () => {
     } finally {
       fs.closeSync(fd);
     }
+    // The -wal and -shm files rawCount's connection opened are still there (a WAL store without its
+    // -shm cannot be opened on a full disk at all: see 'a disk too full for the shared-memory file').
+    expect(fs.existsSync(`${file}-shm`)).toBe(true);
     // Reading needs no space: the store starts with every record loaded
     // (never an empty bucket over rows it could not read).
     const full = await Store.start({
