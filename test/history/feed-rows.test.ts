@@ -54,6 +54,29 @@ function toVersion4(file: string): void {
   raw.close();
 }
 
+/**
+ * A version 4 file holding 6,000 feed entries of store 'f' (about 1 MiB): an upgrade copies them all
+ * in one transaction, many WAL pages. (Their packed rows keep the current layout: the upgrade copies
+ * rows as they are, whatever their layout.)
+ */
+function largeVersion4File(file: string): FeedWrite[] {
+  const entries: FeedWrite[] = Array.from({ length: 6000 }, (_, i) => ({
+    seq: i + 1,
+    bucket: 'items',
+    key: JSON.stringify(`key-${i}-${'x'.repeat(40)}`),
+    op: 'update',
+    version: i + 2,
+    at: 1_764_000_000_000 + i,
+    actor: i % 2 === 0 ? 'writer' : null,
+  }));
+  writeFeed(
+    file,
+    Array.from({ length: 60 }, (_, b) => entries.slice(b * 100, b * 100 + 100)),
+  );
+  toVersion4(file);
+  return entries;
+}
+
 const root = path.resolve(import.meta.dirname, '../..');
 
 /** One value, read by a writable connection (which recovers a WAL left by a killed process). */
@@ -222,22 +245,7 @@ describe('SQLite change feed rows (compact layout)', () => {
   it('a writer killed in the middle of the version 4 → 5 upgrade leaves a version 4 file that upgrades later, every entry kept', () => {
     const dir = tempDir('quire-feed-upgrade-kill-');
     const file = path.join(dir, 'v4.db');
-    // Thousands of entries: the upgrade copies them all in one transaction, many WAL pages. (Their packed
-    // rows keep the current layout: the upgrade copies rows as they are, whatever their layout.)
-    const entries: FeedWrite[] = Array.from({ length: 6000 }, (_, i) => ({
-      seq: i + 1,
-      bucket: 'items',
-      key: JSON.stringify(`key-${i}-${'x'.repeat(40)}`),
-      op: 'update',
-      version: i + 2,
-      at: 1_764_000_000_000 + i,
-      actor: 'writer',
-    }));
-    writeFeed(
-      file,
-      Array.from({ length: 60 }, (_, b) => entries.slice(b * 100, b * 100 + 100)),
-    );
-    toVersion4(file);
+    const entries = largeVersion4File(file);
     const before = rawFeedRows(file);
     expect(before.length).toBeGreaterThan(0);
 
@@ -308,20 +316,7 @@ describe('SQLite change feed rows (compact layout)', () => {
   it('the version 4 → 5 upgrade on a full disk fails with a StorageError and changes nothing; with room again it upgrades', () => {
     const dir = mountTmpfs('16m');
     const file = path.join(dir, 'v4.db');
-    const entries: FeedWrite[] = Array.from({ length: 6000 }, (_, i) => ({
-      seq: i + 1,
-      bucket: 'items',
-      key: JSON.stringify(`key-${i}-${'x'.repeat(40)}`),
-      op: 'insert',
-      version: 1,
-      at: 1_764_000_000_000 + i,
-      actor: null,
-    }));
-    writeFeed(
-      file,
-      Array.from({ length: 60 }, (_, b) => entries.slice(b * 100, b * 100 + 100)),
-    );
-    toVersion4(file);
+    const entries = largeVersion4File(file);
     const before = rawFeedRows(file);
     const bytes = fs.readFileSync(file);
     expect(bytes.length).toBeGreaterThan(4 * 160 * 1024); // the upgrade's copy needs far more than the room left
@@ -335,7 +330,7 @@ describe('SQLite change feed rows (compact layout)', () => {
     expect(fs.readFileSync(file).equals(bytes)).toBe(true); // the store file itself was not touched
     expect(rawQuery(file, "SELECT value FROM quire_meta WHERE key = 'schema_version'")).toBe('4');
     expect(rawFeedRows(file)).toEqual(before);
-    const next: FeedWrite = { ...entries[0]!, seq: 6001, key: '"new"' };
+    const next: FeedWrite = { ...entries[0]!, seq: 6001, version: 1, key: '"new"' };
     writeFeed(file, [[next]]);
     expect(readFeed(file, 0, 10_000)).toEqual([...entries, next]);
   });
