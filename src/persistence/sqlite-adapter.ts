@@ -113,7 +113,7 @@ export function rowChecksum(data: string): number {
 }
 
 /** Feed row ids per store slot (2^47): a store's rows are ids slot · FEED_SLOT_SIZE + seq. */
-const FEED_SLOT_SIZE = 140737488355328n;
+const FEED_SLOT_SIZE = 2n ** 47n;
 
 const FEED_TABLE = `CREATE TABLE quire_feed (
   id INTEGER PRIMARY KEY,
