@@ -93,7 +93,9 @@ export class PendingWrites {
     let m = this.records.get(bucket);
     if (m === undefined) this.records.set(bucket, (m = new Map()));
     const prev = m.get(key);
-    if (prev !== undefined && op === 'update' && prev.op === 'insert') {
+    if (prev !== undefined && op !== 'insert') {
+      // Folded in place: an insert followed by updates stays an insert; position and base are kept.
+      if (prev.op !== 'insert' || op === 'delete') prev.op = op;
       prev.seq = seq;
       prev.version = version;
       prev.record = record;
@@ -102,15 +104,7 @@ export class PendingWrites {
     }
     // An insert moves to the end of the insertion order.
     if (op === 'insert') m.delete(key);
-    m.set(key, {
-      op,
-      seq,
-      ord: op === 'insert' ? ord : (prev?.ord ?? ord),
-      version,
-      record,
-      data,
-      base: prev?.base ?? base,
-    });
+    m.set(key, { op, seq, ord, version, record, data, base: prev?.base ?? base });
   }
 
   /** Hand everything queued to a flush; this queue starts empty. */
