@@ -2,7 +2,8 @@
 // earlier ones (one RecordWrite per record per flush); history and feed rows
 // are never folded. Snapshot adapters only need the names of dirty and
 // dropped buckets.
-import type { StoreRecord } from '../engine/index.js';
+import type { KeyId, StoreRecord } from '../engine/index.js';
+import { encodeKey } from './codec.js';
 import { QueuedFeed } from './retention.js';
 import type { BucketWrite, CommitUnit, HistoryWrite, RecordWrite, StoredDefinition } from './types.js';
 
@@ -35,7 +36,8 @@ export interface PendingBucket {
 }
 
 export class PendingWrites {
-  records = new Map<string, Map<string, PendingRecord>>();
+  /** By bucket, then key (the engine's key value: its string is hashed once, not per change). */
+  records = new Map<string, Map<KeyId, PendingRecord>>();
   buckets = new Map<string, PendingBucket>();
   history: HistoryWrite[] = [];
   feed = new QueuedFeed();
@@ -81,7 +83,7 @@ export class PendingWrites {
 
   addRecord(
     bucket: string,
-    key: string,
+    key: KeyId,
     op: PendingRecord['op'],
     seq: number,
     version: number,
@@ -174,7 +176,8 @@ export class PendingWrites {
     const out: RecordWrite[] = [];
     let lost: LostRecord[] | undefined;
     for (const [bucket, m] of this.records) {
-      for (const [key, r] of m) {
+      for (const [keyId, r] of m) {
+        const key = encodeKey(keyId);
         let data = r.data;
         if (r.op !== 'delete' && data === undefined) {
           try {
