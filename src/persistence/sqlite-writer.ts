@@ -119,6 +119,8 @@ export class UnitWriter {
   /** Buckets whose every row's ord was read in one scan (a unit with many unknown rows does it). */
   #scanned = new Set<number>();
   static readonly ORD_HINTS = 262_144;
+  /** Records in a unit from which the positions of its inserts are kept. */
+  static readonly LEARN_FROM = 256;
   /** Updates through the key index in one unit after which the bucket's ords are read in one scan. */
   static readonly SCAN_AFTER = 1024;
   /** Unit updates whose ord is known: [ord, index into the unit's records, bucket id], sorted before they run. */
@@ -338,6 +340,9 @@ export class UnitWriter {
     let id = 0;
     let ords = new Map<string, number>();
     let byKey = 0;
+    // Positions of inserted rows are kept from large units only: small ones (strict writers) would
+    // pay a map entry per insert for updates that rarely come in units where it matters.
+    const learn = unit.records.length >= 7 * UnitWriter.LEARN_FROM;
     const known = this.#known;
     known.length = 0;
     // A unit holds one write per record, so inserts go in multi-row statements.
@@ -364,7 +369,7 @@ export class UnitWriter {
       if (op === 'insert') {
         const data = r[i + 6] as string;
         inserts.add(id, r[i + 4], key, r[i + 3], r[i + 5], data, crc(data));
-        this.#learnOrd(ords, key, r[i + 4] as number);
+        if (learn) this.#learnOrd(ords, key, r[i + 4] as number);
         continue;
       }
       let at = ords.get(key);
