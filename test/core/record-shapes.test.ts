@@ -2,12 +2,15 @@
 // constructor (engine/schema.ts, recordShapeFor), so V8 gives them one
 // hidden class: code optimised for a bucket's records stays valid when the
 // bucket is defined again or the store restarts in the same process.
-// Checked in a child process with V8's own %HaveSameMap.
+// Checked in a child process with V8's own %HaveSameMap. Likewise a hash
+// index's value groups (engine/indexes.ts, VALUE_GROUP_ANCHOR): HashIndex.add
+// stays optimised across a restart (%GetOptimizationStatus).
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const CHILD = path.resolve(import.meta.dirname, '../fixtures/record-shapes.ts');
+const GROUP_CHILD = path.resolve(import.meta.dirname, '../fixtures/value-group-map.ts');
 
 describe('record shapes', () => {
   it('records of buckets with the same fields share a hidden class, across stores and updates', () => {
@@ -19,6 +22,18 @@ describe('record shapes', () => {
       afterUpdate: true,
       otherFields: false,
       plain: true,
+    });
+  });
+
+  it("code optimised for a hash index's value groups survives a store restart (their hidden class lives on)", () => {
+    const out = execFileSync(
+      process.execPath,
+      ['--allow-natives-syntax', '--expose-gc', '--import', 'tsx', GROUP_CHILD],
+      { encoding: 'utf8' },
+    );
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({
+      optimizedBefore: true,
+      optimizedAfter: true,
     });
   });
 });
