@@ -5,6 +5,7 @@ import type { FieldDefinition, FieldType, FormatType, SchemaDefinition } from '.
 import {
   DEFAULT_MAX_NESTING_DEPTH,
   describeType,
+  fieldObjectStorable,
   findUnstorable,
   generateCuid,
   generateUuid,
@@ -72,6 +73,8 @@ export class SchemaValidator {
    */
   readonly #Record: new () => Rec;
   readonly #shape: RecordShape;
+  /** #check of a whole record, compiled once for this definition (see compileWholeCheck). */
+  readonly #wholePasses: WholeCheck | undefined;
 
   constructor(
     bucket: string,
@@ -94,6 +97,8 @@ export class SchemaValidator {
       .map((f) => f.name);
     this.#shape = recordShapeFor(this.#fields);
     this.#Record = this.#shape.Record;
+    // A record validator is handed every record: the compiled check does not call it.
+    this.#wholePasses = recordValidate === undefined ? compileWholeCheck(this.#fields, keyFields) : undefined;
   }
 
   /** Generated values, defaults and metadata; then validation. Does not touch the input. */
@@ -141,7 +146,7 @@ export class SchemaValidator {
     record._updatedAt = null;
     record._createdAt = now;
     record._updatedAt = now;
-    this.#check(record, record, maxDepth);
+    if (this.#wholePasses?.(record, maxDepth) !== true) this.#check(record, record, maxDepth);
     const shape = this.#shape;
     if (shape.anchor === undefined) shape.anchor = Object.assign(new this.#Record(), record);
     return record;
@@ -211,6 +216,11 @@ export class SchemaValidator {
     this.#check(record, record, maxDepth);
   }
 
+  /** The compiled check of inserted records, for tests: undefined when this definition has none. */
+  get wholeCheck(): WholeCheck | undefined {
+    return this.#wholePasses;
+  }
+
   #check(record: Rec, fresh: Rec, maxDepth: number): void {
     const unstorable = findUnstorable(fresh, maxDepth);
     const keyFields = this.#keyFields;
@@ -273,6 +283,127 @@ export class SchemaValidator {
     if (unstorable !== undefined && !issues.some((i) => i.field === unstorable.field))
       issues = [...issues, unstorable];
     throw new ValidationError(this.#bucket, issues);
+  }
+}
+
+/**
+ * Whether #check(record, record) would find nothing wrong with a record
+ * prepareInsert made (its metadata are the store's own, not looked at):
+ * true means it passes; false means look with #check (which says what is
+ * wrong). Compiled once per definition into straight-line code: each
+ * field read by name (one hidden class, no lookup by a varying key), its
+ * rules as constants, and the storability walk reduced to what the types
+ * leave open (array and object fields, keys outside the schema).
+ */
+export type WholeCheck = (record: Rec, maxDepth: number) => boolean;
+
+/**
+ * compileWholeCheck's code for one field `v`: false when fieldPasses would
+ * be false, or when the value cannot be stored (findUnstorable's rule for a
+ * top-level value of this type).
+ */
+function wholeCheckOfField(f: CompiledField, v: string, constant: (x: unknown) => string): string {
+  const out: string[] = [];
+  switch (f.type) {
+    case 'string':
+      out.push(`if (typeof ${v} !== 'string') return false;`);
+      break;
+    case 'number':
+      // Also finite: NaN fails the type, Infinity cannot be stored.
+      out.push(`if (typeof ${v} !== 'number' || !(${v} - ${v} === 0)) return false;`);
+      break;
+    case 'boolean':
+      out.push(`if (typeof ${v} !== 'boolean') return false;`);
+      break;
+    case 'array':
+      out.push(`if (!Array.isArray(${v}) || !storable(${v}, maxDepth)) return false;`);
+      break;
+    case 'object':
+      out.push(
+        `if (typeof ${v} !== 'object' || Array.isArray(${v}) || !storable(${v}, maxDepth)) return false;`,
+      );
+      break;
+    case 'date':
+      out.push(
+        `if (!(${v} instanceof Date ? !Number.isNaN(${v}.getTime()) : typeof ${v} === 'number' ? ${v} - ${v} === 0 : typeof ${v} === 'string')) return false;`,
+      );
+      break;
+    default:
+      return 'return false;';
+  }
+  if (f.enumSet !== undefined) out.push(`if (!${constant(f.enumSet)}.has(${v})) return false;`);
+  const stringRules: string[] = [];
+  if (f.minLength !== undefined)
+    stringRules.push(`if (${v}.length < ${constant(f.minLength)}) return false;`);
+  if (f.maxLength !== undefined)
+    stringRules.push(`if (${v}.length > ${constant(f.maxLength)}) return false;`);
+  if (f.pattern !== undefined) stringRules.push(`if (!${constant(f.pattern)}.test(${v})) return false;`);
+  if (f.format !== undefined)
+    stringRules.push(`if (!${constant(FORMAT_CHECKS[f.format])}(${v})) return false;`);
+  if (stringRules.length > 0) out.push(`if (typeof ${v} === 'string') { ${stringRules.join(' ')} }`);
+  const numberRules: string[] = [];
+  if (f.min !== undefined) numberRules.push(`if (${v} < ${constant(f.min)}) return false;`);
+  if (f.max !== undefined) numberRules.push(`if (${v} > ${constant(f.max)}) return false;`);
+  if (numberRules.length > 0) out.push(`if (typeof ${v} === 'number') { ${numberRules.join(' ')} }`);
+  return out.join('\n');
+}
+
+/**
+ * The WholeCheck of a field list, or undefined where #check stays the only
+ * way: fields with custom validators or nested rules (checkValue's), field
+ * names that are also metadata or Object.prototype properties, or a
+ * runtime that refuses to compile code from strings.
+ */
+export function compileWholeCheck(
+  fields: readonly CompiledField[],
+  keyFields: readonly string[],
+): WholeCheck | undefined {
+  for (const f of fields) {
+    if (f.validate !== undefined || f.properties !== undefined || f.items !== undefined) return undefined;
+    if (f.name in Object.prototype || (META_FIELDS as readonly string[]).includes(f.name)) return undefined;
+  }
+  const constants: unknown[] = [];
+  const constant = (x: unknown) => `c[${constants.push(x) - 1}]`;
+  const body: string[] = [];
+  keyFields.forEach((k, i) => {
+    body.push(
+      `const k${i} = r[${JSON.stringify(k)}];`,
+      `if (typeof k${i} !== 'string' && !(typeof k${i} === 'number' && k${i} - k${i} === 0)) return false;`,
+    );
+  });
+  fields.forEach((f, i) => {
+    const v = `v${i}`;
+    body.push(
+      `const ${v} = r[${JSON.stringify(f.name)}];`,
+      `if (${v} === undefined || ${v} === null) { ${f.required ? 'return false;' : ''} } else {`,
+      wholeCheckOfField(f, v, constant),
+      '}',
+    );
+  });
+  // Every key was judged above, or is metadata the store just set: then the
+  // record can be stored. Keys usually come in schema order (one comparison each).
+  const order = [...fields.map((f) => f.name), ...META_FIELDS];
+  body.push(
+    'let j = 0;',
+    'for (const k in r) {',
+    '  if (k === order[j]) { j++; continue; }',
+    '  if (!known.has(k)) return findUnstorable(r, maxDepth) === undefined;',
+    '}',
+    'return true;',
+  );
+  try {
+    const make = new Function(
+      'c',
+      'order',
+      'known',
+      'storable',
+      'findUnstorable',
+      `return function wholeRecordPasses(r, maxDepth) {\n${body.join('\n')}\n};`,
+    );
+    return make(constants, order, new Set(order), fieldObjectStorable, findUnstorable) as WholeCheck;
+  } catch {
+    // Code generation from strings disallowed (--disallow-code-generation-from-strings).
+    return undefined;
   }
 }
 
@@ -519,6 +650,12 @@ const TYPE_CHECKS: Record<FieldType, (value: unknown) => boolean> = {
     if (typeof v === 'number') return !Number.isNaN(v);
     return typeof v === 'string';
   },
+};
+
+const FORMAT_CHECKS: Record<FormatType, (value: string) => boolean> = {
+  email: isValidEmail,
+  url: isValidUrl,
+  'iso-date': isValidIsoDate,
 };
 
 function matchesFormat(value: string, format: FormatType): boolean {
