@@ -145,6 +145,30 @@ describe('the compiled check of inserted records', () => {
     );
   });
 
+  it('reads fields whose names need quoting or are array indexes', () => {
+    const odd: Record<string, FieldDefinition> = {
+      'a"b': { type: 'string', required: true },
+      'x\ny': { type: 'number', min: 1 },
+      '</script>\u2028': { type: 'boolean' },
+      '0': { type: 'string', enum: ['p', 'q'] },
+      '10': { type: 'array' },
+      '': { type: 'number' },
+    };
+    const compiled = new SchemaValidator('odd', odd, ['a"b']);
+    const reference = new SchemaValidator('odd', odd, ['a"b'], () => undefined);
+    expect(compiled.wholeCheck).toBeTypeOf('function');
+    let passed = 0;
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...Object.keys(odd), 'extra'), anyValue), (data) => {
+        const expected = validationOutcome(() => reference.prepareInsert(data, () => 0, 1000));
+        expect(validationOutcome(() => compiled.prepareInsert(data, () => 0, 1000))).toEqual(expected);
+        if ('record' in (expected as object)) passed++;
+      }),
+      { numRuns: 3000 },
+    );
+    expect(passed).toBeGreaterThan(10);
+  });
+
   it('is not made where the full check must run: custom validators, nested rules, odd field names', () => {
     const base: Record<string, FieldDefinition> = { id: { type: 'string', required: true } };
     const kinds: Record<string, FieldDefinition>[] = [
