@@ -73,8 +73,8 @@ export class SchemaValidator {
    */
   readonly #Record: new () => Rec;
   readonly #shape: RecordShape;
-  /** #check of a whole record, compiled once for this definition (see compileWholeCheck). */
-  readonly #wholePasses: WholeCheck | undefined;
+  /** #check of a whole inserted record, compiled for this definition (see compileWholeCheck). */
+  readonly #whole: CompiledWholeCheck | undefined;
 
   constructor(
     bucket: string,
@@ -98,7 +98,7 @@ export class SchemaValidator {
     this.#shape = recordShapeFor(this.#fields);
     this.#Record = this.#shape.Record;
     // A record validator is handed every record: the compiled check does not call it.
-    this.#wholePasses = recordValidate === undefined ? compileWholeCheck(this.#fields, keyFields) : undefined;
+    this.#whole = recordValidate === undefined ? compileWholeCheck(this.#fields, keyFields) : undefined;
   }
 
   /** Generated values, defaults and metadata; then validation. Does not touch the input. */
@@ -146,7 +146,9 @@ export class SchemaValidator {
     record._updatedAt = null;
     record._createdAt = now;
     record._updatedAt = now;
-    if (this.#wholePasses?.(record, maxDepth) !== true) this.#check(record, record, maxDepth);
+    const whole = this.#whole;
+    if (whole === undefined || !whole.passes(record, maxDepth, whole.constants))
+      this.#check(record, record, maxDepth);
     const shape = this.#shape;
     if (shape.anchor === undefined) shape.anchor = Object.assign(new this.#Record(), record);
     return record;
@@ -217,8 +219,9 @@ export class SchemaValidator {
   }
 
   /** The compiled check of inserted records, for tests: undefined when this definition has none. */
-  get wholeCheck(): WholeCheck | undefined {
-    return this.#wholePasses;
+  get wholeCheck(): ((record: Rec, maxDepth: number) => boolean) | undefined {
+    const whole = this.#whole;
+    return whole && ((record, maxDepth) => whole.passes(record, maxDepth, whole.constants));
   }
 
   #check(record: Rec, fresh: Rec, maxDepth: number): void {
@@ -295,7 +298,18 @@ export class SchemaValidator {
  * rules as constants, and the storability walk reduced to what the types
  * leave open (array and object fields, keys outside the schema).
  */
-export type WholeCheck = (record: Rec, maxDepth: number) => boolean;
+interface CompiledWholeCheck {
+  /**
+   * The code: one function per field list and rule kinds, shared by every
+   * definition with them (see WHOLE_CHECKS), so code V8 optimised for one
+   * store's bucket serves the next; `c` holds this definition's rule values.
+   */
+  readonly passes: (record: Rec, maxDepth: number, c: readonly unknown[]) => boolean;
+  readonly constants: readonly unknown[];
+}
+
+/** Compiled whole checks by their source, kept for the life of the process (bounded as record shapes are). */
+const WHOLE_CHECKS = new Map<string, CompiledWholeCheck['passes']>();
 
 /**
  * compileWholeCheck's code for one field `v`: false when fieldPasses would
@@ -349,7 +363,7 @@ function wholeCheckOfField(f: CompiledField, v: string, constant: (x: unknown) =
 }
 
 /**
- * The WholeCheck of a field list, or undefined where #check stays the only
+ * The whole check of a field list, or undefined where #check stays the only
  * way: fields with custom validators or nested rules (checkValue's), field
  * names that are also metadata or Object.prototype properties, or a
  * runtime that refuses to compile code from strings.
@@ -357,7 +371,7 @@ function wholeCheckOfField(f: CompiledField, v: string, constant: (x: unknown) =
 export function compileWholeCheck(
   fields: readonly CompiledField[],
   keyFields: readonly string[],
-): WholeCheck | undefined {
+): CompiledWholeCheck | undefined {
   for (const f of fields) {
     if (f.validate !== undefined || f.properties !== undefined || f.items !== undefined) return undefined;
     if (f.name in Object.prototype || (META_FIELDS as readonly string[]).includes(f.name)) return undefined;
@@ -391,20 +405,30 @@ export function compileWholeCheck(
     '}',
     'return true;',
   );
-  try {
-    const make = new Function(
-      'c',
-      'order',
-      'known',
-      'storable',
-      'findUnstorable',
-      `return function wholeRecordPasses(r, maxDepth) {\n${body.join('\n')}\n};`,
-    );
-    return make(constants, order, new Set(order), fieldObjectStorable, findUnstorable) as WholeCheck;
-  } catch {
-    // Code generation from strings disallowed (--disallow-code-generation-from-strings).
-    return undefined;
+  const source = body.join('\n');
+  let passes = WHOLE_CHECKS.get(source);
+  if (passes === undefined) {
+    try {
+      const make = new Function(
+        'order',
+        'known',
+        'storable',
+        'findUnstorable',
+        `return function wholeRecordPasses(r, maxDepth, c) {\n${source}\n};`,
+      );
+      passes = make(
+        order,
+        new Set(order),
+        fieldObjectStorable,
+        findUnstorable,
+      ) as CompiledWholeCheck['passes'];
+    } catch {
+      // Code generation from strings disallowed (--disallow-code-generation-from-strings).
+      return undefined;
+    }
+    if (WHOLE_CHECKS.size < MAX_SHARED_SHAPES) WHOLE_CHECKS.set(source, passes);
   }
+  return { passes, constants };
 }
 
 /**
