@@ -121,8 +121,11 @@ export class UnitWriter {
   static readonly ORD_HINTS = 262_144;
   /** Updates through the key index in one unit after which the bucket's ords are read in one scan. */
   static readonly SCAN_AFTER = 1024;
-  /** Unit updates whose ord is known: [ord, index into the unit's records], sorted before they run. */
+  /** Unit updates whose ord is known: [ord, index into the unit's records, bucket id], sorted before they run. */
   #known: number[] = [];
+  /** Parameters of one statement of known updates. */
+  #batch: unknown[] = [];
+  #updateAtMany: Database.Statement | undefined;
   /** Each store's first feed row id (its slot past the seq bits: sqlite-adapter.ts). */
   #feedBase = new Map<string, bigint>();
   #synchronous = '';
@@ -423,7 +426,13 @@ export class UnitWriter {
     else this.#learnOrd(ords, r[i + 1] as string, at);
   }
 
-  /** Updates by primary key, in ord order (triples in #known: ord, index in r, bucket id). */
+  /**
+   * Updates by primary key, in ord order (triples in #known: ord, index in r, bucket id), ROWS
+   * rows per statement: an upsert on the primary key that changes a row only if it holds the
+   * same key. A statement that changed fewer rows (a hint was wrong) or hit the key index's
+   * uniqueness (the record is stored at another ord) is followed by its rows one by one:
+   * rewriting a row with the same values is harmless.
+   */
   #updateKnown(r: unknown[], upserts: MultiRowInsert): void {
     const known = this.#known;
     const n = known.length / 3;
@@ -431,11 +440,54 @@ export class UnitWriter {
     for (let j = 0; j < n; j++) order[j] = j * 3;
     // By bucket, then ord (a unit rarely spans buckets; ords are unique per store).
     if (n > 1) order.sort((a, b) => known[a + 2]! - known[b + 2]! || known[a]! - known[b]!);
+    const crc = this.#crc;
+    const p = this.#batch;
+    const full = MultiRowInsert.ROWS * 7;
+    p.length = 0;
+    let first = 0;
+    for (let j = 0; j < n; j++) {
+      const k = order[j]!;
+      const i = known[k + 1]!;
+      const data = r[i + 6] as string;
+      p.push(known[k + 2], known[k], r[i + 1], r[i + 3], r[i + 5], data, crc(data));
+      if (p.length === full) {
+        if (!this.#updateBatch(p)) this.#updateOneByOne(r, order, first, j + 1, upserts);
+        p.length = 0;
+        first = j + 1;
+      }
+    }
+    p.length = 0;
+    if (first < n) this.#updateOneByOne(r, order, first, n, upserts);
+    known.length = 0;
+  }
+
+  /** One full batch of known updates; false when not every row was where its hint said. */
+  #updateBatch(p: unknown[]): boolean {
+    this.#updateAtMany ??= this.db.prepare(
+      `INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES ${Array.from(
+        { length: MultiRowInsert.ROWS },
+        () => '(?, ?, ?, ?, ?, ?, ?)',
+      ).join(', ')}
+       ON CONFLICT (bucket_id, ord) DO UPDATE SET seq = excluded.seq, version = excluded.version,
+         data = excluded.data, crc = excluded.crc WHERE key = excluded.key`,
+    );
+    try {
+      return this.#updateAtMany.run(p).changes === MultiRowInsert.ROWS;
+    } catch (e) {
+      // The statement is undone alone (the transaction goes on).
+      if (String((e as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT')) return false;
+      throw e;
+    }
+  }
+
+  /** Known updates order[from..to) one statement each, through the key index where a hint was wrong. */
+  #updateOneByOne(r: unknown[], order: number[], from: number, to: number, upserts: MultiRowInsert): void {
+    const known = this.#known;
     const updateAt = this.#st.updateAt;
     const crc = this.#crc;
     let ords = new Map<string, number>();
     let lastId = -1;
-    for (let j = 0; j < n; j++) {
+    for (let j = from; j < to; j++) {
       const k = order[j]!;
       const i = known[k + 1]!;
       const id = known[k + 2]!;
@@ -450,7 +502,6 @@ export class UnitWriter {
         this.#updateByKey(r, i, id, ords, upserts);
       }
     }
-    known.length = 0;
   }
 
   /** The store's first feed row id, its slot given out on its first feed row. */

@@ -141,4 +141,30 @@ describe('SQLite writer: updates by known row position', () => {
     expect(r.byKey.get('y')).toEqual([43, JSON.stringify({ id: 'y', n: 2, _version: 2 })]);
     expect(r.byKey.size).toBe(2);
   });
+
+  it('a batch of updates with some hints wrong updates every record and no other row', async () => {
+    const file = await emptyStoreFile();
+    const a = writer(file);
+    const b = writer(file);
+    const ids = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    commit(
+      a,
+      ids.map((id, i) => write('insert', id, 1, 100 + i)),
+    );
+    // Updates run 64 to a statement in ord order: each kind of wrong hint in a statement of its own.
+    commit(b, [write('delete', 'k7', 1), write('delete', 'k70', 1), write('delete', 'k150', 1)]);
+    commit(b, [write('insert', 'other', 1, 107)]); // k7's old place holds another record
+    // k70 is not stored at all (nor is k7).
+    commit(b, [write('insert', 'k150', 2, 900)]); // moved: stored at another ord
+    commit(
+      a,
+      ids.map((id) => write('update', id, 5)),
+    );
+    const r = rows(file);
+    for (const id of ids) expect(JSON.parse(r.byKey.get(id)![1])).toEqual({ id, n: 5, _version: 5 });
+    expect(r.byKey.get('k150')![0]).toBe(900);
+    expect(r.byKey.get('other')).toEqual([107, JSON.stringify({ id: 'other', n: 1, _version: 1 })]);
+    expect(r.byKey.size).toBe(201);
+    expect(r.crcOk).toBe(true);
+  });
 });
