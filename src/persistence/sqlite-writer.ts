@@ -17,7 +17,7 @@
 // commit in order whichever connection runs them.
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { type BucketHistoryRows, feedRows, historyRows } from './log-rows.js';
 import { firstAbove } from './retention.js';
@@ -643,6 +643,9 @@ const CLOSE_WAIT_MS = 30_000;
  */
 export class WriterThread {
   readonly #worker: Worker;
+  /** Answers come on a port of their own, so that poll() can take them without the event loop. */
+  readonly #answers: MessagePort;
+  #fail: ((e: Error) => void) | undefined;
   readonly #state = new Int32Array(new SharedArrayBuffer(4));
   readonly #waiting = new Map<number, { resolve(o: ThreadOutcome): void; reject(e: Error): void }>();
   #next = 0;
@@ -650,17 +653,33 @@ export class WriterThread {
   #forgetIds = false;
 
   constructor(options: WriterThreadOptions) {
+    const { port1, port2 } = new MessageChannel();
+    this.#answers = port1;
     this.#worker = new Worker(workerSource(), {
       eval: true,
-      workerData: { ...options, file: path.resolve(options.file), lib: betterSqlitePath, state: this.#state },
+      workerData: {
+        ...options,
+        file: path.resolve(options.file),
+        lib: betterSqlitePath,
+        state: this.#state,
+        answers: port2,
+      },
+      transferList: [port2],
       // Plain CommonJS: no loaders of the main thread (they would only slow its start).
       execArgv: [],
     });
-    this.#worker.on('message', (r: Reply) => {
-      if (r.fatal !== undefined) fail(sqliteError(r.fatal));
-      else this.#answer(r);
-    });
+    this.#fail = (e) => fail(e);
+    port1.on('message', (r: Reply) => this.#receive(r));
+    // The worker is ref'd while a commit is out; its answer port never keeps the process alive alone.
+    port1.unref();
+    let draining = false;
     const fail = (e: Error) => {
+      // Answers the thread posted before it ended settle their commits first.
+      if (!draining) {
+        draining = true;
+        this.poll();
+        draining = false;
+      }
       this.#failure ??= e;
       Atomics.store(this.#state, 0, 1);
       const err = new WriterThreadDiedError(this.#failure);
@@ -676,6 +695,23 @@ export class WriterThread {
     });
     this.#worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     this.#worker.unref();
+  }
+
+  #receive(r: Reply): void {
+    if (r.fatal !== undefined) this.#fail?.(sqliteError(r.fatal));
+    else this.#answer(r);
+  }
+
+  /**
+   * Settle the commits the thread has answered, now (a loop of writes that never yields to the
+   * event loop would otherwise see them only when it ends).
+   */
+  poll(): void {
+    for (;;) {
+      const m = receiveMessageOnPort(this.#answers);
+      if (m === undefined) return;
+      this.#receive(m.message as Reply);
+    }
   }
 
   /** True while commits are posted and not yet answered. */
@@ -732,6 +768,7 @@ export class WriterThread {
       const deadline = Date.now() + CLOSE_WAIT_MS;
       while (Atomics.load(this.#state, 0) === 0 && Date.now() < deadline)
         Atomics.wait(this.#state, 0, 0, Math.max(1, deadline - Date.now()));
+      this.poll();
     }
     this.#failure ??= new Error('closed');
     void this.#worker.terminate();
@@ -787,7 +824,7 @@ function workerSource(): string {
       });
     } catch (e) {
       openError = errorOf(e);
-      parentPort.postMessage({ id: 0, fatal: openError });
+      o.answers.postMessage({ id: 0, fatal: openError });
     }
     // TEST ONLY (test/persistence/writer-thread.test.ts): QUIRE_TEST_WRITER_THREAD_EXIT makes the
     // thread die at its first commit, the way a crash would: 'in-transaction' (process.exit with
@@ -845,7 +882,7 @@ function workerSource(): string {
           reply = { id: m.id, error: errorOf(e) };
         }
       }
-      parentPort.postMessage(reply);
+      o.answers.postMessage(reply);
     });
   `;
 }
