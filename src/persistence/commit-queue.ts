@@ -42,7 +42,7 @@ const MAX_BACKOFF_MS = 5_000;
  * yields to the event loop (the timer cannot fire) then still writes as it goes, in parallel on
  * the writer thread, instead of holding every change until it ends.
  */
-const EARLY_FLUSH_CHANGES = 16_384;
+export const EARLY_FLUSH_CHANGES = 65_536;
 const EARLY_FLUSH_POLL = 1_024;
 
 interface Waiter {
