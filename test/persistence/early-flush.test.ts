@@ -27,13 +27,30 @@ function block(ms: number): void {
 }
 
 describe('debounced store, a write loop that never yields to the event loop', () => {
+  it('one large write is left to the timer: it returns at once', async () => {
+    const file = path.join(tempDir(), 'large.db');
+    const s = await Store.start({
+      name: 's',
+      ttlCheckIntervalMs: 0,
+      persistence: { adapter: new SQLiteAdapter(file), debounceMs: 60_000 },
+    });
+    const b = await s.defineBucket('b', def);
+    await s.flush();
+    const n = EARLY_FLUSH_CHANGES * 1.5;
+    await b.insertMany(Array.from({ length: n }, (_, i) => ({ id: i, v: `v${i}` })));
+    expect(storedRows(file)).toBe(0);
+    await s.flush();
+    expect(storedRows(file)).toBe(n);
+    await s.stop();
+  });
+
   it('writes during the loop, on the writer thread too, and every write is stored at the end', async () => {
     const file = path.join(tempDir(), 'early.db');
     const adapter = new SQLiteAdapter(file);
     const s = await Store.start({
       name: 's',
       ttlCheckIntervalMs: 0,
-      persistence: { adapter, debounceMs: 60_000 },
+      persistence: { adapter, debounceMs: 20 },
     });
     const b = await s.defineBucket('b', def);
     let loopRan = false;
@@ -42,8 +59,8 @@ describe('debounced store, a write loop that never yields to the event loop', ()
     });
     const n = EARLY_FLUSH_CHANGES * 2.5;
     for (let i = 0; i < n; i++) await b.insert({ id: i, v: `v${i}` });
-    // The timer (a minute away) cannot have fired, and the event loop has not run: rows came from
-    // flushes the queue started by itself.
+    // The event loop has not run, so the timer cannot have fired: rows came from flushes the queue
+    // started by itself once the timer was overdue.
     expect(loopRan).toBe(false);
     const during = storedRows(file);
     expect(during).toBeGreaterThanOrEqual(EARLY_FLUSH_CHANGES);
