@@ -25,11 +25,12 @@ import type { CommitUnit } from './types.js';
 
 /**
  * An INSERT of many rows per statement: rows are collected and run
- * MultiRowInsert.ROWS at a time (the rest in power-of-two runs), which saves a
+ * `rows` at a time (the rest in power-of-two runs), which saves a
  * statement run per row. The statements are prepared on first use.
  */
 export class MultiRowInsert {
-  static readonly ROWS = 64;
+  /** Rows per full statement. (No static members here or in UnitWriter: see workerSource.) */
+  readonly rows = 64;
   readonly #db: Database.Database;
   readonly #sql: (rows: number) => string;
   readonly #width: number;
@@ -66,8 +67,8 @@ export class MultiRowInsert {
 
   #runFull(): void {
     const p = this.#params;
-    if (p.length === MultiRowInsert.ROWS * this.#width) {
-      this.#many ??= this.#db.prepare(this.#sql(MultiRowInsert.ROWS));
+    if (p.length === this.rows * this.#width) {
+      this.#many ??= this.#db.prepare(this.#sql(this.rows));
       this.#many.run(p);
       p.length = 0;
     }
@@ -79,7 +80,7 @@ export class MultiRowInsert {
     // The rest in runs of 32, 16, …, 1 rows: at most six statements (a strict commit of 32 changes is one).
     const w = this.#width;
     let at = 0;
-    for (let rows = MultiRowInsert.ROWS >> 1; rows >= 1; rows >>= 1) {
+    for (let rows = this.rows >> 1; rows >= 1; rows >>= 1) {
       if ((p.length - at) / w < rows) continue;
       let st = this.#fewer.get(rows);
       if (st === undefined) this.#fewer.set(rows, (st = this.#db.prepare(this.#sql(rows))));
@@ -112,17 +113,18 @@ export class UnitWriter {
    * Where each record's row is (its ord), by bucket id then key, learnt from the rows this
    * connection wrote: an update then finds its row by primary key instead of through the key
    * index (half the B-tree work). Only a hint: the update also matches the key, and a row that is
-   * not where the hint says is looked up by key. At most ORD_HINTS entries (about 90 B each).
+   * not where the hint says is looked up by key. At most limits.ordHints entries (about 90 B each).
    */
   #ords = new Map<number, Map<string, number>>();
   #ordCount = 0;
   /** Buckets whose every row's ord was read in one scan (a unit with many unknown rows does it). */
   #scanned = new Set<number>();
-  static readonly ORD_HINTS = 262_144;
-  /** Records in a unit from which the positions of its inserts are kept. */
-  static readonly LEARN_FROM = 256;
-  /** Updates through the key index in one unit after which the bucket's ords are read in one scan. */
-  static readonly SCAN_AFTER = 1024;
+  /**
+   * ordHints: row positions kept at most; learnFrom: records in a unit from which the positions of
+   * its inserts are kept; scanAfter: updates through the key index in one unit after which the
+   * bucket's positions are read in one scan; batchRows: known updates per statement.
+   */
+  readonly limits = { ordHints: 262_144, learnFrom: 256, scanAfter: 1_024, batchRows: 64 } as const;
   /** Unit updates whose ord is known: [ord, index into the unit's records, bucket id], sorted before they run. */
   #known: number[] = [];
   /** Parameters of one statement of known updates. */
@@ -258,7 +260,7 @@ export class UnitWriter {
   #scanOrds(id: number, ords: Map<string, number>): void {
     this.#scanned.add(id);
     for (const row of this.#st.keysAndOrds.iterate(id) as Iterable<[string, number]>) {
-      if (this.#ordCount >= UnitWriter.ORD_HINTS) break;
+      if (this.#ordCount >= this.limits.ordHints) break;
       this.#learnOrd(ords, row[0], row[1]);
     }
   }
@@ -270,7 +272,7 @@ export class UnitWriter {
   }
 
   #learnOrd(ords: Map<string, number>, key: string, ord: number): void {
-    if (this.#ordCount >= UnitWriter.ORD_HINTS) return;
+    if (this.#ordCount >= this.limits.ordHints) return;
     const size = ords.size;
     ords.set(key, ord);
     this.#ordCount += ords.size - size;
@@ -342,7 +344,7 @@ export class UnitWriter {
     let byKey = 0;
     // Positions of inserted rows are kept from large units only: small ones (strict writers) would
     // pay a map entry per insert for updates that rarely come in units where it matters.
-    const learn = unit.records.length >= 7 * UnitWriter.LEARN_FROM;
+    const learn = unit.records.length >= 7 * this.limits.learnFrom;
     const known = this.#known;
     known.length = 0;
     // A unit holds one write per record, so inserts go in multi-row statements.
@@ -373,7 +375,7 @@ export class UnitWriter {
         continue;
       }
       let at = ords.get(key);
-      if (at === undefined && ++byKey === UnitWriter.SCAN_AFTER && !this.#scanned.has(id)) {
+      if (at === undefined && ++byKey === this.limits.scanAfter && !this.#scanned.has(id)) {
         this.#scanOrds(id, ords);
         at = ords.get(key);
       }
@@ -447,7 +449,7 @@ export class UnitWriter {
     if (n > 1) order.sort((a, b) => known[a + 2]! - known[b + 2]! || known[a]! - known[b]!);
     const crc = this.#crc;
     const p = this.#batch;
-    const full = MultiRowInsert.ROWS * 7;
+    const full = this.limits.batchRows * 7;
     p.length = 0;
     let first = 0;
     for (let j = 0; j < n; j++) {
@@ -470,14 +472,14 @@ export class UnitWriter {
   #updateBatch(p: unknown[]): boolean {
     this.#updateAtMany ??= this.db.prepare(
       `INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES ${Array.from(
-        { length: MultiRowInsert.ROWS },
+        { length: this.limits.batchRows },
         () => '(?, ?, ?, ?, ?, ?, ?)',
       ).join(', ')}
        ON CONFLICT (bucket_id, ord) DO UPDATE SET seq = excluded.seq, version = excluded.version,
          data = excluded.data, crc = excluded.crc WHERE key = excluded.key`,
     );
     try {
-      return this.#updateAtMany.run(p).changes === MultiRowInsert.ROWS;
+      return this.#updateAtMany.run(p).changes === this.limits.batchRows;
     } catch (e) {
       // The statement is undone alone (the transaction goes on).
       if (String((e as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT')) return false;
@@ -795,7 +797,12 @@ function sqliteError(e: { message: string; code?: string }): Error {
   return e.code !== undefined ? new Database.SqliteError(e.message, e.code) : new Error(e.message);
 }
 
-/** The worker's program: UnitWriter and MultiRowInsert from their own source, and a message loop. */
+/**
+ * The worker's program: UnitWriter and MultiRowInsert from their own source, and a message loop.
+ * Neither class may have static members: a compiler may then rewrite the class's references to
+ * itself through a variable declared outside the class body (tsc emits `_a = MultiRowInsert`),
+ * which the worker's copy would not have (test/package/built-writer-thread.test.ts).
+ */
 function workerSource(): string {
   return `
     'use strict';
