@@ -75,7 +75,7 @@ import {
 import { WriterLock } from './lock.js';
 import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
-import { type RowChunk, RowReaderThread } from './sqlite-reader.js';
+import { checkJoinedRows, JOINED_ROWS_SQL, type RowChunk, RowReaderThread } from './sqlite-reader.js';
 import {
   type PackedUnit,
   packUnit,
@@ -254,6 +254,7 @@ interface Statements {
   bucketId: Database.Statement;
   bucketRow: Database.Statement;
   scan: Database.Statement;
+  joinedScan: Database.Statement;
   keyAt: Database.Statement;
   countRows: Database.Statement;
   listBuckets: Database.Statement;
@@ -356,7 +357,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (this.#reader === undefined) {
       try {
         this.#reader = new RowReaderThread(
-          { file: this.path, lib: betterSqlitePath, chunkRows: LOAD_CHUNK_ROWS },
+          { file: this.path, lib: betterSqlitePath, addon: betterSqliteAddon, chunkRows: LOAD_CHUNK_ROWS },
           () => this.#readerChunks++,
         );
         this.#readersStarted++;
@@ -557,6 +558,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
           'SELECT ord, data, crc FROM quire_records WHERE bucket_id = ? AND ord > ? ORDER BY ord LIMIT ?',
         )
         .raw(),
+      // A chunk's rows joined by SQLite (sqlite-reader.ts): no string per row.
+      joinedScan: db.prepare(JOINED_ROWS_SQL).raw(),
       keyAt: db.prepare('SELECT key FROM quire_records WHERE bucket_id = ? AND ord = ?').pluck(),
       countRows: db
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
@@ -595,7 +598,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
       | { id: number; definition: string | null; counter: number }
       | undefined;
     if (row === undefined) return undefined;
-    const { scan, countRows, keyAt } = st;
+    const { scan, joinedScan, countRows, keyAt } = st;
     const keyOf = (ord: number): string => {
       try {
         return String(keyAt.get(row.id, ord) ?? `at position ${ord}`);
@@ -644,6 +647,16 @@ export class SQLiteAdapter implements IncrementalAdapter {
         );
       }
     };
+    // The rows after `after` as one checked JSON array text, or undefined: read them row by row (readRows).
+    const joinedRows = (after: number): RowChunk | undefined => {
+      let joined: ReturnType<typeof checkJoinedRows>;
+      try {
+        joined = checkJoinedRows(joinedScan.get(row.id, after, LOAD_CHUNK_ROWS) as unknown[], after, crc32);
+      } catch {
+        return undefined; // readRows reads the same rows and reports what fails
+      }
+      return joined && { ords: joined.ords, text: joined.bytes.toString('utf8') };
+    };
     const chunks = {
       *[Symbol.iterator](): Generator<StoreRecord[]> {
         let read = 0;
@@ -673,15 +686,15 @@ export class SQLiteAdapter implements IncrementalAdapter {
               if (chunk === undefined) handedOver = false;
             }
             if (chunk === undefined) {
-              const rows = readRows(read, after, LOAD_CHUNK_ROWS);
-              chunk = checkedChunk(rows, true);
-              if (rows.length === LOAD_CHUNK_ROWS && !handedOver) {
+              chunk = joinedRows(after) ?? checkedChunk(readRows(read, after, LOAD_CHUNK_ROWS), true);
+              const { ords } = chunk;
+              if (ords.length === LOAD_CHUNK_ROWS && !handedOver) {
                 if (!readerTried) {
                   readerTried = true;
                   reader = takeReader();
                 }
                 if (reader?.ready) {
-                  reader.go(row.id, rows[rows.length - 1]![0]);
+                  reader.go(row.id, ords[ords.length - 1]!);
                   handedOver = true;
                 }
               }
@@ -1335,6 +1348,12 @@ function storedNothing(file: string): boolean {
 }
 
 const betterSqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/** better-sqlite3's compiled addon where its build puts it, if it is there (the reader thread loads it by path). */
+const betterSqliteAddon = ((): string | undefined => {
+  const addon = path.join(path.dirname(betterSqlitePath), '..', 'build', 'Release', 'better_sqlite3.node');
+  return fs.existsSync(addon) ? addon : undefined;
+})();
 
 /** Passes the checkpointer runs at most per request; it stops after one that copied at most CATCH_UP_FRAMES. */
 const CHECKPOINT_PASSES = 3;
