@@ -75,7 +75,14 @@ import {
 import { WriterLock } from './lock.js';
 import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
-import { checkJoinedRows, JOINED_ROWS_SQL, type RowChunk, RowReaderThread } from './sqlite-reader.js';
+import {
+  checkJoinedRows,
+  JOINED_PIECE_BYTES,
+  JOINED_ROWS_SQL,
+  joinedTexts,
+  type RowChunk,
+  RowReaderThread,
+} from './sqlite-reader.js';
 import {
   type PackedUnit,
   packUnit,
@@ -647,15 +654,17 @@ export class SQLiteAdapter implements IncrementalAdapter {
         );
       }
     };
-    // The rows after `after` as one checked JSON array text, or undefined: read them row by row (readRows).
+    // The rows after `after` as checked JSON array texts, or undefined: read them row by row (readRows).
     const joinedRows = (after: number): RowChunk | undefined => {
       let joined: ReturnType<typeof checkJoinedRows>;
       try {
-        joined = checkJoinedRows(joinedScan.get(row.id, after, LOAD_CHUNK_ROWS) as unknown[], after, crc32);
+        const r = joinedScan.get(row.id, after, LOAD_CHUNK_ROWS) as unknown[];
+        joined = checkJoinedRows(r, after, crc32, JOINED_PIECE_BYTES);
       } catch {
         return undefined; // readRows reads the same rows and reports what fails
       }
-      return joined && { ords: joined.ords, text: joined.bytes.toString('utf8') };
+      if (joined === undefined) return undefined;
+      return { ords: joined.ords, texts: joinedTexts(joined.bytes, joined.ends), counts: joined.counts };
     };
     const chunks = {
       *[Symbol.iterator](): Generator<StoreRecord[]> {
@@ -705,14 +714,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
               break;
             }
             let records: StoreRecord[] | undefined;
-            if (chunk.text !== undefined) {
-              // Every row passed its checksum: one parse of them all, unless one of them is not JSON.
-              try {
-                const all: unknown = JSON.parse(chunk.text);
-                if (Array.isArray(all) && all.length === n) records = all as StoreRecord[];
-              } catch {
-                /* read the same rows here, one by one, to say which is damaged */
-              }
+            if (chunk.texts !== undefined) {
+              // Every row passed its checksum: one parse per piece, unless a row is not JSON of one record.
+              records = parsePieces(chunk.texts, chunk.counts!, n);
               if (records === undefined) chunk = checkedChunk(readRows(read, after, n), false);
             }
             const { ords } = chunk;
@@ -1333,8 +1337,35 @@ function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>, join
     if (r[2] !== crc32(r[1])) (bad ??= []).push(i);
   }
   // As the reader thread sends them: one parse of a JSON array is cheaper than one per row.
-  if (join && bad === undefined && n > 0) return { ords, text: `[${data.join(',')}]` };
+  if (join && bad === undefined && n > 0) return { ords, texts: [`[${data.join(',')}]`], counts: [n] };
   return { ords, data, bad };
+}
+
+/**
+ * The records of a chunk's JSON array texts (holding `counts` rows each, `n`
+ * in all), or undefined when one does not parse or holds another count.
+ */
+function parsePieces(
+  texts: readonly string[],
+  counts: readonly number[],
+  n: number,
+): StoreRecord[] | undefined {
+  try {
+    if (texts.length === 1) {
+      const all: unknown = JSON.parse(texts[0]!);
+      return Array.isArray(all) && all.length === n && counts[0] === n ? (all as StoreRecord[]) : undefined;
+    }
+    const records = new Array<StoreRecord>(n);
+    let at = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const piece: unknown = JSON.parse(texts[i]!);
+      if (!Array.isArray(piece) || piece.length !== counts[i] || at + piece.length > n) return undefined;
+      for (let j = 0; j < piece.length; j++) records[at++] = piece[j] as StoreRecord;
+    }
+    return at === n ? records : undefined;
+  } catch {
+    return undefined; // read the same rows one by one, to say which is damaged
+  }
 }
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */

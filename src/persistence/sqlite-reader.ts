@@ -29,48 +29,71 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from '
 /**
  * Rows of a bucket in `ord` order: their positions and either their JSON
  * texts (with the indexes whose checksum failed) or, when every row passed,
- * one JSON array text of them all. The last chunk of a bucket is empty; when
- * the worker read it, it carries the key index's row count (`indexed`) from
- * the same snapshot.
+ * JSON array texts of them all (`texts`, holding `counts` rows each). The
+ * last chunk of a bucket is empty; when the worker read it, it carries the
+ * key index's row count (`indexed`) from the same snapshot.
  */
 export interface RowChunk {
   readonly ords: ArrayLike<number>;
   readonly data?: readonly string[];
   readonly bad?: readonly number[] | undefined;
-  readonly text?: string;
+  readonly texts?: readonly string[];
+  readonly counts?: readonly number[];
   readonly indexed?: number;
 }
 
-/** A chunk as the worker posts it: the JSON array text as UTF-8 bytes (a transferred buffer). */
+/** A chunk as the worker posts it: JSON array texts as UTF-8 bytes (a transferred buffer) and where each ends. */
 interface PostedChunk extends RowChunk {
   readonly bytes?: ArrayBuffer;
-  readonly length?: number;
+  readonly ends?: readonly number[];
   readonly error?: { message: string; code?: string };
+}
+
+/**
+ * The JSON array texts of a checked joined chunk (checkJoinedRows): one
+ * string per piece, each small enough for V8's regular heap pages (a string
+ * on large-object pages costs fresh pages, and their faults, every time).
+ */
+export function joinedTexts(bytes: Buffer, ends: readonly number[]): string[] {
+  const texts = new Array<string>(ends.length);
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) {
+    texts[i] = bytes.toString('utf8', start, ends[i]);
+    start = ends[i]!;
+  }
+  return texts;
 }
 
 /**
  * A chunk of a bucket's rows as one query result row: their positions,
  * checksums and byte lengths (JSON arrays), how many of them are text, and
- * their texts joined as one JSON array (a BLOB: UTF-8 bytes). Parameters:
- * bucket id, read the rows after this position, at most this many.
+ * their texts joined as one JSON array (a BLOB: UTF-8 bytes), separated by
+ * ', ' (two bytes: checkJoinedRows cuts the array in pieces there).
+ * Parameters: bucket id, read the rows after this position, at most this many.
  */
 export const JOINED_ROWS_SQL =
   "SELECT json_group_array(ord), json_group_array(crc), json_group_array(octet_length(data)), sum(typeof(data) = 'text'), " +
-  "CAST('[' || group_concat(data, ',') || ']' AS BLOB) " +
+  "CAST('[' || group_concat(data, ', ') || ']' AS BLOB) " +
   'FROM (SELECT ord, data, crc FROM quire_records WHERE bucket_id = ? AND ord > ? ORDER BY ord LIMIT ?)';
+
+/** A joined chunk is cut into JSON arrays of about this many bytes (a string below 128 KiB stays on V8's regular pages). */
+export const JOINED_PIECE_BYTES = 48 * 1024;
 
 /**
  * A JOINED_ROWS_SQL result, checked: each row is text, positions rise past
  * `after`, the lengths add up to the joined text, and each row's checksum
  * matches its bytes in it. Undefined when any of that fails, or there are
  * no rows: the caller reads the rows one by one (to say which is damaged).
+ * The joined array is cut in place into arrays of about `pieceBytes` each
+ * (a separator ', ' becomes '][') ending at `ends`, holding `counts` rows.
  * Self-contained: the reader thread runs its source text as well.
  */
 export function checkJoinedRows(
   r: readonly unknown[] | undefined,
   after: number,
   crc32: (bytes: Uint8Array) => number,
-): { ords: Float64Array; bytes: Buffer } | undefined {
+  pieceBytes: number,
+): { ords: Float64Array; bytes: Buffer; ends: number[]; counts: number[] } | undefined {
   if (r === undefined) return undefined;
   const ords = JSON.parse(r[0] as string) as number[];
   const n = ords.length;
@@ -78,18 +101,39 @@ export function checkJoinedRows(
   if (n === 0 || r[3] !== n || !Buffer.isBuffer(bytes)) return undefined;
   const crcs = JSON.parse(r[1] as string) as unknown[];
   const lengths = JSON.parse(r[2] as string) as number[];
+  const size = bytes.length;
+  const ends: number[] = [];
+  const counts: number[] = [];
   let at = 1; // past '['
+  let start = 0; // of the current piece
+  let rows = 0; // in the current piece
   let previous = after;
   for (let i = 0; i < n; i++) {
     const ord = ords[i]!;
     if (!(ord > previous)) return undefined;
     previous = ord;
     const end = at + lengths[i]!;
-    if (!(end < bytes.length) || crcs[i] !== crc32(bytes.subarray(at, end))) return undefined;
-    at = end + 1; // past ',' (or the closing ']')
+    if (!(end < size) || crcs[i] !== crc32(bytes.subarray(at, end))) return undefined;
+    rows++;
+    if (i === n - 1)
+      at = end + 1; // past the closing ']'
+    else {
+      if (!(end + 1 < size) || bytes[end] !== 44 || bytes[end + 1] !== 32) return undefined; // ', '
+      if (end + 1 - start >= pieceBytes) {
+        bytes[end] = 93; // ']' ends this piece
+        bytes[end + 1] = 91; // '[' starts the next
+        ends.push(end + 1);
+        counts.push(rows);
+        start = end + 1;
+        rows = 0;
+      }
+      at = end + 2;
+    }
   }
-  if (at !== bytes.length) return undefined;
-  return { ords: Float64Array.from(ords), bytes };
+  if (at !== size) return undefined;
+  ends.push(size);
+  counts.push(rows);
+  return { ords: Float64Array.from(ords), bytes, ends, counts };
 }
 
 /** How many chunks the worker may read ahead of the main thread (bounds the memory held in messages). */
@@ -145,6 +189,7 @@ export class RowReaderThread {
         state: this.#state,
         request: this.#request,
         readAhead: READ_AHEAD,
+        pieceBytes: JOINED_PIECE_BYTES,
       },
       transferList: [port2],
       // Plain CommonJS: no loaders of the main thread (they would only slow its start).
@@ -197,8 +242,8 @@ export class RowReaderThread {
         }
         if (m.ords.length === 0) this.#busy = false;
         else this.#onChunk();
-        if (m.bytes !== undefined)
-          return { ords: m.ords, text: Buffer.from(m.bytes, 0, m.length).toString('utf8') };
+        if (m.bytes !== undefined && m.ends !== undefined)
+          return { ords: m.ords, texts: joinedTexts(Buffer.from(m.bytes), m.ends), counts: m.counts! };
         return m;
       }
       // Checked after the port: a chunk posted before the worker ended is still taken.
@@ -316,13 +361,13 @@ const READER_SOURCE = `
             Atomics.wait(state, ${CONSUMED}, taken, 100);
           }
           if (stopped()) break;
-          const joined = checkJoinedRows(joinedScan.get(bucketId, after, o.chunkRows), after, crc32);
+          const joined = checkJoinedRows(joinedScan.get(bucketId, after, o.chunkRows), after, crc32, o.pieceBytes);
           if (joined !== undefined) {
-            const { ords, bytes } = joined;
+            const { ords, bytes, ends, counts } = joined;
             after = ords[ords.length - 1]; // before the transfer detaches ords
             // A buffer of its own is transferred; one sharing memory is copied first.
             const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length ? bytes : Buffer.from(bytes);
-            post({ ords, bytes: own.buffer, length: own.length }, [ords.buffer, own.buffer]);
+            post({ ords, bytes: own.buffer, ends, counts }, [ords.buffer, own.buffer]);
             sent++;
             if (exitAfter > 0 && sent >= exitAfter) process.exit(70);
             continue;
