@@ -358,6 +358,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return this.#readersStarted;
   }
 
+  /** True while a reader thread has its connection open and waits for a restore (restores hand it their rows). */
+  get readerThreadReady(): boolean {
+    return this.#reader?.ready === true;
+  }
+
   /** The reader thread restores use, started (when it can be) if there is none. */
   #takeReader(): RowReaderThread | undefined {
     if (this.#reader?.failed) this.#dropReader();

@@ -385,7 +385,7 @@ const READER_SOURCE = `
           }
           if (n > 0) after = ords[n - 1]; // before the transfer detaches ords
           if (n === 0) post({ ords, indexed: countRows.get(bucketId) }, [ords.buffer]);
-          else if (bad === undefined) post({ ords, text: '[' + data.join(',') + ']' }, [ords.buffer]);
+          else if (bad === undefined) post({ ords, texts: ['[' + data.join(',') + ']'], counts: [n] }, [ords.buffer]);
           else post({ ords, data, bad }, [ords.buffer]);
           sent++;
           if (exitAfter > 0 && sent >= exitAfter) process.exit(70);
