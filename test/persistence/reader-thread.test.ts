@@ -53,7 +53,7 @@ async function load(file: string, readerThread: boolean) {
   const store = await Store.start({ name: 'r', persistence: { adapter } });
   // On a busy machine the main thread could read every chunk before the worker is up: wait for it.
   const deadline = Date.now() + 20_000;
-  while (readerThread && !adapter.readerThreadReady && Date.now() < deadline)
+  while (adapter.readerThreadsStarted > 0 && !adapter.readerThreadReady && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 5));
   const error = await store.defineBucket('people', def).then(
     () => undefined,
