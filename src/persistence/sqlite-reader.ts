@@ -6,11 +6,11 @@
 // worker reads and checks the rows on a connection of its own while the
 // main thread parses and indexes the chunks it has already. A chunk whose
 // rows all pass their checksum comes as one JSON array text: one buffer
-// passed between threads (transferred, not copied) and one JSON.parse on
-// the main thread. SQLite joins the chunk's rows itself and the worker
-// checks each row's checksum over its bytes in the joined buffer, so the
-// worker makes no string per row (on two cores its time is taken from the
-// main thread's garbage collection helpers).
+// passed between threads (transferred, not copied), cut into arrays of
+// about 48 KiB that the main thread parses one at a time. SQLite joins the
+// chunk's rows itself and each row's checksum is checked over its bytes in
+// the joined buffer, so the worker makes no string per row (on two cores
+// its time is taken from the main thread's garbage collection helpers).
 //
 // The worker is started when the adapter opens a file large enough to hold
 // such a bucket, so that it has booted by the time defineBucket asks for
