@@ -130,9 +130,8 @@ export class CommitQueue {
         q.dirty.add(c.bucket);
         continue;
       }
-      const key = encodeKey(c.keyId);
       if (mark !== undefined) {
-        mark.keys.add(`${c.bucket}\0${key}`);
+        mark.keys.add(`${c.bucket}\0${encodeKey(c.keyId)}`);
         mark.seqs.add(seq);
       }
       let data: string | null | undefined;
@@ -140,7 +139,7 @@ export class CommitQueue {
         data = c.newRecord === undefined ? null : encodeHistory(c.newRecord);
         q.history.push({
           bucket: c.bucket,
-          key,
+          key: encodeKey(c.keyId),
           seq,
           version: c.version,
           op: c.op,
@@ -152,7 +151,7 @@ export class CommitQueue {
       // The history row's JSON is the record row's too: encoded once.
       q.addRecord(
         c.bucket,
-        key,
+        c.keyId,
         c.op,
         seq,
         c.version,

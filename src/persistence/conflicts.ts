@@ -12,7 +12,7 @@ import {
   TransactionConflictError,
   UniqueConstraintError,
 } from '../engine/index.js';
-import { decodeKey } from './codec.js';
+import { decodeKey, encodeKey } from './codec.js';
 import type { ConflictingWrite } from './errors.js';
 import type { PendingWrites } from './pending.js';
 
@@ -62,7 +62,8 @@ export function dropRolledBack(taken: PendingWrites, outcome: ConflictOutcome): 
   const seqs = new Set<number>();
   for (const m of outcome.rolledBack) for (const s of m.seqs) seqs.add(s);
   for (const [bucket, m] of taken.records) {
-    for (const key of [...m.keys()]) if (outcome.keys.has(`${bucket}\0${key}`)) m.delete(key);
+    for (const keyId of [...m.keys()])
+      if (outcome.keys.has(`${bucket}\0${encodeKey(keyId)}`)) m.delete(keyId);
     if (m.size === 0) taken.records.delete(bucket);
   }
   taken.history = taken.history.filter((h) => !seqs.has(h.seq));

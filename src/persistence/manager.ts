@@ -235,13 +235,13 @@ export class PersistenceManager implements StoreStorage {
         const stored = new Set<string>();
         for (const [key, data] of rows) {
           stored.add(key);
-          if (pending?.has(key) === true) continue;
+          const keyId = decodeKey(key);
+          if (pending?.has(keyId) === true) continue;
           const record = JSON.parse(data) as StoreRecord;
-          changes.push({ bucket, keyId: decodeKey(key), record, data, seq: snap.seq });
+          changes.push({ bucket, keyId, record, data, seq: snap.seq });
         }
         for (const keyId of state.records.keys()) {
-          const key = encodeKey(keyId);
-          if (stored.has(key) || pending?.has(key) === true) continue;
+          if (stored.has(encodeKey(keyId)) || pending?.has(keyId) === true) continue;
           changes.push({ bucket, keyId, record: undefined, data: undefined, seq: snap.seq });
         }
       }
@@ -326,7 +326,7 @@ export class PersistenceManager implements StoreStorage {
       rewrite: (name, keyId, r) => {
         if (held) return;
         const seq = q.nextSeq();
-        q.pending.addRecord(name, encodeKey(keyId), 'update', seq, r._version, r, seq, r._version);
+        q.pending.addRecord(name, keyId, 'update', seq, r._version, r, seq, r._version);
       },
     });
     // Shared databases: generated keys come from blocks reserved in the database.
@@ -371,7 +371,7 @@ export class PersistenceManager implements StoreStorage {
       op.autoincrement = state.autoincrement;
       if (rewritten)
         for (const [k, r] of state.records)
-          q.pending.addRecord(name, encodeKey(k), 'insert', q.nextSeq(), r._version, r);
+          q.pending.addRecord(name, k, 'insert', q.nextSeq(), r._version, r);
     }
     q.schedule();
   }

@@ -2,7 +2,8 @@
 // earlier ones (one RecordWrite per record per flush); history and feed rows
 // are never folded. Snapshot adapters only need the names of dirty and
 // dropped buckets.
-import type { StoreRecord } from '../engine/index.js';
+import type { KeyId, StoreRecord } from '../engine/index.js';
+import { encodeKey } from './codec.js';
 import { QueuedFeed } from './retention.js';
 import type { BucketWrite, CommitUnit, HistoryWrite, RecordWrite, StoredDefinition } from './types.js';
 
@@ -35,7 +36,8 @@ export interface PendingBucket {
 }
 
 export class PendingWrites {
-  records = new Map<string, Map<string, PendingRecord>>();
+  /** By bucket, then key (the engine's key value: its string is hashed once, not per change). */
+  records = new Map<string, Map<KeyId, PendingRecord>>();
   buckets = new Map<string, PendingBucket>();
   history: HistoryWrite[] = [];
   feed = new QueuedFeed();
@@ -81,7 +83,7 @@ export class PendingWrites {
 
   addRecord(
     bucket: string,
-    key: string,
+    key: KeyId,
     op: PendingRecord['op'],
     seq: number,
     version: number,
@@ -93,7 +95,9 @@ export class PendingWrites {
     let m = this.records.get(bucket);
     if (m === undefined) this.records.set(bucket, (m = new Map()));
     const prev = m.get(key);
-    if (prev !== undefined && op === 'update' && prev.op === 'insert') {
+    if (prev !== undefined && op !== 'insert') {
+      // Folded in place: an insert followed by updates stays an insert; position and base are kept.
+      if (prev.op !== 'insert' || op === 'delete') prev.op = op;
       prev.seq = seq;
       prev.version = version;
       prev.record = record;
@@ -102,15 +106,7 @@ export class PendingWrites {
     }
     // An insert moves to the end of the insertion order.
     if (op === 'insert') m.delete(key);
-    m.set(key, {
-      op,
-      seq,
-      ord: op === 'insert' ? ord : (prev?.ord ?? ord),
-      version,
-      record,
-      data,
-      base: prev?.base ?? base,
-    });
+    m.set(key, { op, seq, ord, version, record, data, base: prev?.base ?? base });
   }
 
   /** Hand everything queued to a flush; this queue starts empty. */
@@ -180,7 +176,8 @@ export class PendingWrites {
     const out: RecordWrite[] = [];
     let lost: LostRecord[] | undefined;
     for (const [bucket, m] of this.records) {
-      for (const [key, r] of m) {
+      for (const [keyId, r] of m) {
+        const key = encodeKey(keyId);
         let data = r.data;
         if (r.op !== 'delete' && data === undefined) {
           try {

@@ -290,7 +290,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** No writer thread: switched off by the options, or it could not start or stopped. */
   #threadOff: boolean;
   /** Restores may read on a worker thread (readerThread). */
-  readonly #readerThread: boolean;
+  #readerThread: boolean;
+  /** Opened without shared memory (exclusive locking mode): see #openWithoutSharedMemory. */
+  #exclusive = false;
   #readerChunks = 0;
   #readersStarted = 0;
   /** The reader thread, kept between restores until idle (sqlite-reader.ts). */
@@ -440,7 +442,13 @@ export class SQLiteAdapter implements IncrementalAdapter {
       db = new Database(this.path, { readonly: this.readOnly, fileMustExist: this.readOnly });
       db.pragma(`busy_timeout = ${this.#busyTimeout}`);
       if (!this.readOnly) {
-        db.pragma('journal_mode = WAL');
+        try {
+          db.pragma('journal_mode = WAL');
+        } catch (e) {
+          if (memory || !SHM_FAILURES.has(String((e as { code?: unknown }).code))) throw e;
+          db.close();
+          db = this.#openWithoutSharedMemory();
+        }
         db.pragma('synchronous = FULL');
         // Room for the pages a large flush dirties (random updates touch a page each): with SQLite's
         // default 2 MiB, a flush spills pages to the WAL mid-transaction and reads them back.
@@ -452,7 +460,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
         // Automatic checkpoints run on a second connection in a worker thread, so their
         // writes and fsyncs never stall a commit; SQLite's inline auto-checkpoint is the fallback.
         const state = new Int32Array(new SharedArrayBuffer(4));
-        const worker = memory || this.#autoCheckpoint === 0 ? undefined : startCheckpointer(this.path, state);
+        const worker =
+          memory || this.#autoCheckpoint === 0 || this.#exclusive
+            ? undefined
+            : startCheckpointer(this.path, state);
         db.pragma(`wal_autocheckpoint = ${worker === undefined ? this.#autoCheckpoint : 0}`);
         this.#upgrade(db);
         if (worker !== undefined) {
@@ -498,6 +509,34 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#lock = lock;
     this.#ids = new Map();
     return db;
+  }
+
+  /**
+   * SQLite could not create the WAL's shared-memory (-shm) file: a full disk. In exclusive locking
+   * mode SQLite keeps the WAL index in this process's memory instead, so the store can still be
+   * read (and written once there is room). No other connection can use the file meanwhile: the
+   * writer, reader and checkpointer threads stay off, and other processes cannot read it until the
+   * store is reopened.
+   */
+  #openWithoutSharedMemory(): Database.Database {
+    const db = new Database(this.path);
+    try {
+      db.pragma(`busy_timeout = ${this.#busyTimeout}`);
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    this.#exclusive = true;
+    this.#threadOff = true;
+    this.#readerThread = false;
+    return db;
+  }
+
+  /** Opened in exclusive locking mode (no -shm file could be created): see #openWithoutSharedMemory. */
+  get exclusive(): boolean {
+    return this.#exclusive;
   }
 
   #version(db: Database.Database): number {
@@ -598,6 +637,14 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#stores.add(store);
     this.#durability.set(store, context.durability ?? 'strict');
     this.#contexts.set(store, context);
+    if (this.#exclusive)
+      context.onError(
+        new StorageError(
+          'open',
+          `"${this.path}" was opened in exclusive mode: there is no room for its shared-memory (-shm) file (is the disk full?). The store reads and writes as usual (writes fail until there is room); other processes cannot read the file until the store is reopened`,
+          { path: this.path },
+        ),
+      );
     const last = this.#st?.getStore.get({ store }) as number | undefined;
     return { lastSeq: last ?? 0 };
   }
@@ -1308,6 +1355,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
 /** SQLite's page cache per connection (KiB when negative): room for the pages a large flush dirties. */
 const CACHE_SIZE = -65536;
+
+/** What SQLite reports when it cannot create or size the -shm file. */
+const SHM_FAILURES = new Set(['SQLITE_IOERR_SHMSIZE', 'SQLITE_IOERR_SHMOPEN', 'SQLITE_IOERR_SHMMAP']);
 
 /** Units of at most this many rows commit on the main thread when nothing is in flight. */
 const DIRECT_MAX_ROWS = 8;

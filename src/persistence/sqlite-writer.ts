@@ -108,6 +108,24 @@ export class UnitWriter {
   readonly #commit: Database.Statement;
   readonly #rollback: Database.Statement;
   #ids = new Map<string, number>();
+  /**
+   * Where each record's row is (its ord), by bucket id then key, learnt from the rows this
+   * connection wrote: an update then finds its row by primary key instead of through the key
+   * index (half the B-tree work). Only a hint: the update also matches the key, and a row that is
+   * not where the hint says is looked up by key. At most ORD_HINTS entries (about 90 B each).
+   */
+  #ords = new Map<number, Map<string, number>>();
+  #ordCount = 0;
+  /** Buckets whose every row's ord was read in one scan (a unit with many unknown rows does it). */
+  #scanned = new Set<number>();
+  static readonly ORD_HINTS = 262_144;
+  /** Updates through the key index in one unit after which the bucket's ords are read in one scan. */
+  static readonly SCAN_AFTER = 1024;
+  /** Unit updates whose ord is known: [ord, index into the unit's records, bucket id], sorted before they run. */
+  #known: number[] = [];
+  /** Parameters of one statement of known updates. */
+  #batch: unknown[] = [];
+  #updateAtMany: Database.Statement | undefined;
   /** Each store's first feed row id (its slot past the seq bits: sqlite-adapter.ts). */
   #feedBase = new Map<string, bigint>();
   #synchronous = '';
@@ -121,6 +139,8 @@ export class UnitWriter {
     clearRecords: Database.Statement;
     deleteRecord: Database.Statement;
     updateRecord: Database.Statement;
+    updateAt: Database.Statement;
+    keysAndOrds: Database.Statement;
     keepVersions: Database.Statement;
     keepKeyAge: Database.Statement;
     keepAge: Database.Statement;
@@ -154,8 +174,16 @@ export class UnitWriter {
       clearRecords: db.prepare('DELETE FROM quire_records WHERE bucket_id = ?'),
       deleteRecord: db.prepare('DELETE FROM quire_records WHERE bucket_id = ? AND key = ?'),
       // One row per run, but cheaper than a multi-row upsert (no insert attempt and conflict per row).
-      updateRecord: db.prepare(
-        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ?',
+      updateRecord: db
+        .prepare(
+          'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND key = ? RETURNING ord',
+        )
+        .pluck(),
+      keysAndOrds: db
+        .prepare('SELECT key, ord FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
+        .raw(),
+      updateAt: db.prepare(
+        'UPDATE quire_records SET seq = ?, version = ?, data = ?, crc = ? WHERE bucket_id = ? AND ord = ? AND key = ?',
       ),
       // Rows older than the newest row that completes `keep` versions (a packed row counts its versions).
       keepVersions: db.prepare(
@@ -215,6 +243,35 @@ export class UnitWriter {
   /** Forget cached bucket ids (another connection dropped a bucket: its name may get a new id). */
   forgetIds(): void {
     this.#ids = new Map();
+    this.#forgetOrds();
+  }
+
+  #forgetOrds(): void {
+    this.#ords = new Map();
+    this.#ordCount = 0;
+    this.#scanned = new Set();
+  }
+
+  /** Learn where every row of a bucket is, in one pass over its key index (it holds the ord). */
+  #scanOrds(id: number, ords: Map<string, number>): void {
+    this.#scanned.add(id);
+    for (const row of this.#st.keysAndOrds.iterate(id) as Iterable<[string, number]>) {
+      if (this.#ordCount >= UnitWriter.ORD_HINTS) break;
+      this.#learnOrd(ords, row[0], row[1]);
+    }
+  }
+
+  #ordsOf(id: number): Map<string, number> {
+    let m = this.#ords.get(id);
+    if (m === undefined) this.#ords.set(id, (m = new Map()));
+    return m;
+  }
+
+  #learnOrd(ords: Map<string, number>, key: string, ord: number): void {
+    if (this.#ordCount >= UnitWriter.ORD_HINTS) return;
+    const size = ords.size;
+    ords.set(key, ord);
+    this.#ordCount += ords.size - size;
   }
 
   #id(store: string, bucket: string, create: boolean): number | undefined {
@@ -245,9 +302,10 @@ export class UnitWriter {
         throw e;
       }
     } catch (e) {
-      // Cached ids (and feed slots) may name rows the rollback removed.
+      // Cached ids, feed slots and ords may name rows the rollback removed.
       this.#ids = new Map();
       this.#feedBase = new Map();
+      this.#forgetOrds();
       throw e;
     }
     return { seqInFeed };
@@ -260,6 +318,9 @@ export class UnitWriter {
         const id = this.#id(store, b.bucket, false);
         if (id !== undefined) {
           st.clearRecords.run(id);
+          this.#ordCount -= this.#ords.get(id)?.size ?? 0;
+          this.#ords.delete(id);
+          this.#scanned.delete(id);
           if (b.drop === true) {
             st.dropHistory.run(id);
             st.deleteBucket.run(id);
@@ -275,6 +336,10 @@ export class UnitWriter {
     }
     let lastBucket = '';
     let id = 0;
+    let ords = new Map<string, number>();
+    let byKey = 0;
+    const known = this.#known;
+    known.length = 0;
     // A unit holds one write per record, so inserts go in multi-row statements.
     const inserts = st.insertRows.start();
     const updates = st.upsertRows.start();
@@ -285,19 +350,33 @@ export class UnitWriter {
       const bucket = r[i] as string;
       if (bucket !== lastBucket) {
         id = this.#id(store, bucket, true)!;
+        ords = this.#ordsOf(id);
         lastBucket = bucket;
+        byKey = 0;
       }
       const op = r[i + 2];
+      const key = r[i + 1] as string;
       if (op === 'delete') {
-        st.deleteRecord.run(id, r[i + 1]);
+        st.deleteRecord.run(id, key);
+        if (ords.delete(key)) this.#ordCount--;
         continue;
       }
-      const data = r[i + 6] as string;
-      const sum = crc(data);
-      if (op === 'insert') inserts.add(id, r[i + 4], r[i + 1], r[i + 3], r[i + 5], data, sum);
-      else if (st.updateRecord.run(r[i + 3], r[i + 5], data, sum, id, r[i + 1]).changes === 0)
-        updates.add(id, r[i + 4], r[i + 1], r[i + 3], r[i + 5], data, sum);
+      if (op === 'insert') {
+        const data = r[i + 6] as string;
+        inserts.add(id, r[i + 4], key, r[i + 3], r[i + 5], data, crc(data));
+        this.#learnOrd(ords, key, r[i + 4] as number);
+        continue;
+      }
+      let at = ords.get(key);
+      if (at === undefined && ++byKey === UnitWriter.SCAN_AFTER && !this.#scanned.has(id)) {
+        this.#scanOrds(id, ords);
+        at = ords.get(key);
+      }
+      if (at !== undefined) known.push(at, i, id);
+      else this.#updateByKey(r, i, id, ords, updates);
     }
+    // Rows whose place is known are updated in the table's order: neighbouring rows share pages.
+    if (known.length > 0) this.#updateKnown(r, updates);
     inserts.end();
     updates.end();
     if (unit.history.length > 0) this.#writeHistory(store, unit);
@@ -330,6 +409,99 @@ export class UnitWriter {
       return false;
     }
     return true;
+  }
+
+  /** An update through the key index; a record missing from storage is inserted at its `ord`. */
+  #updateByKey(
+    r: unknown[],
+    i: number,
+    id: number,
+    ords: Map<string, number>,
+    upserts: MultiRowInsert,
+  ): void {
+    const data = r[i + 6] as string;
+    const sum = this.#crc(data);
+    const at = this.#st.updateRecord.get(r[i + 3], r[i + 5], data, sum, id, r[i + 1]) as number | undefined;
+    if (at === undefined) upserts.add(id, r[i + 4], r[i + 1], r[i + 3], r[i + 5], data, sum);
+    else this.#learnOrd(ords, r[i + 1] as string, at);
+  }
+
+  /**
+   * Updates by primary key, in ord order (triples in #known: ord, index in r, bucket id), ROWS
+   * rows per statement: an upsert on the primary key that changes a row only if it holds the
+   * same key. A statement that changed fewer rows (a hint was wrong) or hit the key index's
+   * uniqueness (the record is stored at another ord) is followed by its rows one by one:
+   * rewriting a row with the same values is harmless.
+   */
+  #updateKnown(r: unknown[], upserts: MultiRowInsert): void {
+    const known = this.#known;
+    const n = known.length / 3;
+    const order = new Array<number>(n);
+    for (let j = 0; j < n; j++) order[j] = j * 3;
+    // By bucket, then ord (a unit rarely spans buckets; ords are unique per store).
+    if (n > 1) order.sort((a, b) => known[a + 2]! - known[b + 2]! || known[a]! - known[b]!);
+    const crc = this.#crc;
+    const p = this.#batch;
+    const full = MultiRowInsert.ROWS * 7;
+    p.length = 0;
+    let first = 0;
+    for (let j = 0; j < n; j++) {
+      const k = order[j]!;
+      const i = known[k + 1]!;
+      const data = r[i + 6] as string;
+      p.push(known[k + 2], known[k], r[i + 1], r[i + 3], r[i + 5], data, crc(data));
+      if (p.length === full) {
+        if (!this.#updateBatch(p)) this.#updateOneByOne(r, order, first, j + 1, upserts);
+        p.length = 0;
+        first = j + 1;
+      }
+    }
+    p.length = 0;
+    if (first < n) this.#updateOneByOne(r, order, first, n, upserts);
+    known.length = 0;
+  }
+
+  /** One full batch of known updates; false when not every row was where its hint said. */
+  #updateBatch(p: unknown[]): boolean {
+    this.#updateAtMany ??= this.db.prepare(
+      `INSERT INTO quire_records (bucket_id, ord, key, seq, version, data, crc) VALUES ${Array.from(
+        { length: MultiRowInsert.ROWS },
+        () => '(?, ?, ?, ?, ?, ?, ?)',
+      ).join(', ')}
+       ON CONFLICT (bucket_id, ord) DO UPDATE SET seq = excluded.seq, version = excluded.version,
+         data = excluded.data, crc = excluded.crc WHERE key = excluded.key`,
+    );
+    try {
+      return this.#updateAtMany.run(p).changes === MultiRowInsert.ROWS;
+    } catch (e) {
+      // The statement is undone alone (the transaction goes on).
+      if (String((e as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT')) return false;
+      throw e;
+    }
+  }
+
+  /** Known updates order[from..to) one statement each, through the key index where a hint was wrong. */
+  #updateOneByOne(r: unknown[], order: number[], from: number, to: number, upserts: MultiRowInsert): void {
+    const known = this.#known;
+    const updateAt = this.#st.updateAt;
+    const crc = this.#crc;
+    let ords = new Map<string, number>();
+    let lastId = -1;
+    for (let j = from; j < to; j++) {
+      const k = order[j]!;
+      const i = known[k + 1]!;
+      const id = known[k + 2]!;
+      if (id !== lastId) {
+        ords = this.#ordsOf(id);
+        lastId = id;
+      }
+      const data = r[i + 6] as string;
+      if (updateAt.run(r[i + 3], r[i + 5], data, crc(data), id, known[k], r[i + 1]).changes === 0) {
+        // Not where the hint said (another connection moved or removed it): by key.
+        if (ords.delete(r[i + 1] as string)) this.#ordCount--;
+        this.#updateByKey(r, i, id, ords, upserts);
+      }
+    }
   }
 
   /** The store's first feed row id, its slot given out on its first feed row. */

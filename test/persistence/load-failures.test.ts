@@ -6,6 +6,7 @@
 // truncated file, a path that cannot be opened, a full disk at start.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { FileAdapter, SQLiteAdapter, StorageCorruptError, StorageError, Store } 
 import { tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs } from './tmpfs.js';
 
+const require = createRequire(import.meta.url);
 const BIN = path.resolve(import.meta.dirname, '../../bin/quire.js');
 
 const def = {
@@ -235,8 +237,8 @@ describe('full disk at start (1 MiB tmpfs)', () => {
     } finally {
       fs.closeSync(fd);
     }
-    // The -wal and -shm files rawCount's connection opened are still there (a WAL store without its
-    // -shm cannot be opened on a full disk at all: see 'a disk too full for the shared-memory file').
+    // The -wal and -shm files rawCount's connection opened are still there (without room for a -shm
+    // the store opens in exclusive mode: see 'a disk too full for the shared-memory file').
     expect(fs.existsSync(`${file}-shm`)).toBe(true);
     // Reading needs no space: the store starts with every record loaded
     // (never an empty bucket over rows it could not read).
@@ -264,31 +266,53 @@ describe('full disk at start (1 MiB tmpfs)', () => {
 });
 
 describe('a disk too full for the shared-memory file', () => {
-  it('Store.start rejects with a StorageError that says the disk may be full; the store file is unchanged and opens once there is room', async () => {
+  it('the store opens in exclusive mode and says so: every record is read, writes wait for room and then land', async () => {
     const dir = mountTmpfs('2m');
     const file = path.join(dir, 'full.db');
     await makeStore(file, 20);
-    const bytes = fs.readFileSync(file);
     // SQLite sizes the 32 KiB `-shm` file when it opens a WAL database: leave less than that.
     const ballast = fillDisk(dir, 8 * 1024);
-    const e = await Store.start({
-      name: 's',
-      persistence: { adapter: new SQLiteAdapter(file), durability: 'strict' },
-    }).then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(e).toBeInstanceOf(StorageError);
-    expect((e as Error).message).toContain(file);
-    expect((e as Error).message).toMatch(/is the disk full\?/);
-    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
-    fs.rmSync(ballast);
+    const errors: Error[] = [];
+    const adapter = new SQLiteAdapter(file);
     const s = await Store.start({
       name: 's',
-      persistence: { adapter: new SQLiteAdapter(file), durability: 'strict' },
+      persistence: { adapter, durability: 'strict', onError: (e) => errors.push(e) },
     });
-    expect(await (await s.defineBucket('b', def)).count()).toBe(20);
+    expect(adapter.exclusive).toBe(true);
+    expect(errors[0]).toBeInstanceOf(StorageError);
+    expect(errors[0]!.message).toContain(file);
+    expect(errors[0]!.message).toMatch(/exclusive mode.*is the disk full\?/);
+    const b = await s.defineBucket('b', def);
+    expect(await b.count()).toBe(20);
+    expect(((await b.get(20)) as { v: string }).v).toMatch(/-marker-19-end$/);
+    // Another process's reader cannot use the file meanwhile (no shared memory to coordinate through).
+    const reader = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))}); try { new D(${JSON.stringify(file)}, { readonly: true, timeout: 100 }).prepare('SELECT count(*) FROM quire_records').get(); console.log('read'); } catch (e) { console.log(e.code); }`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(reader.stdout.trim()).not.toBe('read');
+    // A strict insert waits while the disk is full, and lands once there is room.
+    const inserted = b.insert({ v: 'after-room' });
+    let settled = false;
+    void inserted.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    expect(errors.length).toBeGreaterThan(1);
+    fs.rmSync(ballast);
+    const added = await inserted;
+    expect(added.id).toBe(21);
     await s.stop();
+    // Reopened with room: an ordinary WAL store with every record.
+    const again = await Store.start({ name: 's', persistence: { adapter: new SQLiteAdapter(file) } });
+    const ab = await again.defineBucket('b', def);
+    expect(await ab.count()).toBe(21);
+    expect(((await ab.get(21)) as { v: string }).v).toBe('after-room');
+    expect(fs.statSync(`${file}-shm`).size).toBeGreaterThanOrEqual(32 * 1024);
+    await again.stop();
   });
 });
 
