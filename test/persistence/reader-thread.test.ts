@@ -251,7 +251,7 @@ describe('SQLite restore with a reader thread', () => {
     const texts = Array.from({ length: 40 }, (_, i) =>
       JSON.stringify({ i, s: `ř, ž ${'€'.repeat(i)}, [x]` }),
     );
-    texts.forEach((t, i) => put.run(i * 2 + 1, t, crc32(t)));
+    for (let i = 0; i < texts.length; i++) put.run(i * 2 + 1, texts[i]!, crc32(texts[i]!));
     const joined = db.prepare(JOINED_ROWS_SQL).raw();
     const check = (after: number, limit: number) =>
       checkJoinedRows(
