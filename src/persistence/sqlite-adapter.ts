@@ -728,12 +728,15 @@ export class SQLiteAdapter implements IncrementalAdapter {
         let reader: RowReaderThread | undefined;
         let readerTried = !useReader;
         let handedOver = false;
+        // The chunk read right before handing over, parsed next (see below).
+        let ahead: RowChunk | undefined;
         let finished = false;
         let indexed: number | undefined;
         try {
           for (;;) {
-            let chunk: RowChunk | undefined;
-            if (handedOver) {
+            let chunk: RowChunk | undefined = ahead;
+            ahead = undefined;
+            if (chunk === undefined && handedOver) {
               try {
                 chunk = reader!.next();
               } catch (e) {
@@ -755,8 +758,17 @@ export class SQLiteAdapter implements IncrementalAdapter {
                   reader = takeReader();
                 }
                 if (reader?.ready) {
-                  reader.go(row.id, ords[ords.length - 1]!);
-                  handedOver = true;
+                  // Read one chunk more before handing over: this thread then parses two chunks while
+                  // the worker reads its first, instead of waiting for it.
+                  const last = ords[ords.length - 1]!;
+                  ahead =
+                    joinedRows(last) ??
+                    checkedChunk(readRows(read + ords.length, last, LOAD_CHUNK_ROWS), true);
+                  const next = ahead.ords;
+                  if (next.length === LOAD_CHUNK_ROWS) {
+                    reader.go(row.id, next[next.length - 1]!);
+                    handedOver = true;
+                  }
                 }
               }
             }
