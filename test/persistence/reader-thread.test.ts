@@ -48,13 +48,17 @@ async function makeStore(file: string): Promise<void> {
   await s.stop();
 }
 
-async function load(file: string, readerThread: boolean) {
-  const adapter = new SQLiteAdapter(file, { readerThread });
-  const store = await Store.start({ name: 'r', persistence: { adapter } });
-  // On a busy machine the main thread could read every chunk before the worker is up: wait for it.
+/** On a busy machine the main thread could read every chunk before the worker is up: wait for a started one. */
+async function workerUp(adapter: SQLiteAdapter): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (adapter.readerThreadsStarted > 0 && !adapter.readerThreadReady && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 5));
+}
+
+async function load(file: string, readerThread: boolean) {
+  const adapter = new SQLiteAdapter(file, { readerThread });
+  const store = await Store.start({ name: 'r', persistence: { adapter } });
+  await workerUp(adapter);
   const error = await store.defineBucket('people', def).then(
     () => undefined,
     (e: unknown) => e,
@@ -143,6 +147,13 @@ describe('SQLite restore with a reader thread', () => {
       fixCrc: false,
       change: (d: string) => d.replace('note-4-end', 'note-4-END'),
       id: 5,
+    },
+    // In the second chunk, which the main thread reads right before handing over to the worker.
+    {
+      kind: 'a changed byte in the chunk read before the handover',
+      fixCrc: false,
+      change: (d: string) => d.replace('note-4999-end', 'note-4999-END'),
+      id: 5000,
     },
     // Valid JSON once the joined text is cut in pieces at ', ': the row's own bytes must hold one record.
     {
@@ -311,6 +322,7 @@ describe('SQLite restore with a reader thread', () => {
     const store = await Store.start({ name: 'r', persistence: { adapter } });
     expect(adapter.readerThreadsStarted).toBe(1);
     expect(adapter.readerThreadChunks).toBe(0);
+    await workerUp(adapter);
     const people = await store.defineBucket('people', def);
     const afterPeople = adapter.readerThreadChunks;
     expect(afterPeople).toBeGreaterThan(0);
