@@ -36,6 +36,15 @@ import type { FeedWrite, HistoryWrite, IncrementalAdapter, StorageAdapter } from
 
 const MAX_BACKOFF_MS = 5_000;
 
+/**
+ * Debounced stores: queued changes past which a flush starts without waiting for the timer, and
+ * a flush under way is checked on again every EARLY_FLUSH_POLL more. A loop of writes that never
+ * yields to the event loop (the timer cannot fire) then still writes as it goes, in parallel on
+ * the writer thread, instead of holding every change until it ends.
+ */
+const EARLY_FLUSH_CHANGES = 16_384;
+const EARLY_FLUSH_POLL = 1_024;
+
 interface Waiter {
   resolve(): void;
   reject(e: Error): void;
@@ -76,6 +85,9 @@ export class CommitQueue {
   #immediate: ReturnType<typeof setImmediate> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
+  /** Changes queued since the last flush took the queue (debounced stores). */
+  #queuedChanges = 0;
+  #nextEarlyFlush = EARLY_FLUSH_CHANGES;
   /** Acknowledged changes that could not be stored (records that did not encode, debounced writes dropped at close). */
   #lostWrites = 0;
   #flushing: Promise<void> | undefined;
@@ -176,7 +188,11 @@ export class CommitQueue {
     this.#queuedBatches++;
     this.schedule();
     if (mark !== undefined) this.#marks.push(mark);
-    if (!this.#o.strict) return undefined;
+    if (!this.#o.strict) {
+      this.#queuedChanges += changes.length;
+      if (this.#queuedChanges >= this.#nextEarlyFlush) this.#flushEarly();
+      return undefined;
+    }
     const timeout = this.#o.incremental?.commitTimeoutMs;
     return new Promise<void>((resolve, reject) => {
       let w: Waiter;
@@ -227,6 +243,14 @@ export class CommitQueue {
     }
   }
 
+  #flushEarly(): void {
+    this.#nextEarlyFlush = this.#queuedChanges + EARLY_FLUSH_POLL;
+    if (this.closed || this.#retry !== undefined || this.#o.incremental === undefined) return;
+    // Commits answered off the main thread settle now (their promises' callbacks run as microtasks).
+    if (this.#flushing !== undefined) this.#o.incremental.poll?.();
+    else void this.flushQuietly();
+  }
+
   async flushQuietly(): Promise<void> {
     try {
       await this.flush();
@@ -261,6 +285,8 @@ export class CommitQueue {
 
   async #flushIncremental(): Promise<void> {
     const taken = this.pending.take();
+    this.#queuedChanges = 0;
+    this.#nextEarlyFlush = EARLY_FLUSH_CHANGES;
     const waiters = this.#waiters;
     const marks = this.#marks;
     this.#waiters = [];

@@ -421,6 +421,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return this.#threadCommits;
   }
 
+  poll(): void {
+    this.#thread?.poll();
+  }
+
   /** The open database (opening it if needed). Exposed for inspection tools; do not write to it. */
   get database(): Database.Database {
     return this.#ensure();

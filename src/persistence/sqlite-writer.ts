@@ -17,7 +17,7 @@
 // commit in order whichever connection runs them.
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { type BucketHistoryRows, feedRows, historyRows } from './log-rows.js';
 import { firstAbove } from './retention.js';
@@ -119,6 +119,8 @@ export class UnitWriter {
   /** Buckets whose every row's ord was read in one scan (a unit with many unknown rows does it). */
   #scanned = new Set<number>();
   static readonly ORD_HINTS = 262_144;
+  /** Records in a unit from which the positions of its inserts are kept. */
+  static readonly LEARN_FROM = 256;
   /** Updates through the key index in one unit after which the bucket's ords are read in one scan. */
   static readonly SCAN_AFTER = 1024;
   /** Unit updates whose ord is known: [ord, index into the unit's records, bucket id], sorted before they run. */
@@ -338,6 +340,9 @@ export class UnitWriter {
     let id = 0;
     let ords = new Map<string, number>();
     let byKey = 0;
+    // Positions of inserted rows are kept from large units only: small ones (strict writers) would
+    // pay a map entry per insert for updates that rarely come in units where it matters.
+    const learn = unit.records.length >= 7 * UnitWriter.LEARN_FROM;
     const known = this.#known;
     known.length = 0;
     // A unit holds one write per record, so inserts go in multi-row statements.
@@ -364,7 +369,7 @@ export class UnitWriter {
       if (op === 'insert') {
         const data = r[i + 6] as string;
         inserts.add(id, r[i + 4], key, r[i + 3], r[i + 5], data, crc(data));
-        this.#learnOrd(ords, key, r[i + 4] as number);
+        if (learn) this.#learnOrd(ords, key, r[i + 4] as number);
         continue;
       }
       let at = ords.get(key);
@@ -643,6 +648,9 @@ const CLOSE_WAIT_MS = 30_000;
  */
 export class WriterThread {
   readonly #worker: Worker;
+  /** Answers come on a port of their own, so that poll() can take them without the event loop. */
+  readonly #answers: MessagePort;
+  #fail: ((e: Error) => void) | undefined;
   readonly #state = new Int32Array(new SharedArrayBuffer(4));
   readonly #waiting = new Map<number, { resolve(o: ThreadOutcome): void; reject(e: Error): void }>();
   #next = 0;
@@ -650,17 +658,33 @@ export class WriterThread {
   #forgetIds = false;
 
   constructor(options: WriterThreadOptions) {
+    const { port1, port2 } = new MessageChannel();
+    this.#answers = port1;
     this.#worker = new Worker(workerSource(), {
       eval: true,
-      workerData: { ...options, file: path.resolve(options.file), lib: betterSqlitePath, state: this.#state },
+      workerData: {
+        ...options,
+        file: path.resolve(options.file),
+        lib: betterSqlitePath,
+        state: this.#state,
+        answers: port2,
+      },
+      transferList: [port2],
       // Plain CommonJS: no loaders of the main thread (they would only slow its start).
       execArgv: [],
     });
-    this.#worker.on('message', (r: Reply) => {
-      if (r.fatal !== undefined) fail(sqliteError(r.fatal));
-      else this.#answer(r);
-    });
+    this.#fail = (e) => fail(e);
+    port1.on('message', (r: Reply) => this.#receive(r));
+    // The worker is ref'd while a commit is out; its answer port never keeps the process alive alone.
+    port1.unref();
+    let draining = false;
     const fail = (e: Error) => {
+      // Answers the thread posted before it ended settle their commits first.
+      if (!draining) {
+        draining = true;
+        this.poll();
+        draining = false;
+      }
       this.#failure ??= e;
       Atomics.store(this.#state, 0, 1);
       const err = new WriterThreadDiedError(this.#failure);
@@ -676,6 +700,23 @@ export class WriterThread {
     });
     this.#worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
     this.#worker.unref();
+  }
+
+  #receive(r: Reply): void {
+    if (r.fatal !== undefined) this.#fail?.(sqliteError(r.fatal));
+    else this.#answer(r);
+  }
+
+  /**
+   * Settle the commits the thread has answered, now (a loop of writes that never yields to the
+   * event loop would otherwise see them only when it ends).
+   */
+  poll(): void {
+    for (;;) {
+      const m = receiveMessageOnPort(this.#answers);
+      if (m === undefined) return;
+      this.#receive(m.message as Reply);
+    }
   }
 
   /** True while commits are posted and not yet answered. */
@@ -732,6 +773,7 @@ export class WriterThread {
       const deadline = Date.now() + CLOSE_WAIT_MS;
       while (Atomics.load(this.#state, 0) === 0 && Date.now() < deadline)
         Atomics.wait(this.#state, 0, 0, Math.max(1, deadline - Date.now()));
+      this.poll();
     }
     this.#failure ??= new Error('closed');
     void this.#worker.terminate();
@@ -787,7 +829,7 @@ function workerSource(): string {
       });
     } catch (e) {
       openError = errorOf(e);
-      parentPort.postMessage({ id: 0, fatal: openError });
+      o.answers.postMessage({ id: 0, fatal: openError });
     }
     // TEST ONLY (test/persistence/writer-thread.test.ts): QUIRE_TEST_WRITER_THREAD_EXIT makes the
     // thread die at its first commit, the way a crash would: 'in-transaction' (process.exit with
@@ -845,7 +887,7 @@ function workerSource(): string {
           reply = { id: m.id, error: errorOf(e) };
         }
       }
-      parentPort.postMessage(reply);
+      o.answers.postMessage(reply);
     });
   `;
 }

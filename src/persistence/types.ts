@@ -187,6 +187,11 @@ export interface IncrementalAdapter {
   listBuckets(store: string): MaybePromise<string[]>;
   /** Force a checkpoint (SQLite WAL checkpoint, FileAdapter compaction). */
   checkpoint?(): MaybePromise<void>;
+  /**
+   * Settle commits another thread has finished, now rather than when the event loop next runs
+   * (their promises resolve; callbacks run as microtasks).
+   */
+  poll?(): void;
   /** History rows of one record (`key` encoded as in RecordWrite), newest first. Adapters without it keep no history. */
   readHistory?(
     store: string,

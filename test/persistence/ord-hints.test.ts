@@ -41,6 +41,13 @@ function write(op: RecordWrite['op'], id: string, n: number, ord = ++seq): Recor
   };
 }
 
+/** Inserts that make a unit large enough for its writer to keep the positions of what it inserts. */
+function filler(): RecordWrite[] {
+  return Array.from({ length: UnitWriter.LEARN_FROM }, (_, i) =>
+    write('insert', `filler${i}`, 1, 50_000 + i),
+  );
+}
+
 function commit(w: UnitWriter, records: RecordWrite[]): void {
   w.commit('s', packUnit({ buckets: [], records, lastSeq: seq }), 'NORMAL');
 }
@@ -66,12 +73,12 @@ describe('SQLite writer: updates by known row position', () => {
     const file = await emptyStoreFile();
     const a = writer(file);
     const b = writer(file);
-    commit(a, [write('insert', 'k', 1, 10)]); // a learns: k is at ord 10
+    commit(a, [write('insert', 'k', 1, 10), ...filler()]); // a learns: k is at ord 10
     commit(b, [write('delete', 'k', 1)]);
     commit(b, [write('insert', 'k', 2, 20)]); // k now at ord 20
     commit(a, [write('update', 'k', 3)]);
     const r = rows(file);
-    expect(r.byKey.size).toBe(1);
+    expect(r.byKey.size).toBe(1 + UnitWriter.LEARN_FROM);
     expect(r.byKey.get('k')).toEqual([20, JSON.stringify({ id: 'k', n: 3, _version: 3 })]);
     expect(r.crcOk).toBe(true);
   });
@@ -80,14 +87,14 @@ describe('SQLite writer: updates by known row position', () => {
     const file = await emptyStoreFile();
     const a = writer(file);
     const b = writer(file);
-    commit(a, [write('insert', 'k', 1, 30)]); // a learns: k is at ord 30
+    commit(a, [write('insert', 'k', 1, 30), ...filler()]); // a learns: k is at ord 30
     commit(b, [write('delete', 'k', 1)]);
     commit(b, [write('insert', 'other', 1, 30)]); // ord 30 now holds another key
     commit(a, [write('update', 'k', 2, 31)]); // k is not stored: inserted at its own ord
     const r = rows(file);
     expect(r.byKey.get('other')).toEqual([30, JSON.stringify({ id: 'other', n: 1, _version: 1 })]);
     expect(r.byKey.get('k')).toEqual([31, JSON.stringify({ id: 'k', n: 2, _version: 2 })]);
-    expect(r.byKey.size).toBe(2);
+    expect(r.byKey.size).toBe(2 + UnitWriter.LEARN_FROM);
     expect(r.crcOk).toBe(true);
   });
 
@@ -129,7 +136,7 @@ describe('SQLite writer: updates by known row position', () => {
     commit(a, [write('insert', 'x', 1, 40)]);
     // The unit inserts y (a learns ord 41), then fails (a record without data): nothing of it stays.
     const bad = { ...write('insert', 'z', 1, 42), data: undefined };
-    expect(() => commit(a, [write('insert', 'y', 1, 41), bad])).toThrow();
+    expect(() => commit(a, [write('insert', 'y', 1, 41), ...filler(), bad])).toThrow();
     expect(rows(file).byKey.has('y')).toBe(false);
     // Another connection puts x at 41, where a saw y inserted.
     const b = writer(file);
@@ -146,7 +153,7 @@ describe('SQLite writer: updates by known row position', () => {
     const file = await emptyStoreFile();
     const a = writer(file);
     const b = writer(file);
-    const ids = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    const ids = Array.from({ length: 300 }, (_, i) => `k${i}`);
     commit(
       a,
       ids.map((id, i) => write('insert', id, 1, 100 + i)),
@@ -164,7 +171,7 @@ describe('SQLite writer: updates by known row position', () => {
     for (const id of ids) expect(JSON.parse(r.byKey.get(id)![1])).toEqual({ id, n: 5, _version: 5 });
     expect(r.byKey.get('k150')![0]).toBe(900);
     expect(r.byKey.get('other')).toEqual([107, JSON.stringify({ id: 'other', n: 1, _version: 1 })]);
-    expect(r.byKey.size).toBe(201);
+    expect(r.byKey.size).toBe(301);
     expect(r.crcOk).toBe(true);
   });
 });
