@@ -83,6 +83,15 @@ class ValueGroup {
   }
 }
 
+/**
+ * One group kept for the life of the process, so the hidden class of
+ * ValueGroups lives on: V8 holds it weakly, and when every group is gone
+ * (each store stopped, a new one not yet past its first records) it drops
+ * it and throws away the code optimised for it (HashIndex.add, inlined in
+ * every insert), costing the next store's first inserts a recompile.
+ */
+export const VALUE_GROUP_ANCHOR: object = new ValueGroup([{}], 0);
+
 /** Stale entries a group may hold beyond its live count before a write refreshes it. */
 const STALE_SLACK = 32;
 /** Removes a group takes out of its array at once between two reads (see remove). */

@@ -224,6 +224,14 @@ export function findUnstorable(record: Record<string, unknown>, maxDepth: number
   );
 }
 
+/**
+ * Whether an object or array found as a field of a record can be stored
+ * (findUnstorable's rules for that one value; a Date counts as valid only).
+ */
+export function fieldObjectStorable(o: object, maxDepth: number): boolean {
+  return containerOk(o, 1, maxDepth);
+}
+
 /** Fast check, same rules as walkValue; cycles end at the depth limit. */
 function objectOk(obj: Record<string, unknown>, depth: number, maxDepth: number): boolean {
   for (const k in obj) {

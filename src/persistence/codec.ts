@@ -5,7 +5,17 @@ import type { PersistedState, StoredBucket, StoredDefinition } from './types.js'
 
 /** Stable text form of an internal key: 1 and "1" differ. */
 export function encodeKey(keyId: KeyId): string {
+  if (typeof keyId === 'string' && plainJsonString(keyId)) return `"${keyId}"`;
   return JSON.stringify(keyId);
+}
+
+/** Whether JSON.stringify would write `s` between quotes unchanged (no quote, backslash, control or surrogate). */
+function plainJsonString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
 }
 
 export function decodeKey(key: string): KeyId {

@@ -37,12 +37,12 @@ import type { FeedWrite, HistoryWrite, IncrementalAdapter, StorageAdapter } from
 const MAX_BACKOFF_MS = 5_000;
 
 /**
- * Debounced stores: queued changes past which a flush starts without waiting for the timer, and
- * a flush under way is checked on again every EARLY_FLUSH_POLL more. A loop of writes that never
- * yields to the event loop (the timer cannot fire) then still writes as it goes, in parallel on
- * the writer thread, instead of holding every change until it ends.
+ * Debounced stores: queued changes past which a flush starts once its timer is overdue (the
+ * event loop has not run to fire it), and a flush under way is checked on again every
+ * EARLY_FLUSH_POLL more. A loop of writes that never yields to the event loop then still writes
+ * as it goes, in parallel on the writer thread, instead of holding every change until it ends.
  */
-const EARLY_FLUSH_CHANGES = 16_384;
+export const EARLY_FLUSH_CHANGES = 65_536;
 const EARLY_FLUSH_POLL = 1_024;
 
 interface Waiter {
@@ -82,6 +82,8 @@ export class CommitQueue {
   /** Shared databases: each queued batch's records, so a refused commit rolls back whole batches. */
   #marks: BatchMark[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When #timer is due (performance.now() time). */
+  #timerDue = 0;
   #immediate: ReturnType<typeof setImmediate> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
@@ -236,10 +238,13 @@ export class CommitQueue {
         void this.flushQuietly();
       });
     } else {
-      this.#timer ??= setTimeout(() => {
-        this.#timer = undefined;
-        void this.flushQuietly();
-      }, this.#o.debounceMs);
+      if (this.#timer === undefined) {
+        this.#timerDue = performance.now() + this.#o.debounceMs;
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          void this.flushQuietly();
+        }, this.#o.debounceMs);
+      }
     }
   }
 
@@ -248,7 +253,9 @@ export class CommitQueue {
     if (this.closed || this.#retry !== undefined || this.#o.incremental === undefined) return;
     // Commits answered off the main thread settle now (their promises' callbacks run as microtasks).
     if (this.#flushing !== undefined) this.#o.incremental.poll?.();
-    else void this.flushQuietly();
+    // Only once the timer is overdue, i.e. the event loop has not run since: one large write
+    // (insertMany) still returns at once and is flushed by the timer.
+    else if (this.#timer === undefined || performance.now() >= this.#timerDue) void this.flushQuietly();
   }
 
   async flushQuietly(): Promise<void> {

@@ -206,6 +206,15 @@ export class HttpTransport {
     const plainRpc = req.method === 'POST' && RPC_PATHS.has(rawUrl);
     const url = plainRpc ? undefined : new URL(rawUrl, 'http://localhost');
     const origin = req.headers.origin;
+    if (!this.#o.origins.acceptsHost(req.headers.host, this.#o.host)) {
+      send(
+        res,
+        403,
+        rpcFailure(FORBIDDEN, `Forbidden: host ${req.headers.host} is not allowed`, 'HOST_NOT_ALLOWED'),
+      );
+      req.resume();
+      return;
+    }
     const verdict = this.#o.origins.judge(origin, req.headers.host);
     if (verdict === 'denied') {
       // Not even a preflight gets an answer a page could use.
@@ -426,7 +435,10 @@ export class HttpTransport {
     if (this.#closing) return reject(503, 'Service Unavailable');
     if (!RPC_PATHS.has(url.pathname)) return reject(404, 'Not Found');
     // The WebSocket handshake has no preflight: the Origin check is the only guard against pages.
-    if (this.#o.origins.judge(req.headers.origin, req.headers.host) === 'denied')
+    if (
+      !this.#o.origins.acceptsHost(req.headers.host, this.#o.host) ||
+      this.#o.origins.judge(req.headers.origin, req.headers.host) === 'denied'
+    )
       return reject(403, 'Forbidden');
     let auth: { identity: Identity | undefined; bad: boolean };
     try {

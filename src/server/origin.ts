@@ -56,6 +56,24 @@ export class OriginPolicy {
   }
 
   /**
+   * Whether a request's `Host` header may be answered by a server bound to `bound`. On a loopback
+   * address only loopback names and the hosts of listed origins are: a DNS-rebinding page reaches
+   * the server under its own host name, and a same-origin GET (health, metrics) carries no
+   * `Origin` to refuse it by. A request without `Host` (HTTP/1.0 programs) passes.
+   */
+  acceptsHost(host: string | undefined, bound: string): boolean {
+    if (host === undefined || !isLoopbackHost(bound)) return true;
+    const h = host.trim().toLowerCase();
+    const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d*$/, '');
+    if (isLoopbackHost(name)) return true;
+    for (const o of this.#allowed) {
+      if (o === 'null') continue;
+      if (new URL(o).hostname === name) return true;
+    }
+    return false;
+  }
+
+  /**
    * Judge a request's `Origin` against the list. A page this server serves
    * itself (same scheme, host and port) is allowed only when the host is a
    * loopback name: a DNS-rebinding page reaches the same port under its own

@@ -1,6 +1,7 @@
 // Shared helpers for the core tests: brute-force oracles that prove
 // index-served queries return exactly what a full scan would.
 import { expect } from 'vitest';
+import { ValidationError } from '../../src/engine/errors.js';
 import type { BucketHandle } from '../../src/index.js';
 
 type Rec = Record<string, unknown>;
@@ -79,4 +80,14 @@ export async function rejects<E extends Error>(
   }
   expect(caught, `expected ${errorClass.name}`).toBeInstanceOf(errorClass);
   return caught as E;
+}
+
+/** What a validating call gave: its record, or the issues of its ValidationError. */
+export function validationOutcome(run: () => Record<string, unknown>): unknown {
+  try {
+    return { record: run() };
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    return { issues: e.issues };
+  }
 }

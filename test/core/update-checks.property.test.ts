@@ -13,6 +13,7 @@ import { applyRemote, BucketState, compileDefinition, StoreCore } from '../../sr
 import { SchemaValidator } from '../../src/engine/schema.js';
 import type { FieldDefinition } from '../../src/engine/types.js';
 import { EventBus } from '../../src/events/index.js';
+import { validationOutcome } from './helpers.js';
 
 const schema: Record<string, FieldDefinition> = {
   id: { type: 'string', required: true },
@@ -59,15 +60,6 @@ const changesArb = fc.dictionary(
   { maxKeys: 3 },
 );
 
-function outcome(run: () => Record<string, unknown>): unknown {
-  try {
-    return { record: run() };
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    return { issues: e.issues };
-  }
-}
-
 describe('update checks of a valid record', () => {
   it('checking the changes gives the verdict of checking the whole record', () => {
     for (const recordValidate of [
@@ -83,8 +75,8 @@ describe('update checks of a valid record', () => {
           } catch {
             return; // not a valid record (the record validator said no): nothing to update
           }
-          const whole = outcome(() => v.prepareUpdate(existing, changes, 2000, 32, false));
-          const changed = outcome(() => v.prepareUpdate(existing, changes, 2000, 32, true));
+          const whole = validationOutcome(() => v.prepareUpdate(existing, changes, 2000, 32, false));
+          const changed = validationOutcome(() => v.prepareUpdate(existing, changes, 2000, 32, true));
           expect(changed).toEqual(whole);
         }),
         { numRuns: 3000 },

@@ -243,7 +243,7 @@ describe('slow clients', () => {
     });
     const closed = new Promise<void>((res) => sock.on('close', () => res()));
     sock.write(
-      'POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"jsonrpc"',
+      'POST /rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"jsonrpc"',
     );
     const c = connectHttp(r.address.url);
     expect(await c.call('ping')).toBe('pong');

@@ -198,6 +198,35 @@ describe('browsers: origins, content type, CORS, preflights', () => {
     expect(await r.store.bucket('users').get('rebound')).toBeUndefined();
   });
 
+  it('a request under a host name that is not loopback or listed is refused, GETs too (DNS rebinding)', async () => {
+    const port = r.address.port;
+    // A rebinding page's same-origin GET carries no Origin: the Host header is what gives it away.
+    const rebound = await raw(r.address.url, {
+      method: 'GET',
+      path: '/health',
+      headers: { host: `attacker.example:${port}` },
+    });
+    expect(rebound.status).toBe(403);
+    expect(rebound.body).toMatchObject({ error: { data: { code: 'HOST_NOT_ALLOWED' } } });
+    const post = await raw(r.address.url, {
+      headers: { host: `attacker.example:${port}`, 'content-type': 'application/json' },
+      body: insertUser('rebound-no-origin'),
+    });
+    expect(post.status).toBe(403);
+    expect(await r.store.bucket('users').get('rebound-no-origin')).toBeUndefined();
+    expect(await wsHandshake(r.address.wsUrl, { host: `attacker.example:${port}` })).toBe(403);
+    for (const host of [
+      `localhost:${port}`,
+      `127.0.0.1:${port}`,
+      `[::1]:${port}`,
+      'app.example:3000',
+      'LOCALHOST',
+    ])
+      expect((await raw(r.address.url, { method: 'GET', path: '/health', headers: { host } })).status).toBe(
+        200,
+      );
+  });
+
   it('WebSocket upgrades from a disallowed Origin are refused; listed, same and no Origin work', async () => {
     expect(await wsHandshake(r.address.wsUrl, { origin: 'http://evil.example' })).toBe(403);
     expect(await wsHandshake(r.address.wsUrl, { origin: 'null' })).toBe(403);
