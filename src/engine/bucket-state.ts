@@ -204,8 +204,6 @@ export class BucketState {
    */
   loadBulk(chunks: Iterable<readonly StoreRecord[]>, bucketLabel = this.name): void {
     const recs = this.records;
-    const recordChunks: (readonly StoreRecord[])[] = [];
-    const keyChunks: KeyId[][] = [];
     // Hash indexes take each chunk while its records are still in the CPU cache; sorted ones sort once at the end.
     const hashed = this.indexes.filter((ix) => ix instanceof HashIndex);
     const sorted = this.indexes.filter((ix) => !(ix instanceof HashIndex));
@@ -226,15 +224,14 @@ export class BucketState {
           if (recs.size === size) throw new DuplicateKeyError(bucketLabel, this.publicKeyOf(r));
           keys[i] = k;
         }
-        recordChunks.push(chunk);
-        keyChunks.push(keys);
         if (inOrder) for (const ix of hashed) bulkIndex(ix, keys, chunk, bucketLabel);
       }
       let list: StoreRecord[] | undefined;
       let keys: KeyId[] | undefined;
       if (!inOrder) {
         // The map's order is bucket order (oldest first, as maxSize eviction expects): rebuild it.
-        list = byCreation(recordChunks.flat());
+        // The map holds every record in load order (keeping the chunks as well would only hold on to more memory).
+        list = byCreation([...recs.values()]);
         keys = list.map((r) => this.keyIdOf(r));
         recs.clear();
         for (let i = 0; i < list.length; i++) recs.set(keys[i]!, list[i]!);
@@ -244,8 +241,8 @@ export class BucketState {
         }
       }
       if (sorted.length > 0 || this.expiry !== undefined) {
-        list ??= recordChunks.flat();
-        keys ??= keyChunks.flat();
+        list ??= [...recs.values()];
+        keys ??= [...recs.keys()];
         // Sorted indexes order ties by insertion: number the keys in bucket order first.
         if (this.#eagerSeq) {
           const seq = this.#seq!;

@@ -75,7 +75,14 @@ import {
 import { WriterLock } from './lock.js';
 import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
-import { type RowChunk, RowReaderThread } from './sqlite-reader.js';
+import {
+  checkJoinedRows,
+  JOINED_PIECE_BYTES,
+  JOINED_ROWS_SQL,
+  joinedTexts,
+  type RowChunk,
+  RowReaderThread,
+} from './sqlite-reader.js';
 import {
   type PackedUnit,
   packUnit,
@@ -254,6 +261,7 @@ interface Statements {
   bucketId: Database.Statement;
   bucketRow: Database.Statement;
   scan: Database.Statement;
+  joinedScan: Database.Statement;
   keyAt: Database.Statement;
   countRows: Database.Statement;
   listBuckets: Database.Statement;
@@ -352,13 +360,18 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return this.#readersStarted;
   }
 
+  /** True while a reader thread has its connection open and waits for a restore (restores hand it their rows). */
+  get readerThreadReady(): boolean {
+    return this.#reader?.ready === true;
+  }
+
   /** The reader thread restores use, started (when it can be) if there is none. */
   #takeReader(): RowReaderThread | undefined {
     if (this.#reader?.failed) this.#dropReader();
     if (this.#reader === undefined) {
       try {
         this.#reader = new RowReaderThread(
-          { file: this.path, lib: betterSqlitePath, chunkRows: LOAD_CHUNK_ROWS },
+          { file: this.path, lib: betterSqlitePath, addon: betterSqliteAddon, chunkRows: LOAD_CHUNK_ROWS },
           () => this.#readerChunks++,
         );
         this.#readersStarted++;
@@ -600,6 +613,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
           'SELECT ord, data, crc FROM quire_records WHERE bucket_id = ? AND ord > ? ORDER BY ord LIMIT ?',
         )
         .raw(),
+      // A chunk's rows joined by SQLite (sqlite-reader.ts): no string per row.
+      joinedScan: db.prepare(JOINED_ROWS_SQL).raw(),
       keyAt: db.prepare('SELECT key FROM quire_records WHERE bucket_id = ? AND ord = ?').pluck(),
       countRows: db
         .prepare('SELECT count(*) FROM quire_records INDEXED BY quire_records_key WHERE bucket_id = ?')
@@ -646,7 +661,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
       | { id: number; definition: string | null; counter: number }
       | undefined;
     if (row === undefined) return undefined;
-    const { scan, countRows, keyAt } = st;
+    const { scan, joinedScan, countRows, keyAt } = st;
     const keyOf = (ord: number): string => {
       try {
         return String(keyAt.get(row.id, ord) ?? `at position ${ord}`);
@@ -695,6 +710,18 @@ export class SQLiteAdapter implements IncrementalAdapter {
         );
       }
     };
+    // The rows after `after` as checked JSON array texts, or undefined: read them row by row (readRows).
+    const joinedRows = (after: number): RowChunk | undefined => {
+      let joined: ReturnType<typeof checkJoinedRows>;
+      try {
+        const r = joinedScan.get(row.id, after, LOAD_CHUNK_ROWS) as unknown[];
+        joined = checkJoinedRows(r, after, crc32, JOINED_PIECE_BYTES);
+      } catch {
+        return undefined; // readRows reads the same rows and reports what fails
+      }
+      if (joined === undefined) return undefined;
+      return { ords: joined.ords, texts: joinedTexts(joined.bytes, joined.ends), counts: joined.counts };
+    };
     const chunks = {
       *[Symbol.iterator](): Generator<StoreRecord[]> {
         let read = 0;
@@ -705,12 +732,15 @@ export class SQLiteAdapter implements IncrementalAdapter {
         let reader: RowReaderThread | undefined;
         let readerTried = !useReader;
         let handedOver = false;
+        // The chunk read right before handing over, parsed next (see below).
+        let ahead: RowChunk | undefined;
         let finished = false;
         let indexed: number | undefined;
         try {
           for (;;) {
-            let chunk: RowChunk | undefined;
-            if (handedOver) {
+            let chunk: RowChunk | undefined = ahead;
+            ahead = undefined;
+            if (chunk === undefined && handedOver) {
               try {
                 chunk = reader!.next();
               } catch (e) {
@@ -724,16 +754,25 @@ export class SQLiteAdapter implements IncrementalAdapter {
               if (chunk === undefined) handedOver = false;
             }
             if (chunk === undefined) {
-              const rows = readRows(read, after, LOAD_CHUNK_ROWS);
-              chunk = checkedChunk(rows, true);
-              if (rows.length === LOAD_CHUNK_ROWS && !handedOver) {
+              chunk = joinedRows(after) ?? checkedChunk(readRows(read, after, LOAD_CHUNK_ROWS), true);
+              const { ords } = chunk;
+              if (ords.length === LOAD_CHUNK_ROWS && !handedOver) {
                 if (!readerTried) {
                   readerTried = true;
                   reader = takeReader();
                 }
                 if (reader?.ready) {
-                  reader.go(row.id, rows[rows.length - 1]![0]);
-                  handedOver = true;
+                  // Read one chunk more before handing over: this thread then parses two chunks while
+                  // the worker reads its first, instead of waiting for it.
+                  const last = ords[ords.length - 1]!;
+                  ahead =
+                    joinedRows(last) ??
+                    checkedChunk(readRows(read + ords.length, last, LOAD_CHUNK_ROWS), true);
+                  const next = ahead.ords;
+                  if (next.length === LOAD_CHUNK_ROWS) {
+                    reader.go(row.id, next[next.length - 1]!);
+                    handedOver = true;
+                  }
                 }
               }
             }
@@ -743,14 +782,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
               break;
             }
             let records: StoreRecord[] | undefined;
-            if (chunk.text !== undefined) {
-              // Every row passed its checksum: one parse of them all, unless one of them is not JSON.
-              try {
-                const all: unknown = JSON.parse(chunk.text);
-                if (Array.isArray(all) && all.length === n) records = all as StoreRecord[];
-              } catch {
-                /* read the same rows here, one by one, to say which is damaged */
-              }
+            if (chunk.texts !== undefined) {
+              // Every row passed its checksum: one parse per piece, unless a row is not JSON of one record.
+              records = parsePieces(chunk.texts, chunk.counts!, n);
               if (records === undefined) chunk = checkedChunk(readRows(read, after, n), false);
             }
             const { ords } = chunk;
@@ -1374,8 +1408,35 @@ function checkedChunk(rows: ReadonlyArray<[number, string, number | null]>, join
     if (r[2] !== crc32(r[1])) (bad ??= []).push(i);
   }
   // As the reader thread sends them: one parse of a JSON array is cheaper than one per row.
-  if (join && bad === undefined && n > 0) return { ords, text: `[${data.join(',')}]` };
+  if (join && bad === undefined && n > 0) return { ords, texts: [`[${data.join(',')}]`], counts: [n] };
   return { ords, data, bad };
+}
+
+/**
+ * The records of a chunk's JSON array texts (holding `counts` rows each, `n`
+ * in all), or undefined when one does not parse or holds another count.
+ */
+function parsePieces(
+  texts: readonly string[],
+  counts: readonly number[],
+  n: number,
+): StoreRecord[] | undefined {
+  try {
+    if (texts.length === 1) {
+      const all: unknown = JSON.parse(texts[0]!);
+      return Array.isArray(all) && all.length === n && counts[0] === n ? (all as StoreRecord[]) : undefined;
+    }
+    const records = new Array<StoreRecord>(n);
+    let at = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const piece: unknown = JSON.parse(texts[i]!);
+      if (!Array.isArray(piece) || piece.length !== counts[i] || at + piece.length > n) return undefined;
+      for (let j = 0; j < piece.length; j++) records[at++] = piece[j] as StoreRecord;
+    }
+    return at === n ? records : undefined;
+  } catch {
+    return undefined; // read the same rows one by one, to say which is damaged
+  }
 }
 
 /** True when `file` holds no data: it does not exist (or a parent is not a directory), or is empty. */
@@ -1389,6 +1450,12 @@ function storedNothing(file: string): boolean {
 }
 
 const betterSqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/** better-sqlite3's compiled addon where its build puts it, if it is there (the reader thread loads it by path). */
+const betterSqliteAddon = ((): string | undefined => {
+  const addon = path.join(path.dirname(betterSqlitePath), '..', 'build', 'Release', 'better_sqlite3.node');
+  return fs.existsSync(addon) ? addon : undefined;
+})();
 
 /** Passes the checkpointer runs at most per request; it stops after one that copied at most CATCH_UP_FRAMES. */
 const CHECKPOINT_PASSES = 3;

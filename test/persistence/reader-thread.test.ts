@@ -9,7 +9,12 @@ import * as zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageCorruptError, Store } from '../../src/index.js';
-import { RowReaderThread } from '../../src/persistence/sqlite-reader.js';
+import {
+  checkJoinedRows,
+  JOINED_ROWS_SQL,
+  joinedTexts,
+  RowReaderThread,
+} from '../../src/persistence/sqlite-reader.js';
 import { tempDir } from './helpers.js';
 
 const def = {
@@ -23,7 +28,7 @@ const def = {
   indexes: ['role'],
 } as const;
 
-const crc32 = (zlib as unknown as { crc32: (d: string) => number }).crc32;
+const crc32 = (zlib as unknown as { crc32: (d: string | Uint8Array) => number }).crc32;
 const require = createRequire(import.meta.url);
 const N = 60_000; // about 15 restore chunks: the worker is up long before the end
 
@@ -43,9 +48,17 @@ async function makeStore(file: string): Promise<void> {
   await s.stop();
 }
 
+/** On a busy machine the main thread could read every chunk before the worker is up: wait for a started one. */
+async function workerUp(adapter: SQLiteAdapter): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (adapter.readerThreadsStarted > 0 && !adapter.readerThreadReady && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 5));
+}
+
 async function load(file: string, readerThread: boolean) {
   const adapter = new SQLiteAdapter(file, { readerThread });
   const store = await Store.start({ name: 'r', persistence: { adapter } });
+  await workerUp(adapter);
   const error = await store.defineBucket('people', def).then(
     () => undefined,
     (e: unknown) => e,
@@ -129,6 +142,25 @@ describe('SQLite restore with a reader thread', () => {
       change: (d: string) => `${d},${d}`,
       id: 5,
     },
+    {
+      kind: 'an early changed byte (checksum fails)',
+      fixCrc: false,
+      change: (d: string) => d.replace('note-4-end', 'note-4-END'),
+      id: 5,
+    },
+    // In the second chunk, which the main thread reads right before handing over to the worker.
+    {
+      kind: 'a changed byte in the chunk read before the handover',
+      fixCrc: false,
+      change: (d: string) => d.replace('note-4999-end', 'note-4999-END'),
+      id: 5000,
+    },
+    // Valid JSON once the joined text is cut in pieces at ', ': the row's own bytes must hold one record.
+    {
+      kind: "a row ending in '], [' with a matching checksum",
+      fixCrc: true,
+      change: (d: string) => `[${d}], [${d}]`,
+    },
   ])(
     'a damaged row, $kind, is refused as the main thread alone refuses it',
     async ({ fixCrc, change, id }) => {
@@ -156,6 +188,111 @@ describe('SQLite restore with a reader thread', () => {
       expect(fs.readFileSync(file).equals(bytes)).toBe(true);
     },
   );
+
+  it('rows stored as BLOBs (not text) are read row by row, by either thread, and load as text rows do', async () => {
+    const file = path.join(tempDir(), 'blobs.db');
+    await makeStore(file);
+    const main = await load(file, false);
+    const expected = await main.store.bucket('people').all();
+    await main.store.stop();
+    // One row in the main thread's first chunk, one in the worker's part: same bytes and checksums, as BLOBs.
+    const db = new Database(file);
+    db.prepare("UPDATE quire_records SET data = CAST(data AS BLOB) WHERE key IN ('5', ?)").run(String(late));
+    expect(db.prepare("SELECT count(*) FROM quire_records WHERE typeof(data) = 'blob'").pluck().get()).toBe(
+      2,
+    );
+    db.close();
+    for (const readerThread of [true, false]) {
+      const loaded = await load(file, readerThread);
+      expect(loaded.error).toBeUndefined();
+      if (readerThread) expect(loaded.adapter.readerThreadChunks).toBeGreaterThan(0);
+      expect(await loaded.store.bucket('people').all()).toEqual(expected);
+      await loaded.store.stop();
+    }
+  });
+
+  it('the worker posts a chunk whose rows pass as JSON array pieces, and a chunk with a failed checksum row by row', async () => {
+    const file = path.join(tempDir(), 'pieces.db');
+    await makeStore(file);
+    damage(file, 4100, (d) => d.replace('note-4099-end', 'note-4099-END'), false); // in the second chunk
+    const db = new Database(file, { readonly: true });
+    const bucketId = db.prepare("SELECT id FROM quire_buckets WHERE name = 'people'").pluck().get() as number;
+    const rows = db
+      .prepare('SELECT ord, data FROM quire_records WHERE bucket_id = ? ORDER BY ord LIMIT 8192')
+      .raw()
+      .all(bucketId) as Array<[number, string]>;
+    db.close();
+    const reader = new RowReaderThread(
+      { file, lib: require.resolve('better-sqlite3'), chunkRows: 4096 },
+      () => {},
+    );
+    try {
+      const wait = new Int32Array(new SharedArrayBuffer(4));
+      const deadline = Date.now() + 20_000;
+      while (!reader.ready && !reader.failed && Date.now() < deadline) Atomics.wait(wait, 0, 0, 5);
+      expect(reader.ready).toBe(true);
+      reader.go(bucketId, Number.MIN_SAFE_INTEGER);
+
+      const first = reader.next()!;
+      expect(Array.from(first.ords)).toEqual(rows.slice(0, 4096).map((r) => r[0]));
+      expect(first.data).toBeUndefined();
+      // Cut in pieces well below 128 KiB, each a JSON array of whole rows.
+      expect(first.texts!.length).toBeGreaterThan(1);
+      expect(first.counts!.reduce((a, b) => a + b, 0)).toBe(4096);
+      for (const t of first.texts!) expect(t.length).toBeLessThan(64 * 1024);
+      expect(first.texts!.flatMap((t) => JSON.parse(t) as unknown[])).toEqual(
+        rows.slice(0, 4096).map((r) => JSON.parse(r[1])),
+      );
+
+      const second = reader.next()!;
+      expect(second.texts).toBeUndefined();
+      expect(second.data).toEqual(rows.slice(4096, 8192).map((r) => r[1]));
+      expect(second.bad).toEqual([rows.slice(4096).findIndex((r) => r[1].includes('note-4099-END'))]);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('checkJoinedRows: pieces of whole rows (multi-byte text too); undefined for a failed checksum, a row not text, a missing checksum, no rows', () => {
+    const db = new Database(':memory:');
+    db.exec(
+      'CREATE TABLE quire_records (bucket_id INTEGER, ord INTEGER, data TEXT, crc INTEGER, PRIMARY KEY (bucket_id, ord))',
+    );
+    const put = db.prepare('INSERT INTO quire_records VALUES (1, ?, ?, ?)');
+    const texts = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({ i, s: `ř, ž ${'€'.repeat(i)}, [x]` }),
+    );
+    for (let i = 0; i < texts.length; i++) put.run(i * 2 + 1, texts[i]!, crc32(texts[i]!));
+    const joined = db.prepare(JOINED_ROWS_SQL).raw();
+    const check = (after: number, limit: number) =>
+      checkJoinedRows(
+        joined.get(1, after, limit) as unknown[],
+        after,
+        crc32 as (b: Uint8Array) => number,
+        200,
+      );
+
+    const all = check(0, 100)!;
+    expect(Array.from(all.ords)).toEqual(texts.map((_, i) => i * 2 + 1));
+    expect(all.counts.length).toBeGreaterThan(3);
+    const pieces = joinedTexts(all.bytes, all.ends);
+    expect(pieces.map((p) => (JSON.parse(p) as unknown[]).length)).toEqual(all.counts);
+    expect(pieces.flatMap((p) => JSON.parse(p) as unknown[])).toEqual(texts.map((t) => JSON.parse(t)));
+    // after a position, at most `limit` rows
+    expect(Array.from(check(10, 3)!.ords)).toEqual([11, 13, 15]);
+    expect(check(1000, 10)).toBeUndefined();
+
+    db.prepare('UPDATE quire_records SET crc = crc + 1 WHERE ord = 21').run();
+    expect(check(0, 100)).toBeUndefined();
+    expect(check(21, 100)).toBeDefined();
+    db.prepare('UPDATE quire_records SET crc = NULL WHERE ord = 21').run();
+    expect(check(0, 100)).toBeUndefined();
+    db.prepare('UPDATE quire_records SET crc = ? WHERE ord = 21').run(crc32(texts[10]!));
+    expect(check(0, 100)).toBeDefined();
+    db.prepare('UPDATE quire_records SET data = CAST(data AS BLOB) WHERE ord = 21').run();
+    expect(check(0, 100)).toBeUndefined();
+    db.close();
+  });
 
   it('a worker that cannot open the file reports failure; the restore path then reads on alone', () => {
     const lib = require.resolve('better-sqlite3');
@@ -185,6 +322,7 @@ describe('SQLite restore with a reader thread', () => {
     const store = await Store.start({ name: 'r', persistence: { adapter } });
     expect(adapter.readerThreadsStarted).toBe(1);
     expect(adapter.readerThreadChunks).toBe(0);
+    await workerUp(adapter);
     const people = await store.defineBucket('people', def);
     const afterPeople = adapter.readerThreadChunks;
     expect(afterPeople).toBeGreaterThan(0);
