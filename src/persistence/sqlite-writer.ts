@@ -801,7 +801,7 @@ function sqliteError(e: { message: string; code?: string }): Error {
  * The worker's program: UnitWriter and MultiRowInsert from their own source, and a message loop.
  * Neither class may have static members: a compiler may then rewrite the class's references to
  * itself through a variable declared outside the class body (tsc emits `_a = MultiRowInsert`),
- * which the worker's copy would not have (test/package/built-writer-thread.test.ts).
+ * which the worker's copy would not have (test/package/built-threads.test.ts).
  */
 function workerSource(): string {
   return `

@@ -2,8 +2,9 @@
 // source text. Tests import the TypeScript source (through vitest), but users
 // run what tsc emits, where a class can come out referring to itself through a
 // variable outside its body. This compiles the package as `npm run build`
-// does and drives the writer thread of the compiled code: large commits of
-// inserts, updates through known row positions and through the key index.
+// does and drives the threads of the compiled code: the writer's large
+// commits of inserts, updates through known row positions and through the
+// key index, and a restore through the reader thread.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -65,6 +66,13 @@ const program = (index: string, file: string) => `
   await s.stop();
   ({ s, b } = await open(new SQLiteAdapter(${JSON.stringify(file)})));
   const stored = await b.all();
+  // Big enough for a restore through the reader thread (also run from its own source text).
+  await b.insertMany(Array.from({ length: 40000 }, (_, i) => ({ id: 200000 + i, v: 'x'.repeat(100) + i })));
+  await s.stop();
+  const reader = new SQLiteAdapter(${JSON.stringify(file)});
+  ({ s, b } = await open(reader));
+  const restored = await b.count();
+  const readerChunks = reader.readerThreadChunks;
   await s.stop();
   const expected = (i) => (i % 2 === 1 ? 'c' + i : i % 3 === 0 ? 'b' + i : 'a' + i);
   console.log(JSON.stringify({
@@ -72,13 +80,15 @@ const program = (index: string, file: string) => `
     threadCommits,
     threadCommits2,
     count: stored.length,
+    restored,
+    readerChunks,
     wrong: stored.filter((r) => r.id < 10000 && r.v !== expected(r.id)).length,
     sameAsMemory: JSON.stringify(stored.map((r) => [r.id, r.v])) === JSON.stringify(all.map((r) => [r.id, r.v])),
   }));
 `;
 
 describe('the compiled package', () => {
-  it("commits large units on its writer thread, with the thread's own copy of the writer code", async () => {
+  it('commits large units on its writer thread and restores through its reader thread, each from its own copy of the code', async () => {
     const file = join(mkdtempSync(join(root, 'node_modules', '.cache-built-db-')), 'w.db');
     try {
       const child = await runToEnd(
@@ -91,6 +101,8 @@ describe('the compiled package', () => {
       expect(r.threadCommits).toBeGreaterThanOrEqual(2);
       expect(r.threadCommits2).toBeGreaterThanOrEqual(1);
       expect(r.count).toBe(10_001);
+      expect(r.restored).toBe(50_001);
+      expect(r.readerChunks).toBeGreaterThan(0);
       expect(r.wrong).toBe(0);
       expect(r.sameAsMemory).toBe(true);
     } finally {
