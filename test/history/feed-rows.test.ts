@@ -5,7 +5,6 @@
 // stores sharing a file keep apart feeds; a version 4 file (WITHOUT ROWID
 // table, entry-list rows) upgrades and reads; damage is a
 // StorageCorruptError.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
@@ -14,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageCorruptError, StorageError, Store } from '../../src/index.js';
 import type { FeedWrite } from '../../src/persistence/index.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
+import { straceScript } from '../persistence/strace.js';
 import { fillDisk, mountTmpfs } from '../persistence/tmpfs.js';
 import { tempDir } from './helpers.js';
 
@@ -268,24 +268,8 @@ describe('SQLite change feed rows (compact layout)', () => {
       for (const f of ['', '-wal', '-shm']) fs.rmSync(copy + f, { force: true });
       fs.copyFileSync(file, copy);
       const out = path.join(dir, 'trace.txt');
-      const r = spawnSync(
-        'strace',
-        [
-          '-f',
-          '-qq',
-          '-e',
-          'trace=pwrite64,write',
-          ...inject,
-          '-o',
-          out,
-          process.execPath,
-          '--import',
-          'tsx',
-          script,
-        ],
-        { cwd: root, encoding: 'utf8', timeout: 120_000 },
-      );
-      return { stdout: r.stdout, lines: fs.readFileSync(out, 'utf8').split('\n') };
+      const r = straceScript(script, 'pwrite64,write', out, { strace: inject });
+      return { stdout: r.stdout, lines: r.lines };
     };
     const isPwrite = (l: string) => /pwrite64\(/.test(l);
     // A run without a fault counts the pwrite64 calls of opening, that is of the upgrade's commit.

@@ -2,11 +2,11 @@
 // preceded by an fsync/fdatasync of the SQLite WAL. Checked on the system
 // calls of a real child process under strace; `process` durability (commit
 // handed to the OS only) is the control that shows the check can fail.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
+import { straceScript } from './strace.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -54,24 +54,10 @@ function traced(
     `,
   );
   const out = path.join(dir, 'trace.txt');
-  const r = spawnSync(
-    'strace',
-    [
-      '-f',
-      '-qq',
-      '-s',
-      '16',
-      '-e',
-      'trace=openat,close,write,pwrite64,fsync,fdatasync',
-      '-o',
-      out,
-      process.execPath,
-      '--import',
-      'tsx',
-      script,
-    ],
-    { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, SQLITE_TMPDIR: sqliteTmp } },
-  );
+  const r = straceScript(script, 'openat,close,write,pwrite64,fsync,fdatasync', out, {
+    strace: ['-s', '16'],
+    env: { ...process.env, SQLITE_TMPDIR: sqliteTmp },
+  });
   expect(r.status, r.stderr).toBe(0);
   expect(r.stdout.split('\n').filter((l) => l === 'ACK')).toHaveLength(rounds);
   const wal = `${db}-wal`;
@@ -83,7 +69,7 @@ function traced(
   let tempOpens = 0;
   // A call another thread interrupts is printed in two parts: `… <unfinished ...>` and `<... call resumed>…`.
   const unfinished = new Map<string, string>();
-  for (const raw of fs.readFileSync(out, 'utf8').split('\n')) {
+  for (const raw of r.lines) {
     let line = raw;
     const pid = /^(\d+)\s/.exec(raw)?.[1] ?? '';
     if (raw.endsWith('<unfinished ...>')) {
