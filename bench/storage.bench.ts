@@ -200,30 +200,34 @@ export async function sustainedFloor(n: number): Promise<{ encode: number; write
 
 /** The first debounced flush of `n` freshly inserted records vs raw inserts of the same rows. */
 export async function firstFlush(n: number): Promise<{ quire: number; raw: number }> {
-  const dir = tmp();
   const rows = Array.from({ length: n }, (_, i) => workloadRecord(i));
-  const s = await Store.start({
-    name: 'f',
-    ttlCheckIntervalMs: 0,
-    persistence: { adapter: new SQLiteAdapter(path.join(dir, 'f.db')), debounceMs: 600_000 },
-  });
-  const b = await s.defineBucket('users', WORKLOAD);
-  await s.flush();
-  await b.insertMany(rows);
-  gc();
-  const t0 = performance.now();
-  await s.flush();
-  const quire = performance.now() - t0;
-  await s.stop();
+  const best = { quire: Number.POSITIVE_INFINITY, raw: Number.POSITIVE_INFINITY };
+  // Best of three rounds, the two interleaved.
+  for (let round = 0; round < 3; round++) {
+    const dir = tmp();
+    const s = await Store.start({
+      name: 'f',
+      ttlCheckIntervalMs: 0,
+      persistence: { adapter: new SQLiteAdapter(path.join(dir, 'f.db')), debounceMs: 600_000 },
+    });
+    const b = await s.defineBucket('users', WORKLOAD);
+    await s.flush();
+    await b.insertMany(rows);
+    gc();
+    const t0 = performance.now();
+    await s.flush();
+    best.quire = Math.min(best.quire, performance.now() - t0);
+    await s.stop();
 
-  const raw = rawTable(path.join(dir, 'raw.db'), 'FULL');
-  gc();
-  const t1 = performance.now();
-  raw.batch(rows);
-  const rawMs = performance.now() - t1;
-  raw.db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-  return { quire, raw: rawMs };
+    const raw = rawTable(path.join(dir, 'raw.db'), 'FULL');
+    gc();
+    const t1 = performance.now();
+    raw.batch(rows);
+    best.raw = Math.min(best.raw, performance.now() - t1);
+    raw.db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return best;
 }
 
 export async function strictInserts(
