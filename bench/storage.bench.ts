@@ -443,8 +443,13 @@ export async function run(): Promise<BenchSection> {
   const restartN = Number(process.env.QUIRE_BENCH_RESTART ?? 1_000_000);
   const N = 100_000;
   const UPDATES = 200_000;
-  const mem = await sustainedUpdates(N, UPDATES, 'none');
-  const deb = await sustainedUpdates(N, UPDATES, 'debounced');
+  // Best of two rounds, the two interleaved.
+  let mem = 0;
+  let deb = 0;
+  for (let round = 0; round < 2; round++) {
+    mem = Math.max(mem, await sustainedUpdates(N, UPDATES, 'none'));
+    deb = Math.max(deb, await sustainedUpdates(N, UPDATES, 'debounced'));
+  }
   const floor = await sustainedFloor(N);
   const ff = await firstFlush(N);
   const ins = await strictInserts(20_000, 64);
