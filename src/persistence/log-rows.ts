@@ -21,6 +21,7 @@
 // of a row of ~2 KB with an overflow page (which version 4's WITHOUT ROWID
 // table also copied into its interior pages).
 import { StorageCorruptError } from './errors.js';
+import type { HistoryColumns } from './queued-history.js';
 import type { CommitUnit, FeedWrite, HistoryWrite } from './types.js';
 
 /** Versions per packed history row: a reader of the newest versions parses at most this many more. */
@@ -46,78 +47,114 @@ export interface BucketHistoryRows {
   readonly bucket: string;
   /** The records (keys) written. */
   readonly keys: string[];
-  /** 7 values per plain row: key, seq, version, op, at, actor, data. */
+  /**
+   * 7 values per plain row: key, seq, version, op, at, actor, data. `data` is the record JSON's
+   * UTF-8 bytes (the writer stores them as text), null for none.
+   */
   readonly plain: unknown[];
   /** 10 values per packed row: key, seq, version, op, at, actor, data, packed, first_at, versions. */
   readonly packed: unknown[];
 }
 
-/** The history rows of a unit; versions past a bucket's `maxVersions` are not written at all. */
-export function historyRows(
-  history: readonly HistoryWrite[],
-  retention: CommitUnit['retention'],
-): BucketHistoryRows[] {
-  const byBucket = new Map<string, Map<string, HistoryWrite[]>>();
-  for (const h of history) {
-    let byKey = byBucket.get(h.bucket);
-    if (byKey === undefined) byBucket.set(h.bucket, (byKey = new Map()));
-    const versions = byKey.get(h.key);
-    if (versions === undefined) byKey.set(h.key, [h]);
-    else versions.push(h);
+/**
+ * The history rows of a unit's queued versions; versions past a bucket's `maxVersions` are not
+ * written at all. Buckets, and records within a bucket, in the order of their first version.
+ * Runs on the writer thread too (sqlite-writer.ts puts its source there): it uses nothing but
+ * its arguments, HISTORY_VERSIONS_PER_ROW and Buffer.
+ */
+export function historyRows(h: HistoryColumns, retention: CommitUnit['retention']): BucketHistoryRows[] {
+  const n = h.length;
+  const record = h.record;
+  // Each record's versions in queue order, record after record (counting sort).
+  const count = new Int32Array(h.keys.length);
+  const order: number[] = [];
+  for (let i = 0; i < n; i++) if (count[record[i]!]!++ === 0) order.push(record[i]!);
+  const first = new Int32Array(h.keys.length);
+  let end = 0;
+  for (const r of order) {
+    first[r] = end;
+    end += count[r]!;
   }
-  const out: BucketHistoryRows[] = [];
-  for (const [bucket, byKey] of byBucket) {
-    const keep = retention?.find((r) => r.bucket === bucket)?.maxVersions;
-    const rows: BucketHistoryRows = { bucket, keys: [...byKey.keys()], plain: [], packed: [] };
-    for (const [key, all] of byKey) {
-      const from = keep !== undefined && all.length > keep ? all.length - keep : 0;
-      if (all.length - from === 1) {
-        const v = all[from]!;
-        rows.plain.push(key, v.seq, v.version, v.op, v.at, v.actor, v.data);
-        continue;
-      }
-      for (let start = from; start < all.length; start += HISTORY_VERSIONS_PER_ROW)
-        packHistory(key, all, start, Math.min(all.length, start + HISTORY_VERSIONS_PER_ROW), rows.packed);
+  const next = first.slice();
+  const versions = new Int32Array(n);
+  for (let i = 0; i < n; i++) versions[next[record[i]!]!++] = i;
+  const ops = ['update', 'insert', 'delete'];
+  const actorJson = h.actors.map((a) => (a === null ? 'null' : JSON.stringify(a)));
+  // `at` as text, converted once per run of equal times (a timestamp is not a small integer:
+  // V8 converts it anew each time, the most costly part of a packed row's head).
+  const atText = new Array<string>(n);
+  for (let i = 0, last = Number.NaN, text = ''; i < n; i++) {
+    if (h.at[i] !== last) text = `${(last = h.at[i]!)}`;
+    atText[i] = text;
+  }
+  const data = h.data;
+  // Packed rows' data: their versions' bytes one after another, in one buffer (no JSON text is
+  // made here: SQLite takes the bytes as they are).
+  const joined = Buffer.allocUnsafeSlow(data.length);
+  let filled = 0;
+  // A small function with one loop: optimised within a unit (a loop of a large function that
+  // runs once per unit mostly runs unoptimised, and boxes every number it touches).
+  const pack = (out: unknown[], key: string, start: number, stop: number): void => {
+    // packed: [seq, version, op, at, actor, length of the JSON or -1] per version, oldest first
+    // Joined at the end: one flat string (`+=` would keep a tree of pieces alive until the row is written).
+    const head = new Array<string>(stop - start);
+    const begin = filled;
+    for (let j = start; j < stop; j++) {
+      const v = versions[j]!;
+      head[j - start] =
+        `[${h.seq[v]},${h.version[v]},"${ops[h.op[v]!]}",${atText[v]},${actorJson[h.actor[v]!]},${h.chars[v]}]`;
+      const from = h.start[v]!;
+      const to = filled + h.bytes[v]!;
+      joined.set(data.subarray(from, from + h.bytes[v]!), filled);
+      filled = to;
     }
-    out.push(rows);
+    const last = versions[stop - 1]!;
+    out.push(
+      key,
+      h.seq[last],
+      h.version[last],
+      ops[h.op[last]!],
+      h.at[last],
+      h.actors[h.actor[last]!],
+      joined.subarray(begin, filled),
+      `[${head.join(',')}]`,
+      h.at[versions[start]!],
+      stop - start,
+    );
+  };
+  const out: BucketHistoryRows[] = [];
+  const byBucket = new Map<string, { rows: BucketHistoryRows; keep: number | undefined }>();
+  for (const r of order) {
+    const bucket = h.buckets[r]!;
+    let b = byBucket.get(bucket);
+    if (b === undefined) {
+      const rows: BucketHistoryRows = { bucket, keys: [], plain: [], packed: [] };
+      b = { rows, keep: retention?.find((x) => x.bucket === bucket)?.maxVersions };
+      byBucket.set(bucket, b);
+      out.push(rows);
+    }
+    const key = h.keys[r]!;
+    b.rows.keys.push(key);
+    const all = count[r]!;
+    const from = first[r]! + (b.keep !== undefined && all > b.keep ? all - b.keep : 0);
+    const to = first[r]! + all;
+    if (to - from === 1) {
+      const v = versions[from]!;
+      b.rows.plain.push(
+        key,
+        h.seq[v],
+        h.version[v],
+        ops[h.op[v]!],
+        h.at[v],
+        h.actors[h.actor[v]!],
+        h.chars[v]! < 0 ? null : Buffer.from(data.buffer, data.byteOffset + h.start[v]!, h.bytes[v]!),
+      );
+      continue;
+    }
+    for (let start = from; start < to; start += HISTORY_VERSIONS_PER_ROW)
+      pack(b.rows.packed, key, start, Math.min(to, start + HISTORY_VERSIONS_PER_ROW));
   }
   return out;
-}
-
-function packHistory(
-  key: string,
-  versions: readonly HistoryWrite[],
-  start: number,
-  end: number,
-  out: unknown[],
-): void {
-  let head = '[';
-  let data = '';
-  let actor: string | null | undefined;
-  let actorJson = 'null';
-  for (let i = start; i < end; i++) {
-    const v = versions[i]!;
-    if (v.actor !== actor) {
-      actor = v.actor;
-      actorJson = actor === null ? 'null' : JSON.stringify(actor);
-    }
-    const d = v.data;
-    head += `${i === start ? '' : ','}[${v.seq},${v.version},"${v.op}",${v.at},${actorJson},${d === null ? -1 : d.length}]`;
-    if (d !== null) data += d;
-  }
-  const last = versions[end - 1]!;
-  out.push(
-    key,
-    last.seq,
-    last.version,
-    last.op,
-    last.at,
-    last.actor,
-    data,
-    `${head}]`,
-    versions[start]!.at,
-    end - start,
-  );
 }
 
 /**

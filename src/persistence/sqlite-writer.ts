@@ -11,15 +11,16 @@
 //
 // The worker is started from source text (`eval`): UnitWriter and
 // MultiRowInsert are self-contained classes (they use nothing of this module
-// but each other), so their own source runs in the worker, with no build step
-// and no loader. The commit queue keeps at most one unit in flight, and the
+// but each other and log-rows.ts's historyRows, itself self-contained), so
+// their own source runs in the worker, with no build step and no loader. The commit queue keeps at most one unit in flight, and the
 // adapter sends a unit to the thread whenever one is there already, so units
 // commit in order whichever connection runs them.
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type BucketHistoryRows, feedRows, historyRows } from './log-rows.js';
+import { feedRows, HISTORY_VERSIONS_PER_ROW, historyRows } from './log-rows.js';
+import { type HistoryColumns, QueuedHistory, queuedHistoryOf } from './queued-history.js';
 import { firstAbove } from './retention.js';
 import type { CommitUnit } from './types.js';
 
@@ -39,10 +40,11 @@ export class MultiRowInsert {
   readonly #fewer = new Map<number, Database.Statement>();
   #params: unknown[] = [];
 
-  constructor(db: Database.Database, head: string, width: number, tail = '') {
+  /** `tuple`: one row's values, when not `width` plain parameters. */
+  constructor(db: Database.Database, head: string, width: number, tail = '', tuple?: string) {
     this.#db = db;
     this.#width = width;
-    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    tuple ??= `(${Array.from({ length: width }, () => '?').join(', ')})`;
     this.#sql = (rows) => `${head} ${Array.from({ length: rows }, () => tuple).join(', ')} ${tail}`;
   }
 
@@ -100,11 +102,13 @@ export interface UnitOutcome {
 /**
  * Applies CommitUnits on one connection, each in one immediate transaction.
  * Self-contained (see above): it refers to nothing of this module but
- * MultiRowInsert, and gets the checksum function handed in.
+ * MultiRowInsert, and gets the checksum function and log-rows.ts's
+ * historyRows handed in.
  */
 export class UnitWriter {
   readonly db: Database.Database;
   readonly #crc: (data: string) => number;
+  readonly #historyRows: typeof historyRows;
   readonly #begin: Database.Statement;
   readonly #commit: Database.Statement;
   readonly #rollback: Database.Statement;
@@ -160,9 +164,10 @@ export class UnitWriter {
     packedFeedRows: MultiRowInsert;
   };
 
-  constructor(db: Database.Database, crc: (data: string) => number) {
+  constructor(db: Database.Database, crc: (data: string) => number, rows: typeof historyRows) {
     this.db = db;
     this.#crc = crc;
+    this.#historyRows = rows;
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
@@ -221,15 +226,20 @@ export class UnitWriter {
         7,
         'ON CONFLICT (bucket_id, key) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data, crc = excluded.crc',
       ),
+      // History data comes as UTF-8 bytes (log-rows.ts), stored as the text they are.
       historyRows: new MultiRowInsert(
         db,
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
         8,
+        '',
+        '(?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))',
       ),
       packedHistoryRows: new MultiRowInsert(
         db,
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data, packed, first_at, versions) VALUES',
         11,
+        '',
+        '(?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, ?)',
       ),
       feedRows: new MultiRowInsert(
         db,
@@ -386,7 +396,7 @@ export class UnitWriter {
     if (known.length > 0) this.#updateKnown(r, updates);
     inserts.end();
     updates.end();
-    if (unit.history.length > 0) this.#writeHistory(store, unit);
+    if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(store, unit, unit.history);
     const f = unit.feed.plain;
     const fp = unit.feed.packed;
     if (f.length > 0 || fp.length > 0) {
@@ -525,11 +535,13 @@ export class UnitWriter {
     return base;
   }
 
-  #writeHistory(store: string, unit: PackedUnit): void {
+  #writeHistory(store: string, unit: PackedUnit, queued: HistoryColumns): void {
     const st = this.#st;
+    // Grouped and packed here: on the writer thread for a large unit.
+    const history = this.#historyRows(queued, unit.retention);
     const plain = st.historyRows.start();
     const packed = st.packedHistoryRows.start();
-    for (const b of unit.history) {
+    for (const b of history) {
       const id = this.#id(store, b.bucket, true)!;
       const p = b.plain;
       // key, seq, version, op, at, actor, data
@@ -555,7 +567,7 @@ export class UnitWriter {
     plain.end();
     packed.end();
     for (const rule of unit.retention ?? []) {
-      const keys = unit.history.find((b) => b.bucket === rule.bucket)?.keys;
+      const keys = history.find((b) => b.bucket === rule.bucket)?.keys;
       if (keys === undefined) continue;
       const bid = this.#id(store, rule.bucket, true)!;
       for (const key of keys) {
@@ -576,8 +588,8 @@ export interface PackedUnit {
   readonly lastSeq: number;
   /** 7 values per record: bucket, key, op, seq, ord, version, data. */
   readonly records: unknown[];
-  /** History rows by bucket, plain and packed (log-rows.ts). */
-  readonly history: BucketHistoryRows[];
+  /** The history versions to write, as columns (grouped into rows by the writer: log-rows.ts). */
+  readonly history: HistoryColumns | undefined;
   readonly retention: CommitUnit['retention'];
   /** Feed rows to write (log-rows.ts): 7 values per plain row (seq, bucket, key, op, version, at, actor), 8 per packed row (the same, then packed). */
   readonly feed: { plain: unknown[]; packed: unknown[] };
@@ -589,7 +601,8 @@ export interface PackedUnit {
 export function packUnit(unit: CommitUnit): PackedUnit {
   const records: unknown[] = [];
   for (const w of unit.records) records.push(w.bucket, w.key, w.op, w.seq, w.ord, w.version, w.data);
-  const history = unit.history !== undefined ? historyRows(unit.history, unit.retention) : [];
+  const queued = queuedHistoryOf(unit) ?? (unit.history?.length ? QueuedHistory.of(unit.history) : undefined);
+  const history = queued !== undefined && queued.length > 0 ? queued.columns() : undefined;
   const rows = unit.feed ?? [];
   // Rows the same unit prunes again are not written (a first flush of many records).
   const feed = feedRows(rows, unit.feedPruneTo === undefined ? 0 : firstAbove(rows, unit.feedPruneTo));
@@ -814,6 +827,8 @@ function workerSource(): string {
     const Database = require(o.lib);
     ${MultiRowInsert.toString()}
     ${UnitWriter.toString()}
+    const HISTORY_VERSIONS_PER_ROW = ${HISTORY_VERSIONS_PER_ROW};
+    ${historyRows.toString()}
     const state = o.state;
     const errorOf = (e) => ({ message: String(e && e.message || e), code: typeof (e && e.code) === 'string' ? e.code : undefined });
     let writer;
@@ -826,7 +841,7 @@ function workerSource(): string {
       db.pragma('wal_autocheckpoint = ' + o.autoCheckpoint);
       if (o.journalSizeLimit > 0) db.pragma('journal_size_limit = ' + o.journalSizeLimit);
       if (process.env.QUIRE_TEST_WRITER_THREAD_EXIT) testExitHook(db, process.env.QUIRE_TEST_WRITER_THREAD_EXIT);
-      writer = new UnitWriter(db, (s) => zlib.crc32(s));
+      writer = new UnitWriter(db, (s) => zlib.crc32(s), historyRows);
       // Ending by process.exit() or an uncaught error: close the connection first (a transaction
       // left open is rolled back), so close() on the main thread does not wait for an answer.
       process.on('exit', () => {

@@ -1,0 +1,330 @@
+// The history versions waiting for a flush, column by column. Queuing a
+// version allocates nothing that outlives the write: its JSON (encoded at
+// once, so that a caller changing a returned record later cannot change its
+// history) is copied into one byte buffer and dropped, the numbers go into
+// typed arrays, and the record, bucket and actor are small indexes. Tens of
+// thousands of versions queued between two debounced flushes would
+// otherwise be as many objects and strings kept alive until the flush,
+// which the garbage collector copies and promotes, and copies again to the
+// writer thread. `columns()` hands them to a writer as they are; `rows()`
+// and `versionsOf()` build HistoryWrite rows for adapters and reads.
+import type { KeyId } from '../engine/index.js';
+import { encodeKey } from './codec.js';
+import type { CommitUnit, HistoryWrite } from './types.js';
+
+/** Op codes of the `op` column. */
+const OPS = ['update', 'insert', 'delete'] as const;
+
+/**
+ * Queued versions as typed arrays and few strings (cheap to copy to a thread), in queue order.
+ * Per version: its record (index into `buckets`/`keys`), seq, version, op code (`OPS`), at,
+ * actor (index into `actors`), the UTF-16 length of its JSON (-1: none) and where its JSON's
+ * UTF-8 bytes are in `data`.
+ */
+export interface HistoryColumns {
+  readonly length: number;
+  /** Per record: its bucket and its key as stored (encoded). A record may have no version left. */
+  readonly buckets: readonly string[];
+  readonly keys: readonly string[];
+  readonly actors: ReadonlyArray<string | null>;
+  readonly record: Int32Array;
+  readonly seq: Float64Array;
+  readonly version: Float64Array;
+  readonly op: Uint8Array;
+  readonly at: Float64Array;
+  readonly actor: Int32Array;
+  readonly chars: Int32Array;
+  readonly start: Float64Array;
+  readonly bytes: Int32Array;
+  readonly data: Uint8Array;
+}
+
+export class QueuedHistory {
+  #n = 0;
+  #cap = 0;
+  #record = new Int32Array(0);
+  #seq = new Float64Array(0);
+  #version = new Float64Array(0);
+  #op = new Uint8Array(0);
+  #at = new Float64Array(0);
+  #actor = new Int32Array(0);
+  #chars = new Int32Array(0);
+  #start = new Float64Array(0);
+  #bytes = new Int32Array(0);
+  #data = Buffer.alloc(0);
+  #used = 0;
+  /** Records by bucket, then by the engine's key value (or by the stored key, for rows). */
+  readonly #records = new Map<string, Map<KeyId, number>>();
+  #lastBucket: string | undefined;
+  #lastRecords: Map<KeyId, number> | undefined;
+  #recordBucket: string[] = [];
+  #recordKey: KeyId[] = [];
+  /** Stored keys per record, encoded when first needed. */
+  #recordText: Array<string | undefined> = [];
+  #actors: Array<string | null> = [];
+  #actorIndex = new Map<string | null, number>();
+  #lastActor: string | null | undefined;
+  #lastActorIndex = -1;
+
+  get length(): number {
+    return this.#n;
+  }
+
+  /** Queue a version; `json` is the record as JSON, null for a delete. `text`: the key as stored, when known. */
+  push(
+    bucket: string,
+    key: KeyId,
+    seq: number,
+    version: number,
+    op: HistoryWrite['op'],
+    at: number,
+    actor: string | null,
+    json: string | null,
+    text?: string,
+  ): void {
+    const i = this.#n;
+    if (i === this.#cap) this.#grow(i + 1);
+    this.#record[i] = this.#recordOf(bucket, key, text);
+    this.#seq[i] = seq;
+    this.#version[i] = version;
+    this.#op[i] = op === 'update' ? 0 : op === 'insert' ? 1 : 2;
+    this.#at[i] = at;
+    this.#actor[i] = this.#actorOf(actor);
+    if (json === null) {
+      this.#chars[i] = -1;
+      this.#start[i] = this.#used;
+      this.#bytes[i] = 0;
+    } else {
+      // At most 3 UTF-8 bytes per UTF-16 unit.
+      if (this.#used + 3 * json.length > this.#data.length) this.#growData(3 * json.length);
+      const n = this.#data.write(json, this.#used);
+      this.#chars[i] = json.length;
+      this.#start[i] = this.#used;
+      this.#bytes[i] = n;
+      this.#used += n;
+    }
+    this.#n = i + 1;
+  }
+
+  /** History rows (HistoryWrite) as a queue. */
+  static of(rows: readonly HistoryWrite[]): QueuedHistory {
+    const q = new QueuedHistory();
+    for (const h of rows) q.push(h.bucket, h.key, h.seq, h.version, h.op, h.at, h.actor, h.data, h.key);
+    return q;
+  }
+
+  #recordOf(bucket: string, key: KeyId, text: string | undefined): number {
+    let m = this.#lastRecords;
+    if (bucket !== this.#lastBucket || m === undefined) {
+      m = this.#records.get(bucket);
+      if (m === undefined) this.#records.set(bucket, (m = new Map()));
+      this.#lastBucket = bucket;
+      this.#lastRecords = m;
+    }
+    let r = m.get(key);
+    if (r === undefined) {
+      r = this.#recordBucket.length;
+      m.set(key, r);
+      this.#recordBucket.push(bucket);
+      this.#recordKey.push(key);
+      this.#recordText.push(text);
+    }
+    return r;
+  }
+
+  #actorOf(actor: string | null): number {
+    if (actor === this.#lastActor) return this.#lastActorIndex;
+    let a = this.#actorIndex.get(actor);
+    if (a === undefined) {
+      a = this.#actors.length;
+      this.#actors.push(actor);
+      this.#actorIndex.set(actor, a);
+    }
+    this.#lastActor = actor;
+    this.#lastActorIndex = a;
+    return a;
+  }
+
+  #keyText(r: number): string {
+    let t = this.#recordText[r];
+    if (t === undefined) this.#recordText[r] = t = encodeKey(this.#recordKey[r]!);
+    return t;
+  }
+
+  #grow(need: number): void {
+    const cap = Math.max(need, this.#cap * 2, 32);
+    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a.subarray(0, this.#n));
+      return b;
+    };
+    this.#record = grow(this.#record, (n) => new Int32Array(n));
+    this.#seq = grow(this.#seq, (n) => new Float64Array(n));
+    this.#version = grow(this.#version, (n) => new Float64Array(n));
+    this.#op = grow(this.#op, (n) => new Uint8Array(n));
+    this.#at = grow(this.#at, (n) => new Float64Array(n));
+    this.#actor = grow(this.#actor, (n) => new Int32Array(n));
+    this.#chars = grow(this.#chars, (n) => new Int32Array(n));
+    this.#start = grow(this.#start, (n) => new Float64Array(n));
+    this.#bytes = grow(this.#bytes, (n) => new Int32Array(n));
+    this.#cap = cap;
+  }
+
+  #growData(more: number): void {
+    const data = Buffer.allocUnsafeSlow(Math.max(this.#used + more, this.#data.length * 2, 4096));
+    this.#data.copy(data, 0, 0, this.#used);
+    this.#data = data;
+  }
+
+  /** The queue as columns (views of its own arrays: valid until it changes). */
+  columns(): HistoryColumns {
+    const n = this.#n;
+    const keys = new Array<string>(this.#recordKey.length);
+    for (let r = 0; r < keys.length; r++) keys[r] = this.#keyText(r);
+    return {
+      length: n,
+      buckets: this.#recordBucket,
+      keys,
+      actors: this.#actors,
+      record: this.#record.subarray(0, n),
+      seq: this.#seq.subarray(0, n),
+      version: this.#version.subarray(0, n),
+      op: this.#op.subarray(0, n),
+      at: this.#at.subarray(0, n),
+      actor: this.#actor.subarray(0, n),
+      chars: this.#chars.subarray(0, n),
+      start: this.#start.subarray(0, n),
+      bytes: this.#bytes.subarray(0, n),
+      data: this.#data.subarray(0, this.#used),
+    };
+  }
+
+  /** Every queued version as a row, in queue order. */
+  rows(): HistoryWrite[] {
+    const out = new Array<HistoryWrite>(this.#n);
+    for (let i = 0; i < this.#n; i++) out[i] = this.#row(i);
+    return out;
+  }
+
+  /** The queued versions of one record, in queue order. */
+  versionsOf(bucket: string, key: KeyId): HistoryWrite[] {
+    const r = this.#records.get(bucket)?.get(key);
+    const out: HistoryWrite[] = [];
+    if (r === undefined) return out;
+    for (let i = 0; i < this.#n; i++) if (this.#record[i] === r) out.push(this.#row(i));
+    return out;
+  }
+
+  #row(i: number): HistoryWrite {
+    const r = this.#record[i]!;
+    const chars = this.#chars[i]!;
+    const start = this.#start[i]!;
+    return {
+      bucket: this.#recordBucket[r]!,
+      key: this.#keyText(r),
+      seq: this.#seq[i]!,
+      version: this.#version[i]!,
+      op: OPS[this.#op[i]!]!,
+      at: this.#at[i]!,
+      actor: this.#actors[this.#actor[i]!]!,
+      data: chars < 0 ? null : this.#data.toString('utf8', start, start + this.#bytes[i]!),
+    };
+  }
+
+  /** The buckets of the queued versions, in order of their first version. */
+  buckets(): string[] {
+    const out: string[] = [];
+    let last: string | undefined;
+    for (let i = 0; i < this.#n; i++) {
+      const b = this.#recordBucket[this.#record[i]!]!;
+      if (b !== last && !out.includes(b)) out.push(b);
+      last = b;
+    }
+    return out;
+  }
+
+  /** Versions of these buckets are dropped (the bucket was dropped). */
+  dropBucket(bucket: string): void {
+    const r = this.#records.get(bucket);
+    if (r === undefined) return;
+    this.#keep((i) => this.#recordBucket[this.#record[i]!] !== bucket);
+  }
+
+  /** Drop the versions of these seqs. */
+  drop(seqs: ReadonlySet<number>): void {
+    this.#keep((i) => !seqs.has(this.#seq[i]!));
+  }
+
+  /** Add `offset` to every seq. */
+  shift(offset: number): void {
+    for (let i = 0; i < this.#n; i++) this.#seq[i]! += offset;
+  }
+
+  /** Versions of `newer` after these (a failed flush's versions go back in front of those queued meanwhile). */
+  append(newer: QueuedHistory): this {
+    for (let i = 0; i < newer.#n; i++) {
+      const r = newer.#record[i]!;
+      const start = newer.#start[i]!;
+      const chars = newer.#chars[i]!;
+      this.push(
+        newer.#recordBucket[r]!,
+        newer.#recordKey[r]!,
+        newer.#seq[i]!,
+        newer.#version[i]!,
+        OPS[newer.#op[i]!]!,
+        newer.#at[i]!,
+        newer.#actors[newer.#actor[i]!]!,
+        chars < 0 ? null : newer.#data.toString('utf8', start, start + newer.#bytes[i]!),
+        newer.#recordText[r],
+      );
+    }
+    return this;
+  }
+
+  /** Keep the versions `keep` says (their JSON stays where it is in the buffer). */
+  #keep(keep: (i: number) => boolean): void {
+    let n = 0;
+    for (let i = 0; i < this.#n; i++) {
+      if (!keep(i)) continue;
+      if (n !== i) {
+        this.#record[n] = this.#record[i]!;
+        this.#seq[n] = this.#seq[i]!;
+        this.#version[n] = this.#version[i]!;
+        this.#op[n] = this.#op[i]!;
+        this.#at[n] = this.#at[i]!;
+        this.#actor[n] = this.#actor[i]!;
+        this.#chars[n] = this.#chars[i]!;
+        this.#start[n] = this.#start[i]!;
+        this.#bytes[n] = this.#bytes[i]!;
+      }
+      n++;
+    }
+    this.#n = n;
+  }
+}
+
+/** Where a CommitUnit built from a queue carries it (SQLiteAdapter writes its columns). */
+const QUEUED = Symbol('quire.queuedHistory');
+
+/**
+ * A unit's `history` as rows built from the queue on first use (adapters that take rows), and
+ * the queue itself for `queuedHistoryOf` (not enumerable: a copy of the unit does not carry it).
+ */
+export function withQueuedHistory<U extends { history?: CommitUnit['history'] }>(
+  unit: U,
+  queue: QueuedHistory,
+): U {
+  let rows: HistoryWrite[] | undefined;
+  Object.defineProperty(unit, 'history', {
+    get: () => (rows ??= queue.rows()),
+    enumerable: true,
+    configurable: true,
+  });
+  Object.defineProperty(unit, QUEUED, { value: queue });
+  return unit;
+}
+
+/** The queue a unit's history was built from, if it was and its rows were not replaced. */
+export function queuedHistoryOf(unit: CommitUnit): QueuedHistory | undefined {
+  return (unit as { [QUEUED]?: QueuedHistory })[QUEUED];
+}
