@@ -42,119 +42,143 @@ const FEED_AT_STEP = 8;
 const FEED_BUCKET = 16;
 const FEED_ACTOR = 32;
 
-/** The history rows of one bucket in a unit, as flat values (the writer prefixes the bucket id). */
-export interface BucketHistoryRows {
-  readonly bucket: string;
-  /** The records (keys) written. */
-  readonly keys: string[];
-  /**
-   * 7 values per plain row: key, seq, version, op, at, actor, data. `data` is the record JSON's
-   * UTF-8 bytes (the writer stores them as text), null for none.
-   */
-  readonly plain: unknown[];
-  /** 10 values per packed row: key, seq, version, op, at, actor, data, packed, first_at, versions. */
-  readonly packed: unknown[];
-}
+/**
+ * Takes the history rows of a unit one at a time. `packed` is undefined for a row of one version.
+ * `data` is the record JSON's UTF-8 bytes (the writer stores them as text), null for none; it is
+ * valid until historyRows returns.
+ */
+export type HistoryRowSink = (
+  bucket: string,
+  key: string,
+  seq: number,
+  version: number,
+  op: string,
+  at: number,
+  actor: string | null,
+  data: Uint8Array | null,
+  packed: string | undefined,
+  firstAt: number,
+  versions: number,
+) => void;
 
 /**
- * The history rows of a unit's queued versions; versions past a bucket's `maxVersions` are not
- * written at all. Buckets, and records within a bucket, in the order of their first version.
+ * The history rows of a unit's queued versions, handed to `row` bucket by bucket (buckets in the
+ * order of their first version): first its rows of one version, then its packed rows, records in
+ * the order of their first version. Versions past a bucket's `maxVersions` are not written at
+ * all. Returns the keys written per bucket. Rows are handed over as they are made, so that few
+ * are alive at a time.
+ *
  * Runs on the writer thread too (sqlite-writer.ts puts its source there): it uses nothing but
  * its arguments, HISTORY_VERSIONS_PER_ROW and Buffer.
  */
-export function historyRows(h: HistoryColumns, retention: CommitUnit['retention']): BucketHistoryRows[] {
+export function historyRows(
+  h: HistoryColumns,
+  retention: CommitUnit['retention'],
+  row: HistoryRowSink,
+): Array<{ bucket: string; keys: string[] }> {
   const n = h.length;
   const record = h.record;
   // Each record's versions in queue order, record after record (counting sort).
   const count = new Int32Array(h.keys.length);
-  const order: number[] = [];
-  for (let i = 0; i < n; i++) if (count[record[i]!]!++ === 0) order.push(record[i]!);
+  const byBucket = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const r = record[i]!;
+    if (count[r]!++ > 0) continue;
+    const bucket = h.buckets[r]!;
+    const records = byBucket.get(bucket);
+    if (records === undefined) byBucket.set(bucket, [r]);
+    else records.push(r);
+  }
   const first = new Int32Array(h.keys.length);
   let end = 0;
-  for (const r of order) {
-    first[r] = end;
-    end += count[r]!;
-  }
+  for (const records of byBucket.values())
+    for (const r of records) {
+      first[r] = end;
+      end += count[r]!;
+    }
   const next = first.slice();
   const versions = new Int32Array(n);
   for (let i = 0; i < n; i++) versions[next[record[i]!]!++] = i;
   const ops = ['update', 'insert', 'delete'];
   const actorJson = h.actors.map((a) => (a === null ? 'null' : JSON.stringify(a)));
-  // `at` as text, converted once per run of equal times (a timestamp is not a small integer:
-  // V8 converts it anew each time, the most costly part of a packed row's head).
-  const atText = new Array<string>(n);
-  for (let i = 0, last = Number.NaN, text = ''; i < n; i++) {
-    if (h.at[i] !== last) text = `${(last = h.at[i]!)}`;
-    atText[i] = text;
-  }
+  // `at` as text, once per distinct time: V8 converts a timestamp (not a small integer) anew
+  // each time, the most costly part of a packed row's head otherwise.
+  const atTexts = new Map<number, string>();
   const data = h.data;
-  // Packed rows' data: their versions' bytes one after another, in one buffer (no JSON text is
-  // made here: SQLite takes the bytes as they are).
-  const joined = Buffer.allocUnsafeSlow(data.length);
-  let filled = 0;
+  const size = data.length;
+  // Packed rows' data: their versions' bytes one after another (no JSON text is made here:
+  // SQLite takes the bytes as they are), after a copy of `data` in the same buffer: a version
+  // is then one copyWithin, the cheapest copy there is (no view made per version).
+  const joined = Buffer.allocUnsafeSlow(2 * size);
+  joined.set(data);
+  let filled = size;
   // A small function with one loop: optimised within a unit (a loop of a large function that
   // runs once per unit mostly runs unoptimised, and boxes every number it touches).
-  const pack = (out: unknown[], key: string, start: number, stop: number): void => {
+  const pack = (bucket: string, key: string, start: number, stop: number): void => {
     // packed: [seq, version, op, at, actor, length of the JSON or -1] per version, oldest first
-    // Joined at the end: one flat string (`+=` would keep a tree of pieces alive until the row is written).
     const head = new Array<string>(stop - start);
     const begin = filled;
     for (let j = start; j < stop; j++) {
       const v = versions[j]!;
+      const at = h.at[v]!;
+      let atText = atTexts.get(at);
+      if (atText === undefined) atTexts.set(at, (atText = `${at}`));
+      // Joined at the end: one flat string (`+=` would keep a tree of pieces alive until the row is written).
       head[j - start] =
-        `[${h.seq[v]},${h.version[v]},"${ops[h.op[v]!]}",${atText[v]},${actorJson[h.actor[v]!]},${h.chars[v]}]`;
+        `[${h.seq[v]},${h.version[v]},"${ops[h.op[v]!]}",${atText},${actorJson[h.actor[v]!]},${h.chars[v]}]`;
       const from = h.start[v]!;
-      const to = filled + h.bytes[v]!;
-      joined.set(data.subarray(from, from + h.bytes[v]!), filled);
-      filled = to;
+      joined.copyWithin(filled, from, from + h.bytes[v]!);
+      filled += h.bytes[v]!;
     }
     const last = versions[stop - 1]!;
-    out.push(
+    row(
+      bucket,
       key,
-      h.seq[last],
-      h.version[last],
-      ops[h.op[last]!],
-      h.at[last],
-      h.actors[h.actor[last]!],
+      h.seq[last]!,
+      h.version[last]!,
+      ops[h.op[last]!]!,
+      h.at[last]!,
+      h.actors[h.actor[last]!]!,
       joined.subarray(begin, filled),
       `[${head.join(',')}]`,
-      h.at[versions[start]!],
+      h.at[versions[start]!]!,
       stop - start,
     );
   };
-  const out: BucketHistoryRows[] = [];
-  const byBucket = new Map<string, { rows: BucketHistoryRows; keep: number | undefined }>();
-  for (const r of order) {
-    const bucket = h.buckets[r]!;
-    let b = byBucket.get(bucket);
-    if (b === undefined) {
-      const rows: BucketHistoryRows = { bucket, keys: [], plain: [], packed: [] };
-      b = { rows, keep: retention?.find((x) => x.bucket === bucket)?.maxVersions };
-      byBucket.set(bucket, b);
-      out.push(rows);
-    }
-    const key = h.keys[r]!;
-    b.rows.keys.push(key);
-    const all = count[r]!;
-    const from = first[r]! + (b.keep !== undefined && all > b.keep ? all - b.keep : 0);
-    const to = first[r]! + all;
-    if (to - from === 1) {
-      const v = versions[from]!;
-      b.rows.plain.push(
-        key,
-        h.seq[v],
-        h.version[v],
-        ops[h.op[v]!],
-        h.at[v],
-        h.actors[h.actor[v]!],
-        h.chars[v]! < 0 ? null : Buffer.from(data.buffer, data.byteOffset + h.start[v]!, h.bytes[v]!),
+  const written: Array<{ bucket: string; keys: string[] }> = [];
+  for (const [bucket, records] of byBucket) {
+    const keep = retention?.find((x) => x.bucket === bucket)?.maxVersions;
+    const from = (r: number) => first[r]! + (keep !== undefined && count[r]! > keep ? count[r]! - keep : 0);
+    const keys = new Array<string>(records.length);
+    for (let k = 0; k < records.length; k++) {
+      const r = records[k]!;
+      keys[k] = h.keys[r]!;
+      if (first[r]! + count[r]! - from(r) !== 1) continue;
+      const v = versions[from(r)]!;
+      row(
+        bucket,
+        keys[k]!,
+        h.seq[v]!,
+        h.version[v]!,
+        ops[h.op[v]!]!,
+        h.at[v]!,
+        h.actors[h.actor[v]!]!,
+        h.chars[v]! < 0 ? null : data.subarray(h.start[v]!, h.start[v]! + h.bytes[v]!),
+        undefined,
+        h.at[v]!,
+        1,
       );
-      continue;
     }
-    for (let start = from; start < to; start += HISTORY_VERSIONS_PER_ROW)
-      pack(b.rows.packed, key, start, Math.min(to, start + HISTORY_VERSIONS_PER_ROW));
+    for (const r of records) {
+      const to = first[r]! + count[r]!;
+      const start = from(r);
+      if (to - start === 1) continue;
+      for (let at = start; at < to; at += HISTORY_VERSIONS_PER_ROW)
+        pack(bucket, h.keys[r]!, at, Math.min(to, at + HISTORY_VERSIONS_PER_ROW));
+    }
+    written.push({ bucket, keys });
   }
-  return out;
+  return written;
 }
 
 /**

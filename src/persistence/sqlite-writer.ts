@@ -537,37 +537,27 @@ export class UnitWriter {
 
   #writeHistory(store: string, unit: PackedUnit, queued: HistoryColumns): void {
     const st = this.#st;
-    // Grouped and packed here: on the writer thread for a large unit.
-    const history = this.#historyRows(queued, unit.retention);
     const plain = st.historyRows.start();
     const packed = st.packedHistoryRows.start();
-    for (const b of history) {
-      const id = this.#id(store, b.bucket, true)!;
-      const p = b.plain;
-      // key, seq, version, op, at, actor, data
-      for (let i = 0; i < p.length; i += 7)
-        plain.add(id, p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6]);
-      const k = b.packed;
-      // the same, then packed, first_at, versions
-      for (let i = 0; i < k.length; i += 10)
-        packed.add(
-          id,
-          k[i],
-          k[i + 1],
-          k[i + 2],
-          k[i + 3],
-          k[i + 4],
-          k[i + 5],
-          k[i + 6],
-          k[i + 7],
-          k[i + 8],
-          k[i + 9],
-        );
-    }
+    let bucket: string | undefined;
+    let id = 0;
+    // Grouped and packed here (on the writer thread for a large unit), written as they come.
+    const written = this.#historyRows(
+      queued,
+      unit.retention,
+      (b, key, seq, version, op, at, actor, data, list, firstAt, versions) => {
+        if (b !== bucket) {
+          bucket = b;
+          id = this.#id(store, b, true)!;
+        }
+        if (list === undefined) plain.add(id, key, seq, version, op, at, actor, data);
+        else packed.add(id, key, seq, version, op, at, actor, data, list, firstAt, versions);
+      },
+    );
     plain.end();
     packed.end();
     for (const rule of unit.retention ?? []) {
-      const keys = history.find((b) => b.bucket === rule.bucket)?.keys;
+      const keys = written.find((b) => b.bucket === rule.bucket)?.keys;
       if (keys === undefined) continue;
       const bid = this.#id(store, rule.bucket, true)!;
       for (const key of keys) {
