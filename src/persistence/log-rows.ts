@@ -42,11 +42,7 @@ const FEED_AT_STEP = 8;
 const FEED_BUCKET = 16;
 const FEED_ACTOR = 32;
 
-/**
- * Takes the history rows of a unit one at a time. `packed` is undefined for a row of one version.
- * `data` is the record JSON's UTF-8 bytes (the writer stores them as text), null for none; it is
- * valid until historyRows returns.
- */
+/** Takes the history rows of a unit one at a time. `packed` is undefined for a row of one version. */
 export type HistoryRowSink = (
   bucket: string,
   key: string,
@@ -55,7 +51,7 @@ export type HistoryRowSink = (
   op: string,
   at: number,
   actor: string | null,
-  data: Uint8Array | null,
+  data: string | null,
   packed: string | undefined,
   firstAt: number,
   versions: number,
@@ -69,7 +65,7 @@ export type HistoryRowSink = (
  * are alive at a time.
  *
  * Runs on the writer thread too (sqlite-writer.ts puts its source there): it uses nothing but
- * its arguments, HISTORY_VERSIONS_PER_ROW and Buffer.
+ * its arguments and HISTORY_VERSIONS_PER_ROW.
  */
 export function historyRows(
   h: HistoryColumns,
@@ -104,20 +100,13 @@ export function historyRows(
   // `at` as text, once per distinct time: V8 converts a timestamp (not a small integer) anew
   // each time, the most costly part of a packed row's head otherwise.
   const atTexts = new Map<number, string>();
-  const data = h.data;
-  const size = data.length;
-  // Packed rows' data: their versions' bytes one after another (no JSON text is made here:
-  // SQLite takes the bytes as they are), after a copy of `data` in the same buffer: a version
-  // is then one copyWithin, the cheapest copy there is (no view made per version).
-  const joined = Buffer.allocUnsafeSlow(2 * size);
-  joined.set(data);
-  let filled = size;
+  const json = (v: number): string => h.chunks[h.chunk[v]!]!.slice(h.offset[v]!, h.offset[v]! + h.chars[v]!);
   // A small function with one loop: optimised within a unit (a loop of a large function that
   // runs once per unit mostly runs unoptimised, and boxes every number it touches).
   const pack = (bucket: string, key: string, start: number, stop: number): void => {
     // packed: [seq, version, op, at, actor, length of the JSON or -1] per version, oldest first
     const head = new Array<string>(stop - start);
-    const begin = filled;
+    const data = new Array<string>(stop - start);
     for (let j = start; j < stop; j++) {
       const v = versions[j]!;
       const at = h.at[v]!;
@@ -126,9 +115,7 @@ export function historyRows(
       // Joined at the end: one flat string (`+=` would keep a tree of pieces alive until the row is written).
       head[j - start] =
         `[${h.seq[v]},${h.version[v]},"${ops[h.op[v]!]}",${atText},${actorJson[h.actor[v]!]},${h.chars[v]}]`;
-      const from = h.start[v]!;
-      joined.copyWithin(filled, from, from + h.bytes[v]!);
-      filled += h.bytes[v]!;
+      data[j - start] = h.chars[v]! < 0 ? '' : json(v);
     }
     const last = versions[stop - 1]!;
     row(
@@ -139,7 +126,7 @@ export function historyRows(
       ops[h.op[last]!]!,
       h.at[last]!,
       h.actors[h.actor[last]!]!,
-      joined.subarray(begin, filled),
+      data.join(''),
       `[${head.join(',')}]`,
       h.at[versions[start]!]!,
       stop - start,
@@ -163,7 +150,7 @@ export function historyRows(
         ops[h.op[v]!]!,
         h.at[v]!,
         h.actors[h.actor[v]!]!,
-        h.chars[v]! < 0 ? null : data.subarray(h.start[v]!, h.start[v]! + h.bytes[v]!),
+        h.chars[v]! < 0 ? null : json(v),
         undefined,
         h.at[v]!,
         1,

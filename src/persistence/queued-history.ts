@@ -1,13 +1,14 @@
 // The history versions waiting for a flush, column by column. Queuing a
-// version allocates nothing that outlives the write: its JSON (encoded at
-// once, so that a caller changing a returned record later cannot change its
-// history) is copied into one byte buffer and dropped, the numbers go into
-// typed arrays, and the record, bucket and actor are small indexes. Tens of
-// thousands of versions queued between two debounced flushes would
-// otherwise be as many objects and strings kept alive until the flush,
-// which the garbage collector copies and promotes, and copies again to the
-// writer thread. `columns()` hands them to a writer as they are; `rows()`
-// and `versionsOf()` build HistoryWrite rows for adapters and reads.
+// version allocates no object that outlives the flush but its JSON (encoded
+// at once, so that a caller changing a returned record later cannot change
+// its history), and that only briefly: every CHUNK_VERSIONS JSON texts are
+// joined into one string. The numbers go into typed arrays, and the record,
+// bucket and actor are small indexes. Tens of thousands of versions queued
+// between two debounced flushes would otherwise be as many objects and
+// strings kept alive until the flush, which the garbage collector copies
+// and promotes, and copies again to the writer thread. `columns()` hands
+// them to a writer as they are; `rows()` and `versionsOf()` build
+// HistoryWrite rows for adapters and reads.
 import type { KeyId } from '../engine/index.js';
 import { encodeKey } from './codec.js';
 import type { CommitUnit, HistoryWrite } from './types.js';
@@ -15,11 +16,15 @@ import type { CommitUnit, HistoryWrite } from './types.js';
 /** Op codes of the `op` column. */
 const OPS = ['update', 'insert', 'delete'] as const;
 
+/** JSON texts joined into one string (a chunk), and characters past which a chunk is cut. */
+const CHUNK_VERSIONS = 64;
+const CHUNK_CHARS = 16_384;
+
 /**
  * Queued versions as typed arrays and few strings (cheap to copy to a thread), in queue order.
  * Per version: its record (index into `buckets`/`keys`), seq, version, op code (`OPS`), at,
- * actor (index into `actors`), the UTF-16 length of its JSON (-1: none) and where its JSON's
- * UTF-8 bytes are in `data`.
+ * actor (index into `actors`), and where its JSON is: `chars` characters (-1: none) from
+ * `offset` in `chunks[chunk]`.
  */
 export interface HistoryColumns {
   readonly length: number;
@@ -33,10 +38,10 @@ export interface HistoryColumns {
   readonly op: Uint8Array;
   readonly at: Float64Array;
   readonly actor: Int32Array;
+  readonly chunk: Int32Array;
+  readonly offset: Int32Array;
   readonly chars: Int32Array;
-  readonly start: Float64Array;
-  readonly bytes: Int32Array;
-  readonly data: Uint8Array;
+  readonly chunks: readonly string[];
 }
 
 export class QueuedHistory {
@@ -48,11 +53,13 @@ export class QueuedHistory {
   #op = new Uint8Array(0);
   #at = new Float64Array(0);
   #actor = new Int32Array(0);
+  #chunk = new Int32Array(0);
+  #offset = new Int32Array(0);
   #chars = new Int32Array(0);
-  #start = new Float64Array(0);
-  #bytes = new Int32Array(0);
-  #data = Buffer.alloc(0);
-  #used = 0;
+  #chunks: string[] = [];
+  /** JSON texts of the chunk being filled (it becomes chunks[chunks.length]). */
+  #pending: string[] = [];
+  #pendingChars = 0;
   /** Records by bucket, then by the engine's key value (or by the stored key, for rows). */
   readonly #records = new Map<string, Map<KeyId, number>>();
   #lastBucket: string | undefined;
@@ -90,20 +97,26 @@ export class QueuedHistory {
     this.#op[i] = op === 'update' ? 0 : op === 'insert' ? 1 : 2;
     this.#at[i] = at;
     this.#actor[i] = this.#actorOf(actor);
+    this.#chunk[i] = this.#chunks.length;
     if (json === null) {
+      this.#offset[i] = 0;
       this.#chars[i] = -1;
-      this.#start[i] = this.#used;
-      this.#bytes[i] = 0;
     } else {
-      // At most 3 UTF-8 bytes per UTF-16 unit.
-      if (this.#used + 3 * json.length > this.#data.length) this.#growData(3 * json.length);
-      const n = this.#data.write(json, this.#used);
+      this.#offset[i] = this.#pendingChars;
       this.#chars[i] = json.length;
-      this.#start[i] = this.#used;
-      this.#bytes[i] = n;
-      this.#used += n;
+      this.#pending.push(json);
+      this.#pendingChars += json.length;
+      if (this.#pending.length >= CHUNK_VERSIONS || this.#pendingChars >= CHUNK_CHARS) this.#seal();
     }
     this.#n = i + 1;
+  }
+
+  /** The chunk being filled joined (one string instead of many, for the garbage collector). */
+  #seal(): void {
+    if (this.#pending.length === 0) return;
+    this.#chunks.push(this.#pending.length === 1 ? this.#pending[0]! : this.#pending.join(''));
+    this.#pending = [];
+    this.#pendingChars = 0;
   }
 
   /** History rows (HistoryWrite) as a queue. */
@@ -164,20 +177,15 @@ export class QueuedHistory {
     this.#op = grow(this.#op, (n) => new Uint8Array(n));
     this.#at = grow(this.#at, (n) => new Float64Array(n));
     this.#actor = grow(this.#actor, (n) => new Int32Array(n));
+    this.#chunk = grow(this.#chunk, (n) => new Int32Array(n));
+    this.#offset = grow(this.#offset, (n) => new Int32Array(n));
     this.#chars = grow(this.#chars, (n) => new Int32Array(n));
-    this.#start = grow(this.#start, (n) => new Float64Array(n));
-    this.#bytes = grow(this.#bytes, (n) => new Int32Array(n));
     this.#cap = cap;
-  }
-
-  #growData(more: number): void {
-    const data = Buffer.allocUnsafeSlow(Math.max(this.#used + more, this.#data.length * 2, 4096));
-    this.#data.copy(data, 0, 0, this.#used);
-    this.#data = data;
   }
 
   /** The queue as columns (views of its own arrays: valid until it changes). */
   columns(): HistoryColumns {
+    this.#seal();
     const n = this.#n;
     const keys = new Array<string>(this.#recordKey.length);
     for (let r = 0; r < keys.length; r++) keys[r] = this.#keyText(r);
@@ -192,15 +200,16 @@ export class QueuedHistory {
       op: this.#op.subarray(0, n),
       at: this.#at.subarray(0, n),
       actor: this.#actor.subarray(0, n),
+      chunk: this.#chunk.subarray(0, n),
+      offset: this.#offset.subarray(0, n),
       chars: this.#chars.subarray(0, n),
-      start: this.#start.subarray(0, n),
-      bytes: this.#bytes.subarray(0, n),
-      data: this.#data.subarray(0, this.#used),
+      chunks: this.#chunks,
     };
   }
 
   /** Every queued version as a row, in queue order. */
   rows(): HistoryWrite[] {
+    this.#seal();
     const out = new Array<HistoryWrite>(this.#n);
     for (let i = 0; i < this.#n; i++) out[i] = this.#row(i);
     return out;
@@ -211,14 +220,13 @@ export class QueuedHistory {
     const r = this.#records.get(bucket)?.get(key);
     const out: HistoryWrite[] = [];
     if (r === undefined) return out;
+    this.#seal();
     for (let i = 0; i < this.#n; i++) if (this.#record[i] === r) out.push(this.#row(i));
     return out;
   }
 
   #row(i: number): HistoryWrite {
     const r = this.#record[i]!;
-    const chars = this.#chars[i]!;
-    const start = this.#start[i]!;
     return {
       bucket: this.#recordBucket[r]!,
       key: this.#keyText(r),
@@ -227,8 +235,15 @@ export class QueuedHistory {
       op: OPS[this.#op[i]!]!,
       at: this.#at[i]!,
       actor: this.#actors[this.#actor[i]!]!,
-      data: chars < 0 ? null : this.#data.toString('utf8', start, start + this.#bytes[i]!),
+      data: this.#json(i),
     };
+  }
+
+  #json(i: number): string | null {
+    const chars = this.#chars[i]!;
+    if (chars < 0) return null;
+    const offset = this.#offset[i]!;
+    return this.#chunks[this.#chunk[i]!]!.slice(offset, offset + chars);
   }
 
   /** The buckets of the queued versions, in order of their first version. */
@@ -262,10 +277,9 @@ export class QueuedHistory {
 
   /** Versions of `newer` after these (a failed flush's versions go back in front of those queued meanwhile). */
   append(newer: QueuedHistory): this {
+    newer.#seal();
     for (let i = 0; i < newer.#n; i++) {
       const r = newer.#record[i]!;
-      const start = newer.#start[i]!;
-      const chars = newer.#chars[i]!;
       this.push(
         newer.#recordBucket[r]!,
         newer.#recordKey[r]!,
@@ -274,14 +288,14 @@ export class QueuedHistory {
         OPS[newer.#op[i]!]!,
         newer.#at[i]!,
         newer.#actors[newer.#actor[i]!]!,
-        chars < 0 ? null : newer.#data.toString('utf8', start, start + newer.#bytes[i]!),
+        newer.#json(i),
         newer.#recordText[r],
       );
     }
     return this;
   }
 
-  /** Keep the versions `keep` says (their JSON stays where it is in the buffer). */
+  /** Keep the versions `keep` says (their JSON stays where it is in its chunk). */
   #keep(keep: (i: number) => boolean): void {
     let n = 0;
     for (let i = 0; i < this.#n; i++) {
@@ -293,9 +307,9 @@ export class QueuedHistory {
         this.#op[n] = this.#op[i]!;
         this.#at[n] = this.#at[i]!;
         this.#actor[n] = this.#actor[i]!;
+        this.#chunk[n] = this.#chunk[i]!;
+        this.#offset[n] = this.#offset[i]!;
         this.#chars[n] = this.#chars[i]!;
-        this.#start[n] = this.#start[i]!;
-        this.#bytes[n] = this.#bytes[i]!;
       }
       n++;
     }

@@ -40,11 +40,10 @@ export class MultiRowInsert {
   readonly #fewer = new Map<number, Database.Statement>();
   #params: unknown[] = [];
 
-  /** `tuple`: one row's values, when not `width` plain parameters. */
-  constructor(db: Database.Database, head: string, width: number, tail = '', tuple?: string) {
+  constructor(db: Database.Database, head: string, width: number, tail = '') {
     this.#db = db;
     this.#width = width;
-    tuple ??= `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    const tuple = `(${Array.from({ length: width }, () => '?').join(', ')})`;
     this.#sql = (rows) => `${head} ${Array.from({ length: rows }, () => tuple).join(', ')} ${tail}`;
   }
 
@@ -226,20 +225,15 @@ export class UnitWriter {
         7,
         'ON CONFLICT (bucket_id, key) DO UPDATE SET seq = excluded.seq, version = excluded.version, data = excluded.data, crc = excluded.crc',
       ),
-      // History data comes as UTF-8 bytes (log-rows.ts), stored as the text they are.
       historyRows: new MultiRowInsert(
         db,
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data) VALUES',
         8,
-        '',
-        '(?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))',
       ),
       packedHistoryRows: new MultiRowInsert(
         db,
         'INSERT INTO quire_history (bucket_id, key, seq, version, op, at, actor, data, packed, first_at, versions) VALUES',
         11,
-        '',
-        '(?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, ?)',
       ),
       feedRows: new MultiRowInsert(
         db,
