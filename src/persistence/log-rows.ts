@@ -74,8 +74,9 @@ export function historyRows(
 ): Array<{ bucket: string; keys: string[] }> {
   const n = h.length;
   const record = h.record;
-  // Each record's versions in queue order, record after record (counting sort).
-  const count = new Int32Array(h.keys.length);
+  // Each record's versions in queue order, record after record (counting sort). Plain arrays:
+  // a typed array past 64 bytes costs an allocation outside the heap, much for a small unit.
+  const count = new Array<number>(h.keys.length).fill(0);
   const byBucket = new Map<string, number[]>();
   for (let i = 0; i < n; i++) {
     const r = record[i]!;
@@ -85,7 +86,7 @@ export function historyRows(
     if (records === undefined) byBucket.set(bucket, [r]);
     else records.push(r);
   }
-  const first = new Int32Array(h.keys.length);
+  const first = new Array<number>(h.keys.length).fill(0);
   let end = 0;
   for (const records of byBucket.values())
     for (const r of records) {
@@ -93,7 +94,7 @@ export function historyRows(
       end += count[r]!;
     }
   const next = first.slice();
-  const versions = new Int32Array(n);
+  const versions = new Array<number>(n).fill(0);
   for (let i = 0; i < n; i++) versions[next[record[i]!]!++] = i;
   const ops = ['update', 'insert', 'delete'];
   const actorJson = h.actors.map((a) => (a === null ? 'null' : JSON.stringify(a)));

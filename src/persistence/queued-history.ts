@@ -3,7 +3,8 @@
 // at once, so that a caller changing a returned record later cannot change
 // its history), and that only briefly: every CHUNK_VERSIONS JSON texts are
 // joined into one string. The numbers go into typed arrays, and the record,
-// bucket and actor are small indexes. Tens of thousands of versions queued
+// bucket and actor are small indexes (in arrays of numbers: no object per
+// version either). Tens of thousands of versions queued
 // between two debounced flushes would otherwise be as many objects and
 // strings kept alive until the flush, which the garbage collector copies
 // and promotes, and copies again to the writer thread. `columns()` hands
@@ -32,30 +33,29 @@ export interface HistoryColumns {
   readonly buckets: readonly string[];
   readonly keys: readonly string[];
   readonly actors: ReadonlyArray<string | null>;
-  readonly record: Int32Array;
-  readonly seq: Float64Array;
-  readonly version: Float64Array;
-  readonly op: Uint8Array;
-  readonly at: Float64Array;
-  readonly actor: Int32Array;
-  readonly chunk: Int32Array;
-  readonly offset: Int32Array;
-  readonly chars: Int32Array;
+  readonly record: ArrayLike<number>;
+  readonly seq: ArrayLike<number>;
+  readonly version: ArrayLike<number>;
+  readonly op: ArrayLike<number>;
+  readonly at: ArrayLike<number>;
+  readonly actor: ArrayLike<number>;
+  readonly chunk: ArrayLike<number>;
+  readonly offset: ArrayLike<number>;
+  readonly chars: ArrayLike<number>;
   readonly chunks: readonly string[];
 }
 
 export class QueuedHistory {
   #n = 0;
-  #cap = 0;
-  #record = new Int32Array(0);
-  #seq = new Float64Array(0);
-  #version = new Float64Array(0);
-  #op = new Uint8Array(0);
-  #at = new Float64Array(0);
-  #actor = new Int32Array(0);
-  #chunk = new Int32Array(0);
-  #offset = new Int32Array(0);
-  #chars = new Int32Array(0);
+  #record: number[] = [];
+  #seq: number[] = [];
+  #version: number[] = [];
+  #op: number[] = [];
+  #at: number[] = [];
+  #actor: number[] = [];
+  #chunk: number[] = [];
+  #offset: number[] = [];
+  #chars: number[] = [];
   #chunks: string[] = [];
   /** JSON texts of the chunk being filled (it becomes chunks[chunks.length]). */
   #pending: string[] = [];
@@ -90,7 +90,6 @@ export class QueuedHistory {
     text?: string,
   ): void {
     const i = this.#n;
-    if (i === this.#cap) this.#grow(i + 1);
     this.#record[i] = this.#recordOf(bucket, key, text);
     this.#seq[i] = seq;
     this.#version[i] = version;
@@ -164,29 +163,16 @@ export class QueuedHistory {
     return t;
   }
 
-  #grow(need: number): void {
-    const cap = Math.max(need, this.#cap * 2, 32);
-    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set(a.subarray(0, this.#n));
-      return b;
-    };
-    this.#record = grow(this.#record, (n) => new Int32Array(n));
-    this.#seq = grow(this.#seq, (n) => new Float64Array(n));
-    this.#version = grow(this.#version, (n) => new Float64Array(n));
-    this.#op = grow(this.#op, (n) => new Uint8Array(n));
-    this.#at = grow(this.#at, (n) => new Float64Array(n));
-    this.#actor = grow(this.#actor, (n) => new Int32Array(n));
-    this.#chunk = grow(this.#chunk, (n) => new Int32Array(n));
-    this.#offset = grow(this.#offset, (n) => new Int32Array(n));
-    this.#chars = grow(this.#chars, (n) => new Int32Array(n));
-    this.#cap = cap;
-  }
-
-  /** The queue as columns (views of its own arrays: valid until it changes). */
+  /**
+   * The queue as columns: its own arrays (valid until it changes), or for many versions typed
+   * arrays, which a copy to the writer thread takes in one piece.
+   */
   columns(): HistoryColumns {
     this.#seal();
     const n = this.#n;
+    const many = n >= 256;
+    const ints = (a: number[]) => (many ? Int32Array.from(a) : a);
+    const doubles = (a: number[]) => (many ? Float64Array.from(a) : a);
     const keys = new Array<string>(this.#recordKey.length);
     for (let r = 0; r < keys.length; r++) keys[r] = this.#keyText(r);
     return {
@@ -194,15 +180,15 @@ export class QueuedHistory {
       buckets: this.#recordBucket,
       keys,
       actors: this.#actors,
-      record: this.#record.subarray(0, n),
-      seq: this.#seq.subarray(0, n),
-      version: this.#version.subarray(0, n),
-      op: this.#op.subarray(0, n),
-      at: this.#at.subarray(0, n),
-      actor: this.#actor.subarray(0, n),
-      chunk: this.#chunk.subarray(0, n),
-      offset: this.#offset.subarray(0, n),
-      chars: this.#chars.subarray(0, n),
+      record: ints(this.#record),
+      seq: doubles(this.#seq),
+      version: doubles(this.#version),
+      op: ints(this.#op),
+      at: doubles(this.#at),
+      actor: ints(this.#actor),
+      chunk: ints(this.#chunk),
+      offset: ints(this.#offset),
+      chars: ints(this.#chars),
       chunks: this.#chunks,
     };
   }
@@ -314,6 +300,18 @@ export class QueuedHistory {
       n++;
     }
     this.#n = n;
+    for (const c of [
+      this.#record,
+      this.#seq,
+      this.#version,
+      this.#op,
+      this.#at,
+      this.#actor,
+      this.#chunk,
+      this.#offset,
+      this.#chars,
+    ])
+      c.length = n;
   }
 }
 
