@@ -1,10 +1,13 @@
 // Child process of compare.bench.ts: one library, one fresh process.
 //   argv: <library> <mode: speed | heap> [records]
 // Prints one JSON line. Libraries: map (sync), map-async (the same Map behind
-// async functions, awaited per call), loki (LokiJS 1.5), quire (public async
-// API), quire-sync (Quire's synchronous read path; writes go through the async API).
+// async functions, awaited per call), floor (the least work a store with this
+// bucket's checks and indexes must do, hand-written, awaited per call), loki
+// (LokiJS 1.5), quire (public async API), quire-sync (Quire's synchronous read
+// path; writes go through the async API).
 import { randomUUID } from 'node:crypto';
 import Loki from 'lokijs';
+import { isValidEmail } from '../src/engine/values.js';
 import { Store } from '../src/index.js';
 
 const library = process.argv[2]!;
@@ -122,6 +125,81 @@ function mapSubject(async: boolean): Subject {
   };
 }
 
+/**
+ * The least work an async store with this bucket's definition must do per call, written by hand
+ * for this one schema: required fields and their types, the email format (Quire's own check), the
+ * role enum, the age range, the tags array; the key and the email unique; the role hash index; a
+ * copied record with version and timestamps; one awaited promise. What Quire adds on top (change
+ * numbering and events, the change feed, generic schema code) is what its ratio to this measures.
+ */
+function floorSubject(): Subject {
+  type Stored = User & { _version: number; _createdAt: number; _updatedAt: number };
+  const roles = new Set<string>(ROLES);
+  let map = new Map<string, Stored>();
+  let emails = new Map<string, string>();
+  let byRole = new Map<string, Set<string>>();
+  const invalid = (what: string) => {
+    throw new Error(`invalid ${what}`);
+  };
+  const checkAge = (age: unknown) => {
+    if (age !== undefined && (typeof age !== 'number' || !(age >= 0 && age <= 150))) invalid('age');
+  };
+  const insert = (u: User) => {
+    if (typeof u.id !== 'string') invalid('id');
+    if (typeof u.name !== 'string') invalid('name');
+    if (typeof u.email !== 'string' || !isValidEmail(u.email)) invalid('email');
+    if (typeof u.role !== 'string' || !roles.has(u.role)) invalid('role');
+    checkAge(u.age);
+    if (u.tags !== undefined && !Array.isArray(u.tags)) invalid('tags');
+    if (map.has(u.id)) throw new Error('duplicate key');
+    if (emails.has(u.email)) throw new Error('duplicate email');
+    const now = Date.now();
+    const rec = Object.assign({}, u) as Stored;
+    rec._version = 1;
+    rec._createdAt = now;
+    rec._updatedAt = now;
+    map.set(rec.id, rec);
+    emails.set(rec.email, rec.id);
+    let ids = byRole.get(rec.role);
+    if (ids === undefined) byRole.set(rec.role, (ids = new Set()));
+    ids.add(rec.id);
+    return rec;
+  };
+  const update = (id: string, age: number) => {
+    const old = map.get(id);
+    if (old === undefined) throw new Error('not found');
+    checkAge(age);
+    const rec = Object.assign({}, old);
+    rec.age = age;
+    rec._version = old._version + 1;
+    rec._updatedAt = Date.now();
+    map.set(id, rec);
+    return rec;
+  };
+  return {
+    reset() {
+      map = new Map();
+      emails = new Map();
+      byRole = new Map();
+    },
+    insert: async (u: User) => insert(u),
+    get: async (id: string) => map.get(id),
+    update: async (id: string, age: number) => update(id, age),
+    where: async (role: User['role']) => {
+      const out: User[] = [];
+      for (const id of byRole.get(role) ?? []) out.push(map.get(id)!);
+      return out;
+    },
+    whereSortLimit: async (role: User['role']) => {
+      const out: User[] = [];
+      for (const id of byRole.get(role) ?? []) out.push(map.get(id)!);
+      return out.sort((a, b) => a.age - b.age).slice(0, 10);
+    },
+    prepareSorted() {},
+    async: true,
+  };
+}
+
 function lokiSubject(): Subject {
   type Coll = Collection<User>;
   let db = new Loki('compare.db');
@@ -191,6 +269,8 @@ async function subjectFor(name: string): Promise<Subject> {
       return mapSubject(false);
     case 'map-async':
       return mapSubject(true);
+    case 'floor':
+      return floorSubject();
     case 'loki':
       return lokiSubject();
     case 'quire':

@@ -334,29 +334,40 @@ export async function oneStrictUpdate(n: number): Promise<{
   return { bytes, snapshot, p50: lat.p50, p99: lat.p99, mean: total / 3000 };
 }
 
-export async function restart(n: number): Promise<{ quire: number; raw: number }> {
+export async function restart(n: number): Promise<{ quire: number; raw: number; rawIndexed: number }> {
   const dir = tmp();
   const file = path.join(dir, 'q.db');
   await populate(file, n);
-  const best = async (fn: () => Promise<void> | void) => {
-    let t = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 3; i++) {
-      gc();
-      const t0 = performance.now();
-      await fn();
-      t = Math.min(t, performance.now() - t0);
-    }
-    return t;
+  const time = async (fn: () => Promise<void> | void) => {
+    gc();
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
   };
-  const raw = await best(() => {
+  const raw = (indexed: boolean) => () => {
     const db = new Database(file, { readonly: true });
     const out: unknown[] = [];
-    for (const data of db.prepare('SELECT data FROM quire_records ORDER BY bucket_id, ord').pluck().iterate())
-      out.push(JSON.parse(data as string));
+    // The same key map and indexes the bucket keeps, built by hand: what loading costs at least.
+    const byKey = new Map<string, unknown>();
+    const byEmail = new Map<string, string>();
+    const byRole = new Map<string, Set<string>>();
+    for (const data of db
+      .prepare('SELECT data FROM quire_records ORDER BY bucket_id, ord')
+      .pluck()
+      .iterate()) {
+      const r = JSON.parse(data as string) as { id: string; email: string; role: string };
+      out.push(r);
+      if (!indexed) continue;
+      byKey.set(r.id, r);
+      byEmail.set(r.email, r.id);
+      let ids = byRole.get(r.role);
+      if (ids === undefined) byRole.set(r.role, (ids = new Set()));
+      ids.add(r.id);
+    }
     db.close();
-    if (out.length !== n) throw new Error('raw count');
-  });
-  const quire = await best(async () => {
+    if (out.length !== n || (indexed && byKey.size + byEmail.size !== 2 * n)) throw new Error('raw count');
+  };
+  const quire = async () => {
     const s = await Store.start({
       name: 'b',
       persistence: { adapter: new SQLiteAdapter(file) },
@@ -365,9 +376,20 @@ export async function restart(n: number): Promise<{ quire: number; raw: number }
     const b = await s.defineBucket('users', WORKLOAD);
     if ((await b.count()) !== n) throw new Error('quire count');
     await s.stop();
-  });
+  };
+  // Best of three rounds, the three interleaved, so a busy moment does not land on one of them.
+  const best = {
+    quire: Number.POSITIVE_INFINITY,
+    raw: Number.POSITIVE_INFINITY,
+    rawIndexed: Number.POSITIVE_INFINITY,
+  };
+  for (let round = 0; round < 3; round++) {
+    best.raw = Math.min(best.raw, await time(raw(false)));
+    best.quire = Math.min(best.quire, await time(quire));
+    best.rawIndexed = Math.min(best.rawIndexed, await time(raw(true)));
+  }
   fs.rmSync(dir, { recursive: true, force: true });
-  return { quire, raw };
+  return best;
 }
 
 async function readLatency(): Promise<{ p50: number; p99: number }> {
@@ -385,6 +407,25 @@ async function readLatency(): Promise<{ p50: number; p99: number }> {
   await s.stop();
   fs.rmSync(dir, { recursive: true, force: true });
   return read;
+}
+
+/** The restart rows: against raw SELECT + JSON.parse (the target), and against raw with the same key map and indexes. */
+function restartRows(
+  n: number,
+  r: { quire: number; raw: number; rawIndexed: number },
+  target: number,
+): Array<Array<string | number>> {
+  const row = (base: number, what: string, goal: string) => [
+    `restart ${formatNumber(n)} records (load + 2 indexes)`,
+    `${formatNumber(r.quire)} ms`,
+    `${formatNumber(base)} ms raw SELECT + JSON.parse${what}`,
+    `${(r.quire / base).toFixed(2)}×`,
+    goal,
+  ];
+  return [
+    row(r.raw, '', `≤ ${target}× (${r.quire / r.raw <= target ? 'met' : 'NOT met'})`),
+    row(r.rawIndexed, ' + key map and 2 indexes by hand', '(the same work)'),
+  ];
 }
 
 /** The most sustained debounced updates can reach, from the in-memory rate and the floor's costs. */
@@ -452,20 +493,8 @@ export async function run(): Promise<BenchSection> {
       `${(one.snapshot / Math.max(1, one.bytes)).toFixed(0)}× fewer`,
       `≤ 12,288 B (${met(one.bytes <= 12_288)})`,
     ],
-    [
-      `restart ${formatNumber(N)} records (load + 2 indexes)`,
-      ms(rs100.quire),
-      `${ms(rs100.raw)} raw SELECT + JSON.parse`,
-      `${(rs100.quire / rs100.raw).toFixed(2)}×`,
-      `≤ 1.2× (${met(rs100.quire / rs100.raw <= 1.2)})`,
-    ],
-    [
-      `restart ${formatNumber(restartN)} records (load + 2 indexes)`,
-      ms(rsBig.quire),
-      `${ms(rsBig.raw)} raw SELECT + JSON.parse`,
-      `${(rsBig.quire / rsBig.raw).toFixed(2)}×`,
-      `≤ 1.5× (${met(rsBig.quire / rsBig.raw <= 1.5)})`,
-    ],
+    ...restartRows(N, rs100, 1.2),
+    ...restartRows(restartN, rsBig, 1.5),
     [
       'indexed point read (unique email) p50 / p99',
       `${read.p50.toFixed(4)} / ${read.p99.toFixed(4)} ms`,

@@ -3,6 +3,7 @@
 // method on every new connection, before any other call.
 import type { SchemaTypes, UntypedSchema } from '../store/index.js';
 import { ConnectionError, type DefaultMethods, type MethodMap } from './client.js';
+import { pageUrl } from './posting.js';
 import {
   type MessageSocket,
   ReconnectingClient,
@@ -68,12 +69,21 @@ function browserSocket(url: string, options: WebSocketClientOptions, events: Soc
   };
 }
 
+/**
+ * The WebSocket address of `url`: relative to the page ('/ws' is the page's own server), and
+ * http(s) as ws(s), so a page can use the one address it gives its HTTP client.
+ */
+function socketUrl(url: string): string {
+  const absolute = pageUrl(url);
+  return /^https?:/i.test(absolute) ? absolute.replace(/^http/i, 'ws') : absolute;
+}
+
 export class WebSocketClient<
   S extends SchemaTypes = UntypedSchema,
   A extends MethodMap = DefaultMethods<S>,
 > extends ReconnectingClient<S, A> {
   private constructor(url: string, options: WebSocketClientOptions) {
-    super(url, options, (u, events) => browserSocket(u, options, events));
+    super(socketUrl(url), options, (u, events) => browserSocket(u, options, events));
   }
 
   /** Connect; rejects if the first connection (or its authentication) fails. */

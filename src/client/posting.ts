@@ -14,6 +14,21 @@ import {
   toBatchResults,
 } from './client.js';
 
+/**
+ * An absolute `url` as it is; a relative one resolved against the page's address (in a browser).
+ * Throws TypeError on a malformed URL, and on a relative one where there is no page (Node).
+ */
+export function pageUrl(url: string): string {
+  try {
+    new URL(url);
+    return url;
+  } catch (e) {
+    const base = (globalThis as { location?: { href?: unknown } }).location?.href;
+    if (typeof base !== 'string') throw e;
+    return new URL(url, base).href;
+  }
+}
+
 export interface HttpClientOptions {
   /** Sent as `Authorization: Bearer <token>`. */
   readonly token?: string;
@@ -31,8 +46,9 @@ export abstract class PostingClient<
 
   constructor(url: string, options: HttpClientOptions = {}) {
     super();
-    new URL(url); // throws on a malformed URL now rather than at the first call
-    this.url = url;
+    // Throws on a malformed URL now rather than at the first call. In a page, a relative URL
+    // ('/rpc') is the page's own server, as fetch reads it; Node has no base to resolve against.
+    this.url = pageUrl(url);
     this.options = options;
   }
 

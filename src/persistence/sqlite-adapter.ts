@@ -893,6 +893,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const thread = this.#threadFor(store, unit);
     if (thread !== undefined) return this.#commitOnThread(thread, store, unit, sync);
     let outcome: UnitOutcome;
+    // A large unit may pass the WAL's hard bound alone: the checkpointer restarts the WAL after it,
+    // as it does after the writer thread's units. Only a WAL past the bound already is checkpointed here.
+    const large = unitRows(unit) > DIRECT_MAX_ROWS;
+    const walBefore = large && this.#checkpointer !== undefined ? this.walBytes() : 0;
     try {
       outcome = this.#writer!.commit(store, packUnit(unit), sync);
     } catch (e) {
@@ -905,9 +909,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
     // The WAL's size after every large unit, and after every WAL_STAT_EVERY small ones: a small
     // commit adds a few pages, and a stat per commit is a few percent of a strict update.
     if (this.#checkpointer === undefined || this.#backups > 0) return;
-    if (unitRows(unit) <= DIRECT_MAX_ROWS && ++this.#smallCommits < WAL_STAT_EVERY) return;
+    if (!large && ++this.#smallCommits < WAL_STAT_EVERY) return;
     this.#smallCommits = 0;
-    this.#afterCommit(this.walBytes(), true);
+    this.#afterCommit(this.walBytes(), !large || walBefore > this.#walHardLimit);
   }
 
   /** The writer thread for this unit (started on first use), or undefined to commit here. */
@@ -1067,7 +1071,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
       .value?.onError(toStorageError('checkpoint', e, this.path));
   }
 
-  /** Keep the WAL bounded: ask the checkpointer past the limit; past four times that, checkpoint here. */
+  /**
+   * Keep the WAL bounded: ask the checkpointer past the limit; past four times that, checkpoint
+   * here when `here` (this thread committed, and the WAL was past that before a large unit).
+   */
   #afterCommit(wal: number, here: boolean): void {
     const worker = this.#checkpointer;
     if (worker === undefined || this.#backups > 0) return;

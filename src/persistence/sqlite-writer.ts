@@ -123,6 +123,13 @@ export class UnitWriter {
   /** Buckets whose every row's ord was read in one scan (a unit with many unknown rows does it). */
   #scanned = new Set<number>();
   /**
+   * Positions of inserted rows not yet in #ords, by bucket id: [key, ord, key, ord, …]. They go
+   * into the map when a later unit updates or deletes in that bucket, so a bulk load pays two
+   * array slots a row, and a store that is only loaded never builds the map.
+   */
+  #inserted = new Map<number, unknown[]>();
+  #insertedCount = 0;
+  /**
    * ordHints: row positions kept at most; learnFrom: records in a unit from which the positions of
    * its inserts are kept; scanAfter: updates through the key index in one unit after which the
    * bucket's positions are read in one scan; batchRows: known updates per statement.
@@ -248,6 +255,11 @@ export class UnitWriter {
     };
   }
 
+  /** Row positions in the map, and those of inserted rows kept for it (for tests and diagnostics). */
+  get positions(): { known: number; kept: number } {
+    return { known: this.#ordCount, kept: this.#insertedCount };
+  }
+
   /** Forget cached bucket ids (another connection dropped a bucket: its name may get a new id). */
   forgetIds(): void {
     this.#ids = new Map();
@@ -258,6 +270,25 @@ export class UnitWriter {
     this.#ords = new Map();
     this.#ordCount = 0;
     this.#scanned = new Set();
+    this.#inserted = new Map();
+    this.#insertedCount = 0;
+  }
+
+  /** The positions of a bucket's inserted rows kept for later (at most limits.ordHints in all). */
+  #insertedOf(id: number): unknown[] | undefined {
+    if (this.#ordCount + this.#insertedCount >= this.limits.ordHints) return undefined;
+    let list = this.#inserted.get(id);
+    if (list === undefined) this.#inserted.set(id, (list = []));
+    return list;
+  }
+
+  /** Put the positions of the bucket's inserted rows into its map (before an update or delete uses it). */
+  #learnInserted(id: number, ords: Map<string, number>): void {
+    const list = this.#inserted.get(id);
+    if (list === undefined) return;
+    this.#inserted.delete(id);
+    this.#insertedCount -= list.length / 2;
+    for (let i = 0; i < list.length; i += 2) this.#learnOrd(ords, list[i] as string, list[i + 1] as number);
   }
 
   /** Learn where every row of a bucket is, in one pass over its key index (it holds the ord). */
@@ -329,6 +360,8 @@ export class UnitWriter {
           this.#ordCount -= this.#ords.get(id)?.size ?? 0;
           this.#ords.delete(id);
           this.#scanned.delete(id);
+          this.#insertedCount -= (this.#inserted.get(id)?.length ?? 0) / 2;
+          this.#inserted.delete(id);
           if (b.drop === true) {
             st.dropHistory.run(id);
             st.deleteBucket.run(id);
@@ -356,6 +389,10 @@ export class UnitWriter {
     const updates = st.upsertRows.start();
     const crc = this.#crc;
     const r = unit.records;
+    const maxHints = this.limits.ordHints;
+    // Where this unit's inserts in the current bucket note their positions (undefined: not kept).
+    let inserted: unknown[] | undefined;
+    let insertedFor = -1;
     for (let i = 0; i < r.length; i += 7) {
       // bucket, key, op, seq, ord, version, data
       const bucket = r[i] as string;
@@ -367,15 +404,27 @@ export class UnitWriter {
       }
       const op = r[i + 2];
       const key = r[i + 1] as string;
-      if (op === 'delete') {
-        st.deleteRecord.run(id, key);
-        if (ords.delete(key)) this.#ordCount--;
-        continue;
-      }
       if (op === 'insert') {
         const data = r[i + 6] as string;
         inserts.add(id, r[i + 4], key, r[i + 3], r[i + 5], data, crc(data));
-        if (learn) this.#learnOrd(ords, key, r[i + 4] as number);
+        if (!learn) continue;
+        if (insertedFor !== id) {
+          inserted = this.#insertedOf(id);
+          insertedFor = id;
+        }
+        if (inserted !== undefined && this.#ordCount + this.#insertedCount < maxHints) {
+          inserted.push(key, r[i + 4]);
+          this.#insertedCount++;
+        }
+        continue;
+      }
+      if (this.#insertedCount > 0 && this.#inserted.has(id)) {
+        this.#learnInserted(id, ords);
+        insertedFor = -1;
+      }
+      if (op === 'delete') {
+        st.deleteRecord.run(id, key);
+        if (ords.delete(key)) this.#ordCount--;
         continue;
       }
       let at = ords.get(key);

@@ -5,7 +5,8 @@
 // when a Node client writes, a useRecord view that follows one record, adds
 // a record over fetch, and comes back after the server restarts.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,16 +28,19 @@ let metafile: Metafile;
 let pageServer: Server;
 let pageOrigin: string;
 let browser: Browser;
+/** The Quire server's port the page server passes /rpc to (POSTs and WebSocket upgrades), as a reverse proxy would. */
+let proxyTo: number | undefined;
 
 /** A store and server on the test's SQLite file, listening on `port` (0: any) once `seed` has run. */
 async function startServer(
   port: number,
   seed?: (store: Store) => Promise<unknown>,
+  file = 'app.db',
 ): Promise<{ store: Store; server: QuireServer; url: string; port: number }> {
   const store = await Store.start({
     name: 'app',
     ttlCheckIntervalMs: 0,
-    persistence: { adapter: new SQLiteAdapter(join(dir, 'app.db')), durability: 'strict' },
+    persistence: { adapter: new SQLiteAdapter(join(dir, file)), durability: 'strict' },
   });
   await store.defineBucket('todos', {
     key: 'id',
@@ -79,6 +83,18 @@ beforeAll(async () => {
   bundle = result.outputFiles[0]!.text;
   metafile = result.metafile;
   pageServer = createServer((req, res) => {
+    if (proxyTo !== undefined && req.url?.startsWith('/rpc')) {
+      const upstream = request(
+        { host: '127.0.0.1', port: proxyTo, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.writeHead(502).end());
+      req.pipe(upstream);
+      return;
+    }
     if (req.url?.startsWith('/page.js')) {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
       return;
@@ -88,6 +104,19 @@ beforeAll(async () => {
       .end(
         '<!doctype html><meta charset="utf-8"><title>todos</title><p id="status">starting</p><div id="root"></div><script type="module" src="/page.js"></script>',
       );
+  });
+  pageServer.on('upgrade', (req, socket, head) => {
+    if (proxyTo === undefined || !req.url?.startsWith('/rpc')) return socket.destroy();
+    const upstream = connectTcp(proxyTo, '127.0.0.1', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (let i = 0; i < req.rawHeaders.length; i += 2)
+        lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+      upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+      upstream.write(head);
+      socket.pipe(upstream).pipe(socket);
+    });
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
   });
   await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', r));
   const a = pageServer.address() as { port: number };
@@ -199,6 +228,39 @@ describe('quiredb/client and quiredb/react in Chromium', { timeout: 120_000 }, (
       await writer2.close();
       expect(errors).toEqual([]);
     } finally {
+      await page.close();
+      await running.server.close();
+    }
+  });
+
+  it('relative URLs: a page served from the server’s own origin (here through a proxy) uses "/rpc" for both clients', async () => {
+    const running = await startServer(0, undefined, 'relative.db');
+    proxyTo = running.port;
+    const writer = connectHttp(running.url, { token: WRITER_TOKEN });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    try {
+      await writer.bucket('todos').insert({ id: 't1', title: 'relative' });
+      await page.goto(`${pageOrigin}/?rpc=${encodeURIComponent('/rpc')}&token=${PAGE_TOKEN}`);
+      await expect.poll(() => text(page, 'status').textContent()).toBe('connected');
+      // The WebSocket went to the page's own origin, as ws://.
+      expect(sockets).toEqual([`${pageOrigin.replace(/^http/, 'ws')}/rpc`]);
+      await expect.poll(() => text(page, 'todo').textContent()).toBe('relative');
+      await expect.poll(() => text(page, 'count').textContent()).toBe('1');
+      await writer.bucket('todos').update('t1', { title: 'relative, live' });
+      await expect.poll(() => text(page, 'todo').textContent()).toBe('relative, live');
+      // The fetch client's POST went to the page's origin too, and reached the store.
+      await page.click('#add');
+      await expect.poll(() => text(page, 'added').textContent()).toBe('1');
+      expect((await writer.bucket('todos').get('from-page'))?.title).toBe('added by the page');
+      await expect.poll(() => text(page, 'count').textContent()).toBe('2');
+      expect(errors).toEqual([]);
+    } finally {
+      proxyTo = undefined;
+      await writer.close();
       await page.close();
       await running.server.close();
     }

@@ -137,6 +137,12 @@ describe('HTTP client', () => {
     await expect(connectHttp(r.address.url).call('ping')).rejects.toBeInstanceOf(ConnectionError);
     expect(await h.batch([])).toEqual([]);
   });
+
+  it('an absolute URL is kept as given; a relative one has no page to resolve against in Node', () => {
+    expect(connectHttp('http://127.0.0.1:7070/rpc').url).toBe('http://127.0.0.1:7070/rpc');
+    expect(() => connectHttp('/rpc')).toThrow(TypeError);
+    expect(() => connectHttp('http://[bad')).toThrow(TypeError);
+  });
 });
 
 describe('stdio client', () => {

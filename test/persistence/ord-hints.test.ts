@@ -148,6 +148,39 @@ describe('SQLite writer: updates by known row position', () => {
     expect(r.byKey.size).toBe(2);
   });
 
+  it('positions of a bulk insert become hints only when a later unit updates or deletes in the bucket', async () => {
+    const file = await emptyStoreFile();
+    const a = writer(file);
+    const b = writer(file);
+    const ids = Array.from({ length: 2 * a.limits.learnFrom }, (_, i) => `p${i}`);
+    commit(
+      a,
+      ids.map((id, i) => write('insert', id, 1, 1000 + i)),
+    );
+    // Kept as a list: no map is built for a bucket that is only loaded.
+    expect(a.positions).toEqual({ known: 0, kept: ids.length });
+    // Another connection moves p1 meanwhile.
+    commit(b, [write('delete', 'p1', 1)]);
+    commit(b, [write('insert', 'p1', 2, 5000)]);
+    // One unit: a delete (the kept positions go into the map first, then p0's is dropped), inserts
+    // (kept, and taken into the map at the next update), updates by position (p1's is wrong now:
+    // it goes through the key index).
+    const more = Array.from({ length: a.limits.learnFrom }, (_, i) => write('insert', `q${i}`, 1, 6000 + i));
+    commit(a, [write('delete', 'p0', 1), ...more, write('update', 'p1', 3), write('update', 'p2', 3)]);
+    expect(a.positions).toEqual({ known: ids.length - 1 + more.length, kept: 0 });
+    const r = rows(file);
+    expect(r.byKey.has('p0')).toBe(false);
+    expect(r.byKey.get('p1')).toEqual([5000, JSON.stringify({ id: 'p1', n: 3, _version: 3 })]);
+    expect(r.byKey.get('p2')).toEqual([1002, JSON.stringify({ id: 'p2', n: 3, _version: 3 })]);
+    expect(r.byKey.get('q0')).toEqual([6000, JSON.stringify({ id: 'q0', n: 1, _version: 1 })]);
+    expect(r.byKey.size).toBe(ids.length - 1 + more.length);
+    expect(r.crcOk).toBe(true);
+    // A rollback forgets kept positions as well as known ones.
+    const bad = { ...write('insert', 'z', 1, 9000), data: undefined };
+    expect(() => commit(a, [...filler(a), bad])).toThrow();
+    expect(a.positions).toEqual({ known: 0, kept: 0 });
+  });
+
   it('a batch of updates with some hints wrong updates every record and no other row', async () => {
     const file = await emptyStoreFile();
     const a = writer(file);

@@ -75,4 +75,42 @@ describe('bounded WAL', () => {
     expect(await b2.count()).toBe(1500);
     await again.stop();
   }, 120_000);
+
+  it('a large unit may pass the bound alone (left to the checkpointer); one that finds the WAL past it is checkpointed by its writer', async () => {
+    const file = path.join(tempDir(), 'large.db');
+    const s = await Store.start({
+      name: 'w',
+      persistence: {
+        adapter: new SQLiteAdapter(file, { autoCheckpointPages: PAGES, writerThread: false }),
+        debounceMs: 60_000,
+      },
+    });
+    const b = await s.defineBucket('b', {
+      key: 'id',
+      schema: { id: { type: 'number' }, v: { type: 'string' } },
+    });
+    await s.flush();
+    const unit = (from: number) =>
+      b.insertMany(Array.from({ length: 2000 }, (_, i) => ({ id: from + i, v: 'x'.repeat(300) })));
+    // From a small WAL: the flush returns without a checkpoint of its own (nothing truncates the WAL).
+    await unit(0);
+    await s.flush();
+    const afterFirst = walSize(file);
+    expect(afterFirst).toBeGreaterThan(4 * PAGES * PAGE_SIZE);
+    // The WAL is past the bound as the next unit starts: its writer checkpoints and truncates it.
+    await unit(2000);
+    await s.flush();
+    expect(walSize(file)).toBe(0);
+    await s.stop();
+    const again = await Store.start({ name: 'w', persistence: { adapter: new SQLiteAdapter(file) } });
+    expect(
+      await (
+        await again.defineBucket('b', {
+          key: 'id',
+          schema: { id: { type: 'number' }, v: { type: 'string' } },
+        })
+      ).count(),
+    ).toBe(4000);
+    await again.stop();
+  });
 });
