@@ -2,14 +2,13 @@
 // version allocates no object that outlives the flush but its JSON (encoded
 // at once, so that a caller changing a returned record later cannot change
 // its history), and that only briefly: every CHUNK_VERSIONS JSON texts are
-// joined into one string. The numbers go into typed arrays, and the record,
-// bucket and actor are small indexes (in arrays of numbers: no object per
-// version either). Tens of thousands of versions queued
-// between two debounced flushes would otherwise be as many objects and
-// strings kept alive until the flush, which the garbage collector copies
-// and promotes, and copies again to the writer thread. `columns()` hands
-// them to a writer as they are; `rows()` and `versionsOf()` build
-// HistoryWrite rows for adapters and reads.
+// joined into one string. The numbers, and the record, bucket and actor as
+// small indexes, go into arrays of numbers. Tens of thousands of versions
+// queued between two debounced flushes would otherwise be as many objects
+// and strings kept alive until the flush, which the garbage collector
+// copies and promotes, and copies again to the writer thread. `columns()`
+// hands them to a writer as they are (typed arrays for many); `rows()` and
+// `versionsOf()` build HistoryWrite rows for adapters and reads.
 import type { KeyId } from '../engine/index.js';
 import { encodeKey } from './codec.js';
 import type { CommitUnit, HistoryWrite } from './types.js';
@@ -22,7 +21,7 @@ const CHUNK_VERSIONS = 64;
 const CHUNK_CHARS = 16_384;
 
 /**
- * Queued versions as typed arrays and few strings (cheap to copy to a thread), in queue order.
+ * Queued versions as arrays of numbers and few strings (cheap to copy to a thread), in queue order.
  * Per version: its record (index into `buckets`/`keys`), seq, version, op code (`OPS`), at,
  * actor (index into `actors`), and where its JSON is: `chars` characters (-1: none) from
  * `offset` in `chunks[chunk]`.
