@@ -29,10 +29,11 @@ import {
   toStorageError,
 } from './errors.js';
 import { type LostRecord, PendingWrites } from './pending.js';
+import type { QueuedHistory } from './queued-history.js';
 import { LogRetention } from './retention.js';
 import { saveSnapshotBucket } from './snapshot.js';
 import type { StorageHost } from './store-storage.js';
-import type { FeedWrite, HistoryWrite, IncrementalAdapter, StorageAdapter } from './types.js';
+import type { FeedWrite, IncrementalAdapter, StorageAdapter } from './types.js';
 
 const MAX_BACKOFF_MS = 5_000;
 
@@ -71,7 +72,7 @@ export interface CommitQueueOptions {
 export class CommitQueue {
   readonly pending = new PendingWrites();
   /** History and feed rows of the flush under way (reads merge them in). */
-  inflight: { history: HistoryWrite[]; feed: FeedWrite[] } | undefined;
+  inflight: { history: QueuedHistory; feed: FeedWrite[] } | undefined;
   host: StorageHost | undefined;
   /** The highest sequence number queued or stored (seqs come from the store: host.nextSeq, Change.seq). */
   seq = 0;
@@ -151,16 +152,9 @@ export class CommitQueue {
       let data: string | null | undefined;
       if (state.def.history !== undefined && !unchanged(c)) {
         data = c.newRecord === undefined ? null : encodeHistory(c.newRecord);
-        q.history.push({
-          bucket: c.bucket,
-          key: encodeKey(c.keyId),
-          seq,
-          version: c.version,
-          op: c.op,
-          at: batch.at,
-          actor,
-          data,
-        });
+        // A version that cannot be encoded is left out (its record is reported lost at the flush).
+        if (data !== UNENCODABLE)
+          q.history.push(c.bucket, c.keyId, seq, c.version, c.op, batch.at, actor, data);
       }
       // The history row's JSON is the record row's too: encoded once.
       q.addRecord(
@@ -309,13 +303,7 @@ export class CommitQueue {
       const lastSeq = Math.max(this.seq, this.host?.currentSeq() ?? 0);
       const built = taken.toUnit(lastSeq);
       lost = built.lost;
-      const unit = this.#retention.attach(
-        built.unit,
-        withoutUnencodable(taken.history),
-        feedRows,
-        this.host,
-        this.seq,
-      );
+      const unit = this.#retention.attach(built.unit, taken.history, feedRows, this.host, this.seq);
       await this.#o.incremental!.commit(this.#o.store, unit);
     } catch (e) {
       this.inflight = undefined;
@@ -592,12 +580,6 @@ function encodeHistory(record: object): string {
   } catch {
     return UNENCODABLE;
   }
-}
-
-function withoutUnencodable(history: HistoryWrite[]): HistoryWrite[] {
-  return history.some((h) => h.data === UNENCODABLE)
-    ? history.filter((h) => h.data !== UNENCODABLE)
-    : history;
 }
 
 /** A restored backup rewrites records with the same version: not a new version worth a history row. */

@@ -66,7 +66,7 @@ export function dropRolledBack(taken: PendingWrites, outcome: ConflictOutcome): 
       if (outcome.keys.has(`${bucket}\0${encodeKey(keyId)}`)) m.delete(keyId);
     if (m.size === 0) taken.records.delete(bucket);
   }
-  taken.history = taken.history.filter((h) => !seqs.has(h.seq));
+  taken.history.drop(seqs);
   taken.feed.drop(seqs);
 }
 

@@ -3,6 +3,7 @@
 // misses a change that was already made.
 import type { HistoryFilter, KeyId } from '../engine/index.js';
 import { encodeKey } from './codec.js';
+import type { QueuedHistory } from './queued-history.js';
 import type { FeedWrite, HistoryWrite, IncrementalAdapter } from './types.js';
 
 export interface LogSource {
@@ -11,7 +12,7 @@ export interface LogSource {
   /** Open the adapter if it is not yet (errors are reported there); true when it is open. */
   ensureOpen(): Promise<boolean>;
   /** The rows not yet stored: in flight, then queued. */
-  unstored(): { history: readonly HistoryWrite[]; feed: readonly FeedWrite[] }[];
+  unstored(): { history: QueuedHistory; feed: readonly FeedWrite[] }[];
 }
 
 /** History rows of one record, newest first. */
@@ -28,14 +29,8 @@ export async function readHistory(
   // Collected synchronously after the read: a row is either stored, in flight or queued.
   const pending: HistoryWrite[] = [];
   for (const { history } of source.unstored())
-    for (const h of history)
-      if (
-        h.bucket === bucket &&
-        h.key === key &&
-        h.at >= f.since &&
-        h.at <= f.until &&
-        (f.version === undefined || h.version === f.version)
-      )
+    for (const h of history.versionsOf(bucket, keyId))
+      if (h.at >= f.since && h.at <= f.until && (f.version === undefined || h.version === f.version))
         pending.push(h);
   if (pending.length === 0) return stored;
   const bySeq = new Map<number, HistoryWrite>();

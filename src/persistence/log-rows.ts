@@ -21,6 +21,7 @@
 // of a row of ~2 KB with an overflow page (which version 4's WITHOUT ROWID
 // table also copied into its interior pages).
 import { StorageCorruptError } from './errors.js';
+import type { HistoryColumns } from './queued-history.js';
 import type { CommitUnit, FeedWrite, HistoryWrite } from './types.js';
 
 /** Versions per packed history row: a reader of the newest versions parses at most this many more. */
@@ -41,83 +42,131 @@ const FEED_AT_STEP = 8;
 const FEED_BUCKET = 16;
 const FEED_ACTOR = 32;
 
-/** The history rows of one bucket in a unit, as flat values (the writer prefixes the bucket id). */
-export interface BucketHistoryRows {
-  readonly bucket: string;
-  /** The records (keys) written. */
-  readonly keys: string[];
-  /** 7 values per plain row: key, seq, version, op, at, actor, data. */
-  readonly plain: unknown[];
-  /** 10 values per packed row: key, seq, version, op, at, actor, data, packed, first_at, versions. */
-  readonly packed: unknown[];
-}
-
-/** The history rows of a unit; versions past a bucket's `maxVersions` are not written at all. */
-export function historyRows(
-  history: readonly HistoryWrite[],
-  retention: CommitUnit['retention'],
-): BucketHistoryRows[] {
-  const byBucket = new Map<string, Map<string, HistoryWrite[]>>();
-  for (const h of history) {
-    let byKey = byBucket.get(h.bucket);
-    if (byKey === undefined) byBucket.set(h.bucket, (byKey = new Map()));
-    const versions = byKey.get(h.key);
-    if (versions === undefined) byKey.set(h.key, [h]);
-    else versions.push(h);
-  }
-  const out: BucketHistoryRows[] = [];
-  for (const [bucket, byKey] of byBucket) {
-    const keep = retention?.find((r) => r.bucket === bucket)?.maxVersions;
-    const rows: BucketHistoryRows = { bucket, keys: [...byKey.keys()], plain: [], packed: [] };
-    for (const [key, all] of byKey) {
-      const from = keep !== undefined && all.length > keep ? all.length - keep : 0;
-      if (all.length - from === 1) {
-        const v = all[from]!;
-        rows.plain.push(key, v.seq, v.version, v.op, v.at, v.actor, v.data);
-        continue;
-      }
-      for (let start = from; start < all.length; start += HISTORY_VERSIONS_PER_ROW)
-        packHistory(key, all, start, Math.min(all.length, start + HISTORY_VERSIONS_PER_ROW), rows.packed);
-    }
-    out.push(rows);
-  }
-  return out;
-}
-
-function packHistory(
+/** Takes the history rows of a unit one at a time. `packed` is undefined for a row of one version. */
+export type HistoryRowSink = (
+  bucket: string,
   key: string,
-  versions: readonly HistoryWrite[],
-  start: number,
-  end: number,
-  out: unknown[],
-): void {
-  let head = '[';
-  let data = '';
-  let actor: string | null | undefined;
-  let actorJson = 'null';
-  for (let i = start; i < end; i++) {
-    const v = versions[i]!;
-    if (v.actor !== actor) {
-      actor = v.actor;
-      actorJson = actor === null ? 'null' : JSON.stringify(actor);
-    }
-    const d = v.data;
-    head += `${i === start ? '' : ','}[${v.seq},${v.version},"${v.op}",${v.at},${actorJson},${d === null ? -1 : d.length}]`;
-    if (d !== null) data += d;
+  seq: number,
+  version: number,
+  op: string,
+  at: number,
+  actor: string | null,
+  data: string | null,
+  packed: string | undefined,
+  firstAt: number,
+  versions: number,
+) => void;
+
+/**
+ * The history rows of a unit's queued versions, handed to `row` bucket by bucket (buckets in the
+ * order of their first version): first its rows of one version, then its packed rows, records in
+ * the order of their first version. Versions past a bucket's `maxVersions` are not written at
+ * all. Returns the keys written per bucket. Rows are handed over as they are made, so that few
+ * are alive at a time.
+ *
+ * Runs on the writer thread too (sqlite-writer.ts puts its source there): it uses nothing but
+ * its arguments and HISTORY_VERSIONS_PER_ROW.
+ */
+export function historyRows(
+  h: HistoryColumns,
+  retention: CommitUnit['retention'],
+  row: HistoryRowSink,
+): Array<{ bucket: string; keys: string[] }> {
+  const n = h.length;
+  const record = h.record;
+  // Each record's versions in queue order, record after record (counting sort). Plain arrays:
+  // a typed array past 64 bytes costs an allocation outside the heap, much for a small unit.
+  const count = new Array<number>(h.keys.length).fill(0);
+  const byBucket = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const r = record[i]!;
+    if (count[r]!++ > 0) continue;
+    const bucket = h.buckets[r]!;
+    const records = byBucket.get(bucket);
+    if (records === undefined) byBucket.set(bucket, [r]);
+    else records.push(r);
   }
-  const last = versions[end - 1]!;
-  out.push(
-    key,
-    last.seq,
-    last.version,
-    last.op,
-    last.at,
-    last.actor,
-    data,
-    `${head}]`,
-    versions[start]!.at,
-    end - start,
-  );
+  const first = new Array<number>(h.keys.length).fill(0);
+  let end = 0;
+  for (const records of byBucket.values())
+    for (const r of records) {
+      first[r] = end;
+      end += count[r]!;
+    }
+  const next = first.slice();
+  const versions = new Array<number>(n).fill(0);
+  for (let i = 0; i < n; i++) versions[next[record[i]!]!++] = i;
+  const ops = ['update', 'insert', 'delete'];
+  const actorJson = h.actors.map((a) => (a === null ? 'null' : JSON.stringify(a)));
+  // `at` as text, once per distinct time: V8 converts a timestamp (not a small integer) anew
+  // each time, the most costly part of a packed row's head otherwise.
+  const atTexts = new Map<number, string>();
+  const json = (v: number): string => h.chunks[h.chunk[v]!]!.slice(h.offset[v]!, h.offset[v]! + h.chars[v]!);
+  // A small function with one loop: optimised within a unit (a loop of a large function that
+  // runs once per unit mostly runs unoptimised, and boxes every number it touches).
+  const pack = (bucket: string, key: string, start: number, stop: number): void => {
+    // packed: [seq, version, op, at, actor, length of the JSON or -1] per version, oldest first
+    const head = new Array<string>(stop - start);
+    const data = new Array<string>(stop - start);
+    for (let j = start; j < stop; j++) {
+      const v = versions[j]!;
+      const at = h.at[v]!;
+      let atText = atTexts.get(at);
+      if (atText === undefined) atTexts.set(at, (atText = `${at}`));
+      // Joined at the end: one flat string (`+=` would keep a tree of pieces alive until the row is written).
+      head[j - start] =
+        `[${h.seq[v]},${h.version[v]},"${ops[h.op[v]!]}",${atText},${actorJson[h.actor[v]!]},${h.chars[v]}]`;
+      data[j - start] = h.chars[v]! < 0 ? '' : json(v);
+    }
+    const last = versions[stop - 1]!;
+    row(
+      bucket,
+      key,
+      h.seq[last]!,
+      h.version[last]!,
+      ops[h.op[last]!]!,
+      h.at[last]!,
+      h.actors[h.actor[last]!]!,
+      data.join(''),
+      `[${head.join(',')}]`,
+      h.at[versions[start]!]!,
+      stop - start,
+    );
+  };
+  const written: Array<{ bucket: string; keys: string[] }> = [];
+  for (const [bucket, records] of byBucket) {
+    const keep = retention?.find((x) => x.bucket === bucket)?.maxVersions;
+    const from = (r: number) => first[r]! + (keep !== undefined && count[r]! > keep ? count[r]! - keep : 0);
+    const keys = new Array<string>(records.length);
+    for (let k = 0; k < records.length; k++) {
+      const r = records[k]!;
+      keys[k] = h.keys[r]!;
+      if (first[r]! + count[r]! - from(r) !== 1) continue;
+      const v = versions[from(r)]!;
+      row(
+        bucket,
+        keys[k]!,
+        h.seq[v]!,
+        h.version[v]!,
+        ops[h.op[v]!]!,
+        h.at[v]!,
+        h.actors[h.actor[v]!]!,
+        h.chars[v]! < 0 ? null : json(v),
+        undefined,
+        h.at[v]!,
+        1,
+      );
+    }
+    for (const r of records) {
+      const to = first[r]! + count[r]!;
+      const start = from(r);
+      if (to - start === 1) continue;
+      for (let at = start; at < to; at += HISTORY_VERSIONS_PER_ROW)
+        pack(bucket, h.keys[r]!, at, Math.min(to, at + HISTORY_VERSIONS_PER_ROW));
+    }
+    written.push({ bucket, keys });
+  }
+  return written;
 }
 
 /**

@@ -4,8 +4,9 @@
 // dropped buckets.
 import type { KeyId, StoreRecord } from '../engine/index.js';
 import { encodeKey } from './codec.js';
+import { QueuedHistory } from './queued-history.js';
 import { QueuedFeed } from './retention.js';
-import type { BucketWrite, CommitUnit, HistoryWrite, RecordWrite, StoredDefinition } from './types.js';
+import type { BucketWrite, CommitUnit, RecordWrite, StoredDefinition } from './types.js';
 
 export interface PendingRecord {
   op: 'insert' | 'update' | 'delete';
@@ -39,7 +40,7 @@ export class PendingWrites {
   /** By bucket, then key (the engine's key value: its string is hashed once, not per change). */
   records = new Map<string, Map<KeyId, PendingRecord>>();
   buckets = new Map<string, PendingBucket>();
-  history: HistoryWrite[] = [];
+  history = new QueuedHistory();
   feed = new QueuedFeed();
   /** Snapshot adapters: buckets to save whole, buckets to delete. */
   dirty = new Set<string>();
@@ -77,7 +78,7 @@ export class PendingWrites {
           };
     this.buckets.set(name, op);
     this.records.delete(name);
-    if (kind === 'drop') this.history = this.history.filter((h) => h.bucket !== name);
+    if (kind === 'drop') this.history.dropBucket(name);
     return op;
   }
 
@@ -121,7 +122,7 @@ export class PendingWrites {
 
   /** A flush failed: put what it took back in front of anything queued meanwhile. */
   putBack(taken: PendingWrites): void {
-    this.history = [...taken.history, ...this.history];
+    this.history = taken.history.append(this.history);
     this.feed = taken.feed.append(this.feed);
     const newer = { records: this.records, buckets: this.buckets };
     this.records = taken.records;
@@ -145,7 +146,7 @@ export class PendingWrites {
         r.seq += offset;
         r.ord += offset;
       }
-    this.history = this.history.map((h) => ({ ...h, seq: h.seq + offset }));
+    this.history.shift(offset);
     this.feed.shift(offset);
   }
 
@@ -157,7 +158,7 @@ export class PendingWrites {
   }
 
   clear(): void {
-    this.history = [];
+    this.history = new QueuedHistory();
     this.feed = new QueuedFeed();
     this.records = new Map();
     this.buckets = new Map();

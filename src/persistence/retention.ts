@@ -1,8 +1,10 @@
 // History and feed rows ride in the CommitUnit of their changes, with the
 // pruning that keeps them bounded: per bucket `maxVersions` / `maxAge`
 // retention, and the change feed cut back to its size limit.
+
+import { type QueuedHistory, withQueuedHistory } from './queued-history.js';
 import type { StorageHost } from './store-storage.js';
-import type { CommitUnit, FeedWrite, HistoryWrite } from './types.js';
+import type { CommitUnit, FeedWrite } from './types.js';
 
 /** How often (ms) a bucket's whole history is swept for entries past `maxAge`. */
 const AGE_SWEEP_MS = 60_000;
@@ -15,7 +17,7 @@ export class LogRetention {
   /** Add history rows (with the retention of their buckets) and feed rows (with the feed's pruning) to a unit. */
   attach(
     unit: CommitUnit,
-    history: HistoryWrite[],
+    history: QueuedHistory,
     feed: FeedWrite[],
     host: StorageHost | undefined,
     seq: number,
@@ -25,19 +27,16 @@ export class LogRetention {
     if (history.length > 0) {
       const now = Date.now();
       const rules = [];
-      const seen = new Set<string>();
-      for (const h of history) {
-        if (seen.has(h.bucket)) continue;
-        seen.add(h.bucket);
-        const cfg = host?.bucketState(h.bucket)?.def.history;
+      for (const bucket of history.buckets()) {
+        const cfg = host?.bucketState(bucket)?.def.history;
         if (cfg === undefined || (cfg.maxVersions === undefined && cfg.maxAgeMs === undefined)) continue;
         let sweep = false;
-        if (cfg.maxAgeMs !== undefined && now - (this.#lastSweep.get(h.bucket) ?? 0) >= AGE_SWEEP_MS) {
+        if (cfg.maxAgeMs !== undefined && now - (this.#lastSweep.get(bucket) ?? 0) >= AGE_SWEEP_MS) {
           sweep = true;
-          this.#lastSweep.set(h.bucket, now);
+          this.#lastSweep.set(bucket, now);
         }
         rules.push({
-          bucket: h.bucket,
+          bucket,
           maxVersions: cfg.maxVersions,
           before: cfg.maxAgeMs !== undefined ? now - cfg.maxAgeMs : undefined,
           sweep,
@@ -59,12 +58,13 @@ export class LogRetention {
       buckets: unit.buckets,
       records: unit.records,
       lastSeq: unit.lastSeq,
-      history: history.length > 0 ? history : undefined,
+      history: undefined,
       retention,
       feed: feed.length > 0 ? feed : undefined,
       feedPruneTo,
     };
-    return out;
+    // Rows are built only for an adapter that reads them (SQLite writes the queue's columns).
+    return history.length > 0 ? withQueuedHistory(out, history) : out;
   }
 }
 

@@ -73,8 +73,9 @@ import {
   toStorageError,
 } from './errors.js';
 import { WriterLock } from './lock.js';
-import { readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
+import { historyRows, readFeedRows, type StoredHistoryRow, unpackHistory } from './log-rows.js';
 import { ensureDir, type OwnFiles } from './own-files.js';
+import { queuedHistoryOf } from './queued-history.js';
 import {
   checkJoinedRows,
   JOINED_PIECE_BYTES,
@@ -493,7 +494,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
         this.#checkVersion(db);
       }
       this.#st = this.#prepare(db);
-      if (!this.readOnly) this.#writer = new UnitWriter(db, rowChecksum);
+      if (!this.readOnly) this.#writer = new UnitWriter(db, rowChecksum, historyRows);
     } catch (e) {
       try {
         db?.close();
@@ -1390,7 +1391,8 @@ const WAL_STAT_EVERY = 16;
 
 /** Rows a unit writes (records, history and feed rows). */
 function unitRows(unit: CommitUnit): number {
-  return unit.records.length + (unit.history?.length ?? 0) + (unit.feed?.length ?? 0) + unit.buckets.length;
+  const history = queuedHistoryOf(unit)?.length ?? unit.history?.length ?? 0;
+  return unit.records.length + history + (unit.feed?.length ?? 0) + unit.buckets.length;
 }
 
 /** Rows a restore reads, checks and parses at a time. */

@@ -11,15 +11,16 @@
 //
 // The worker is started from source text (`eval`): UnitWriter and
 // MultiRowInsert are self-contained classes (they use nothing of this module
-// but each other), so their own source runs in the worker, with no build step
-// and no loader. The commit queue keeps at most one unit in flight, and the
+// but each other and log-rows.ts's historyRows, itself self-contained), so
+// their own source runs in the worker, with no build step and no loader. The commit queue keeps at most one unit in flight, and the
 // adapter sends a unit to the thread whenever one is there already, so units
 // commit in order whichever connection runs them.
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type BucketHistoryRows, feedRows, historyRows } from './log-rows.js';
+import { feedRows, HISTORY_VERSIONS_PER_ROW, historyRows } from './log-rows.js';
+import { type HistoryColumns, QueuedHistory, queuedHistoryOf } from './queued-history.js';
 import { firstAbove } from './retention.js';
 import type { CommitUnit } from './types.js';
 
@@ -100,11 +101,13 @@ export interface UnitOutcome {
 /**
  * Applies CommitUnits on one connection, each in one immediate transaction.
  * Self-contained (see above): it refers to nothing of this module but
- * MultiRowInsert, and gets the checksum function handed in.
+ * MultiRowInsert, and gets the checksum function and log-rows.ts's
+ * historyRows handed in.
  */
 export class UnitWriter {
   readonly db: Database.Database;
   readonly #crc: (data: string) => number;
+  readonly #historyRows: typeof historyRows;
   readonly #begin: Database.Statement;
   readonly #commit: Database.Statement;
   readonly #rollback: Database.Statement;
@@ -167,9 +170,10 @@ export class UnitWriter {
     packedFeedRows: MultiRowInsert;
   };
 
-  constructor(db: Database.Database, crc: (data: string) => number) {
+  constructor(db: Database.Database, crc: (data: string) => number, rows: typeof historyRows) {
     this.db = db;
     this.#crc = crc;
+    this.#historyRows = rows;
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
@@ -435,7 +439,7 @@ export class UnitWriter {
     if (known.length > 0) this.#updateKnown(r, updates);
     inserts.end();
     updates.end();
-    if (unit.history.length > 0) this.#writeHistory(store, unit);
+    if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(store, unit, unit.history);
     const f = unit.feed.plain;
     const fp = unit.feed.packed;
     if (f.length > 0 || fp.length > 0) {
@@ -574,37 +578,29 @@ export class UnitWriter {
     return base;
   }
 
-  #writeHistory(store: string, unit: PackedUnit): void {
+  #writeHistory(store: string, unit: PackedUnit, queued: HistoryColumns): void {
     const st = this.#st;
     const plain = st.historyRows.start();
     const packed = st.packedHistoryRows.start();
-    for (const b of unit.history) {
-      const id = this.#id(store, b.bucket, true)!;
-      const p = b.plain;
-      // key, seq, version, op, at, actor, data
-      for (let i = 0; i < p.length; i += 7)
-        plain.add(id, p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5], p[i + 6]);
-      const k = b.packed;
-      // the same, then packed, first_at, versions
-      for (let i = 0; i < k.length; i += 10)
-        packed.add(
-          id,
-          k[i],
-          k[i + 1],
-          k[i + 2],
-          k[i + 3],
-          k[i + 4],
-          k[i + 5],
-          k[i + 6],
-          k[i + 7],
-          k[i + 8],
-          k[i + 9],
-        );
-    }
+    let bucket: string | undefined;
+    let id = 0;
+    // Grouped and packed here (on the writer thread for a large unit), written as they come.
+    const written = this.#historyRows(
+      queued,
+      unit.retention,
+      (b, key, seq, version, op, at, actor, data, list, firstAt, versions) => {
+        if (b !== bucket) {
+          bucket = b;
+          id = this.#id(store, b, true)!;
+        }
+        if (list === undefined) plain.add(id, key, seq, version, op, at, actor, data);
+        else packed.add(id, key, seq, version, op, at, actor, data, list, firstAt, versions);
+      },
+    );
     plain.end();
     packed.end();
     for (const rule of unit.retention ?? []) {
-      const keys = unit.history.find((b) => b.bucket === rule.bucket)?.keys;
+      const keys = written.find((b) => b.bucket === rule.bucket)?.keys;
       if (keys === undefined) continue;
       const bid = this.#id(store, rule.bucket, true)!;
       for (const key of keys) {
@@ -625,8 +621,8 @@ export interface PackedUnit {
   readonly lastSeq: number;
   /** 7 values per record: bucket, key, op, seq, ord, version, data. */
   readonly records: unknown[];
-  /** History rows by bucket, plain and packed (log-rows.ts). */
-  readonly history: BucketHistoryRows[];
+  /** The history versions to write, as columns (grouped into rows by the writer: log-rows.ts). */
+  readonly history: HistoryColumns | undefined;
   readonly retention: CommitUnit['retention'];
   /** Feed rows to write (log-rows.ts): 7 values per plain row (seq, bucket, key, op, version, at, actor), 8 per packed row (the same, then packed). */
   readonly feed: { plain: unknown[]; packed: unknown[] };
@@ -638,7 +634,8 @@ export interface PackedUnit {
 export function packUnit(unit: CommitUnit): PackedUnit {
   const records: unknown[] = [];
   for (const w of unit.records) records.push(w.bucket, w.key, w.op, w.seq, w.ord, w.version, w.data);
-  const history = unit.history !== undefined ? historyRows(unit.history, unit.retention) : [];
+  const queued = queuedHistoryOf(unit) ?? (unit.history?.length ? QueuedHistory.of(unit.history) : undefined);
+  const history = queued !== undefined && queued.length > 0 ? queued.columns() : undefined;
   const rows = unit.feed ?? [];
   // Rows the same unit prunes again are not written (a first flush of many records).
   const feed = feedRows(rows, unit.feedPruneTo === undefined ? 0 : firstAbove(rows, unit.feedPruneTo));
@@ -863,6 +860,8 @@ function workerSource(): string {
     const Database = require(o.lib);
     ${MultiRowInsert.toString()}
     ${UnitWriter.toString()}
+    const HISTORY_VERSIONS_PER_ROW = ${HISTORY_VERSIONS_PER_ROW};
+    ${historyRows.toString()}
     const state = o.state;
     const errorOf = (e) => ({ message: String(e && e.message || e), code: typeof (e && e.code) === 'string' ? e.code : undefined });
     let writer;
@@ -875,7 +874,7 @@ function workerSource(): string {
       db.pragma('wal_autocheckpoint = ' + o.autoCheckpoint);
       if (o.journalSizeLimit > 0) db.pragma('journal_size_limit = ' + o.journalSizeLimit);
       if (process.env.QUIRE_TEST_WRITER_THREAD_EXIT) testExitHook(db, process.env.QUIRE_TEST_WRITER_THREAD_EXIT);
-      writer = new UnitWriter(db, (s) => zlib.crc32(s));
+      writer = new UnitWriter(db, (s) => zlib.crc32(s), historyRows);
       // Ending by process.exit() or an uncaught error: close the connection first (a transaction
       // left open is rolled back), so close() on the main thread does not wait for an answer.
       process.on('exit', () => {

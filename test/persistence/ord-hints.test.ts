@@ -8,6 +8,7 @@ import * as zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, Store } from '../../src/index.js';
+import { historyRows } from '../../src/persistence/log-rows.js';
 import { packUnit, UnitWriter } from '../../src/persistence/sqlite-writer.js';
 import type { RecordWrite } from '../../src/persistence/types.js';
 import { tempDir } from './helpers.js';
@@ -23,7 +24,7 @@ async function emptyStoreFile(): Promise<string> {
 }
 
 function writer(file: string): UnitWriter {
-  return new UnitWriter(new Database(file), (d) => crc32(d));
+  return new UnitWriter(new Database(file), (d) => crc32(d), historyRows);
 }
 
 let seq = 1000;
