@@ -12,9 +12,10 @@
 // The worker is started from source text (`eval`): UnitWriter and
 // MultiRowInsert are self-contained classes (they use nothing of this module
 // but each other and log-rows.ts's historyRows, itself self-contained), so
-// their own source runs in the worker, with no build step and no loader. The commit queue keeps at most one unit in flight, and the
-// adapter sends a unit to the thread whenever one is there already, so units
-// commit in order whichever connection runs them.
+// their own source runs in the worker, with no build step and no loader. The
+// commit queue keeps at most one unit in flight, and the adapter sends a unit
+// to the thread whenever one is there already, so units commit in order
+// whichever connection runs them.
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
