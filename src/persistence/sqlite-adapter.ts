@@ -952,18 +952,21 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (thread === undefined && !this.#threadOff && !this.readOnly && this.#db !== undefined) {
       const db = this.#db!;
       try {
-        this.#thread = thread = new WriterThread({
-          file: this.path,
-          busyTimeoutMs: this.#busyTimeout,
-          cacheSize: CACHE_SIZE,
-          autoCheckpoint:
-            this.#checkpointer === undefined
-              ? (db.pragma('wal_autocheckpoint', { simple: true }) as number)
-              : 0,
-          journalSizeLimit: this.#checkpointer === undefined ? 0 : this.#walLimit,
-          walHardLimit: this.#checkpointer === undefined ? 0 : this.#walHardLimit,
-          checkpointState: this.#checkpointState,
-        });
+        this.#thread = thread = new WriterThread(
+          {
+            file: this.path,
+            busyTimeoutMs: this.#busyTimeout,
+            cacheSize: CACHE_SIZE,
+            autoCheckpoint:
+              this.#checkpointer === undefined
+                ? (db.pragma('wal_autocheckpoint', { simple: true }) as number)
+                : 0,
+            journalSizeLimit: this.#checkpointer === undefined ? 0 : this.#walLimit,
+            walHardLimit: this.#checkpointer === undefined ? 0 : this.#walHardLimit,
+            checkpointState: this.#checkpointState,
+          },
+          { stallMs: writerStallMs(), onStall: (ms) => this.#threadStalled(ms) },
+        );
       } catch {
         this.#threadOff = true;
         return undefined;
@@ -1061,6 +1064,20 @@ export class SQLiteAdapter implements IncrementalAdapter {
       this.#ids = new Map();
       this.#thread?.forgetIds();
     }
+  }
+
+  /** A commit has waited long for the writer thread: said once per commit; it still waits. */
+  #threadStalled(waitedMs: number): void {
+    this.#contexts
+      .values()
+      .next()
+      .value?.onError(
+        new StorageError(
+          'commit',
+          `SQLite writer thread for "${this.path}" has not finished a commit in ${(waitedMs / 1000).toFixed(1)} s; commits wait for it (a disk or file system that stopped answering?)`,
+          { path: this.path },
+        ),
+      );
   }
 
   #checkpointFailed(e: unknown): void {
@@ -1393,6 +1410,12 @@ const WAL_STAT_EVERY = 16;
 function unitRows(unit: CommitUnit): number {
   const history = queuedHistoryOf(unit)?.length ?? unit.history?.length ?? 0;
   return unit.records.length + history + (unit.feed?.length ?? 0) + unit.buckets.length;
+}
+
+/** How long a commit may wait for the writer thread before that is reported (tests shorten it). */
+function writerStallMs(): number {
+  const ms = Number(process.env.QUIRE_TEST_WRITER_STALL_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : 30_000;
 }
 
 /** Rows a restore reads, checks and parses at a time. */

@@ -667,6 +667,12 @@ interface WriterThreadOptions {
   readonly checkpointState: Int32Array;
 }
 
+/** Watching the thread: `onStall` is told when a commit has waited `stallMs` for its answer (once per commit). */
+export interface WriterThreadWatch {
+  readonly stallMs: number;
+  readonly onStall: (waitedMs: number) => void;
+}
+
 /** A commit's result from the thread: the WAL size after it, and the checkpoint error if one failed. */
 export interface ThreadOutcome extends UnitOutcome {
   readonly walBytes: number;
@@ -701,12 +707,20 @@ export class WriterThread {
   readonly #answers: MessagePort;
   #fail: ((e: Error) => void) | undefined;
   readonly #state = new Int32Array(new SharedArrayBuffer(4));
-  readonly #waiting = new Map<number, { resolve(o: ThreadOutcome): void; reject(e: Error): void }>();
+  readonly #waiting = new Map<
+    number,
+    { resolve(o: ThreadOutcome): void; reject(e: Error): void; readonly posted: number }
+  >();
   #next = 0;
+  readonly #watch: WriterThreadWatch | undefined;
+  #watchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The commit a stall was reported for (each is reported once). */
+  #stalled = 0;
   #failure: Error | undefined;
   #forgetIds = false;
 
-  constructor(options: WriterThreadOptions) {
+  constructor(options: WriterThreadOptions, watch?: WriterThreadWatch) {
+    this.#watch = watch;
     const { port1, port2 } = new MessageChannel();
     this.#answers = port1;
     this.#worker = new Worker(workerSource(), {
@@ -739,6 +753,7 @@ export class WriterThread {
       const err = new WriterThreadDiedError(this.#failure);
       for (const w of this.#waiting.values()) w.reject(err);
       this.#waiting.clear();
+      this.#unwatch();
     };
     // An uncaught error is followed by 'exit'. Waiting commits are rejected only at 'exit': by then
     // every answer the thread posted was delivered (Node drains the port first), and the thread's
@@ -789,18 +804,49 @@ export class WriterThread {
     const forget = this.#forgetIds;
     this.#forgetIds = false;
     return new Promise<ThreadOutcome>((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
+      this.#waiting.set(id, { resolve, reject, posted: performance.now() });
       // While a commit is out, the thread's port keeps the process alive (the commit must land).
       if (this.#waiting.size === 1) this.#worker.ref();
       this.#worker.postMessage({ id, store, unit, sync, forget });
+      this.#watchStall();
     });
+  }
+
+  /**
+   * While commits are out, look every half stall time at the oldest: one the thread has not
+   * answered for the stall time (a disk or file system that stopped answering, a thread that
+   * hangs) is reported once. Commits wait on; the thread is not stopped (it may be inside fsync).
+   */
+  #watchStall(): void {
+    const watch = this.#watch;
+    if (watch === undefined || this.#watchTimer !== undefined) return;
+    this.#watchTimer = setTimeout(() => {
+      this.#watchTimer = undefined;
+      const oldest = this.#waiting.entries().next().value;
+      if (oldest === undefined) return;
+      const waited = performance.now() - oldest[1].posted;
+      if (waited >= watch.stallMs && this.#stalled !== oldest[0]) {
+        this.#stalled = oldest[0];
+        watch.onStall(waited);
+      }
+      this.#watchStall();
+    }, watch.stallMs / 2);
+    this.#watchTimer.unref();
+  }
+
+  #unwatch(): void {
+    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
+    this.#watchTimer = undefined;
   }
 
   #answer(r: Reply): void {
     const w = this.#waiting.get(r.id);
     if (w === undefined) return;
     this.#waiting.delete(r.id);
-    if (this.#waiting.size === 0) this.#worker.unref();
+    if (this.#waiting.size === 0) {
+      this.#worker.unref();
+      this.#unwatch();
+    }
     if (r.ok !== undefined) {
       const ce = r.ok.checkpointError;
       w.resolve({
@@ -825,6 +871,7 @@ export class WriterThread {
       this.poll();
     }
     this.#failure ??= new Error('closed');
+    this.#unwatch();
     void this.#worker.terminate();
   }
 }
@@ -891,7 +938,8 @@ function workerSource(): string {
     // thread die at its first commit, the way a crash would: 'in-transaction' (process.exit with
     // every statement of the unit run, before COMMIT), 'after-commit' (process.exit after COMMIT,
     // before the answer is posted), 'throw-after-commit' (an uncaught error as soon as the message
-    // handler that posted the answer returns, before any later unit is read: 'error', then 'exit').
+    // handler that posted the answer returns, before any later unit is read: 'error', then 'exit');
+    // or 'stall:<ms>' makes each COMMIT wait that long first (a disk that stops answering for a while).
     function testExitHook(db, mode) {
       const prepare = db.prepare.bind(db);
       db.prepare = (sql) => {
@@ -899,6 +947,8 @@ function workerSource(): string {
         if (sql !== 'COMMIT') return st;
         const run = st.run.bind(st);
         st.run = (...args) => {
+          // 'stall:<ms>': the commit takes that long more (a slow disk), then goes on.
+          if (mode.startsWith('stall:')) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(mode.slice(6)));
           if (mode === 'in-transaction') process.exit(70);
           if (mode === 'throw-after-commit') process.nextTick(() => { throw new Error('test: writer thread crashed'); });
           const out = run(...args);

@@ -343,22 +343,34 @@ describe('SQLite writer thread dying with a unit', () => {
     });
   }
 
+  /**
+   * A debounced store on `adapter` whose writer thread started with the test switch `mode` set:
+   * its first large unit commits on the main thread and starts the thread.
+   */
+  function storeWithThread(
+    adapter: SQLiteAdapter,
+    errors: StorageError[],
+    mode: string,
+    definition: typeof def | typeof historyDef,
+  ): Promise<Store> {
+    return withExitHook(mode, async () => {
+      const s = await Store.start({
+        name: 'd',
+        persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
+      });
+      const b = await s.defineBucket('b', definition);
+      await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
+      await s.flush();
+      return s;
+    });
+  }
+
   for (const mode of modes) {
     it(`debounced store, thread dies ${mode}: the flush succeeds, nothing is lost or written twice, the death is reported, the store goes on committing on the main thread, stop() completes`, async () => {
       const file = path.join(tempDir(), `dies-${mode}.db`);
       const errors: StorageError[] = [];
       const adapter = new SQLiteAdapter(file);
-      const s = await withExitHook(mode, async () => {
-        const s = await Store.start({
-          name: 'd',
-          persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
-        });
-        const b = await s.defineBucket('b', historyDef);
-        // The first large unit commits on the main thread and starts the thread (with the switch set).
-        await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
-        await s.flush();
-        return s;
-      });
+      const s = await storeWithThread(adapter, errors, mode, historyDef);
       const b = s.bucket('b');
       // Updates and inserts in one unit, for the thread: it dies with it.
       for (let i = 0; i < 100; i++) await b.update(i, { v: 'second' });
@@ -410,6 +422,32 @@ describe('SQLite writer thread dying with a unit', () => {
       await again.stop();
     }, 60_000);
   }
+
+  it('a commit the thread has not finished after the stall time is reported once; it lands when the thread goes on', async () => {
+    const file = path.join(tempDir(), 'stall.db');
+    const errors: StorageError[] = [];
+    const adapter = new SQLiteAdapter(file);
+    process.env.QUIRE_TEST_WRITER_STALL_MS = '200';
+    try {
+      const s = await storeWithThread(adapter, errors, 'stall:1500', def);
+      const b = s.bucket('b');
+      await b.insertMany(Array.from({ length: 500 }, (_, i) => ({ id: 1000 + i, v: 'slow' })));
+      await s.flush();
+      // The thread took its 1.5 s and committed; the wait was said once, while it lasted.
+      expect(adapter.writerThreadCommits).toBe(1);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toBeInstanceOf(StorageError);
+      expect(errors[0]!.operation).toBe('commit');
+      expect(errors[0]!.message).toMatch(
+        /writer thread .*has not finished a commit in \d+\.\d s; commits wait for it/,
+      );
+      expect(rawIds(file)).toHaveLength(600);
+      await s.stop();
+      expect(errors).toHaveLength(1);
+    } finally {
+      delete process.env.QUIRE_TEST_WRITER_STALL_MS;
+    }
+  }, 30_000);
 
   for (const mode of ['in-transaction', 'after-commit'] as const) {
     it(`strict store on the thread, thread dies ${mode}: every writer resolves once, each change is stored once`, async () => {
