@@ -8,18 +8,9 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, Store } from '../../src/index.js';
 import { EARLY_FLUSH_CHANGES } from '../../src/persistence/commit-queue.js';
-import { tempDir } from './helpers.js';
+import { storedRows, tempDir } from './helpers.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
-
-function storedRows(file: string): number {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare('SELECT count(*) FROM quire_records').pluck().get() as number;
-  } finally {
-    db.close();
-  }
-}
 
 /** Block this thread (no event loop, no microtasks) for `ms`. */
 function block(ms: number): void {

@@ -22,6 +22,16 @@ export function tempDir(prefix = 'quire-persist-'): string {
   return d;
 }
 
+/** Record rows stored in an SQLite file (all buckets), read on a connection of its own. */
+export function storedRows(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare('SELECT count(*) FROM quire_records').pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
 /** Adapter kinds under test; `make` returns the adapter to use for the next store on the same data. */
 export function adapterKinds(): Array<{ kind: string; make: () => () => IncrementalAdapter }> {
   return [

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileAdapter, SQLiteAdapter, StorageCorruptError, StorageError, Store } from '../../src/index.js';
-import { tempDir } from './helpers.js';
+import { storedRows, tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs } from './tmpfs.js';
 
 const require = createRequire(import.meta.url);
@@ -58,15 +58,6 @@ function flipAll(file: string, text: string): number {
   }
   fs.writeFileSync(file, buf);
   return n;
-}
-
-function rawCount(file: string): number {
-  const raw = new Database(file, { readonly: true });
-  try {
-    return raw.prepare('SELECT count(*) FROM quire_records').pluck().get() as number;
-  } finally {
-    raw.close();
-  }
 }
 
 describe('SQLite: damaged rows and pages are refused, not loaded', () => {
@@ -226,7 +217,7 @@ describe('full disk at start (1 MiB tmpfs)', () => {
     mounts.push(dir);
     const file = path.join(dir, 'full.db');
     await makeStore(file, 100);
-    expect(rawCount(file)).toBe(101);
+    expect(storedRows(file)).toBe(101);
     const filler = path.join(dir, 'filler');
     const fd = fs.openSync(filler, 'w');
     try {
@@ -237,7 +228,7 @@ describe('full disk at start (1 MiB tmpfs)', () => {
     } finally {
       fs.closeSync(fd);
     }
-    // The -wal and -shm files rawCount's connection opened are still there (without room for a -shm
+    // The -wal and -shm files storedRows' connection opened are still there (without room for a -shm
     // the store opens in exclusive mode: see 'a disk too full for the shared-memory file').
     expect(fs.existsSync(`${file}-shm`)).toBe(true);
     // Reading needs no space: the store starts with every record loaded

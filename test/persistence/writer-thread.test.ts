@@ -17,6 +17,7 @@ import { tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
+const historyDef = { ...def, history: true } as const;
 
 function rawIds(file: string): number[] {
   const db = new Database(file, { readonly: true });
@@ -34,6 +35,36 @@ function integrity(file: string): string {
   } finally {
     ro.close();
   }
+}
+
+function withExitHook<T>(mode: string | undefined, run: () => Promise<T>): Promise<T> {
+  if (mode === undefined) return run();
+  process.env.QUIRE_TEST_WRITER_THREAD_EXIT = mode;
+  return run().finally(() => {
+    delete process.env.QUIRE_TEST_WRITER_THREAD_EXIT;
+  });
+}
+
+/**
+ * A debounced store on `adapter` whose writer thread started (with the test switch `mode` set,
+ * if given): its first large unit commits on the main thread and starts the thread.
+ */
+function storeWithThread(
+  adapter: SQLiteAdapter,
+  errors: StorageError[],
+  mode: string | undefined,
+  definition: typeof def | typeof historyDef,
+): Promise<Store> {
+  return withExitHook(mode, async () => {
+    const s = await Store.start({
+      name: 'd',
+      persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
+    });
+    const b = await s.defineBucket('b', definition);
+    await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
+    await s.flush();
+    return s;
+  });
 }
 
 describe('SQLite writer thread', () => {
@@ -191,13 +222,8 @@ describe('SQLite writer thread', () => {
     const file = path.join(mnt, 'full.db');
     const errors: StorageError[] = [];
     const adapter = new SQLiteAdapter(file);
-    const s = await Store.start({
-      name: 'f',
-      persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
-    });
-    const b = await s.defineBucket('b', def);
-    await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'a' })));
-    await s.flush();
+    const s = await storeWithThread(adapter, errors, undefined, def);
+    const b = s.bucket('b');
     const ballast = fillDisk(mnt, 64 * 1024);
     // Far more than the space left: the thread's commit fails with SQLITE_FULL.
     await b.insertMany(Array.from({ length: 2000 }, (_, i) => ({ id: 1000 + i, v: 'y'.repeat(1000) })));
@@ -322,7 +348,6 @@ describe('SQLite writer thread dying with a unit', () => {
   });
 
   const modes = ['in-transaction', 'after-commit', 'throw-after-commit'] as const;
-  const historyDef = { ...def, history: true } as const;
 
   function historyRows(file: string): Array<{ key: string; version: number }> {
     const db = new Database(file, { readonly: true });
@@ -334,35 +359,6 @@ describe('SQLite writer thread dying with a unit', () => {
     } finally {
       db.close();
     }
-  }
-
-  function withExitHook<T>(mode: string, run: () => Promise<T>): Promise<T> {
-    process.env.QUIRE_TEST_WRITER_THREAD_EXIT = mode;
-    return run().finally(() => {
-      delete process.env.QUIRE_TEST_WRITER_THREAD_EXIT;
-    });
-  }
-
-  /**
-   * A debounced store on `adapter` whose writer thread started with the test switch `mode` set:
-   * its first large unit commits on the main thread and starts the thread.
-   */
-  function storeWithThread(
-    adapter: SQLiteAdapter,
-    errors: StorageError[],
-    mode: string,
-    definition: typeof def | typeof historyDef,
-  ): Promise<Store> {
-    return withExitHook(mode, async () => {
-      const s = await Store.start({
-        name: 'd',
-        persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
-      });
-      const b = await s.defineBucket('b', definition);
-      await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
-      await s.flush();
-      return s;
-    });
   }
 
   for (const mode of modes) {
