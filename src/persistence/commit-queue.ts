@@ -170,7 +170,7 @@ export class CommitQueue {
       );
       if (feed) q.feed.push(seq, c.bucket, c.key, c.op, c.version, batch.at, actor);
     }
-    if (feed) q.feed.trim(this.seq, host.feedLimit);
+    if (feed) q.feed.limitTo(host.feedLimit);
     for (const [b, v] of batch.counters) {
       if (!host.isPersistent(b)) continue;
       any = true;

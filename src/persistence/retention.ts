@@ -73,24 +73,42 @@ export function firstAbove(feed: readonly FeedWrite[], seq: number): number {
   return firstIndexAbove(feed.length, (i) => feed[i]!.seq, seq);
 }
 
+/** Op codes of QueuedFeed's `op` column. */
+const FEED_OPS: readonly FeedWrite['op'][] = ['update', 'insert', 'delete'];
+
+/** Rows a new QueuedFeed has room for; it doubles up to its limit. */
+const FEED_START_ROWS = 16;
+
 /**
- * The feed rows of queued changes, column by column: queuing one costs a few
- * array pushes, and rows the feed stops promising before their flush are
- * dropped without an object or key JSON ever made for them. `rows()` builds
- * FeedWrite rows for a flush or a read.
+ * The feed rows of queued changes, column by column in a ring: queuing one
+ * writes a few array slots, and once the ring holds the feed's limit the
+ * newest row takes the oldest one's place. Rows the feed stops promising
+ * before their flush are dropped without an object or key JSON ever made for
+ * them, and a long debounce window holds at most `limit` rows, not one per
+ * change. (Arrays that grew and were cut back per window cost ~0.4 µs a
+ * change, most of a feed-on update's extra cost.) `rows()` builds FeedWrite
+ * rows for a flush or a read.
+ *
+ * Keeping the newest `limit` rows keeps every promised one (`seq > seq -
+ * limit`): at most `limit` seqs lie in that range.
  */
 export class QueuedFeed {
-  #seq: number[] = [];
-  #bucket: string[] = [];
+  #seq = new Float64Array(FEED_START_ROWS);
+  #version = new Float64Array(FEED_START_ROWS);
+  #at = new Float64Array(FEED_START_ROWS);
+  #op = new Uint8Array(FEED_START_ROWS);
+  #bucket: string[] = new Array(FEED_START_ROWS).fill('');
   /** Public keys, encoded to JSON when rows are built. */
-  #key: unknown[] = [];
-  #op: FeedWrite['op'][] = [];
-  #version: number[] = [];
-  #at: number[] = [];
-  #actor: Array<string | null> = [];
+  #key: unknown[] = new Array(FEED_START_ROWS).fill(null);
+  #actor: Array<string | null> = new Array(FEED_START_ROWS).fill(null);
+  /** Slot of the oldest row, and rows held. */
+  #head = 0;
+  #n = 0;
+  /** Rows kept at most (the feed's limit, told by trim); until then the ring grows. */
+  #limit = Number.POSITIVE_INFINITY;
 
   get length(): number {
-    return this.#seq.length;
+    return this.#n;
   }
 
   push(
@@ -102,86 +120,161 @@ export class QueuedFeed {
     at: number,
     actor: string | null,
   ): void {
-    this.#seq.push(seq);
-    this.#bucket.push(bucket);
-    this.#key.push(key);
-    this.#op.push(op);
-    this.#version.push(version);
-    this.#at.push(at);
-    this.#actor.push(actor);
+    let size = this.#seq.length;
+    let slot: number;
+    if (this.#n < this.#limit) {
+      if (this.#n === size) this.#resize((size = Math.min(size * 2, Math.max(this.#limit, size + 1))));
+      slot = this.#head + this.#n++;
+      if (slot >= size) slot -= size;
+    } else {
+      // At the limit: the newest row takes the oldest one's place.
+      slot = this.#head;
+      this.#head = slot + 1 === size ? 0 : slot + 1;
+      if (this.#n < size) {
+        this.#key[slot] = null;
+        this.#actor[slot] = null;
+        slot = this.#slot(this.#n - 1);
+      }
+    }
+    this.#seq[slot] = seq;
+    this.#version[slot] = version;
+    this.#at[slot] = at;
+    this.#op[slot] = op === 'update' ? 0 : op === 'insert' ? 1 : 2;
+    this.#bucket[slot] = bucket;
+    this.#key[slot] = key;
+    this.#actor[slot] = actor;
   }
 
-  /**
-   * Drop rows the feed no longer promises (`seq <= seq - limit`) once they are many:
-   * a long debounce window then holds about `limit` rows, not one per change.
-   */
-  trim(seq: number, limit: number): void {
-    // Compacting copies the `limit` rows kept: done rarely, that is a fraction of a copy per change.
-    if (this.#seq.length < 4 * limit + 4096) return;
-    const drop = firstSeqAbove(this.#seq, seq - limit);
-    if (drop > 0) this.#keep((_, i) => i >= drop);
+  /** Keep at most the newest `limit` rows, now and from now on (the feed promises no more). */
+  limitTo(limit: number): void {
+    if (limit === this.#limit) return;
+    this.#limit = Math.max(1, limit);
+    if (this.#n > this.#limit) this.#dropOldest(this.#n - this.#limit);
+    if (this.#seq.length > 2 * Math.max(this.#n, FEED_START_ROWS) && this.#seq.length > this.#limit)
+      this.#resize(Math.max(this.#n, FEED_START_ROWS));
   }
 
   /** Rows with `seq > since`, oldest first. */
   rows(since = Number.NEGATIVE_INFINITY): FeedWrite[] {
-    const from = firstSeqAbove(this.#seq, since);
-    const out: FeedWrite[] = new Array(this.#seq.length - from);
-    for (let i = from; i < this.#seq.length; i++)
+    const size = this.#seq.length;
+    const slotOf = (i: number) => (this.#head + i < size ? this.#head + i : this.#head + i - size);
+    const from = firstIndexAbove(this.#n, (i) => this.#seq[slotOf(i)]!, since);
+    const out: FeedWrite[] = new Array(this.#n - from);
+    for (let i = from; i < this.#n; i++) {
+      const s = slotOf(i);
       out[i - from] = {
-        seq: this.#seq[i]!,
-        bucket: this.#bucket[i]!,
-        key: JSON.stringify(this.#key[i]),
-        op: this.#op[i]!,
-        version: this.#version[i]!,
-        at: this.#at[i]!,
-        actor: this.#actor[i]!,
+        seq: this.#seq[s]!,
+        bucket: this.#bucket[s]!,
+        key: JSON.stringify(this.#key[s]),
+        op: FEED_OPS[this.#op[s]!]!,
+        version: this.#version[s]!,
+        at: this.#at[s]!,
+        actor: this.#actor[s]!,
       };
+    }
     return out;
   }
 
   /** Rows of `newer` after these (a failed flush's rows go back in front of those queued meanwhile). */
   append(newer: QueuedFeed): this {
-    this.#seq.push(...newer.#seq);
-    this.#bucket.push(...newer.#bucket);
-    this.#key.push(...newer.#key);
-    this.#op.push(...newer.#op);
-    this.#version.push(...newer.#version);
-    this.#at.push(...newer.#at);
-    this.#actor.push(...newer.#actor);
+    const limit = Math.min(this.#limit, newer.#limit);
+    this.#limit = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < newer.#n; i++) {
+      const s = newer.#slot(i);
+      this.push(
+        newer.#seq[s]!,
+        newer.#bucket[s]!,
+        newer.#key[s],
+        FEED_OPS[newer.#op[s]!]!,
+        newer.#version[s]!,
+        newer.#at[s]!,
+        newer.#actor[s]!,
+      );
+    }
+    if (limit !== Number.POSITIVE_INFINITY) this.limitTo(limit);
     return this;
   }
 
   /** Add `offset` to every seq. */
   shift(offset: number): void {
-    for (let i = 0; i < this.#seq.length; i++) this.#seq[i]! += offset;
+    for (let i = 0; i < this.#n; i++) this.#seq[this.#slot(i)]! += offset;
   }
 
   /** Drop the rows of these seqs. */
   drop(seqs: ReadonlySet<number>): void {
-    this.#keep((seq) => !seqs.has(seq));
-  }
-
-  #keep(keep: (seq: number, i: number) => boolean): void {
-    const s = this.#seq;
     let n = 0;
-    for (let i = 0; i < s.length; i++) {
-      if (!keep(s[i]!, i)) continue;
-      s[n] = s[i]!;
-      this.#bucket[n] = this.#bucket[i]!;
-      this.#key[n] = this.#key[i];
-      this.#op[n] = this.#op[i]!;
-      this.#version[n] = this.#version[i]!;
-      this.#at[n] = this.#at[i]!;
-      this.#actor[n] = this.#actor[i]!;
-      n++;
+    for (let i = 0; i < this.#n; i++) {
+      const from = this.#slot(i);
+      if (seqs.has(this.#seq[from]!)) continue;
+      this.#move(from, this.#slot(n++));
     }
-    for (const column of [s, this.#bucket, this.#key, this.#op, this.#version, this.#at, this.#actor])
-      column.length = n;
+    this.#clearFrom(n);
   }
-}
 
-function firstSeqAbove(seqs: readonly number[], seq: number): number {
-  return firstIndexAbove(seqs.length, (i) => seqs[i]!, seq);
+  #slot(i: number): number {
+    const s = this.#head + i;
+    return s < this.#seq.length ? s : s - this.#seq.length;
+  }
+
+  #move(from: number, to: number): void {
+    if (from === to) return;
+    this.#seq[to] = this.#seq[from]!;
+    this.#version[to] = this.#version[from]!;
+    this.#at[to] = this.#at[from]!;
+    this.#op[to] = this.#op[from]!;
+    this.#bucket[to] = this.#bucket[from]!;
+    this.#key[to] = this.#key[from];
+    this.#actor[to] = this.#actor[from]!;
+  }
+
+  /** Forget rows from the n-th on (their keys and strings are released). */
+  #clearFrom(n: number): void {
+    for (let i = n; i < this.#n; i++) {
+      const s = this.#slot(i);
+      this.#key[s] = null;
+      this.#actor[s] = null;
+    }
+    this.#n = n;
+  }
+
+  #dropOldest(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const s = this.#slot(i);
+      this.#key[s] = null;
+      this.#actor[s] = null;
+    }
+    this.#head = this.#slot(count);
+    this.#n -= count;
+  }
+
+  /** Move the rows to new columns of `size` slots, oldest at slot 0. */
+  #resize(size: number): void {
+    const seq = new Float64Array(size);
+    const version = new Float64Array(size);
+    const at = new Float64Array(size);
+    const op = new Uint8Array(size);
+    const bucket: string[] = new Array(size).fill('');
+    const key: unknown[] = new Array(size).fill(null);
+    const actor: Array<string | null> = new Array(size).fill(null);
+    for (let i = 0; i < this.#n; i++) {
+      const s = this.#slot(i);
+      seq[i] = this.#seq[s]!;
+      version[i] = this.#version[s]!;
+      at[i] = this.#at[s]!;
+      op[i] = this.#op[s]!;
+      bucket[i] = this.#bucket[s]!;
+      key[i] = this.#key[s];
+      actor[i] = this.#actor[s]!;
+    }
+    this.#seq = seq;
+    this.#version = version;
+    this.#at = at;
+    this.#op = op;
+    this.#bucket = bucket;
+    this.#key = key;
+    this.#actor = actor;
+    this.#head = 0;
+  }
 }
 
 /** Binary search over `n` items in seq order: the index of the first with a seq above `seq`. */
