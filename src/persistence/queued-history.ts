@@ -71,6 +71,9 @@ export class QueuedHistory {
   #actorIndex = new Map<string | null, number>();
   #lastActor: string | null | undefined;
   #lastActorIndex = -1;
+  /** Per record, its versions' positions (built by versionsOf up to #indexed; dropped when versions are removed). */
+  #byRecord: number[][] | undefined;
+  #indexed = 0;
 
   get length(): number {
     return this.#n;
@@ -206,7 +209,16 @@ export class QueuedHistory {
     const out: HistoryWrite[] = [];
     if (r === undefined) return out;
     this.#seal();
-    for (let i = 0; i < this.#n; i++) if (this.#record[i] === r) out.push(this.#row(i));
+    // Versions queued since the last read join the index: a read costs the record's versions, not
+    // the queue's (a debounced store may hold tens of thousands).
+    const byRecord = (this.#byRecord ??= []);
+    for (let i = this.#indexed; i < this.#n; i++) {
+      const at = byRecord[this.#record[i]!];
+      if (at === undefined) byRecord[this.#record[i]!] = [i];
+      else at.push(i);
+    }
+    this.#indexed = this.#n;
+    for (const i of byRecord[r] ?? []) out.push(this.#row(i));
     return out;
   }
 
@@ -282,6 +294,8 @@ export class QueuedHistory {
 
   /** Keep the versions `keep` says (their JSON stays where it is in its chunk). */
   #keep(keep: (i: number) => boolean): void {
+    this.#byRecord = undefined;
+    this.#indexed = 0;
     let n = 0;
     for (let i = 0; i < this.#n; i++) {
       if (!keep(i)) continue;

@@ -35,7 +35,8 @@ type Step =
   | { t: 'dropBucket'; bucket: number }
   | { t: 'dropSeqs'; every: number }
   | { t: 'shift'; by: number }
-  | { t: 'append' };
+  | { t: 'append' }
+  | { t: 'read' };
 
 const BUCKETS = ['a', 'b"q', 'ünï'];
 const ACTORS = [null, 'bench', 'x"y\\z', 'é€😀'];
@@ -77,6 +78,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     arbitrary: fc.record({ t: fc.constant('shift' as const), by: fc.integer({ min: 1, max: 1000 }) }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('append' as const) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('read' as const) }) },
 );
 
 /** What a unit writes, as one list of rows in write order: the straightforward way. */
@@ -175,8 +177,18 @@ describe('queued history columns → quire_history rows', () => {
               plain.push(row);
             }
           };
+          // Each record's queued versions read back as the plain rows (reads between writes and drops too).
+          const readAll = () => {
+            for (const [k, key] of keyIds) {
+              const [bucket, text] = k.split('\0') as [string, string];
+              expect(q.versionsOf(bucket, key)).toEqual(
+                plain.filter((h) => h.bucket === bucket && h.key === text),
+              );
+            }
+          };
           for (const s of steps) {
-            if (s.t === 'version')
+            if (s.t === 'read') readAll();
+            else if (s.t === 'version')
               add(
                 BUCKETS[s.bucket]!,
                 s.key,
@@ -223,12 +235,7 @@ describe('queued history columns → quire_history rows', () => {
           expect(builtRows(QueuedHistory.of(plain), maxVersions, true)).toEqual(expected);
           expect(q.length).toBe(plain.length);
           expect(q.rows()).toEqual(plain);
-          for (const [k, key] of keyIds) {
-            const [bucket, text] = k.split('\0') as [string, string];
-            expect(q.versionsOf(bucket, key)).toEqual(
-              plain.filter((h) => h.bucket === bucket && h.key === text),
-            );
-          }
+          readAll();
           expect(q.buckets()).toEqual([...new Set(plain.map((h) => h.bucket))]);
           // Packed rows read back as their versions (a record's rows in order, oldest versions first).
           const consumed = new Map<string, number>();
