@@ -76,8 +76,14 @@ export function firstAbove(feed: readonly FeedWrite[], seq: number): number {
 /** Op codes of QueuedFeed's `op` column. */
 const FEED_OPS: readonly FeedWrite['op'][] = ['update', 'insert', 'delete'];
 
-/** Rows a new QueuedFeed has room for; it doubles up to its limit. */
-const FEED_START_ROWS = 16;
+/**
+ * Rows a QueuedFeed makes room for first (it doubles up to its limit). A new one has no room:
+ * a strict store builds one per commit, and most commits of a feed-off bucket push nothing.
+ * Eight: a Float64Array of up to 64 bytes stays inside V8's heap (no allocation outside it).
+ */
+const FEED_START_ROWS = 8;
+const NO_DOUBLES = new Float64Array(0);
+const NO_CODES = new Uint8Array(0);
 
 /**
  * The feed rows of queued changes, column by column in a ring: queuing one
@@ -93,14 +99,15 @@ const FEED_START_ROWS = 16;
  * limit`): at most `limit` seqs lie in that range.
  */
 export class QueuedFeed {
-  #seq = new Float64Array(FEED_START_ROWS);
-  #version = new Float64Array(FEED_START_ROWS);
-  #at = new Float64Array(FEED_START_ROWS);
-  #op = new Uint8Array(FEED_START_ROWS);
-  #bucket: string[] = new Array(FEED_START_ROWS).fill('');
+  // Empty and shared until the first push (a column of no slots is never written).
+  #seq = NO_DOUBLES;
+  #version = NO_DOUBLES;
+  #at = NO_DOUBLES;
+  #op = NO_CODES;
+  #bucket: string[] = [];
   /** Public keys, encoded to JSON when rows are built. */
-  #key: unknown[] = new Array(FEED_START_ROWS).fill(null);
-  #actor: Array<string | null> = new Array(FEED_START_ROWS).fill(null);
+  #key: unknown[] = [];
+  #actor: Array<string | null> = [];
   /** Slot of the oldest row, and rows held. */
   #head = 0;
   #n = 0;
@@ -123,7 +130,8 @@ export class QueuedFeed {
     let size = this.#seq.length;
     let slot: number;
     if (this.#n < this.#limit) {
-      if (this.#n === size) this.#resize((size = Math.min(size * 2, Math.max(this.#limit, size + 1))));
+      if (this.#n === size)
+        this.#resize((size = Math.min(Math.max(size * 2, FEED_START_ROWS), Math.max(this.#limit, size + 1))));
       slot = this.#head + this.#n++;
       if (slot >= size) slot -= size;
     } else {
