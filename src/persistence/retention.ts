@@ -78,7 +78,7 @@ const FEED_OPS: readonly FeedWrite['op'][] = ['update', 'insert', 'delete'];
 
 /**
  * Rows a QueuedFeed makes room for first (it doubles up to its limit). A new one has no room:
- * a strict store builds one per commit, and most commits of a feed-off bucket push nothing.
+ * a strict store builds one per commit, and a store without the change feed never pushes.
  * Eight: a Float64Array of up to 64 bytes stays inside V8's heap (no allocation outside it).
  */
 const FEED_START_ROWS = 8;
@@ -111,7 +111,7 @@ export class QueuedFeed {
   /** Slot of the oldest row, and rows held. */
   #head = 0;
   #n = 0;
-  /** Rows kept at most (the feed's limit, told by trim); until then the ring grows. */
+  /** Rows kept at most (the feed's limit, told by limitTo); until then the ring grows. */
   #limit = Number.POSITIVE_INFINITY;
 
   get length(): number {
