@@ -3,11 +3,11 @@
 // at once, so that a caller changing a returned record later cannot change
 // its history), and that only briefly: every CHUNK_VERSIONS JSON texts are
 // joined into one string. The numbers, and the record, bucket and actor as
-// small indexes, go into arrays of numbers. Tens of thousands of versions
+// small indexes, go into typed arrays. Tens of thousands of versions
 // queued between two debounced flushes would otherwise be as many objects
 // and strings kept alive until the flush, which the garbage collector
 // copies and promotes, and copies again to the writer thread. `columns()`
-// hands them to a writer as they are (typed arrays for many); `rows()` and
+// hands them to a writer (views, or compact copies for many); `rows()` and
 // `versionsOf()` build HistoryWrite rows for adapters and reads.
 import type { KeyId } from '../engine/index.js';
 import { encodeKey } from './codec.js';
@@ -44,17 +44,25 @@ export interface HistoryColumns {
   readonly chunks: readonly string[];
 }
 
+/** Versions a queue makes room for first (it doubles); 8 doubles stay inside V8's heap. */
+const START_VERSIONS = 8;
+const NO_INTS = new Int32Array(0);
+const NO_DOUBLES = new Float64Array(0);
+
 export class QueuedHistory {
   #n = 0;
-  #record: number[] = [];
-  #seq: number[] = [];
-  #version: number[] = [];
-  #op: number[] = [];
-  #at: number[] = [];
-  #actor: number[] = [];
-  #chunk: number[] = [];
-  #offset: number[] = [];
-  #chars: number[] = [];
+  // Typed columns of #size slots, grown by doubling (empty and shared until the first push):
+  // appending to nine plain arrays cost ~0.13 µs more a version (measured side by side).
+  #size = 0;
+  #record = NO_INTS;
+  #seq = NO_DOUBLES;
+  #version = NO_DOUBLES;
+  #op = NO_INTS;
+  #at = NO_DOUBLES;
+  #actor = NO_INTS;
+  #chunk = NO_INTS;
+  #offset = NO_INTS;
+  #chars = NO_INTS;
   #chunks: string[] = [];
   /** JSON texts of the chunk being filled (it becomes chunks[chunks.length]). */
   #pending: string[] = [];
@@ -92,6 +100,7 @@ export class QueuedHistory {
     text?: string,
   ): void {
     const i = this.#n;
+    if (i === this.#size) this.#grow();
     this.#record[i] = this.#recordOf(bucket, key, text);
     this.#seq[i] = seq;
     this.#version[i] = version;
@@ -110,6 +119,30 @@ export class QueuedHistory {
       if (this.#pending.length >= CHUNK_VERSIONS || this.#pendingChars >= CHUNK_CHARS) this.#seal();
     }
     this.#n = i + 1;
+  }
+
+  #grow(): void {
+    const size = Math.max(START_VERSIONS, this.#size * 2);
+    const ints = (a: Int32Array) => {
+      const b = new Int32Array(size);
+      b.set(a);
+      return b;
+    };
+    const doubles = (a: Float64Array) => {
+      const b = new Float64Array(size);
+      b.set(a);
+      return b;
+    };
+    this.#record = ints(this.#record);
+    this.#seq = doubles(this.#seq);
+    this.#version = doubles(this.#version);
+    this.#op = ints(this.#op);
+    this.#at = doubles(this.#at);
+    this.#actor = ints(this.#actor);
+    this.#chunk = ints(this.#chunk);
+    this.#offset = ints(this.#offset);
+    this.#chars = ints(this.#chars);
+    this.#size = size;
   }
 
   /** The chunk being filled joined (one string instead of many, for the garbage collector). */
@@ -166,15 +199,16 @@ export class QueuedHistory {
   }
 
   /**
-   * The queue as columns: its own arrays (valid until it changes), or for many versions typed
-   * arrays, which a copy to the writer thread takes in one piece.
+   * The queue as columns: views of its own (valid until it changes), or for many versions
+   * compact copies, which a copy to the writer thread takes in one piece.
    */
   columns(): HistoryColumns {
     this.#seal();
     const n = this.#n;
     const many = n >= 256;
-    const ints = (a: number[]) => (many ? Int32Array.from(a) : a);
-    const doubles = (a: number[]) => (many ? Float64Array.from(a) : a);
+    // Many: compact copies (a copy to the writer thread takes each in one piece); few: views.
+    const ints = (a: Int32Array) => (many ? a.slice(0, n) : a.subarray(0, n));
+    const doubles = (a: Float64Array) => (many ? a.slice(0, n) : a.subarray(0, n));
     const keys = new Array<string>(this.#recordKey.length);
     for (let r = 0; r < keys.length; r++) keys[r] = this.#keyText(r);
     return {
@@ -313,18 +347,6 @@ export class QueuedHistory {
       n++;
     }
     this.#n = n;
-    for (const c of [
-      this.#record,
-      this.#seq,
-      this.#version,
-      this.#op,
-      this.#at,
-      this.#actor,
-      this.#chunk,
-      this.#offset,
-      this.#chars,
-    ])
-      c.length = n;
   }
 }
 
