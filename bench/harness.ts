@@ -28,24 +28,49 @@ export async function measure(
   return { name, opsPerSec: (ops / best) * 1000, nsPerOp: (best * 1e6) / ops };
 }
 
-/** p50/p99 (ms) of individually timed operations. */
-export async function latencies(
+/** Mean, p50, p99 and max (ms) of individually timed operations. */
+export interface Latencies {
+  readonly mean: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export function summarize(samples: readonly number[]): Latencies {
+  const sorted = Float64Array.from(samples).sort();
+  const n = sorted.length;
+  let sum = 0;
+  for (const x of sorted) sum += x;
+  return {
+    mean: sum / n,
+    p50: sorted[Math.floor(n * 0.5)]!,
+    p99: sorted[Math.floor(n * 0.99)]!,
+    max: sorted[n - 1]!,
+  };
+}
+
+/** Times `op(i)` for `count` values of i from `from` (awaited when it returns a promise), each into `into` (ms). */
+export async function timeEach(
+  into: number[],
+  from: number,
   count: number,
   op: (i: number) => unknown | Promise<unknown>,
-): Promise<{ p50: number; p99: number; max: number }> {
-  const samples = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
+): Promise<number[]> {
+  for (let i = from; i < from + count; i++) {
     const t0 = performance.now();
     const r = op(i);
     if (r instanceof Promise) await r;
-    samples[i] = performance.now() - t0;
+    into.push(performance.now() - t0);
   }
-  samples.sort();
-  return {
-    p50: samples[Math.floor(count * 0.5)]!,
-    p99: samples[Math.floor(count * 0.99)]!,
-    max: samples[count - 1]!,
-  };
+  return into;
+}
+
+/** Latencies of `count` individually timed operations. */
+export async function latencies(
+  count: number,
+  op: (i: number) => unknown | Promise<unknown>,
+): Promise<Latencies> {
+  return summarize(await timeEach([], 0, count, op));
 }
 
 export function table(headers: readonly string[], rows: ReadonlyArray<readonly (string | number)[]>): string {

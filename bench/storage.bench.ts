@@ -21,7 +21,15 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { type PersistedState, SQLiteAdapter, type StorageAdapter, Store } from '../src/index.js';
-import { type BenchSection, formatNumber, latencies, table } from './harness.js';
+import {
+  type BenchSection,
+  formatNumber,
+  type Latencies,
+  latencies,
+  summarize,
+  table,
+  timeEach,
+} from './harness.js';
 
 export const WORKLOAD = {
   key: 'id',
@@ -284,22 +292,7 @@ async function populate(file: string, n: number): Promise<void> {
   await s.stop();
 }
 
-const ms3 = (l: Latency) => `${l.mean.toFixed(3)} / ${l.p50.toFixed(3)} / ${l.p99.toFixed(3)}`;
-
-interface Latency {
-  mean: number;
-  p50: number;
-  p99: number;
-}
-
-function summarize(ms: number[]): Latency {
-  const sorted = [...ms].sort((x, y) => x - y);
-  return {
-    mean: ms.reduce((a, x) => a + x, 0) / ms.length,
-    p50: sorted[Math.floor(sorted.length * 0.5)]!,
-    p99: sorted[Math.floor(sorted.length * 0.99)]!,
-  };
-}
+const ms3 = (l: Latencies) => `${l.mean.toFixed(3)} / ${l.p50.toFixed(3)} / ${l.p99.toFixed(3)}`;
 
 /** A file of its own with these records as (key, JSON) rows, for raw single-row durable updates. */
 function rawRowsFile(file: string, records: Array<Record<string, unknown>>) {
@@ -326,8 +319,8 @@ function rawRowsFile(file: string, records: Array<Record<string, unknown>>) {
 export async function oneStrictUpdate(n: number): Promise<{
   bytes: number;
   snapshot: number;
-  quire: Latency;
-  raw: Latency;
+  quire: Latencies;
+  raw: Latencies;
 }> {
   const dir = tmp();
   const file = path.join(dir, 'q.db');
@@ -359,19 +352,9 @@ export async function oneStrictUpdate(n: number): Promise<{
   );
   const quireMs: number[] = [];
   const rawMs: number[] = [];
-  for (let block = 0; block < 6; block++) {
-    for (let j = 0; j < 500; j++) {
-      const i = block * 500 + j;
-      const t = performance.now();
-      await b.update(ids[(i * 7919) % n]!, { age: i % 150 });
-      quireMs.push(performance.now() - t);
-    }
-    for (let j = 0; j < 500; j++) {
-      const i = block * 500 + j;
-      const t = performance.now();
-      raw.update((i * 7919) % n, i % 150);
-      rawMs.push(performance.now() - t);
-    }
+  for (let from = 0; from < 3000; from += 500) {
+    await timeEach(quireMs, from, 500, (i) => b.update(ids[(i * 7919) % n]!, { age: i % 150 }));
+    await timeEach(rawMs, from, 500, (i) => raw.update((i * 7919) % n, i % 150));
   }
   raw.close();
   await s.stop();
