@@ -127,23 +127,12 @@ export class QueuedFeed {
     at: number,
     actor: string | null,
   ): void {
-    let size = this.#seq.length;
-    let slot: number;
-    if (this.#n < this.#limit) {
-      if (this.#n === size)
-        this.#resize((size = Math.min(Math.max(size * 2, FEED_START_ROWS), Math.max(this.#limit, size + 1))));
-      slot = this.#head + this.#n++;
-      if (slot >= size) slot -= size;
-    } else {
-      // At the limit: the newest row takes the oldest one's place.
-      slot = this.#head;
-      this.#head = slot + 1 === size ? 0 : slot + 1;
-      if (this.#n < size) {
-        this.#key[slot] = null;
-        this.#actor[slot] = null;
-        slot = this.#slot(this.#n - 1);
-      }
-    }
+    // At the limit the oldest row goes first.
+    if (this.#n >= this.#limit) this.#dropOldest(1);
+    const size = this.#seq.length;
+    if (this.#n === size)
+      this.#resize(Math.min(Math.max(size * 2, FEED_START_ROWS), Math.max(this.#limit, size + 1)));
+    const slot = this.#slot(this.#n++);
     this.#seq[slot] = seq;
     this.#version[slot] = version;
     this.#at[slot] = at;
@@ -164,12 +153,10 @@ export class QueuedFeed {
 
   /** Rows with `seq > since`, oldest first. */
   rows(since = Number.NEGATIVE_INFINITY): FeedWrite[] {
-    const size = this.#seq.length;
-    const slotOf = (i: number) => (this.#head + i < size ? this.#head + i : this.#head + i - size);
-    const from = firstIndexAbove(this.#n, (i) => this.#seq[slotOf(i)]!, since);
+    const from = firstIndexAbove(this.#n, (i) => this.#seq[this.#slot(i)]!, since);
     const out: FeedWrite[] = new Array(this.#n - from);
     for (let i = from; i < this.#n; i++) {
-      const s = slotOf(i);
+      const s = this.#slot(i);
       out[i - from] = {
         seq: this.#seq[s]!,
         bucket: this.#bucket[s]!,
@@ -235,24 +222,25 @@ export class QueuedFeed {
     this.#actor[to] = this.#actor[from]!;
   }
 
-  /** Forget rows from the n-th on (their keys and strings are released). */
+  /** Forget rows from the n-th on. */
   #clearFrom(n: number): void {
-    for (let i = n; i < this.#n; i++) {
-      const s = this.#slot(i);
-      this.#key[s] = null;
-      this.#actor[s] = null;
-    }
+    this.#release(n, this.#n);
     this.#n = n;
   }
 
   #dropOldest(count: number): void {
-    for (let i = 0; i < count; i++) {
+    this.#release(0, count);
+    this.#head = this.#slot(count);
+    this.#n -= count;
+  }
+
+  /** Let go of the keys and actors of rows [from, to) (counted from the oldest). */
+  #release(from: number, to: number): void {
+    for (let i = from; i < to; i++) {
       const s = this.#slot(i);
       this.#key[s] = null;
       this.#actor[s] = null;
     }
-    this.#head = this.#slot(count);
-    this.#n -= count;
   }
 
   /** Move the rows to new columns of `size` slots, oldest at slot 0. */
