@@ -1068,24 +1068,23 @@ export class SQLiteAdapter implements IncrementalAdapter {
 
   /** A commit has waited long for the writer thread: said once per commit; it still waits. */
   #threadStalled(waitedMs: number): void {
-    this.#contexts
-      .values()
-      .next()
-      .value?.onError(
-        new StorageError(
-          'commit',
-          `SQLite writer thread for "${this.path}" has not finished a commit in ${(waitedMs / 1000).toFixed(1)} s; commits wait for it (a disk or file system that stopped answering?)`,
-          { path: this.path },
-        ),
-      );
+    this.#reportForFile(
+      new StorageError(
+        'commit',
+        `SQLite writer thread for "${this.path}" has not finished a commit in ${(waitedMs / 1000).toFixed(1)} s; commits wait for it (a disk or file system that stopped answering?)`,
+        { path: this.path },
+      ),
+    );
   }
 
   #checkpointFailed(e: unknown): void {
     // The commit itself succeeded; the next one tries again.
-    this.#contexts
-      .values()
-      .next()
-      .value?.onError(toStorageError('checkpoint', e, this.path));
+    this.#reportForFile(toStorageError('checkpoint', e, this.path));
+  }
+
+  /** Something about the file, not one store's commit: told to the first store using it. */
+  #reportForFile(e: StorageError): void {
+    this.#contexts.values().next().value?.onError(e);
   }
 
   /**
