@@ -50,7 +50,11 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       bucket: fc.integer({ min: 0, max: BUCKETS.length - 1 }),
       key: keyArb,
       op: fc.constantFrom('insert', 'update', 'delete') as fc.Arbitrary<HistoryWrite['op']>,
-      at: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.double({ noNaN: true, noDefaultInfinity: true })),
+      // Any time but -0: commit times come from Date.now(), and a packed row's text (JSON) writes -0 as 0.
+      at: fc.oneof(
+        fc.integer({ min: 0, max: 5 }),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).map((x) => (x === 0 ? 0 : x)),
+      ),
       actor: fc.integer({ min: 0, max: ACTORS.length - 1 }),
       data: fc.jsonValue(),
     }),
