@@ -70,6 +70,7 @@ export {
   StorageUnavailableError,
   type StoredBucket,
   type StoredDefinition,
+  type UnitStream,
 } from './persistence/index.js';
 export type {
   AggregateFunction,

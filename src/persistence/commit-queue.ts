@@ -33,7 +33,14 @@ import type { QueuedHistory } from './queued-history.js';
 import { LogRetention } from './retention.js';
 import { saveSnapshotBucket } from './snapshot.js';
 import type { StorageHost } from './store-storage.js';
-import type { FeedWrite, IncrementalAdapter, StorageAdapter } from './types.js';
+import type {
+  CommitUnit,
+  FeedWrite,
+  IncrementalAdapter,
+  RecordWrite,
+  StorageAdapter,
+  UnitStream,
+} from './types.js';
 
 const MAX_BACKOFF_MS = 5_000;
 
@@ -45,6 +52,31 @@ const MAX_BACKOFF_MS = 5_000;
  */
 export const EARLY_FLUSH_CHANGES = 65_536;
 const EARLY_FLUSH_POLL = 1_024;
+
+/**
+ * A flush of at least twice this many records is handed to an adapter that can take it in parts
+ * (IncrementalAdapter.openUnit) this many at a time, the event loop running in between: storage
+ * writes the first records while the rest are encoded, and the loop is never held for the whole
+ * unit (about 10 ms a part for records of a few hundred bytes).
+ */
+export const STREAM_PART_RECORDS = 4_096;
+
+/** Encode `taken`'s records part by part into `stream`, pausing after each; the whole unit. */
+async function streamRecords(
+  taken: PendingWrites,
+  lastSeq: number,
+  stream: UnitStream,
+  pause: () => Promise<void>,
+): Promise<{ unit: CommitUnit; lost: LostRecord[] }> {
+  const lost: LostRecord[] = [];
+  const records: RecordWrite[] = [];
+  for (const part of taken.recordWrites(STREAM_PART_RECORDS, lost)) {
+    stream.add(part);
+    for (let i = 0; i < part.length; i++) records.push(part[i]!);
+    await pause();
+  }
+  return { unit: taken.unitOf(records, lastSeq), lost };
+}
 
 interface Waiter {
   resolve(): void;
@@ -91,6 +123,8 @@ export class CommitQueue {
   /** Changes queued since the last flush took the queue (debounced stores). */
   #queuedChanges = 0;
   #nextEarlyFlush = EARLY_FLUSH_CHANGES;
+  /** Ends the pause of a unit being sent in parts (#pauseStream). */
+  #wakeStream: (() => void) | undefined;
   /** Acknowledged changes that could not be stored (records that did not encode, debounced writes dropped at close). */
   #lostWrites = 0;
   #flushing: Promise<void> | undefined;
@@ -242,11 +276,32 @@ export class CommitQueue {
     }
   }
 
+  /**
+   * Between two parts of a unit sent in parts: until the event loop has run (setImmediate), or,
+   * in a loop of writes that never yields to it, until EARLY_FLUSH_POLL more changes are queued.
+   */
+  #pauseStream(): Promise<void> {
+    this.#nextEarlyFlush = Math.min(this.#nextEarlyFlush, this.#queuedChanges + EARLY_FLUSH_POLL);
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearImmediate(immediate);
+        if (this.#wakeStream === wake) this.#wakeStream = undefined;
+        resolve();
+      };
+      const immediate = setImmediate(wake);
+      this.#wakeStream = wake;
+    });
+  }
+
   #flushEarly(): void {
     this.#nextEarlyFlush = this.#queuedChanges + EARLY_FLUSH_POLL;
     if (this.closed || this.#retry !== undefined || this.#o.incremental === undefined) return;
-    // Commits answered off the main thread settle now (their promises' callbacks run as microtasks).
-    if (this.#flushing !== undefined) this.#o.incremental.poll?.();
+    // Commits answered off the main thread settle now (their promises' callbacks run as microtasks),
+    // and a unit being sent in parts goes on with its next part.
+    if (this.#flushing !== undefined) {
+      this.#wakeStream?.();
+      this.#o.incremental.poll?.();
+    }
     // Only once the timer is overdue, i.e. the event loop has not run since: one large write
     // (insertMany) still returns at once and is flushed by the timer.
     else if (this.#timer === undefined || performance.now() >= this.#timerDue) void this.flushQuietly();
@@ -296,16 +351,29 @@ export class CommitQueue {
     const feedRows = taken.feed.rows(this.seq - (this.host?.feedLimit ?? 0));
     this.inflight = { history: taken.history, feed: feedRows };
     let lost: LostRecord[] = [];
+    let stream: UnitStream | undefined;
     try {
       const opening = this.#o.open();
       if (opening !== undefined) await opening;
       // lastSeq: the store's counter, so seqs of in-memory changes are not handed out again after a restart.
-      const lastSeq = Math.max(this.seq, this.host?.currentSeq() ?? 0);
-      const built = taken.toUnit(lastSeq);
+      const seq = this.seq;
+      const lastSeq = Math.max(seq, this.host?.currentSeq() ?? 0);
+      const count = taken.recordCount();
+      if (count >= 2 * STREAM_PART_RECORDS)
+        stream = this.#o.incremental!.openUnit?.(this.#o.store, [...taken.buckets.values()], count);
+      let built: { unit: CommitUnit; lost: LostRecord[] };
+      if (stream === undefined) built = taken.toUnit(lastSeq);
+      else built = await streamRecords(taken, lastSeq, stream, () => this.#pauseStream());
       lost = built.lost;
-      const unit = this.#retention.attach(built.unit, taken.history, feedRows, this.host, this.seq);
-      await this.#o.incremental!.commit(this.#o.store, unit);
+      const unit = this.#retention.attach(built.unit, taken.history, feedRows, this.host, seq);
+      if (stream === undefined) await this.#o.incremental!.commit(this.#o.store, unit);
+      else {
+        const ending = stream.end(unit);
+        stream = undefined;
+        await ending;
+      }
     } catch (e) {
+      stream?.abort();
       this.inflight = undefined;
       if (e instanceof CommitConflictError) return this.#conflict(e, taken, waiters, marks);
       if (this.#o.incremental!.commitOutcomeUnknown?.(this.#o.store) === true)

@@ -60,4 +60,5 @@ export type {
   StorageAdapter,
   StoredBucket,
   StoredDefinition,
+  UnitStream,
 } from './types.js';

@@ -6,7 +6,7 @@ import type { KeyId, StoreRecord } from '../engine/index.js';
 import { encodeKey } from './codec.js';
 import { QueuedHistory } from './queued-history.js';
 import { QueuedFeed } from './retention.js';
-import type { BucketWrite, CommitUnit, RecordWrite, StoredDefinition } from './types.js';
+import type { CommitUnit, RecordWrite, StoredDefinition } from './types.js';
 
 export interface PendingRecord {
   op: 'insert' | 'update' | 'delete';
@@ -152,9 +152,7 @@ export class PendingWrites {
 
   /** How many changes are queued (records, bucket operations, snapshot buckets). */
   size(): number {
-    let n = this.buckets.size + this.dirty.size + this.dropped.size;
-    for (const m of this.records.values()) n += m.size;
-    return n;
+    return this.buckets.size + this.dirty.size + this.dropped.size + this.recordCount();
   }
 
   clear(): void {
@@ -174,8 +172,27 @@ export class PendingWrites {
    * back the other records of the unit.
    */
   toUnit(lastSeq: number): { unit: CommitUnit; lost: LostRecord[] } {
-    const out: RecordWrite[] = [];
-    let lost: LostRecord[] | undefined;
+    const lost: LostRecord[] = [];
+    let records: RecordWrite[] = [];
+    for (const part of this.recordWrites(Number.POSITIVE_INFINITY, lost)) records = part;
+    return { unit: this.unitOf(records, lastSeq), lost };
+  }
+
+  /** The CommitUnit of these bucket writes and `records` (toUnit's, or every part of recordWrites). */
+  unitOf(records: RecordWrite[], lastSeq: number): CommitUnit {
+    return { buckets: [...this.buckets.values()], records, lastSeq };
+  }
+
+  /** Records queued (one per record written since the last flush). */
+  recordCount(): number {
+    let n = 0;
+    for (const m of this.records.values()) n += m.size;
+    return n;
+  }
+
+  /** toUnit's records, `size` at a time (the last part may be smaller); records that do not encode go to `lost`. */
+  *recordWrites(size: number, lost: LostRecord[]): Generator<RecordWrite[]> {
+    let out: RecordWrite[] = [];
     for (const [bucket, m] of this.records) {
       for (const [keyId, r] of m) {
         const key = encodeKey(keyId);
@@ -184,14 +201,17 @@ export class PendingWrites {
           try {
             data = JSON.stringify(r.record);
           } catch (error) {
-            (lost ??= []).push({ bucket, key, error });
+            lost.push({ bucket, key, error });
             continue;
           }
         }
         out.push({ bucket, key, op: r.op, seq: r.seq, ord: r.ord, version: r.version, base: r.base, data });
+        if (out.length >= size) {
+          yield out;
+          out = [];
+        }
       }
     }
-    const bw: BucketWrite[] = [...this.buckets.values()];
-    return { unit: { buckets: bw, records: out, lastSeq }, lost: lost ?? [] };
+    if (out.length > 0) yield out;
   }
 }

@@ -85,7 +85,7 @@ import {
   RowReaderThread,
 } from './sqlite-reader.js';
 import {
-  type PackedUnit,
+  packRecords,
   packUnit,
   type ThreadOutcome,
   type UnitOutcome,
@@ -95,6 +95,7 @@ import {
 } from './sqlite-writer.js';
 import type {
   AdapterContext,
+  BucketWrite,
   CommitUnit,
   Durability,
   FeedWrite,
@@ -103,6 +104,7 @@ import type {
   PersistedState,
   StoredBucket,
   StoredDefinition,
+  UnitStream,
 } from './types.js';
 
 /** Current on-disk schema version. Bump and add a step to MIGRATIONS for every format change. */
@@ -302,6 +304,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** Strict stores' units go to the thread too (writerThread: true). */
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
+  #streamedUnits = 0;
   /** Small units committed here since the WAL's size was last looked at. */
   #smallCommits = 0;
   /** The writer thread's death was reported to onError (with the unit it died with). */
@@ -420,6 +423,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
   /** Commits the writer thread has run (the others ran on the main thread). */
   get writerThreadCommits(): number {
     return this.#threadCommits;
+  }
+
+  /** Units the writer thread was sent in parts (openUnit), for tests and diagnostics. */
+  get streamedUnits(): number {
+    return this.#streamedUnits;
   }
 
   poll(): void {
@@ -890,7 +898,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#ensure();
     // strict and debounced commits fsync the WAL (FULL); 'process' hands them to the OS only.
     const sync = this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
-    const thread = this.#threadFor(store, unit);
+    const thread = this.#threadFor(store, unitRows(unit));
     if (thread !== undefined) return this.#commitOnThread(thread, store, unit, sync);
     let outcome: UnitOutcome;
     // A large unit may pass the WAL's hard bound alone: the checkpointer restarts the WAL after it,
@@ -914,8 +922,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#afterCommit(this.walBytes(), !large || walBefore > this.#walHardLimit);
   }
 
-  /** The writer thread for this unit (started on first use), or undefined to commit here. */
-  #threadFor(store: string, unit: CommitUnit): WriterThread | undefined {
+  /** The writer thread for a unit of `rows` rows (started on first use), or undefined to commit here. */
+  #threadFor(store: string, rows: number): WriterThread | undefined {
     let thread = this.#thread;
     if (thread !== undefined && thread.failure !== undefined) {
       // It stopped (it was told what was in flight): commit here from now on.
@@ -935,7 +943,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
           );
     }
     if (thread?.busy === true) return thread;
-    if (this.#backups > 0 || this.#threadOff || unitRows(unit) <= DIRECT_MAX_ROWS) return undefined;
+    if (this.#backups > 0 || this.#threadOff || rows <= DIRECT_MAX_ROWS) return undefined;
     if (!this.#threadForStrict && this.#durability.get(store) === 'strict') return undefined;
     if (thread === undefined) {
       // Started by the first large unit, which commits here meanwhile: a store that only ever
@@ -975,17 +983,58 @@ export class SQLiteAdapter implements IncrementalAdapter {
     return thread;
   }
 
-  async #commitOnThread(thread: WriterThread, store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL') {
-    let outcome: ThreadOutcome;
+  #commitOnThread(thread: WriterThread, store: string, unit: CommitUnit, sync: 'FULL' | 'NORMAL') {
     // The store's stored seq before this unit: tells whether it landed should the thread die with it.
     const before = this.#storedSeq(store);
-    const packed = packUnit(unit);
+    return this.#threadCommitted(thread.commit(store, packUnit(unit), sync), store, unit, sync, before);
+  }
+
+  /**
+   * A large unit in parts, on the writer thread (IncrementalAdapter.openUnit): only once the
+   * thread runs and this unit would go to it; undefined otherwise (commit() it whole).
+   */
+  openUnit(store: string, buckets: readonly BucketWrite[], records: number): UnitStream | undefined {
+    if (this.readOnly || this.#thread === undefined) return undefined;
+    this.#ensure();
+    const thread = this.#threadFor(store, records + buckets.length);
+    if (thread === undefined) return undefined;
+    const sync = this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
+    const before = this.#storedSeq(store);
+    const { id, done } = thread.begin(store, buckets, sync);
+    let ended = false;
+    return {
+      add: (writes) => {
+        if (!ended) thread.part(id, packRecords(writes));
+      },
+      end: (unit) => {
+        const rest = packUnit(unit, false);
+        ended = true;
+        thread.end(id, rest);
+        this.#streamedUnits++;
+        return this.#threadCommitted(done, store, unit, sync, before);
+      },
+      abort: () => {
+        if (!ended) thread.abort(id);
+        ended = true;
+      },
+    };
+  }
+
+  /** Book-keeping once the thread answered a unit; a thread that died with it is handled here. */
+  async #threadCommitted(
+    answer: Promise<ThreadOutcome>,
+    store: string,
+    unit: CommitUnit,
+    sync: 'FULL' | 'NORMAL',
+    before: number,
+  ): Promise<void> {
+    let outcome: ThreadOutcome;
     try {
-      outcome = await thread.commit(store, packed, sync);
+      outcome = await answer;
     } catch (e) {
       this.#ids = new Map();
       if (e instanceof WriterThreadDiedError && this.#db !== undefined)
-        return this.#afterThreadDied(e, store, unit, packed, sync, before);
+        return this.#afterThreadDied(e, store, unit, sync, before);
       throw toStorageError('commit', e, this.path);
     }
     this.#threadCommits++;
@@ -1012,10 +1061,10 @@ export class SQLiteAdapter implements IncrementalAdapter {
     died: WriterThreadDiedError,
     store: string,
     unit: CommitUnit,
-    packed: PackedUnit,
     sync: 'FULL' | 'NORMAL',
     before: number,
   ): void {
+    const packed = packUnit(unit);
     let landed: boolean;
     try {
       const stored = this.#storedSeq(store);

@@ -326,34 +326,71 @@ export class UnitWriter {
 
   /** Apply a unit in one immediate transaction, at `synchronous` FULL (fsync) or NORMAL. Throws, changing nothing. */
   commit(store: string, unit: PackedUnit, sync: 'FULL' | 'NORMAL'): UnitOutcome {
-    const db = this.db;
+    this.begin(sync);
+    this.applyPart(store, unit.buckets, unit.records);
+    return this.finish(store, unit);
+  }
+
+  /**
+   * Open a unit's transaction (BEGIN IMMEDIATE) at `synchronous` FULL or NORMAL; its writes follow
+   * in applyPart() calls and finish() commits it. Throws, changing nothing.
+   */
+  begin(sync: 'FULL' | 'NORMAL'): void {
     if (sync !== this.#synchronous) {
-      db.pragma(`synchronous = ${sync}`);
+      this.db.pragma(`synchronous = ${sync}`);
       this.#synchronous = sync;
     }
-    let seqInFeed = false;
     try {
       this.#begin.run();
-      try {
-        seqInFeed = this.#apply(store, unit);
-        this.#commit.run();
-      } catch (e) {
-        if (db.inTransaction) this.#rollback.run();
-        throw e;
-      }
     } catch (e) {
-      // Cached ids, feed slots and ords may name rows the rollback removed.
-      this.#ids = new Map();
-      this.#feedBase = new Map();
-      this.#forgetOrds();
+      this.#forgetCaches();
+      throw e;
+    }
+  }
+
+  /** Bucket operations (before any record of the unit) and records (7 values each) of the open unit. Throws after rolling it back. */
+  applyPart(store: string, buckets: PackedUnit['buckets'], records: unknown[]): void {
+    try {
+      if (buckets.length > 0) this.#applyBuckets(store, buckets);
+      if (records.length > 0) this.#applyRecords(store, records);
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
+  /** The unit's history and feed rows and stored seq, then COMMIT (its records went in applyPart). Throws after rolling back. */
+  finish(store: string, unit: PackedUnit): UnitOutcome {
+    let seqInFeed: boolean;
+    try {
+      seqInFeed = this.#applyLog(store, unit);
+      this.#commit.run();
+    } catch (e) {
+      this.abort();
       throw e;
     }
     return { seqInFeed };
   }
 
-  #apply(store: string, unit: PackedUnit): boolean {
+  /** Roll the open unit back, if one is open. */
+  abort(): void {
+    try {
+      if (this.db.inTransaction) this.#rollback.run();
+    } finally {
+      // Cached ids, feed slots and ords may name rows the rollback removed.
+      this.#forgetCaches();
+    }
+  }
+
+  #forgetCaches(): void {
+    this.#ids = new Map();
+    this.#feedBase = new Map();
+    this.#forgetOrds();
+  }
+
+  #applyBuckets(store: string, buckets: PackedUnit['buckets']): void {
     const st = this.#st;
-    for (const b of unit.buckets) {
+    for (const b of buckets) {
       if (b.drop === true || b.clear === true) {
         const id = this.#id(store, b.bucket, false);
         if (id !== undefined) {
@@ -376,20 +413,24 @@ export class UnitWriter {
         if (b.autoincrement !== undefined) st.setCounter.run(b.autoincrement, id);
       }
     }
+  }
+
+  /** Records, 7 values each (PackedUnit.records). */
+  #applyRecords(store: string, r: unknown[]): void {
+    const st = this.#st;
     let lastBucket = '';
     let id = 0;
     let ords = new Map<string, number>();
     let byKey = 0;
     // Positions of inserted rows are kept from large units only: small ones (strict writers) would
     // pay a map entry per insert for updates that rarely come in units where it matters.
-    const learn = unit.records.length >= 7 * this.limits.learnFrom;
+    const learn = r.length >= 7 * this.limits.learnFrom;
     const known = this.#known;
     known.length = 0;
     // A unit holds one write per record, so inserts go in multi-row statements.
     const inserts = st.insertRows.start();
     const updates = st.upsertRows.start();
     const crc = this.#crc;
-    const r = unit.records;
     const maxHints = this.limits.ordHints;
     // Where this unit's inserts in the current bucket note their positions (undefined: not kept).
     let inserted: unknown[] | undefined;
@@ -440,6 +481,11 @@ export class UnitWriter {
     if (known.length > 0) this.#updateKnown(r, updates);
     inserts.end();
     updates.end();
+  }
+
+  /** History and feed rows, feed pruning and the stored seq; true when a feed row records the seq. */
+  #applyLog(store: string, unit: PackedUnit): boolean {
+    const st = this.#st;
     if (unit.history !== undefined && unit.history.length > 0) this.#writeHistory(store, unit, unit.history);
     const f = unit.feed.plain;
     const fp = unit.feed.packed;
@@ -632,9 +678,8 @@ export interface PackedUnit {
   readonly feedLastSeq: number;
 }
 
-export function packUnit(unit: CommitUnit): PackedUnit {
-  const records: unknown[] = [];
-  for (const w of unit.records) records.push(w.bucket, w.key, w.op, w.seq, w.ord, w.version, w.data);
+export function packUnit(unit: CommitUnit, withRecords = true): PackedUnit {
+  const records = withRecords ? packRecords(unit.records) : [];
   const queued = queuedHistoryOf(unit) ?? (unit.history?.length ? QueuedHistory.of(unit.history) : undefined);
   const history = queued !== undefined && queued.length > 0 ? queued.columns() : undefined;
   const rows = unit.feed ?? [];
@@ -650,6 +695,13 @@ export function packUnit(unit: CommitUnit): PackedUnit {
     feedPruneTo: unit.feedPruneTo,
     feedLastSeq: rows.length > 0 ? rows[rows.length - 1]!.seq : -1,
   };
+}
+
+/** Records as PackedUnit.records: 7 values each (bucket, key, op, seq, ord, version, data). */
+export function packRecords(writes: CommitUnit['records']): unknown[] {
+  const records: unknown[] = [];
+  for (const w of writes) records.push(w.bucket, w.key, w.op, w.seq, w.ord, w.version, w.data);
+  return records;
 }
 
 /** What the writer thread is told. */
@@ -799,17 +851,53 @@ export class WriterThread {
   }
 
   commit(store: string, unit: PackedUnit, sync: 'FULL' | 'NORMAL'): Promise<ThreadOutcome> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return this.#post({ store, unit, sync }).done;
+  }
+
+  /**
+   * Open a unit whose records follow in part() calls, committed by end() or rolled back by
+   * abort(); `done` settles as commit()'s promise does. Units posted meanwhile wait in the thread
+   * until it ends. `done` is already handled (a failure rejects it only when awaited).
+   */
+  begin(
+    store: string,
+    buckets: PackedUnit['buckets'],
+    sync: 'FULL' | 'NORMAL',
+  ): { id: number; done: Promise<ThreadOutcome> } {
+    const sent = this.#post({ store, buckets, sync, begin: true });
+    sent.done.catch(() => {});
+    return sent;
+  }
+
+  /** Records (PackedUnit.records) of the unit begin() opened. */
+  part(id: number, records: unknown[]): void {
+    if (this.#failure === undefined && this.#waiting.has(id)) this.#worker.postMessage({ id, part: records });
+  }
+
+  /** The rest of the unit begin() opened (its records are ignored): the thread commits it. */
+  end(id: number, unit: PackedUnit): void {
+    if (this.#failure === undefined && this.#waiting.has(id))
+      this.#worker.postMessage({ id, end: true, unit });
+  }
+
+  /** Roll back the unit begin() opened; its `done` rejects. */
+  abort(id: number): void {
+    if (this.#failure === undefined && this.#waiting.has(id)) this.#worker.postMessage({ id, abort: true });
+  }
+
+  #post(message: Record<string, unknown>): { id: number; done: Promise<ThreadOutcome> } {
+    if (this.#failure !== undefined) return { id: 0, done: Promise.reject(this.#failure) };
     const id = ++this.#next;
     const forget = this.#forgetIds;
     this.#forgetIds = false;
-    return new Promise<ThreadOutcome>((resolve, reject) => {
+    const done = new Promise<ThreadOutcome>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject, posted: performance.now() });
       // While a commit is out, the thread's port keeps the process alive (the commit must land).
       if (this.#waiting.size === 1) this.#worker.ref();
-      this.#worker.postMessage({ id, store, unit, sync, forget });
+      this.#worker.postMessage({ ...message, id, forget });
       this.#watchStall();
     });
+    return { id, done };
   }
 
   /**
@@ -959,41 +1047,94 @@ function workerSource(): string {
       };
     }
     const walBytes = () => { try { return fs.statSync(o.file + '-wal').size; } catch { return 0; } };
-    parentPort.on('message', (m) => {
+    // A unit sent in parts (begin, part…, end or abort) holds its transaction open between
+    // messages: other units posted meanwhile wait here until it ends. Every unit is answered once.
+    let open;
+    const held = [];
+    const post = (reply) => o.answers.postMessage(reply);
+    // Commit with run(), then look at the WAL: a large unit alone may pass the bound (the
+    // checkpointer restarts the WAL after it); a WAL past it already before the unit (walBefore)
+    // means the checkpointer does not keep up: checkpoint here (this thread only), after a
+    // checkpoint the checkpointer runs.
+    const settle = (id, walBefore, run) => {
+      try {
+        const out = run();
+        let wal = walBytes();
+        let checkpointError;
+        if (o.walHardLimit > 0 && walBefore > o.walHardLimit && wal > o.walHardLimit) {
+          try {
+            Atomics.wait(o.checkpointState, 0, 1, 10000);
+            writer.db.pragma('wal_checkpoint(TRUNCATE)');
+            wal = walBytes();
+          } catch (e) {
+            checkpointError = errorOf(e);
+          }
+        }
+        return { id, ok: { seqInFeed: out.seqInFeed, walBytes: wal, checkpointError } };
+      } catch (e) {
+        return { id, error: errorOf(e) };
+      }
+    };
+    const closed = () => openError || { message: 'the writer connection is closed' };
+    const handle = (m) => {
       if (m.close) {
         try { writer && writer.db.close(); } catch {}
         writer = undefined;
+        open = undefined;
         Atomics.store(state, 0, 1);
         Atomics.notify(state, 0);
         return;
       }
-      let reply;
-      if (writer === undefined) reply = { id: m.id, error: openError || { message: 'the writer connection is closed' } };
-      else {
-        try {
-          if (m.forget) writer.forgetIds();
-          const before = o.walHardLimit > 0 ? walBytes() : 0;
-          const out = writer.commit(m.store, m.unit, m.sync);
-          let wal = walBytes();
-          let checkpointError;
-          // A large unit alone may pass the bound (the checkpointer restarts the WAL after it); a WAL
-          // that was past it already before this unit means the checkpointer does not keep up.
-          if (o.walHardLimit > 0 && before > o.walHardLimit && wal > o.walHardLimit) {
-            // Checkpoint here (this thread only), after a checkpoint the checkpointer runs.
-            try {
-              Atomics.wait(o.checkpointState, 0, 1, 10000);
-              writer.db.pragma('wal_checkpoint(TRUNCATE)');
-              wal = walBytes();
-            } catch (e) {
-              checkpointError = errorOf(e);
-            }
+      if (m.begin) {
+        open = { id: m.id, store: m.store, walBefore: 0, error: undefined };
+        if (writer === undefined) open.error = closed();
+        else {
+          try {
+            if (m.forget) writer.forgetIds();
+            open.walBefore = o.walHardLimit > 0 ? walBytes() : 0;
+            writer.begin(m.sync);
+            writer.applyPart(m.store, m.buckets, []);
+          } catch (e) {
+            open.error = errorOf(e);
           }
-          reply = { id: m.id, ok: { seqInFeed: out.seqInFeed, walBytes: wal, checkpointError } };
-        } catch (e) {
-          reply = { id: m.id, error: errorOf(e) };
         }
+        return;
       }
-      o.answers.postMessage(reply);
+      if (m.part) {
+        if (open.error === undefined) {
+          try {
+            writer.applyPart(open.store, [], m.part);
+          } catch (e) {
+            open.error = errorOf(e);
+          }
+        }
+        return;
+      }
+      if (m.end || m.abort) {
+        const unit = open;
+        open = undefined;
+        if (m.abort) {
+          if (unit.error === undefined) try { writer.abort(); } catch {}
+          post({ id: m.id, error: { message: 'the unit was abandoned' } });
+        } else if (unit.error !== undefined) post({ id: m.id, error: unit.error });
+        else post(settle(m.id, unit.walBefore, () => writer.finish(unit.store, m.unit)));
+        return;
+      }
+      if (writer === undefined) {
+        post({ id: m.id, error: closed() });
+        return;
+      }
+      if (m.forget) writer.forgetIds();
+      const before = o.walHardLimit > 0 ? walBytes() : 0;
+      post(settle(m.id, before, () => writer.commit(m.store, m.unit, m.sync)));
+    };
+    parentPort.on('message', (m) => {
+      if (open !== undefined && m.id !== open.id && !m.close) {
+        held.push(m);
+        return;
+      }
+      handle(m);
+      while (open === undefined && held.length > 0) handle(held.shift());
     });
   `;
 }

@@ -107,6 +107,16 @@ export interface CommitUnit {
   readonly feedPruneTo?: number;
 }
 
+/** A unit being written in parts (IncrementalAdapter.openUnit): one transaction all the same. */
+export interface UnitStream {
+  /** The next records of the unit, in order. Failures surface at end(). */
+  add(records: readonly RecordWrite[]): void;
+  /** Commit: `unit` is the whole unit (its records, every one added, are not written again). Rejects as commit() does, changing nothing. */
+  end(unit: CommitUnit): Promise<void>;
+  /** Roll back (the unit will not be ended). */
+  abort(): void;
+}
+
 /** How far a commit must get before a write is acknowledged (see docs/persistence.md). */
 export type Durability = 'debounced' | 'process' | 'strict';
 
@@ -183,6 +193,12 @@ export interface IncrementalAdapter {
   loadBucket(store: string, bucket: string): MaybePromise<StoredBucket | undefined>;
   /** Apply a unit atomically and durably. Throws (changing nothing) on failure. */
   commit(store: string, unit: CommitUnit): MaybePromise<void>;
+  /**
+   * A large unit in parts: its transaction opens now with `buckets`, records follow in add(), and
+   * end() commits it, so that storage writes the first records while the rest are still being
+   * encoded. Undefined: commit() the unit whole (the adapter would write it on this thread anyway).
+   */
+  openUnit?(store: string, buckets: readonly BucketWrite[], records: number): UnitStream | undefined;
   /** Names of the stored buckets of a store. */
   listBuckets(store: string): MaybePromise<string[]>;
   /** Force a checkpoint (SQLite WAL checkpoint, FileAdapter compaction). */

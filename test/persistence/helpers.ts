@@ -32,6 +32,16 @@ export function storedRows(file: string): number {
   }
 }
 
+/** SQLite's integrity check of a store file ('ok' when sound), on a read-only adapter of its own. */
+export function integrity(file: string): string {
+  const ro = new SQLiteAdapter(file, { readOnly: true });
+  try {
+    return ro.integrityCheck();
+  } finally {
+    ro.close();
+  }
+}
+
 /** Adapter kinds under test; `make` returns the adapter to use for the next store on the same data. */
 export function adapterKinds(): Array<{ kind: string; make: () => () => IncrementalAdapter }> {
   return [

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageError, Store } from '../../src/index.js';
 import { runToEnd } from '../child-output.js';
-import { tempDir } from './helpers.js';
+import { integrity, tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
@@ -25,15 +25,6 @@ function rawIds(file: string): number[] {
     return (db.prepare('SELECT key FROM quire_records ORDER BY ord').pluck().all() as string[]).map(Number);
   } finally {
     db.close();
-  }
-}
-
-function integrity(file: string): string {
-  const ro = new SQLiteAdapter(file, { readOnly: true });
-  try {
-    return ro.integrityCheck();
-  } finally {
-    ro.close();
   }
 }
 
