@@ -4,12 +4,14 @@
 // such a unit is still one transaction (all or nothing, also when the thread dies or the disk is
 // full), that units posted meanwhile wait for it, and that a write loop that never yields to the
 // event loop still gets its unit through.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { type CommitUnit, SQLiteAdapter, StorageError, Store } from '../../src/index.js';
 import { EARLY_FLUSH_CHANGES, STREAM_PART_RECORDS } from '../../src/persistence/commit-queue.js';
+import { watchOutput } from '../child-output.js';
 import { integrity, storedRows, tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
@@ -194,6 +196,73 @@ describe('a large unit sent to the writer thread in parts', () => {
     await s.stop();
     expect(integrity(file)).toBe('ok');
   }, 60_000);
+});
+
+describe('kill -9 while a unit goes to the thread in parts', () => {
+  const fixture = path.resolve(import.meta.dirname, '../fixtures/stream-writer.ts');
+
+  /** Records per round in bucket "a", by round, and the rounds bucket "b" names. */
+  function rounds(file: string): { a: Map<number, number>; b: number[] } {
+    const db = new Database(file, { readonly: true });
+    try {
+      const by = (bucket: string) =>
+        db
+          .prepare(
+            `SELECT json_extract(r.data, '$.round') AS round, count(*) AS n FROM quire_records r
+             JOIN quire_buckets k ON k.id = r.bucket_id WHERE k.name = ? GROUP BY 1 ORDER BY 1`,
+          )
+          .all(bucket) as Array<{ round: number; n: number }>;
+      return { a: new Map(by('a').map((r) => [r.round, r.n])), b: by('b').map((r) => r.round) };
+    } finally {
+      db.close();
+    }
+  }
+
+  it('each large transaction is stored whole or not at all; the file stays sound', async () => {
+    const file = path.join(tempDir(), 'killed.db');
+    let interrupted = 0;
+    for (let kill = 0; kill < 5; kill++) {
+      const child = spawn(process.execPath, ['--import', 'tsx', fixture, file, String(LARGE)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const out = watchOutput(child);
+      let lastGo = 0;
+      let flushMs = 0;
+      let streamed = 0;
+      out.onLine('stdout', (line) => {
+        const [what, n, ms, units] = line.split(' ');
+        if (what === 'go') {
+          lastGo = Number(n);
+          // Once a round was sent in parts, kill somewhere inside the next flush.
+          if (streamed > 0) setTimeout(() => child.kill('SIGKILL'), Math.random() * flushMs);
+        }
+        if (what === 'round') {
+          flushMs = Number(ms);
+          streamed = Number(units);
+        }
+      });
+      const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await out.exited;
+      clearTimeout(guard);
+      expect(out.text('stderr')).toBe('');
+      const { a, b } = rounds(file);
+      if (!b.includes(lastGo)) interrupted++;
+      // Every round is whole: all of bucket a's records and bucket b's marker, or none of them.
+      expect([...a.keys()]).toEqual(b);
+      for (const n of a.values()) expect(n).toBe(LARGE);
+      expect(integrity(file)).toBe('ok');
+    }
+    // Most kills land before their flush committed (the round is missing, whole).
+    expect(interrupted).toBeGreaterThan(0);
+    // And the store opens and reads every record.
+    const s = await Store.start({ name: 'stream', persistence: { adapter: new SQLiteAdapter(file) } });
+    const a = await s.defineBucket('a', {
+      key: 'id',
+      schema: { id: { type: 'number' }, round: { type: 'number' } },
+    });
+    expect(await a.count()).toBe([...rounds(file).a.values()].reduce((x, y) => x + y, 0));
+    await s.stop();
+  }, 120_000);
 });
 
 describe('SQLiteAdapter.openUnit', () => {
