@@ -305,6 +305,8 @@ export class SQLiteAdapter implements IncrementalAdapter {
   readonly #threadForStrict: boolean;
   #threadCommits = 0;
   #streamedUnits = 0;
+  /** Units sent in parts whose last part is not sent yet (they hold the write lock meanwhile). */
+  #openStreams = 0;
   /** Small units committed here since the WAL's size was last looked at. */
   #smallCommits = 0;
   /** The writer thread's death was reported to onError (with the unit it died with). */
@@ -1002,20 +1004,25 @@ export class SQLiteAdapter implements IncrementalAdapter {
     const before = this.#storedSeq(store);
     const { id, done } = thread.begin(store, buckets, sync);
     let ended = false;
+    this.#openStreams++;
+    const close = () => {
+      if (!ended) this.#openStreams--;
+      ended = true;
+    };
     return {
       add: (writes) => {
         if (!ended) thread.part(id, packRecords(writes));
       },
       end: (unit) => {
         const rest = packUnit(unit, false);
-        ended = true;
+        close();
         thread.end(id, rest);
         this.#streamedUnits++;
         return this.#threadCommitted(done, store, unit, sync, before);
       },
       abort: () => {
         if (!ended) thread.abort(id);
-        ended = true;
+        close();
       },
     };
   }
@@ -1333,7 +1340,9 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (this.readOnly) return;
     const db = this.#ensure();
     try {
-      db.pragma(`wal_checkpoint(${mode})`);
+      // A unit sent in parts holds the write lock until this thread sends its last part: a blocking
+      // checkpoint here would wait for it in vain (busy timeout). Copy what is committed instead.
+      db.pragma(`wal_checkpoint(${this.#openStreams > 0 ? 'PASSIVE' : mode})`);
     } catch (e) {
       throw toStorageError('checkpoint', e, this.path);
     }

@@ -1101,7 +1101,7 @@ function workerSource(): string {
         return;
       }
       if (m.part) {
-        if (open.error === undefined) {
+        if (open !== undefined && open.error === undefined) {
           try {
             writer.applyPart(open.store, [], m.part);
           } catch (e) {
@@ -1113,6 +1113,10 @@ function workerSource(): string {
       if (m.end || m.abort) {
         const unit = open;
         open = undefined;
+        if (unit === undefined) {
+          post({ id: m.id, error: { message: 'no unit is open' } });
+          return;
+        }
         if (m.abort) {
           if (unit.error === undefined) try { writer.abort(); } catch {}
           post({ id: m.id, error: { message: 'the unit was abandoned' } });

@@ -17,6 +17,11 @@ import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
 const historyDef = { ...def, history: true } as const;
+/** Block this thread (no event loop, no microtasks) for `ms`. */
+function block(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** Enough records for a unit in parts (at least two parts). */
 const LARGE = 3 * STREAM_PART_RECORDS + 123;
 
@@ -124,9 +129,12 @@ describe('a large unit sent to the writer thread in parts', () => {
     });
     const n = 3 * EARLY_FLUSH_CHANGES;
     for (let i = 0; i < n; i++) await b.insert({ id: 1000 + i, v: `v${i}` });
-    // No setImmediate ran, yet units in parts were sent, ended and answered.
+    // No setImmediate ran, yet a unit was sent in parts and ended: the thread commits it without
+    // this thread (which waits here, still without running the event loop).
     expect(loopRan).toBe(false);
     expect(adapter.streamedUnits).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 100 && storedRows(file) === 100; i++) block(100);
+    expect(loopRan).toBe(false);
     const during = storedRows(file);
     expect(during).toBeGreaterThan(100);
     expect(during).toBeLessThan(100 + n);
@@ -285,7 +293,8 @@ describe('SQLiteAdapter.openUnit', () => {
 
   it('is undefined until the writer thread runs (and for strict stores); a unit posted while one is open waits for it; abort() rolls back', async () => {
     const file = path.join(tempDir(), 'open.db');
-    const a = new SQLiteAdapter(file);
+    // A long busy timeout: a checkpoint that waited for the open unit's lock would hang here.
+    const a = new SQLiteAdapter(file, { busyTimeoutMs: 20_000 });
     a.open('x', { onError: () => {}, durability: 'debounced' });
     expect(a.openUnit('x', [], 50_000)).toBeUndefined();
     // The first large unit commits here and starts the thread.
@@ -294,6 +303,9 @@ describe('SQLiteAdapter.openUnit', () => {
     expect(stream).toBeDefined();
     stream.add(inserts(101, 100, 'part 1'));
     stream.add(inserts(201, 100, 'part 2'));
+    // The open unit holds the write lock until its last part is sent from this thread: a
+    // checkpoint now copies what is committed instead of waiting for it.
+    a.checkpoint();
     // Goes to the thread (a unit is open there) and is held until the open unit ends.
     let order: string[] = [];
     const other = Promise.resolve(a.commit('x', unit(inserts(301, 20, 'other'), 320))).then(() =>
@@ -327,5 +339,5 @@ describe('SQLiteAdapter.openUnit', () => {
     strict.commit('x', unit(inserts(3001, 100, 'strict'), 3100));
     expect(strict.openUnit('x', [], 50_000)).toBeUndefined();
     strict.close();
-  });
+  }, 60_000);
 });
