@@ -303,9 +303,27 @@ describe('SQLiteAdapter.openUnit', () => {
     expect(stream).toBeDefined();
     stream.add(inserts(101, 100, 'part 1'));
     stream.add(inserts(201, 100, 'part 2'));
-    // The open unit holds the write lock until its last part is sent from this thread: a
-    // checkpoint now copies what is committed instead of waiting for it.
+    // The open unit holds the write lock (once the thread has begun it) until its last part is
+    // sent from this thread: a checkpoint now copies what is committed instead of waiting for it.
+    const probe = new Database(file);
+    probe.pragma('busy_timeout = 0');
+    const locked = () => {
+      try {
+        probe.prepare('BEGIN IMMEDIATE').run();
+        probe.prepare('ROLLBACK').run();
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    for (let i = 0; i < 100 && !locked(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(locked()).toBe(true);
+    probe.close();
+    // A blocking checkpoint would wait out the whole busy timeout (20 s) for a lock that only this
+    // thread's next step releases; half of it is the liveness bound, not a speed target.
+    const started = Date.now();
     a.checkpoint();
+    expect(Date.now() - started).toBeLessThan(10_000);
     // Goes to the thread (a unit is open there) and is held until the open unit ends.
     let order: string[] = [];
     const other = Promise.resolve(a.commit('x', unit(inserts(301, 20, 'other'), 320))).then(() =>
