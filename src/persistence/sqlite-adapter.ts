@@ -898,8 +898,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
   commit(store: string, unit: CommitUnit): void | Promise<void> {
     if (this.readOnly) throw new ReadOnlyStorageError(this.path);
     this.#ensure();
-    // strict and debounced commits fsync the WAL (FULL); 'process' hands them to the OS only.
-    const sync = this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
+    const sync = this.#syncOf(store);
     const thread = this.#threadFor(store, unitRows(unit));
     if (thread !== undefined) return this.#commitOnThread(thread, store, unit, sync);
     let outcome: UnitOutcome;
@@ -922,6 +921,11 @@ export class SQLiteAdapter implements IncrementalAdapter {
     if (!large && ++this.#smallCommits < WAL_STAT_EVERY) return;
     this.#smallCommits = 0;
     this.#afterCommit(this.walBytes(), !large || walBefore > this.#walHardLimit);
+  }
+
+  /** Strict and debounced commits fsync the WAL (FULL); 'process' hands them to the OS only. */
+  #syncOf(store: string): 'FULL' | 'NORMAL' {
+    return this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
   }
 
   /** The writer thread for a unit of `rows` rows (started on first use), or undefined to commit here. */
@@ -1000,7 +1004,7 @@ export class SQLiteAdapter implements IncrementalAdapter {
     this.#ensure();
     const thread = this.#threadFor(store, records + buckets.length);
     if (thread === undefined) return undefined;
-    const sync = this.#durability.get(store) === 'process' ? 'NORMAL' : 'FULL';
+    const sync = this.#syncOf(store);
     const before = this.#storedSeq(store);
     const { id, done } = thread.begin(store, buckets, sync);
     let ended = false;

@@ -871,18 +871,22 @@ export class WriterThread {
 
   /** Records (PackedUnit.records) of the unit begin() opened. */
   part(id: number, records: unknown[]): void {
-    if (this.#failure === undefined && this.#waiting.has(id)) this.#worker.postMessage({ id, part: records });
+    this.#toOpen(id, { id, part: records });
   }
 
   /** The rest of the unit begin() opened (its records are ignored): the thread commits it. */
   end(id: number, unit: PackedUnit): void {
-    if (this.#failure === undefined && this.#waiting.has(id))
-      this.#worker.postMessage({ id, end: true, unit });
+    this.#toOpen(id, { id, end: true, unit });
   }
 
   /** Roll back the unit begin() opened; its `done` rejects. */
   abort(id: number): void {
-    if (this.#failure === undefined && this.#waiting.has(id)) this.#worker.postMessage({ id, abort: true });
+    this.#toOpen(id, { id, abort: true });
+  }
+
+  /** A message about unit `id`, while the thread is alive and has not answered it. */
+  #toOpen(id: number, message: Record<string, unknown>): void {
+    if (this.#failure === undefined && this.#waiting.has(id)) this.#worker.postMessage(message);
   }
 
   #post(message: Record<string, unknown>): { id: number; done: Promise<ThreadOutcome> } {

@@ -6,9 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
-import type { CommitUnit, IncrementalAdapter } from '../../src/index.js';
-import { FileAdapter, MemoryAdapter, SQLiteAdapter } from '../../src/index.js';
+import { afterAll, expect, inject } from 'vitest';
+import type { BucketDefinition, CommitUnit, IncrementalAdapter } from '../../src/index.js';
+import { FileAdapter, MemoryAdapter, SQLiteAdapter, Store } from '../../src/index.js';
 import { PostgresAdapter } from '../../src/postgres/index.js';
 
 const dirs: string[] = [];
@@ -30,6 +30,29 @@ export function storedRows(file: string): number {
   } finally {
     db.close();
   }
+}
+
+/**
+ * A debounced store "d" on `adapter` whose writer thread runs: bucket "b" ({id: number, v: string},
+ * as `definition`) gets 100 records in a first large unit, which commits on the main thread and
+ * starts the thread. Storage errors go to `errors`.
+ */
+export async function storeWithThread(
+  adapter: SQLiteAdapter,
+  errors: Error[],
+  definition: BucketDefinition,
+  debounceMs = 60_000,
+): Promise<Store> {
+  const s = await Store.start({
+    name: 'd',
+    ttlCheckIntervalMs: 0,
+    persistence: { adapter, debounceMs, onError: (e) => errors.push(e) },
+  });
+  const b = await s.defineBucket('b', definition);
+  await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
+  await s.flush();
+  expect(adapter.writerThreadCommits).toBe(0);
+  return s;
 }
 
 /** SQLite's integrity check of a store file ('ok' when sound), on a read-only adapter of its own. */

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { type CommitUnit, SQLiteAdapter, StorageError, Store } from '../../src/index.js';
 import { EARLY_FLUSH_CHANGES, STREAM_PART_RECORDS } from '../../src/persistence/commit-queue.js';
 import { watchOutput } from '../child-output.js';
-import { integrity, storedRows, tempDir } from './helpers.js';
+import { integrity, storedRows, storeWithThread, tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
@@ -53,25 +53,6 @@ function count(file: string, sql: string): number {
   } finally {
     db.close();
   }
-}
-
-/** A debounced store whose writer thread runs (its first large unit committed on the main thread and started it). */
-async function storeWithThread(
-  adapter: SQLiteAdapter,
-  errors: StorageError[] = [],
-  definition: typeof def | typeof historyDef = def,
-  debounceMs = 60_000,
-): Promise<Store> {
-  const s = await Store.start({
-    name: 'd',
-    ttlCheckIntervalMs: 0,
-    persistence: { adapter, debounceMs, onError: (e) => errors.push(e as StorageError) },
-  });
-  const b = await s.defineBucket('b', definition);
-  await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
-  await s.flush();
-  expect(adapter.writerThreadCommits).toBe(0);
-  return s;
 }
 
 describe('a large unit sent to the writer thread in parts', () => {
@@ -185,7 +166,7 @@ describe('a large unit sent to the writer thread in parts', () => {
     const file = path.join(mnt, 'full.db');
     const errors: StorageError[] = [];
     const adapter = new SQLiteAdapter(file);
-    const s = await storeWithThread(adapter, errors);
+    const s = await storeWithThread(adapter, errors, def);
     const b = s.bucket('b');
     const ballast = fillDisk(mnt, 256 * 1024);
     await b.insertMany(Array.from({ length: LARGE }, (_, i) => ({ id: 1000 + i, v: 'y'.repeat(300) })));

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageError, Store } from '../../src/index.js';
 import { runToEnd } from '../child-output.js';
-import { integrity, tempDir } from './helpers.js';
+import { integrity, storeWithThread, tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
@@ -33,28 +33,6 @@ function withExitHook<T>(mode: string | undefined, run: () => Promise<T>): Promi
   process.env.QUIRE_TEST_WRITER_THREAD_EXIT = mode;
   return run().finally(() => {
     delete process.env.QUIRE_TEST_WRITER_THREAD_EXIT;
-  });
-}
-
-/**
- * A debounced store on `adapter` whose writer thread started (with the test switch `mode` set,
- * if given): its first large unit commits on the main thread and starts the thread.
- */
-function storeWithThread(
-  adapter: SQLiteAdapter,
-  errors: StorageError[],
-  mode: string | undefined,
-  definition: typeof def | typeof historyDef,
-): Promise<Store> {
-  return withExitHook(mode, async () => {
-    const s = await Store.start({
-      name: 'd',
-      persistence: { adapter, debounceMs: 60_000, onError: (e) => errors.push(e as StorageError) },
-    });
-    const b = await s.defineBucket('b', definition);
-    await b.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: i, v: 'first' })));
-    await s.flush();
-    return s;
   });
 }
 
@@ -213,7 +191,7 @@ describe('SQLite writer thread', () => {
     const file = path.join(mnt, 'full.db');
     const errors: StorageError[] = [];
     const adapter = new SQLiteAdapter(file);
-    const s = await storeWithThread(adapter, errors, undefined, def);
+    const s = await storeWithThread(adapter, errors, def);
     const b = s.bucket('b');
     const ballast = fillDisk(mnt, 64 * 1024);
     // Far more than the space left: the thread's commit fails with SQLITE_FULL.
@@ -357,7 +335,7 @@ describe('SQLite writer thread dying with a unit', () => {
       const file = path.join(tempDir(), `dies-${mode}.db`);
       const errors: StorageError[] = [];
       const adapter = new SQLiteAdapter(file);
-      const s = await storeWithThread(adapter, errors, mode, historyDef);
+      const s = await withExitHook(mode, () => storeWithThread(adapter, errors, historyDef));
       const b = s.bucket('b');
       // Updates and inserts in one unit, for the thread: it dies with it.
       for (let i = 0; i < 100; i++) await b.update(i, { v: 'second' });
@@ -416,7 +394,7 @@ describe('SQLite writer thread dying with a unit', () => {
     const adapter = new SQLiteAdapter(file);
     process.env.QUIRE_TEST_WRITER_STALL_MS = '200';
     try {
-      const s = await storeWithThread(adapter, errors, 'stall:1500', def);
+      const s = await withExitHook('stall:1500', () => storeWithThread(adapter, errors, def));
       const b = s.bucket('b');
       await b.insertMany(Array.from({ length: 500 }, (_, i) => ({ id: 1000 + i, v: 'slow' })));
       await s.flush();
