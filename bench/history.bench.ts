@@ -134,7 +134,7 @@ export async function historyPipeline(ops: number): Promise<number> {
     }
     await writer.end();
   };
-  // A first round warms the code up, as the store's rounds do.
+  // A first pass warms the code up (the store runs warm in its later rounds, which the best of three takes).
   for (let i = 0; i < ops; i++) await update(i % keys, { score: i }, 'bench');
   await flush();
   const t0 = performance.now();
