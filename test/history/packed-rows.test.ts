@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { SQLiteAdapter, StorageCorruptError, Store } from '../../src/index.js';
 import { SQLITE_SCHEMA_VERSION } from '../../src/persistence/index.js';
 import { FEED_ROW_CHARS } from '../../src/persistence/log-rows.js';
+import { storedNumber } from '../persistence/helpers.js';
 import { docDef, summary, tempDir } from './helpers.js';
 
 const open = (file: string, durability: 'strict' | 'debounced' = 'debounced') =>
@@ -17,15 +18,6 @@ const open = (file: string, durability: 'strict' | 'debounced' = 'debounced') =>
     name: 'p',
     persistence: { adapter: new SQLiteAdapter(file), durability, debounceMs: 60_000 },
   });
-
-const count = (file: string, sql: string): number => {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(sql).pluck().get() as number;
-  } finally {
-    db.close();
-  }
-};
 
 describe('SQLite packed history and feed rows', () => {
   it('a record changed many times in one flush is one row; history(key) returns every version, filters and limits', async () => {
@@ -40,9 +32,11 @@ describe('SQLite packed history and feed rows', () => {
     await docs.insert({ id: 'a', title: 'again' }, { actor: 'back' });
     await s.stop();
     // 'a': one row of 40 versions, one of 2; 'b': a plain row
-    expect(count(file, 'SELECT count(*) FROM quire_history WHERE key = \'"a"\'')).toBe(2);
-    expect(count(file, 'SELECT sum(versions) FROM quire_history WHERE key = \'"a"\'')).toBe(42);
-    expect(count(file, 'SELECT count(*) FROM quire_history WHERE key = \'"b"\' AND packed IS NULL')).toBe(1);
+    expect(storedNumber(file, 'SELECT count(*) FROM quire_history WHERE key = \'"a"\'')).toBe(2);
+    expect(storedNumber(file, 'SELECT sum(versions) FROM quire_history WHERE key = \'"a"\'')).toBe(42);
+    expect(
+      storedNumber(file, 'SELECT count(*) FROM quire_history WHERE key = \'"b"\' AND packed IS NULL'),
+    ).toBe(1);
 
     const s2 = await open(file);
     const d2 = await s2.defineBucket('docs', docDef);
@@ -87,14 +81,14 @@ describe('SQLite packed history and feed rows', () => {
     await docs.insert({ id: 'a', title: 't0' });
     for (let i = 1; i < 20; i++) await docs.update('a', { title: `t${i}` });
     await s.flush();
-    expect(count(file, 'SELECT sum(coalesce(versions, 1)) FROM quire_history')).toBe(5);
+    expect(storedNumber(file, 'SELECT sum(coalesce(versions, 1)) FROM quire_history')).toBe(5);
     for (let i = 20; i < 23; i++) await docs.update('a', { title: `t${i}` });
     await s.flush();
     // the newest row holds 3 versions; the row before it is kept for the other 2
-    expect(count(file, 'SELECT count(*) FROM quire_history')).toBe(2);
+    expect(storedNumber(file, 'SELECT count(*) FROM quire_history')).toBe(2);
     for (let i = 23; i < 28; i++) await docs.update('a', { title: `t${i}` });
     await s.flush();
-    expect(count(file, 'SELECT count(*) FROM quire_history')).toBe(1);
+    expect(storedNumber(file, 'SELECT count(*) FROM quire_history')).toBe(1);
     await s.stop();
     const s2 = await open(file);
     const d2 = await s2.defineBucket('docs', def);
@@ -118,9 +112,13 @@ describe('SQLite packed history and feed rows', () => {
     await s.flush();
     await s.stop();
     // 600 entries in rows cut short of SQLite's overflow size, then a plain row for the single change
-    expect(count(file, 'SELECT count(*) FROM quire_feed WHERE packed IS NOT NULL')).toBeGreaterThanOrEqual(3);
-    expect(count(file, 'SELECT max(length(packed)) FROM quire_feed')).toBeLessThan(FEED_ROW_CHARS + 100);
-    expect(count(file, 'SELECT count(*) FROM quire_feed WHERE packed IS NULL')).toBe(1);
+    expect(
+      storedNumber(file, 'SELECT count(*) FROM quire_feed WHERE packed IS NOT NULL'),
+    ).toBeGreaterThanOrEqual(3);
+    expect(storedNumber(file, 'SELECT max(length(packed)) FROM quire_feed')).toBeLessThan(
+      FEED_ROW_CHARS + 100,
+    );
+    expect(storedNumber(file, 'SELECT count(*) FROM quire_feed WHERE packed IS NULL')).toBe(1);
     const s2 = await open(file);
     const all = await s2.changes({ limit: 10_000 });
     expect(all.map((c) => c.seq)).toEqual(Array.from({ length: 601 }, (_, i) => i + 1));
@@ -166,7 +164,7 @@ describe('SQLite packed history and feed rows', () => {
     expect((await s2.changes()).map((c) => c.version)).toEqual([1, 2, 3, 4, 5]);
     for (let i = 5; i < 10; i++) await d2.update('a', { title: `t${i}` }, { actor: 'new' });
     await s2.stop();
-    expect(count(file, "SELECT value FROM quire_meta WHERE key = 'schema_version'")).toBe(
+    expect(storedNumber(file, "SELECT value FROM quire_meta WHERE key = 'schema_version'")).toBe(
       String(SQLITE_SCHEMA_VERSION),
     );
 
@@ -209,7 +207,7 @@ describe('SQLite packed history and feed rows', () => {
     await s.flush();
     expect((await s.changes()).map((c) => c.seq)).toEqual(expected);
     await s.stop();
-    expect(count(file, 'SELECT count(*) FROM quire_feed')).toBe(1);
+    expect(storedNumber(file, 'SELECT count(*) FROM quire_feed')).toBe(1);
     const s2 = await Store.start({
       name: 'p',
       changeFeed: { maxEntries: 10 },
@@ -250,8 +248,8 @@ describe('SQLite packed history and feed rows', () => {
     await docs.insert({ id: 'a', title: 't0' });
     for (let i = 1; i < 600; i++) await docs.update('a', { title: `t${i}` });
     await s.stop();
-    expect(count(file, 'SELECT count(*) FROM quire_history')).toBe(3);
-    expect(count(file, 'SELECT max(versions) FROM quire_history')).toBe(256);
+    expect(storedNumber(file, 'SELECT count(*) FROM quire_history')).toBe(3);
+    expect(storedNumber(file, 'SELECT max(versions) FROM quire_history')).toBe(256);
     const s2 = await open(file);
     const d2 = await s2.defineBucket('docs', docDef);
     expect((await d2.history('a', { limit: 1 })).map((e) => e.record?.title)).toEqual(['t599']);

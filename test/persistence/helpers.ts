@@ -22,14 +22,19 @@ export function tempDir(prefix = 'quire-persist-'): string {
   return d;
 }
 
-/** Record rows stored in an SQLite file (all buckets), read on a connection of its own. */
-export function storedRows(file: string): number {
+/** The one number `sql` selects from an SQLite file, read on a read-only connection of its own. */
+export function storedNumber(file: string, sql: string): number {
   const db = new Database(file, { readonly: true });
   try {
-    return db.prepare('SELECT count(*) FROM quire_records').pluck().get() as number;
+    return db.prepare(sql).pluck().get() as number;
   } finally {
     db.close();
   }
+}
+
+/** Record rows stored in an SQLite file (all buckets). */
+export function storedRows(file: string): number {
+  return storedNumber(file, 'SELECT count(*) FROM quire_records');
 }
 
 /**

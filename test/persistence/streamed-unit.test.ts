@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { type CommitUnit, SQLiteAdapter, StorageError, Store } from '../../src/index.js';
 import { EARLY_FLUSH_CHANGES, STREAM_PART_RECORDS } from '../../src/persistence/commit-queue.js';
 import { watchOutput } from '../child-output.js';
-import { integrity, storedRows, storeWithThread, tempDir } from './helpers.js';
+import { integrity, storedNumber, storedRows, storeWithThread, tempDir } from './helpers.js';
 import { fillDisk, mountTmpfs, resizeTmpfs } from './tmpfs.js';
 
 const def = { key: 'id', schema: { id: { type: 'number' }, v: { type: 'string' } } } as const;
@@ -41,15 +41,6 @@ function rows(file: string): Array<{ key: string; ord: number; v: string; versio
       version: r.version,
       v: (JSON.parse(r.data) as { v: string }).v,
     }));
-  } finally {
-    db.close();
-  }
-}
-
-function count(file: string, sql: string): number {
-  const db = new Database(file, { readonly: true });
-  try {
-    return db.prepare(sql).pluck().get() as number;
   } finally {
     db.close();
   }
@@ -88,7 +79,7 @@ describe('a large unit sent to the writer thread in parts', () => {
     expect(stored.slice(0, 50).every((r) => r.v === 'second' && r.version === 2)).toBe(true);
     expect(stored.at(-1)).toMatchObject({ v: `v${LARGE - 1}`, version: 1 });
     // One history row per change: 100 + 50 updates + 10 deletes + LARGE inserts (packed rows count their versions).
-    expect(count(file, 'SELECT sum(coalesce(versions, 1)) FROM quire_history')).toBe(160 + LARGE);
+    expect(storedNumber(file, 'SELECT sum(coalesce(versions, 1)) FROM quire_history')).toBe(160 + LARGE);
     await s.stop();
     expect(integrity(file)).toBe('ok');
     const again = await Store.start({ name: 'd', persistence: { adapter: new SQLiteAdapter(file) } });
@@ -147,7 +138,7 @@ describe('a large unit sent to the writer thread in parts', () => {
           ),
         ]);
         expect(rows(file)).toHaveLength(100 + LARGE);
-        expect(count(file, 'SELECT sum(coalesce(versions, 1)) FROM quire_history')).toBe(200 + LARGE);
+        expect(storedNumber(file, 'SELECT sum(coalesce(versions, 1)) FROM quire_history')).toBe(200 + LARGE);
         // Later units commit on the main thread, whole.
         await b.insertMany(Array.from({ length: LARGE }, (_, i) => ({ id: 100_000 + i, v: 'after' })));
         await s.flush();
